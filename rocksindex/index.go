@@ -1,0 +1,176 @@
+package rocksindex
+
+import (
+	"fmt"
+	"os"
+
+	"github.com/linxGnu/grocksdb"
+)
+
+const (
+	cfDefault = "default"
+	cfRBC     = "rbc"
+	cfCBR     = "cbr"
+)
+
+// Index is an open collection index. It is safe for concurrent use.
+type Index struct {
+	db        *grocksdb.DB
+	opts      *grocksdb.Options
+	handles   []*grocksdb.ColumnFamilyHandle
+	rbc, cbr  *grocksdb.ColumnFamilyHandle
+	syncWrite *grocksdb.WriteOptions
+	read      *grocksdb.ReadOptions
+}
+
+// Open opens (creating if needed) the index in dir. It fails clearly when another process
+// holds the directory (RocksDB's LOCK file) or the directory cannot be written.
+func Open(dir string) (*Index, error) {
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		return nil, fmt.Errorf("open index: create %s: %w", dir, err)
+	}
+	opts := grocksdb.NewDefaultOptions()
+	opts.SetCreateIfMissing(true)
+	opts.SetCreateIfMissingColumnFamilies(true)
+	names := []string{cfDefault, cfRBC, cfCBR}
+	cfOpts := []*grocksdb.Options{opts, opts, opts}
+	db, handles, err := grocksdb.OpenDbColumnFamilies(opts, dir, names, cfOpts)
+	if err != nil {
+		opts.Destroy()
+		return nil, fmt.Errorf("open index %s: %w", dir, err)
+	}
+	syncWrite := grocksdb.NewDefaultWriteOptions()
+	// Synced: the backfill moves its cursor only after this write returns, so the DIDs of
+	// a committed page must survive a power cut, not just a process crash.
+	syncWrite.SetSync(true)
+	return &Index{
+		db:        db,
+		opts:      opts,
+		handles:   handles,
+		rbc:       handles[1],
+		cbr:       handles[2],
+		syncWrite: syncWrite,
+		read:      grocksdb.NewDefaultReadOptions(),
+	}, nil
+}
+
+// Close releases the index. Column family handles go before the DB: Debian's librocksdb
+// asserts on the order and aborts the process otherwise.
+func (ix *Index) Close() {
+	for _, h := range ix.handles {
+		h.Destroy()
+	}
+	ix.db.Close()
+	ix.syncWrite.Destroy()
+	ix.read.Destroy()
+	ix.opts.Destroy()
+}
+
+// Add records that every DID in dids has records in collection: one synced write batch with
+// an rbc and a cbr key per DID. Callers validate the DIDs first.
+func (ix *Index) Add(collection string, dids []string) error {
+	if len(dids) == 0 {
+		return nil
+	}
+	wb := grocksdb.NewWriteBatch()
+	defer wb.Destroy()
+	for _, did := range dids {
+		wb.PutCF(ix.rbc, rbcKey(collection, did), nil)
+		wb.PutCF(ix.cbr, cbrKey(did, collection), nil)
+	}
+	if err := ix.db.Write(ix.syncWrite, wb); err != nil {
+		return fmt.Errorf("index %d DIDs of %s: %w", len(dids), collection, err)
+	}
+	return nil
+}
+
+// ListRepos returns up to limit DIDs of collection in DID order, starting after the DID
+// after ("" starts at the beginning).
+func (ix *Index) ListRepos(collection, after string, limit int) ([]string, error) {
+	if limit <= 0 {
+		return nil, nil
+	}
+	start := collectionPrefix(collection)
+	if after != "" {
+		// <collection> 0x00 <after> 0x00 sorts after <after> and before any longer DID.
+		start = append(rbcKey(collection, after), sep)
+	}
+	var dids []string
+	err := ix.scan(ix.rbc, start, collectionUpperBound(collection), func(key []byte) bool {
+		_, did, err := parseRBCKey(key)
+		if err == nil {
+			dids = append(dids, did)
+		}
+		return len(dids) < limit
+	})
+	if err != nil {
+		return nil, fmt.Errorf("list repos of %s: %w", collection, err)
+	}
+	return dids, nil
+}
+
+// CollectionsOf returns the collections indexed for one DID, from cbr.
+func (ix *Index) CollectionsOf(did string) ([]string, error) {
+	var colls []string
+	err := ix.scan(ix.cbr, collectionPrefix(did), collectionUpperBound(did), func(key []byte) bool {
+		if _, coll, err := parseCBRKey(key); err == nil {
+			colls = append(colls, coll)
+		}
+		return true
+	})
+	if err != nil {
+		return nil, fmt.Errorf("collections of %s: %w", did, err)
+	}
+	return colls, nil
+}
+
+// Collections lists the distinct collections in rbc without reading every key: it reads one
+// key, then seeks past <collection> 0x01 to the next collection. The cost is one seek per
+// collection, however many DIDs each holds.
+func (ix *Index) Collections() ([]string, error) {
+	it := ix.db.NewIteratorCF(ix.read, ix.rbc)
+	defer it.Close()
+	var colls []string
+	for it.SeekToFirst(); it.Valid(); {
+		k := it.Key()
+		coll, _, err := parseRBCKey(k.Data())
+		k.Free()
+		if err != nil {
+			return nil, fmt.Errorf("list collections: %w", err)
+		}
+		colls = append(colls, coll)
+		it.Seek(collectionUpperBound(coll))
+	}
+	if err := it.Err(); err != nil {
+		return nil, fmt.Errorf("list collections: %w", err)
+	}
+	return colls, nil
+}
+
+// Ping answers whether the index can be read.
+func (ix *Index) Ping() error {
+	v, err := ix.db.GetCF(ix.read, ix.rbc, []byte{sep})
+	if err != nil {
+		return fmt.Errorf("index ping: %w", err)
+	}
+	v.Free()
+	return nil
+}
+
+// scan visits keys of cf in [start, end) until visit returns false.
+func (ix *Index) scan(cf *grocksdb.ColumnFamilyHandle, start, end []byte, visit func(key []byte) bool) error {
+	ro := grocksdb.NewDefaultReadOptions()
+	defer ro.Destroy()
+	ro.SetIterateUpperBound(end)
+	it := ix.db.NewIteratorCF(ro, cf)
+	defer it.Close()
+	for it.Seek(start); it.Valid(); it.Next() {
+		k := it.Key()
+		more := visit(k.Data())
+		k.Free()
+		if !more {
+			break
+		}
+	}
+	return it.Err()
+}

@@ -1,0 +1,85 @@
+package rocksindex
+
+import (
+	"fmt"
+	"testing"
+
+	"github.com/stretchr/testify/require"
+)
+
+func openTemp(t *testing.T) *Index {
+	t.Helper()
+	ix, err := Open(t.TempDir())
+	require.NoError(t, err)
+	t.Cleanup(ix.Close)
+	return ix
+}
+
+func TestAddListPagesInDIDOrder(t *testing.T) {
+	t.Parallel()
+	ix := openTemp(t)
+	require.NoError(t, ix.Add("app.bsky.feed.post", []string{"did:plc:c", "did:plc:a", "did:plc:b"}))
+	// A prefix-sharing collection must not leak into the listing.
+	require.NoError(t, ix.Add("app.bsky.feed.postgate", []string{"did:plc:z"}))
+	// Writing the same DID again changes nothing.
+	require.NoError(t, ix.Add("app.bsky.feed.post", []string{"did:plc:a"}))
+
+	all, err := ix.ListRepos("app.bsky.feed.post", "", 10)
+	require.NoError(t, err)
+	require.Equal(t, []string{"did:plc:a", "did:plc:b", "did:plc:c"}, all)
+
+	page, err := ix.ListRepos("app.bsky.feed.post", "did:plc:a", 1)
+	require.NoError(t, err)
+	require.Equal(t, []string{"did:plc:b"}, page)
+
+	rest, err := ix.ListRepos("app.bsky.feed.post", "did:plc:c", 10)
+	require.NoError(t, err)
+	require.Empty(t, rest)
+
+	colls, err := ix.CollectionsOf("did:plc:a")
+	require.NoError(t, err)
+	require.Equal(t, []string{"app.bsky.feed.post"}, colls)
+}
+
+func TestCollectionsSkipsBetweenPrefixes(t *testing.T) {
+	t.Parallel()
+	ix := openTemp(t)
+	want := []string{"a.b.c", "a.b.cd", "app.bsky.feed.like", "com.example.x"}
+	for i, c := range want {
+		dids := make([]string, 50*(i+1))
+		for j := range dids {
+			dids[j] = fmt.Sprintf("did:plc:%024d", j)
+		}
+		require.NoError(t, ix.Add(c, dids))
+	}
+	got, err := ix.Collections()
+	require.NoError(t, err)
+	require.Equal(t, want, got)
+}
+
+func TestOpenFailsWhileAnotherHandleHoldsTheDirectory(t *testing.T) {
+	t.Parallel()
+	dir := t.TempDir()
+	ix, err := Open(dir)
+	require.NoError(t, err)
+	defer ix.Close()
+	_, err = Open(dir)
+	require.ErrorContains(t, err, "lock")
+}
+
+func TestReopenKeepsWrites(t *testing.T) {
+	t.Parallel()
+	dir := t.TempDir()
+	ix, err := Open(dir)
+	require.NoError(t, err)
+	require.NoError(t, ix.Add("a.b.c", []string{"did:plc:a"}))
+	require.NoError(t, ix.Ping())
+	ix.Close()
+
+	ix, err = Open(dir)
+	require.NoError(t, err)
+	defer ix.Close()
+	got, err := ix.ListRepos("a.b.c", "", 10)
+	require.NoError(t, err)
+	require.Equal(t, []string{"did:plc:a"}, got)
+}
