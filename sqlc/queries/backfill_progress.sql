@@ -1,0 +1,43 @@
+-- name: ProgressInsertMany :execrows
+-- New collections start from an empty cursor; existing rows are left exactly as they are,
+-- so re-triggering a backfill never resets progress or changes a collection's source.
+INSERT INTO backfill_progress (collection, source)
+SELECT unnest(@collections::text[]), @source::text
+ON CONFLICT (collection) DO NOTHING;
+
+-- name: ProgressGet :one
+SELECT * FROM backfill_progress WHERE collection = @collection;
+
+-- name: ProgressList :many
+SELECT * FROM backfill_progress ORDER BY collection;
+
+-- name: ProgressListIncomplete :many
+-- Largest known collections first, so the longest chains are never left for the end.
+SELECT * FROM backfill_progress
+WHERE completed_at IS NULL
+ORDER BY imported_count DESC, collection;
+
+-- name: ProgressCountCompleted :one
+SELECT count(*) FROM backfill_progress WHERE completed_at IS NOT NULL;
+
+-- name: ProgressAdvance :execrows
+-- Moves a collection past one committed page. The WHERE clause makes the move conditional
+-- on the cursor the page was fetched from: a page applied twice, or by a stale worker,
+-- changes nothing (zero rows), so a page is never counted twice.
+UPDATE backfill_progress
+SET cursor = @next_cursor,
+    imported_count = imported_count + @imported,
+    skipped_count = skipped_count + @skipped,
+    pages_fetched = pages_fetched + 1,
+    completed_at = CASE WHEN @completed::boolean THEN now() ELSE NULL END,
+    last_error = '',
+    last_page_at = now(),
+    updated_at = now()
+WHERE collection = @collection
+  AND cursor = @page_cursor
+  AND completed_at IS NULL;
+
+-- name: ProgressSetError :exec
+UPDATE backfill_progress
+SET last_error = @last_error, updated_at = now()
+WHERE collection = @collection;

@@ -1,0 +1,10 @@
+-- name: RunInsert :one
+INSERT INTO backfill_runs (source, discovered, enqueued, lexicon_list_error, index_scan_error)
+VALUES (@source, @discovered, @enqueued, @lexicon_list_error, @index_scan_error)
+RETURNING *;
+
+-- name: RunGetLatest :one
+SELECT * FROM backfill_runs ORDER BY id DESC LIMIT 1;
+
+-- name: RunFinish :exec
+UPDATE backfill_runs SET finished_at = now() WHERE id = @id AND finished_at IS NULL;
