@@ -1,0 +1,187 @@
+package source
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"net/url"
+	"strconv"
+	"sync"
+	"time"
+
+	"golang.org/x/time/rate"
+)
+
+const (
+	// MaxPageBytes caps one listReposByCollection response. 10,000 did:plc entries take about
+	// 450 KB; the cap leaves room for long did:web DIDs and still stops a runaway body.
+	MaxPageBytes = 32 << 20
+	// RequestTimeout bounds one request, headers and body. It stays well under the page
+	// job's timeout so a hung source fails the request, not the job's lease.
+	RequestTimeout = 10 * time.Second
+
+	userAgent = "colindex (+https://github.com/colindex/colindex)"
+)
+
+// Page is one decoded listReposByCollection response. DIDs are as the source sent them,
+// unvalidated. Cursor is empty on the last page.
+type Page struct {
+	DIDs   []string
+	Cursor string
+}
+
+// XRPCError is a non-200 answer from the source, with its XRPC error body when it sent one.
+type XRPCError struct {
+	Status  int
+	Name    string // the body's "error", e.g. "BadRequest"
+	Message string
+}
+
+func (e *XRPCError) Error() string {
+	if e.Name == "" {
+		return fmt.Sprintf("source answered HTTP %d", e.Status)
+	}
+	return fmt.Sprintf("source answered HTTP %d %s: %s", e.Status, e.Name, e.Message)
+}
+
+// ErrMalformedPage is wrapped when a 200 response is not a listReposByCollection page.
+var ErrMalformedPage = errors.New("malformed page")
+
+// Client fetches from source relays. One Client is shared by every worker: one connection
+// pool, one rate limiter per source.
+type Client struct {
+	http *http.Client
+	rps  float64
+
+	mu       sync.Mutex
+	limiters map[string]*rate.Limiter
+}
+
+// NewClient returns a client that sends at most rps requests per second to any one source
+// (0 means no cap).
+func NewClient(rps float64) *Client {
+	transport := &http.Transport{
+		Proxy:                 http.ProxyFromEnvironment,
+		DialContext:           (&net.Dialer{Timeout: 5 * time.Second, KeepAlive: 30 * time.Second}).DialContext,
+		ForceAttemptHTTP2:     true,
+		MaxIdleConns:          100,
+		MaxIdleConnsPerHost:   64,
+		IdleConnTimeout:       90 * time.Second,
+		TLSHandshakeTimeout:   5 * time.Second,
+		ResponseHeaderTimeout: RequestTimeout,
+	}
+	return &Client{
+		http:     &http.Client{Transport: transport, Timeout: RequestTimeout},
+		rps:      rps,
+		limiters: map[string]*rate.Limiter{},
+	}
+}
+
+// HTTP is the shared HTTP client, for other fetches (the lexicon list).
+func (c *Client) HTTP() *http.Client { return c.http }
+
+func (c *Client) limiter(src Source) *rate.Limiter {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	l, ok := c.limiters[src.Name]
+	if !ok {
+		limit, burst := rate.Inf, 1
+		if c.rps > 0 {
+			limit = rate.Limit(c.rps)
+		}
+		l = rate.NewLimiter(limit, burst)
+		c.limiters[src.Name] = l
+	}
+	return l
+}
+
+// ListRepos fetches one page of collection from src, starting at cursor ("" for the first).
+func (c *Client) ListRepos(ctx context.Context, src Source, collection, cursor string, limit int) (Page, error) {
+	if err := c.limiter(src).Wait(ctx); err != nil {
+		return Page{}, fmt.Errorf("wait for rate limit: %w", err)
+	}
+	q := url.Values{"collection": {collection}, "limit": {strconv.Itoa(limit)}}
+	if cursor != "" {
+		q.Set("cursor", cursor)
+	}
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet,
+		src.BaseURL+"/xrpc/com.atproto.sync.listReposByCollection?"+q.Encode(), nil)
+	if err != nil {
+		return Page{}, err
+	}
+	req.Header.Set("User-Agent", userAgent)
+	req.Header.Set("Accept", "application/json")
+	resp, err := c.http.Do(req)
+	if err != nil {
+		return Page{}, err
+	}
+	defer resp.Body.Close()
+
+	body, err := readCapped(resp.Body, MaxPageBytes)
+	if err != nil {
+		return Page{}, err
+	}
+	if resp.StatusCode != http.StatusOK {
+		return Page{}, decodeXRPCError(resp.StatusCode, body)
+	}
+	return decodePage(body)
+}
+
+// readCapped reads all of r, failing when it holds more than max bytes.
+func readCapped(r io.Reader, max int64) ([]byte, error) {
+	body, err := io.ReadAll(io.LimitReader(r, max+1))
+	if err != nil {
+		return nil, fmt.Errorf("read response: %w", err)
+	}
+	if int64(len(body)) > max {
+		return nil, fmt.Errorf("response larger than %d bytes", max)
+	}
+	return body, nil
+}
+
+type pageBody struct {
+	Repos *[]struct {
+		DID string `json:"did"`
+	} `json:"repos"`
+	Cursor string `json:"cursor"`
+}
+
+// decodePage decodes a listReposByCollection body. A body without a repos array is refused
+// rather than read as an empty last page: that would mark a collection complete on garbage.
+func decodePage(body []byte) (Page, error) {
+	var pb pageBody
+	if err := json.Unmarshal(body, &pb); err != nil {
+		return Page{}, fmt.Errorf("%w: %v", ErrMalformedPage, err)
+	}
+	if pb.Repos == nil {
+		return Page{}, fmt.Errorf("%w: no repos array", ErrMalformedPage)
+	}
+	dids := make([]string, len(*pb.Repos))
+	for i, r := range *pb.Repos {
+		dids[i] = r.DID
+	}
+	return Page{DIDs: dids, Cursor: pb.Cursor}, nil
+}
+
+func decodeXRPCError(status int, body []byte) error {
+	e := &XRPCError{Status: status}
+	var xb struct {
+		Error   string `json:"error"`
+		Message string `json:"message"`
+	}
+	if json.Unmarshal(body, &xb) == nil {
+		e.Name, e.Message = truncate(xb.Error, 100), truncate(xb.Message, 500)
+	}
+	return e
+}
+
+func truncate(s string, n int) string {
+	if len(s) <= n {
+		return s
+	}
+	return s[:n] + "…"
+}

@@ -1,0 +1,74 @@
+package source
+
+import (
+	"context"
+	"errors"
+	"net/http"
+	"net/http/httptest"
+	"strings"
+	"testing"
+
+	"github.com/stretchr/testify/require"
+	"golang.org/x/time/rate"
+)
+
+func serve(t *testing.T, h http.HandlerFunc) Source {
+	t.Helper()
+	srv := httptest.NewServer(h)
+	t.Cleanup(srv.Close)
+	src, err := Parse(srv.URL)
+	require.NoError(t, err)
+	return src
+}
+
+func TestListReposSendsTheXRPCQuery(t *testing.T) {
+	t.Parallel()
+	var got string
+	src := serve(t, func(w http.ResponseWriter, r *http.Request) {
+		got = r.URL.String()
+		_, _ = w.Write([]byte(`{"repos":[{"did":"did:plc:a"}],"cursor":"next"}`))
+	})
+	p, err := NewClient(0).ListRepos(context.Background(), src, "app.bsky.feed.post", "c+/=", 1000)
+	require.NoError(t, err)
+	require.Equal(t, "next", p.Cursor)
+	require.Equal(t, "/xrpc/com.atproto.sync.listReposByCollection?collection=app.bsky.feed.post&cursor=c%2B%2F%3D&limit=1000", got)
+}
+
+func TestListReposTurnsErrorsIntoErrors(t *testing.T) {
+	t.Parallel()
+	src := serve(t, func(w http.ResponseWriter, r *http.Request) {
+		w.WriteHeader(http.StatusBadRequest)
+		_, _ = w.Write([]byte(`{"error":"BadRequest","message":"invalid collection"}`))
+	})
+	_, err := NewClient(0).ListRepos(context.Background(), src, "x", "", 10)
+	var xe *XRPCError
+	require.True(t, errors.As(err, &xe))
+	require.Equal(t, 400, xe.Status)
+	require.Equal(t, "BadRequest", xe.Name)
+	require.Contains(t, err.Error(), "invalid collection")
+}
+
+func TestListReposRefusesOversizedBodies(t *testing.T) {
+	t.Parallel()
+	src := serve(t, func(w http.ResponseWriter, r *http.Request) {
+		_, _ = w.Write([]byte(`{"repos":[` + strings.Repeat(`{"did":"did:plc:aaaaaaaaaaaaaaaaaaaaaaaa"},`, MaxPageBytes/40) + `{"did":"x"}]}`))
+	})
+	_, err := NewClient(0).ListRepos(context.Background(), src, "x", "", 10)
+	require.ErrorContains(t, err, "larger than")
+}
+
+func TestRateCapIsOneLimiterPerSource(t *testing.T) {
+	t.Parallel()
+	c := NewClient(20)
+	a, err := Parse("a.example")
+	require.NoError(t, err)
+	b, err := Parse("http://127.0.0.1:1")
+	require.NoError(t, err)
+	la := c.limiter(a)
+	require.Same(t, la, c.limiter(a), "all workers share one limiter per source")
+	require.NotSame(t, la, c.limiter(b))
+	require.EqualValues(t, 20, la.Limit())
+	require.Equal(t, 1, la.Burst(), "no bursts above the cap")
+
+	require.Equal(t, rate.Inf, NewClient(0).limiter(a).Limit(), "0 means no cap")
+}

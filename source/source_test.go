@@ -1,0 +1,55 @@
+package source
+
+import (
+	"strings"
+	"testing"
+
+	"github.com/stretchr/testify/require"
+)
+
+func TestParseAcceptsHostsAndBaseURLs(t *testing.T) {
+	t.Parallel()
+	for raw, want := range map[string]Source{
+		"bsky.network":              {Name: "bsky.network", BaseURL: "https://bsky.network"},
+		"BSKY.network":              {Name: "bsky.network", BaseURL: "https://bsky.network"},
+		"http://127.0.0.1:2510":     {Name: "http://127.0.0.1:2510", BaseURL: "http://127.0.0.1:2510"},
+		"https://relay.example/":    {Name: "https://relay.example", BaseURL: "https://relay.example"},
+		"http://[::1]:8080":         {Name: "http://[::1]:8080", BaseURL: "http://[::1]:8080"},
+		"https://Relay.Example:443": {Name: "https://relay.example:443", BaseURL: "https://relay.example:443"},
+	} {
+		got, err := Parse(raw)
+		require.NoError(t, err, raw)
+		require.Equal(t, want, got, raw)
+	}
+}
+
+func TestParseRefusesEverythingElse(t *testing.T) {
+	t.Parallel()
+	for _, raw := range []string{
+		"", "ftp://example.com", "file:///etc/passwd", "javascript:alert(1)", "http://user:pw@example.com",
+		"https://example.com/xrpc", "https://example.com?x=1", "https://example.com#x", "exa mple.com",
+		"example.com\r\n", "example.com\x00", "http://example.com:0", "http://example.com:65536",
+		"http://example.com:abc", "-example.com", "example-.com", "example..com", "ex_ample.com",
+		"http://", "https:///path", strings.Repeat("a", 301), strings.Repeat("a", 64) + ".com",
+	} {
+		_, err := Parse(raw)
+		require.ErrorIs(t, err, ErrInvalidSource, "%q", raw)
+	}
+}
+
+func TestDecodePage(t *testing.T) {
+	t.Parallel()
+	p, err := decodePage([]byte(`{"repos":[{"did":"did:plc:a"},{"did":"x"}],"cursor":"abc"}`))
+	require.NoError(t, err)
+	require.Equal(t, Page{DIDs: []string{"did:plc:a", "x"}, Cursor: "abc"}, p)
+
+	p, err = decodePage([]byte(`{"repos":[]}`))
+	require.NoError(t, err)
+	require.Empty(t, p.DIDs)
+	require.Empty(t, p.Cursor)
+
+	for _, bad := range []string{``, `{`, `[]`, `{"cursor":"x"}`, `{"repos":null}`, `{"repos":"x"}`, `<html>`} {
+		_, err := decodePage([]byte(bad))
+		require.ErrorIs(t, err, ErrMalformedPage, bad)
+	}
+}
