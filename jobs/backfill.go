@@ -1,0 +1,200 @@
+package jobs
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgxpool"
+	"github.com/riverqueue/river"
+
+	"github.com/colindex/colindex/source"
+	"github.com/colindex/colindex/sqlc/dbsqlc"
+)
+
+// ErrRunning is returned by Start while another run is live.
+var ErrRunning = errors.New("a backfill is already running")
+
+// Backfill starts runs and reports on them. The admin API is a thin layer over it.
+type Backfill struct {
+	Pool       *pgxpool.Pool
+	River      *river.Client[pgx.Tx]
+	Discoverer *Discoverer
+}
+
+// StartResult describes an accepted run.
+type StartResult struct {
+	RunID int64 `json:"run_id" doc:"Identifier of the run."`
+	// Collections is zlay's "collections": how many collections the run pages.
+	Collections      int    `json:"collections" doc:"Collections this run pages: every collection not yet complete."`
+	Discovered       int    `json:"discovered" doc:"Collections found by discovery (lexicon list ∪ index)."`
+	Added            int    `json:"added" doc:"Discovered collections that had no progress row yet."`
+	AlreadyComplete  int    `json:"already_complete" doc:"Collections skipped because an earlier run completed them."`
+	LexiconListError string `json:"lexicon_list_error,omitempty" doc:"Why the lexicon list could not be read, when it could not."`
+	IndexScanError   string `json:"index_scan_error,omitempty" doc:"Why the index could not be scanned, when it could not."`
+}
+
+// Start discovers collections and starts paging every incomplete one from its own row's
+// source; src is the source of collections that have no row yet. It returns ErrRunning
+// while a run is live.
+func (b *Backfill) Start(ctx context.Context, src source.Source) (StartResult, error) {
+	// Cheap early answer, so a refused start does not fetch the lexicon list. The unique
+	// insert below is what actually decides.
+	if live, err := anyLive(ctx, b.River, RunKind); err != nil {
+		return StartResult{}, err
+	} else if live {
+		return StartResult{}, ErrRunning
+	}
+	found := b.Discoverer.Discover(ctx)
+
+	tx, err := b.Pool.Begin(ctx)
+	if err != nil {
+		return StartResult{}, fmt.Errorf("start backfill: %w", err)
+	}
+	defer tx.Rollback(context.WithoutCancel(ctx)) //nolint:errcheck // no-op after commit
+
+	added, err := queries.ProgressInsertMany(ctx, tx, dbsqlc.ProgressInsertManyParams{
+		Collections: found.Collections,
+		Source:      src.Name,
+	})
+	if err != nil {
+		return StartResult{}, fmt.Errorf("record collections: %w", err)
+	}
+	incomplete, err := queries.ProgressListIncomplete(ctx, tx)
+	if err != nil {
+		return StartResult{}, fmt.Errorf("list incomplete collections: %w", err)
+	}
+	completed, err := queries.ProgressCountCompleted(ctx, tx)
+	if err != nil {
+		return StartResult{}, fmt.Errorf("count completed collections: %w", err)
+	}
+	run, err := queries.RunInsert(ctx, tx, dbsqlc.RunInsertParams{
+		Source:           src.Name,
+		Discovered:       int32(len(found.Collections)),
+		Enqueued:         int32(len(incomplete)),
+		LexiconListError: found.LexiconListError,
+		IndexScanError:   found.IndexScanError,
+	})
+	if err != nil {
+		return StartResult{}, fmt.Errorf("record run: %w", err)
+	}
+
+	res, err := b.River.InsertTx(ctx, tx, RunArgs{RunID: run.ID, Source: src.Name}, nil)
+	if err != nil {
+		return StartResult{}, fmt.Errorf("enqueue run: %w", err)
+	}
+	if res.UniqueSkippedAsDuplicate {
+		return StartResult{}, ErrRunning
+	}
+	if len(incomplete) > 0 {
+		// Largest known collections first (ProgressListIncomplete's order): River works a
+		// queue in insertion order, so the longest chains start at once.
+		params := make([]river.InsertManyParams, len(incomplete))
+		for i, row := range incomplete {
+			params[i] = river.InsertManyParams{Args: PageArgs{Collection: row.Collection, Source: row.Source}}
+		}
+		// A collection whose chain is still live (say, resumed after a restart) is skipped
+		// as a duplicate: that is the one-chain-per-collection guarantee doing its job.
+		if _, err := b.River.InsertManyTx(ctx, tx, params); err != nil {
+			return StartResult{}, fmt.Errorf("enqueue pages: %w", err)
+		}
+	}
+	if err := tx.Commit(ctx); err != nil {
+		return StartResult{}, fmt.Errorf("start backfill: %w", err)
+	}
+	return StartResult{
+		RunID:            run.ID,
+		Collections:      len(incomplete),
+		Discovered:       len(found.Collections),
+		Added:            int(added),
+		AlreadyComplete:  int(completed),
+		LexiconListError: found.LexiconListError,
+		IndexScanError:   found.IndexScanError,
+	}, nil
+}
+
+// Status is the progress of every collection, in the shape zlay operators script against;
+// fields beyond zlay's are additions, none of zlay's change.
+type Status struct {
+	Running       bool               `json:"running" doc:"True while any backfill job is live."`
+	Total         int                `json:"total" doc:"Collections with a progress row."`
+	Completed     int                `json:"completed" doc:"Collections paged to the end."`
+	InProgress    int                `json:"in_progress" doc:"Collections not yet complete."`
+	TotalImported int64              `json:"total_imported" doc:"Sum of imported over all collections."`
+	Collections   []CollectionStatus `json:"collections"`
+	LastRun       *RunStatus         `json:"last_run,omitempty" doc:"The most recent run, when there has been one."`
+}
+
+// CollectionStatus is one collection's progress.
+type CollectionStatus struct {
+	Collection string     `json:"collection"`
+	Source     string     `json:"source" doc:"The source relay this collection is paged from."`
+	Imported   int64      `json:"imported" doc:"Valid DIDs received across committed pages."`
+	Completed  bool       `json:"completed"`
+	Cursor     string     `json:"cursor,omitempty" doc:"The source's cursor to resume from (incomplete collections only)."`
+	Skipped    int64      `json:"skipped" doc:"Entries the source sent that were not valid DIDs (never indexed)."`
+	Pages      int64      `json:"pages" doc:"Pages committed."`
+	Error      string     `json:"error,omitempty" doc:"The last failure since the last committed page."`
+	LastPageAt *time.Time `json:"last_page_at,omitempty" doc:"When the last page was committed."`
+}
+
+// RunStatus describes one run.
+type RunStatus struct {
+	ID               int64      `json:"id"`
+	Source           string     `json:"source"`
+	StartedAt        time.Time  `json:"started_at"`
+	FinishedAt       *time.Time `json:"finished_at,omitempty"`
+	Discovered       int        `json:"discovered"`
+	Enqueued         int        `json:"enqueued"`
+	LexiconListError string     `json:"lexicon_list_error,omitempty"`
+	IndexScanError   string     `json:"index_scan_error,omitempty"`
+}
+
+// Status reads every collection's progress and whether a backfill is live.
+func (b *Backfill) Status(ctx context.Context) (Status, error) {
+	running, err := anyLive(ctx, b.River, RunKind, PageKind)
+	if err != nil {
+		return Status{}, err
+	}
+	rows, err := queries.ProgressList(ctx, b.Pool)
+	if err != nil {
+		return Status{}, fmt.Errorf("list progress: %w", err)
+	}
+	st := Status{Running: running, Total: len(rows), Collections: make([]CollectionStatus, len(rows))}
+	for i, r := range rows {
+		c := CollectionStatus{
+			Collection: r.Collection,
+			Source:     r.Source,
+			Imported:   r.ImportedCount,
+			Completed:  r.CompletedAt != nil,
+			Skipped:    r.SkippedCount,
+			Pages:      r.PagesFetched,
+			Error:      r.LastError,
+			LastPageAt: r.LastPageAt,
+		}
+		if c.Completed {
+			st.Completed++
+		} else {
+			c.Cursor = r.Cursor
+		}
+		st.TotalImported += r.ImportedCount
+		st.Collections[i] = c
+	}
+	st.InProgress = st.Total - st.Completed
+
+	run, err := queries.RunGetLatest(ctx, b.Pool)
+	switch {
+	case errors.Is(err, pgx.ErrNoRows):
+	case err != nil:
+		return Status{}, fmt.Errorf("latest run: %w", err)
+	default:
+		st.LastRun = &RunStatus{
+			ID: run.ID, Source: run.Source, StartedAt: run.StartedAt, FinishedAt: run.FinishedAt,
+			Discovered: int(run.Discovered), Enqueued: int(run.Enqueued),
+			LexiconListError: run.LexiconListError, IndexScanError: run.IndexScanError,
+		}
+	}
+	return st, nil
+}

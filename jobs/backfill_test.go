@@ -1,0 +1,257 @@
+package jobs
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net/http"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/require"
+)
+
+func TestBackfillPagesEveryCollectionExactly(t *testing.T) {
+	t.Parallel()
+	b := setup(t, setupOpts{lexiconList: true})
+	sizes := map[string]int{
+		"app.bsky.feed.post":     60, // many pages
+		"app.bsky.feed.like":     14, // exactly two full pages: the last call is an empty page
+		"app.bsky.actor.profile": 7,  // exactly one full page
+		"com.example.small":      3,
+		"com.example.one":        1,
+		"com.example.empty":      0, // listed but the source has nothing
+	}
+	var nsids []string
+	for c, n := range sizes {
+		nsids = append(nsids, c)
+		if n > 0 {
+			// Shared DIDs across collections, like the network.
+			b.relay.Append(c, dids("", n)...)
+		}
+	}
+	b.relay.SetLLMsTxt(lexiconList(nsids...))
+
+	res, err := b.backfill.Start(context.Background(), b.src)
+	require.NoError(t, err)
+	require.Equal(t, len(sizes), res.Collections)
+	require.Equal(t, len(sizes), res.Added)
+	require.Empty(t, res.LexiconListError)
+
+	st := b.waitDone(t, 30*time.Second)
+	require.Equal(t, len(sizes), st.Total)
+	require.Equal(t, len(sizes), st.Completed)
+	require.Zero(t, st.InProgress)
+	var total int64
+	for c, n := range sizes {
+		cs := collectionStatus(t, st, c)
+		require.True(t, cs.Completed, c)
+		require.EqualValues(t, n, cs.Imported, c)
+		require.Empty(t, cs.Error, c)
+		require.Empty(t, cs.Cursor, "completed collections show no cursor")
+		require.Equal(t, b.src.Name, cs.Source)
+		b.requireIndexed(t, c, b.relay.Collection(c))
+		total += int64(n)
+	}
+	require.Equal(t, total, st.TotalImported)
+	require.NotNil(t, st.LastRun)
+	require.NotNil(t, st.LastRun.FinishedAt)
+
+	// cbr mirrors rbc.
+	colls, err := b.index.CollectionsOf(dids("", 1)[0])
+	require.NoError(t, err)
+	require.Len(t, colls, 5)
+}
+
+func TestStartRefusesWhileARunIsLive(t *testing.T) {
+	t.Parallel()
+	b := setup(t, setupOpts{pagePause: 30 * time.Millisecond})
+	b.relay.Append("com.example.slow", dids("slow", 70)...)
+	require.NoError(t, b.index.Add("com.example.slow", dids("slow", 1))) // discovered from the index
+
+	const callers = 12
+	var ok, refused atomic.Int32
+	var wg sync.WaitGroup
+	for range callers {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			_, err := b.backfill.Start(context.Background(), b.src)
+			switch {
+			case err == nil:
+				ok.Add(1)
+			case errors.Is(err, ErrRunning):
+				refused.Add(1)
+			default:
+				t.Errorf("start: %v", err)
+			}
+		}()
+	}
+	wg.Wait()
+	require.EqualValues(t, 1, ok.Load())
+	require.EqualValues(t, callers-1, refused.Load())
+
+	st := b.waitDone(t, 30*time.Second)
+	require.EqualValues(t, 70, collectionStatus(t, st, "com.example.slow").Imported)
+
+	// After the run, a start is accepted and re-imports nothing.
+	before := b.relay.Requests()
+	res, err := b.backfill.Start(context.Background(), b.src)
+	require.NoError(t, err)
+	require.Zero(t, res.Collections)
+	require.Equal(t, 1, res.AlreadyComplete)
+	st = b.waitDone(t, 30*time.Second)
+	require.EqualValues(t, 70, st.TotalImported)
+	require.Equal(t, before, b.relay.Requests())
+}
+
+func TestRerunSkipsCompletedAndAddsNew(t *testing.T) {
+	t.Parallel()
+	b := setup(t, setupOpts{lexiconList: true})
+	b.relay.Append("com.example.a", dids("a", 10)...)
+	b.relay.SetLLMsTxt(lexiconList("com.example.a"))
+	_, err := b.backfill.Start(context.Background(), b.src)
+	require.NoError(t, err)
+	b.waitDone(t, 30*time.Second)
+
+	// The source grows, and a new lexicon is published.
+	b.relay.Append("com.example.a", dids("late", 5)...)
+	b.relay.Append("com.example.b", dids("b", 9)...)
+	b.relay.SetLLMsTxt(lexiconList("com.example.a", "com.example.b"))
+
+	res, err := b.backfill.Start(context.Background(), b.src)
+	require.NoError(t, err)
+	require.Equal(t, 1, res.Collections)
+	require.Equal(t, 1, res.Added)
+	require.Equal(t, 1, res.AlreadyComplete)
+	st := b.waitDone(t, 30*time.Second)
+	require.EqualValues(t, 10, collectionStatus(t, st, "com.example.a").Imported, "completed collection was skipped")
+	require.EqualValues(t, 9, collectionStatus(t, st, "com.example.b").Imported)
+	b.requireIndexed(t, "com.example.b", b.relay.Collection("com.example.b"))
+	require.Equal(t, 2, st.Completed)
+}
+
+func TestDiscoveryFromIndexAloneWhenLexiconListFails(t *testing.T) {
+	t.Parallel()
+	b := setup(t, setupOpts{})
+	b.backfill.Discoverer.LexiconListURL = b.relay.URL + "/no-such-list"
+	require.NoError(t, b.index.Add("com.example.seen", dids("x", 1)))
+	require.NoError(t, b.index.Add("com.example.seen2", dids("y", 1)))
+	b.relay.Append("com.example.seen", dids("s", 20)...)
+
+	res, err := b.backfill.Start(context.Background(), b.src)
+	require.NoError(t, err)
+	require.Equal(t, 2, res.Discovered)
+	require.Contains(t, res.LexiconListError, "HTTP 404")
+
+	st := b.waitDone(t, 30*time.Second)
+	require.Contains(t, st.LastRun.LexiconListError, "HTTP 404", "the failure is visible in the status")
+	require.EqualValues(t, 20, collectionStatus(t, st, "com.example.seen").Imported)
+	require.True(t, collectionStatus(t, st, "com.example.seen2").Completed)
+}
+
+func TestInvalidDIDsAreSkippedAndCounted(t *testing.T) {
+	t.Parallel()
+	b := setup(t, setupOpts{lexiconList: true})
+	good := dids("g", 9)
+	huge := "did:plc:" + strings.Repeat("a", 3000)
+	bad := []string{"", "not-a-did", "did:PLC:abcdefghijklmnopqrstuvwx", huge, "did:plc:has space"}
+	var mixed []string
+	for i, d := range good {
+		mixed = append(mixed, d)
+		if i < len(bad) {
+			mixed = append(mixed, bad[i])
+		}
+	}
+	b.relay.Append("com.example.mixed", mixed...)
+	b.relay.SetLLMsTxt(lexiconList("com.example.mixed"))
+
+	_, err := b.backfill.Start(context.Background(), b.src)
+	require.NoError(t, err)
+	st := b.waitDone(t, 30*time.Second)
+	cs := collectionStatus(t, st, "com.example.mixed")
+	require.True(t, cs.Completed)
+	require.EqualValues(t, len(good), cs.Imported)
+	require.EqualValues(t, len(bad), cs.Skipped)
+	b.requireIndexed(t, "com.example.mixed", good)
+}
+
+func TestFailedFetchIsRetriedWithoutDoubleCounting(t *testing.T) {
+	t.Parallel()
+	b := setup(t, setupOpts{lexiconList: true})
+	b.relay.Append("com.example.flaky", dids("f", 30)...)
+	b.relay.SetLLMsTxt(lexiconList("com.example.flaky"))
+	var failed atomic.Bool
+	b.relay.Intercept(func(w http.ResponseWriter, r *http.Request, n int64) bool {
+		// The third page request fails once with a 502.
+		if n == 3 && failed.CompareAndSwap(false, true) {
+			http.Error(w, "bad gateway", http.StatusBadGateway)
+			return true
+		}
+		return false
+	})
+
+	_, err := b.backfill.Start(context.Background(), b.src)
+	require.NoError(t, err)
+	st := b.waitDone(t, 60*time.Second)
+	require.True(t, failed.Load())
+	cs := collectionStatus(t, st, "com.example.flaky")
+	require.True(t, cs.Completed)
+	require.EqualValues(t, 30, cs.Imported)
+	require.Empty(t, cs.Error, "a committed page clears the last error")
+	b.requireIndexed(t, "com.example.flaky", b.relay.Collection("com.example.flaky"))
+}
+
+func TestUncommittedPageIsFetchedAgainAndCountedOnce(t *testing.T) {
+	t.Parallel()
+	var pages, failures atomic.Int32
+	b := setup(t, setupOpts{lexiconList: true, beforeCommit: func(_ context.Context, coll string) error {
+		// The second page's transaction fails after its DIDs reached the index.
+		if pages.Add(1) == 2 {
+			failures.Add(1)
+			return errors.New("injected: crash before commit")
+		}
+		return nil
+	}})
+	b.relay.Append("com.example.c", dids("c", 25)...)
+	b.relay.SetLLMsTxt(lexiconList("com.example.c"))
+
+	_, err := b.backfill.Start(context.Background(), b.src)
+	require.NoError(t, err)
+	st := b.waitDone(t, 60*time.Second)
+	require.EqualValues(t, 1, failures.Load())
+	cs := collectionStatus(t, st, "com.example.c")
+	require.True(t, cs.Completed)
+	require.EqualValues(t, 25, cs.Imported, "the re-fetched page is counted once")
+	// 25 DIDs at 7 a page: 4 pages, the last one short, plus the one fetched again.
+	require.EqualValues(t, 4, cs.Pages)
+	require.EqualValues(t, 5, b.relay.Requests())
+}
+
+func TestStuckCursorStopsTheCollection(t *testing.T) {
+	t.Parallel()
+	b := setup(t, setupOpts{lexiconList: true})
+	b.relay.Append("com.example.stuck", dids("s", 20)...)
+	b.relay.SetLLMsTxt(lexiconList("com.example.stuck"))
+	b.relay.Intercept(func(w http.ResponseWriter, r *http.Request, n int64) bool {
+		if c := r.URL.Query().Get("cursor"); c != "" {
+			// A source that lies: a full page that hands back the cursor it was given.
+			w.Header().Set("Content-Type", "application/json")
+			fmt.Fprintf(w, `{"repos":[{"did":"did:plc:aaaaaaaaaaaaaaaaaaaaaaaa"},{"did":"did:plc:aaaaaaaaaaaaaaaaaaaaaaab"},{"did":"did:plc:aaaaaaaaaaaaaaaaaaaaaaac"},{"did":"did:plc:aaaaaaaaaaaaaaaaaaaaaaad"},{"did":"did:plc:aaaaaaaaaaaaaaaaaaaaaaae"},{"did":"did:plc:aaaaaaaaaaaaaaaaaaaaaaaf"},{"did":"did:plc:aaaaaaaaaaaaaaaaaaaaaaag"}],"cursor":%q}`, c)
+			return true
+		}
+		return false
+	})
+
+	_, err := b.backfill.Start(context.Background(), b.src)
+	require.NoError(t, err)
+	st := b.waitDone(t, 30*time.Second)
+	cs := collectionStatus(t, st, "com.example.stuck")
+	require.False(t, cs.Completed)
+	require.Contains(t, cs.Error, ErrCursorStuck.Error())
+	require.EqualValues(t, 7, cs.Imported, "only the honest first page counts")
+	require.NotEmpty(t, cs.Cursor)
+}

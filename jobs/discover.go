@@ -1,0 +1,129 @@
+package jobs
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"net/http"
+	"net/url"
+	"regexp"
+	"slices"
+	"strings"
+
+	"github.com/bluesky-social/indigo/atproto/syntax"
+
+	"github.com/colindex/colindex/rocksindex"
+)
+
+// maxLexiconListBytes caps the lexicon list download; the real one is about 100 KB.
+const maxLexiconListBytes = 8 << 20
+
+// Discoverer finds the collections a run pages: the union of Lexicon Garden's list and the
+// collections already in the index.
+type Discoverer struct {
+	HTTP *http.Client
+	// LexiconListURL is Lexicon Garden's llms.txt (or a stand-in); empty disables it.
+	LexiconListURL string
+	Index          *rocksindex.Index
+}
+
+// Discovery is what discovery found. A source that failed leaves its error here and the
+// run goes on with the other.
+type Discovery struct {
+	Collections      []string
+	FromLexiconList  int
+	FromIndex        int
+	LexiconListError string
+	IndexScanError   string
+}
+
+// Discover runs both sources and unions them, sorted.
+func (d *Discoverer) Discover(ctx context.Context) Discovery {
+	var out Discovery
+	set := map[string]struct{}{}
+	if d.LexiconListURL != "" {
+		nsids, err := d.fetchLexiconList(ctx)
+		if err != nil {
+			out.LexiconListError = err.Error()
+		}
+		out.FromLexiconList = len(nsids)
+		for _, n := range nsids {
+			set[n] = struct{}{}
+		}
+	}
+	colls, err := d.Index.Collections()
+	if err != nil {
+		out.IndexScanError = err.Error()
+	}
+	for _, c := range colls {
+		if _, err := syntax.ParseNSID(c); err == nil {
+			set[c] = struct{}{}
+			out.FromIndex++
+		}
+	}
+	out.Collections = make([]string, 0, len(set))
+	for c := range set {
+		out.Collections = append(out.Collections, c)
+	}
+	slices.Sort(out.Collections)
+	return out
+}
+
+func (d *Discoverer) fetchLexiconList(ctx context.Context) ([]string, error) {
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, d.LexiconListURL, nil)
+	if err != nil {
+		return nil, fmt.Errorf("lexicon list: %w", err)
+	}
+	resp, err := d.HTTP.Do(req)
+	if err != nil {
+		return nil, fmt.Errorf("lexicon list: %w", err)
+	}
+	defer resp.Body.Close()
+	if resp.StatusCode != http.StatusOK {
+		return nil, fmt.Errorf("lexicon list: %s answered HTTP %d", d.LexiconListURL, resp.StatusCode)
+	}
+	body, err := io.ReadAll(io.LimitReader(resp.Body, maxLexiconListBytes+1))
+	if err != nil {
+		return nil, fmt.Errorf("lexicon list: read: %w", err)
+	}
+	if len(body) > maxLexiconListBytes {
+		return nil, fmt.Errorf("lexicon list: larger than %d bytes", maxLexiconListBytes)
+	}
+	return ParseLexiconList(string(body)), nil
+}
+
+// markdownLink matches [text](target) and captures the target.
+var markdownLink = regexp.MustCompile(`\[[^\]]*\]\(([^)\s]+)\)`)
+
+// ParseLexiconList returns the distinct NSIDs linked from a Lexicon Garden llms.txt, in
+// order of first appearance. Only links of the form .../lexicon/{did}/{nsid}[/...] count, and
+// only when {nsid} is a valid NSID: links to docs, the home page or anything else are ignored.
+func ParseLexiconList(markdown string) []string {
+	var out []string
+	seen := map[string]bool{}
+	for _, m := range markdownLink.FindAllStringSubmatch(markdown, -1) {
+		nsid, ok := lexiconLinkNSID(m[1])
+		if ok && !seen[nsid] {
+			seen[nsid] = true
+			out = append(out, nsid)
+		}
+	}
+	return out
+}
+
+func lexiconLinkNSID(target string) (string, bool) {
+	u, err := url.Parse(target)
+	if err != nil {
+		return "", false
+	}
+	segs := strings.Split(strings.Trim(u.Path, "/"), "/")
+	for i := 0; i+2 < len(segs); i++ {
+		if segs[i] != "lexicon" || !strings.HasPrefix(segs[i+1], "did:") {
+			continue
+		}
+		if n, err := syntax.ParseNSID(segs[i+2]); err == nil {
+			return n.String(), true
+		}
+	}
+	return "", false
+}

@@ -1,0 +1,202 @@
+package jobs
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"math/rand/v2"
+	"time"
+
+	"github.com/bluesky-social/indigo/atproto/syntax"
+	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgxpool"
+	"github.com/riverqueue/river"
+	"github.com/riverqueue/river/riverdriver/riverpgxv5"
+
+	"github.com/colindex/colindex/rocksindex"
+	"github.com/colindex/colindex/source"
+	"github.com/colindex/colindex/sqlc/dbsqlc"
+)
+
+const (
+	// pageJobTimeout bounds one page job: pause, rate-limit wait, fetch (source.RequestTimeout),
+	// index write and commit. The rescuer only retries a job killed with its process once the
+	// job is older than this, so it is kept short (see NewRiverClient).
+	pageJobTimeout = 15 * time.Second
+	// pageMaxAttempts with pageRetryCap rides out a source outage of about half an hour
+	// before the chain stops with its last error (a re-POST resumes it).
+	pageMaxAttempts = 12
+	pageRetryCap    = 5 * time.Minute
+)
+
+// ErrCursorStuck is returned when a full page comes back with the cursor it was asked for:
+// following it would loop forever.
+var ErrCursorStuck = errors.New("source returned the same cursor again")
+
+var queries = dbsqlc.New()
+
+// PageWorker fetches and commits one page of one collection.
+type PageWorker struct {
+	river.WorkerDefaults[PageArgs]
+
+	Pool   *pgxpool.Pool
+	Index  *rocksindex.Index
+	Source *source.Client
+	Logger *slog.Logger
+	// Limit is the page size asked of the source.
+	Limit int
+	// Pause is the least time between two pages of one collection.
+	Pause time.Duration
+
+	// beforeCommit, when set (tests only), runs just before the page's transaction commits;
+	// an error from it rolls the page back as a crash at that point would.
+	beforeCommit func(ctx context.Context, collection string) error
+}
+
+func (w *PageWorker) Timeout(*river.Job[PageArgs]) time.Duration { return pageJobTimeout }
+
+// NextRetry backs off exponentially with full jitter: 1 s, 2 s, 4 s, … capped at pageRetryCap.
+func (w *PageWorker) NextRetry(job *river.Job[PageArgs]) time.Time {
+	backoff := min(time.Second<<min(job.Attempt, 20), pageRetryCap)
+	return time.Now().Add(backoff/2 + rand.N(backoff/2+1))
+}
+
+func (w *PageWorker) Work(ctx context.Context, job *river.Job[PageArgs]) error {
+	coll := job.Args.Collection
+	row, err := queries.ProgressGet(ctx, w.Pool, coll)
+	if errors.Is(err, pgx.ErrNoRows) {
+		return river.JobCancel(fmt.Errorf("no progress row for %s", coll))
+	}
+	if err != nil {
+		return fmt.Errorf("load progress of %s: %w", coll, err)
+	}
+	if row.CompletedAt != nil {
+		return nil
+	}
+	src, err := source.Parse(row.Source)
+	if err != nil {
+		return w.fail(ctx, coll, river.JobCancel(fmt.Errorf("progress row of %s: %w", coll, err)))
+	}
+
+	if wait := w.Pause - time.Since(job.Args.PrevPageAt); wait > 0 {
+		select {
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-time.After(wait):
+		}
+	}
+
+	page, err := w.Source.ListRepos(ctx, src, coll, row.Cursor, w.Limit)
+	if err != nil {
+		return w.fail(ctx, coll, fmt.Errorf("fetch page of %s from %s: %w", coll, src.Name, err))
+	}
+	fetchedAt := time.Now()
+	if page.Cursor != "" && page.Cursor == row.Cursor {
+		return w.fail(ctx, coll, river.JobCancel(fmt.Errorf("%s from %s: %w", coll, src.Name, ErrCursorStuck)))
+	}
+
+	valid, skipped := ValidDIDs(page.DIDs)
+	// The DIDs are durable in the index before the cursor can move past them.
+	if err := w.Index.Add(coll, valid); err != nil {
+		return w.fail(ctx, coll, err)
+	}
+
+	if err := w.commit(ctx, job, row, page, len(valid), skipped, fetchedAt); err != nil {
+		return w.fail(ctx, coll, err)
+	}
+	return nil
+}
+
+// commit advances the progress row, completes this job and inserts the next, atomically.
+func (w *PageWorker) commit(ctx context.Context, job *river.Job[PageArgs], row dbsqlc.BackfillProgress,
+	page source.Page, imported, skipped int, fetchedAt time.Time,
+) error {
+	coll := job.Args.Collection
+	done := page.Cursor == ""
+	nextCursor := page.Cursor
+	if done {
+		// Keep the last cursor: DIDs first seen later are appended after it at the source.
+		nextCursor = row.Cursor
+	}
+
+	tx, err := w.Pool.Begin(ctx)
+	if err != nil {
+		return fmt.Errorf("commit page of %s: %w", coll, err)
+	}
+	defer tx.Rollback(context.WithoutCancel(ctx)) //nolint:errcheck // no-op after commit
+
+	moved, err := queries.ProgressAdvance(ctx, tx, dbsqlc.ProgressAdvanceParams{
+		Collection: coll,
+		PageCursor: row.Cursor,
+		NextCursor: nextCursor,
+		Imported:   int64(imported),
+		Skipped:    int64(skipped),
+		Completed:  done,
+	})
+	if err != nil {
+		return fmt.Errorf("advance %s: %w", coll, err)
+	}
+	if moved == 0 {
+		// Someone else committed this page first; counting it again would double count.
+		w.Logger.WarnContext(ctx, "page already committed; dropping duplicate", "collection", coll)
+		return nil
+	}
+	if _, err := river.JobCompleteTx[*riverpgxv5.Driver](ctx, tx, job); err != nil {
+		return fmt.Errorf("complete page job of %s: %w", coll, err)
+	}
+	if !done {
+		client, err := river.ClientFromContextSafely[pgx.Tx](ctx)
+		if err != nil {
+			return err
+		}
+		// Inserted after completing this job: before, the unique check would see this very
+		// job still running and silently skip the insert, ending the chain.
+		res, err := client.InsertTx(ctx, tx, PageArgs{Collection: coll, Source: row.Source, PrevPageAt: fetchedAt}, nil)
+		if err != nil {
+			return fmt.Errorf("enqueue next page of %s: %w", coll, err)
+		}
+		if res.UniqueSkippedAsDuplicate {
+			return fmt.Errorf("enqueue next page of %s: another chain is live (job %d)", coll, res.Job.ID)
+		}
+	}
+	if w.beforeCommit != nil {
+		if err := w.beforeCommit(ctx, coll); err != nil {
+			return err
+		}
+	}
+	if err := tx.Commit(ctx); err != nil {
+		return fmt.Errorf("commit page of %s: %w", coll, err)
+	}
+	return nil
+}
+
+// fail records err as the collection's last error and returns it. A shutdown is not a failure
+// of the collection, so a cancelled context records nothing.
+func (w *PageWorker) fail(ctx context.Context, coll string, err error) error {
+	if ctx.Err() != nil {
+		return err
+	}
+	msg := err.Error()
+	if len(msg) > 1000 {
+		msg = msg[:1000] + "…"
+	}
+	if dbErr := queries.ProgressSetError(ctx, w.Pool, dbsqlc.ProgressSetErrorParams{Collection: coll, LastError: msg}); dbErr != nil {
+		w.Logger.ErrorContext(ctx, "record page error", "collection", coll, "error", dbErr)
+	}
+	w.Logger.WarnContext(ctx, "page failed", "collection", coll, "error", msg)
+	return err
+}
+
+// ValidDIDs keeps the entries that are syntactically valid DIDs and counts the rest.
+func ValidDIDs(dids []string) (valid []string, skipped int) {
+	valid = make([]string, 0, len(dids))
+	for _, d := range dids {
+		if _, err := syntax.ParseDID(d); err != nil {
+			skipped++
+			continue
+		}
+		valid = append(valid, d)
+	}
+	return valid, skipped
+}

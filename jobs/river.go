@@ -1,0 +1,68 @@
+package jobs
+
+import (
+	"context"
+	"log/slog"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgxpool"
+	"github.com/riverqueue/river"
+	"github.com/riverqueue/river/riverdriver/riverpgxv5"
+
+	"github.com/colindex/colindex/rocksindex"
+	"github.com/colindex/colindex/source"
+)
+
+// Config is what the River client and the workers need.
+type Config struct {
+	Pool   *pgxpool.Pool
+	Index  *rocksindex.Index
+	Source *source.Client
+	Logger *slog.Logger
+	// PageLimit is the page size asked of sources; PagePause the least time between two
+	// pages of one collection; Concurrency how many collections page at once.
+	PageLimit   int
+	PagePause   time.Duration
+	Concurrency int
+
+	// beforeCommit is PageWorker.beforeCommit (tests only).
+	beforeCommit func(ctx context.Context, collection string) error
+}
+
+// NewRiverClient builds the River client that runs the backfill's workers.
+//
+// Tuned for chains of page jobs: River wakes a queue's producer with LISTEN/NOTIFY at commit,
+// debounced by FetchCooldown, so a chain's per-link overhead is about FetchCooldown (100 ms
+// with River's defaults, 10 ms here). A job killed with its process is rescued once older than
+// RescueStuckJobsAfter, checked when a client becomes leader (about 15 s after the old leader
+// died) and every 30 s after; at the page job timeout, the first check already qualifies, so
+// an interrupted chain resumes about 20 s after a restart (measured by the end-to-end test).
+func NewRiverClient(cfg Config) (*river.Client[pgx.Tx], error) {
+	workers := river.NewWorkers()
+	river.AddWorker(workers, &PageWorker{
+		Pool:   cfg.Pool,
+		Index:  cfg.Index,
+		Source: cfg.Source,
+		Logger: cfg.Logger,
+		Limit:  cfg.PageLimit,
+		Pause:  cfg.PagePause,
+
+		beforeCommit: cfg.beforeCommit,
+	})
+	river.AddWorker(workers, &RunWorker{Pool: cfg.Pool})
+	return river.NewClient(riverpgxv5.New(cfg.Pool), &river.Config{
+		Logger:  cfg.Logger,
+		Workers: workers,
+		Queues: map[string]river.QueueConfig{
+			QueuePages: {
+				MaxWorkers:        max(cfg.Concurrency, 1),
+				FetchCooldown:     10 * time.Millisecond,
+				FetchPollInterval: 100 * time.Millisecond,
+			},
+			QueueRuns: {MaxWorkers: 1},
+		},
+		JobTimeout:           pageJobTimeout,
+		RescueStuckJobsAfter: pageJobTimeout,
+	})
+}

@@ -1,0 +1,137 @@
+package jobs
+
+import (
+	"context"
+	"fmt"
+	"log/slog"
+	"os"
+	"slices"
+	"testing"
+	"time"
+
+	"github.com/jackc/pgx/v5/pgxpool"
+	"github.com/stretchr/testify/require"
+
+	"github.com/colindex/colindex/internal/pgtest"
+	"github.com/colindex/colindex/internal/testrelay"
+	"github.com/colindex/colindex/rocksindex"
+	"github.com/colindex/colindex/source"
+)
+
+// bundle is a running backfill on a fresh database, a temp index and a stand-in relay.
+type bundle struct {
+	pool     *pgxpool.Pool
+	index    *rocksindex.Index
+	relay    *testrelay.Relay
+	backfill *Backfill
+	src      source.Source
+}
+
+type setupOpts struct {
+	pageLimit    int
+	pagePause    time.Duration
+	beforeCommit func(ctx context.Context, collection string) error
+	lexiconList  bool // serve discovery's list from the relay's /llms.txt
+}
+
+func setup(t *testing.T, opts setupOpts) *bundle {
+	t.Helper()
+	if opts.pageLimit == 0 {
+		opts.pageLimit = 7
+	}
+	pool := pgtest.NewPool(t)
+	index, err := rocksindex.Open(t.TempDir())
+	require.NoError(t, err)
+	relay := testrelay.New()
+	t.Cleanup(relay.Close)
+
+	logger := slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelWarn}))
+	client := source.NewClient(0)
+	rc, err := NewRiverClient(Config{
+		Pool: pool, Index: index, Source: client, Logger: logger,
+		PageLimit: opts.pageLimit, PagePause: opts.pagePause, Concurrency: 4,
+		beforeCommit: opts.beforeCommit,
+	})
+	require.NoError(t, err)
+	ctx, cancel := context.WithCancel(context.Background())
+	require.NoError(t, rc.Start(ctx))
+	// Cleanups run last-in first-out: stop River before the index closes.
+	t.Cleanup(index.Close)
+	t.Cleanup(func() {
+		stopCtx, stopCancel := context.WithTimeout(context.Background(), 10*time.Second)
+		defer stopCancel()
+		_ = rc.StopAndCancel(stopCtx)
+		cancel()
+	})
+
+	src, err := source.Parse(relay.URL)
+	require.NoError(t, err)
+	d := &Discoverer{HTTP: client.HTTP(), Index: index}
+	if opts.lexiconList {
+		d.LexiconListURL = relay.URL + "/llms.txt"
+	}
+	return &bundle{
+		pool: pool, index: index, relay: relay, src: src,
+		backfill: &Backfill{Pool: pool, River: rc, Discoverer: d},
+	}
+}
+
+// lexiconList renders an llms.txt linking the given NSIDs, with junk around them.
+func lexiconList(nsids ...string) string {
+	s := "# Lexicon Garden\n\nSome prose. [Home](https://lexicon.garden/) and [docs](https://lexicon.garden/docs/getting.started.guide).\n\n"
+	for i, n := range nsids {
+		if i%2 == 0 {
+			s += fmt.Sprintf("- [%s](https://lexicon.garden/lexicon/did:plc:abcdefghijklmnopqrstuvwx/%s)\n", n, n)
+		} else {
+			s += fmt.Sprintf("- [%s](https://lexicon.garden/lexicon/did:plc:abcdefghijklmnopqrstuvwx/%s/llms.txt)\n", n, n)
+		}
+	}
+	return s
+}
+
+// dids makes n distinct valid DIDs with a prefix that keeps collections' sets apart or shared.
+func dids(prefix string, n int) []string {
+	out := make([]string, n)
+	for i := range out {
+		out[i] = fmt.Sprintf("did:plc:%s%0*d", prefix, 24-len(prefix), i)
+	}
+	return out
+}
+
+// waitDone waits until no backfill job is live and returns the final status.
+func (b *bundle) waitDone(t *testing.T, timeout time.Duration) Status {
+	t.Helper()
+	deadline := time.Now().Add(timeout)
+	for {
+		st, err := b.backfill.Status(context.Background())
+		require.NoError(t, err)
+		if !st.Running {
+			return st
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("backfill still running after %s: %+v", timeout, st)
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+}
+
+// requireIndexed asserts the index holds exactly the relay's DIDs for collection.
+func (b *bundle) requireIndexed(t *testing.T, collection string, want []string) {
+	t.Helper()
+	got, err := b.index.ListRepos(collection, "", len(want)+10)
+	require.NoError(t, err)
+	want = slices.Clone(want)
+	slices.Sort(want)
+	require.Equal(t, want, got, collection)
+}
+
+func collectionStatus(t *testing.T, st Status, collection string) CollectionStatus {
+	t.Helper()
+	for _, c := range st.Collections {
+		if c.Collection == collection {
+			return c
+		}
+	}
+	t.Fatalf("no status for %s", collection)
+	return CollectionStatus{}
+}
