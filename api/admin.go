@@ -1,0 +1,104 @@
+package api
+
+import (
+	"context"
+	"errors"
+	"net/http"
+
+	"github.com/danielgtaylor/huma/v2"
+
+	"github.com/colindex/colindex/jobs"
+	"github.com/colindex/colindex/source"
+)
+
+func init() {
+	// Slices as plain arrays in the schema, so generated clients get []T, not *[]T.
+	huma.DefaultArrayNullable = false
+}
+
+type startBackfillInput struct {
+	Source string `query:"source" maxLength:"300" doc:"Source relay: a bare host (https) or an http(s)://host[:port] URL. Defaults to the server's COLINDEX_DEFAULT_SOURCE. Collections that already have a progress row keep their own source." example:"bsky.network"`
+}
+
+type startBackfillOutput struct {
+	Body jobs.StartResult
+}
+
+type backfillStatusOutput struct {
+	Body jobs.Status
+}
+
+// adminSecurity is set on every admin operation; the middleware enforces it.
+var adminSecurity = []map[string][]string{{adminSecurityScheme: {}}}
+
+func (s *Server) registerAdmin(api huma.API) {
+	pw := newPassword(s.AdminPassword)
+	api.UseMiddleware(func(ctx huma.Context, next func(huma.Context)) {
+		if len(ctx.Operation().Security) == 0 {
+			next(ctx)
+			return
+		}
+		if token, ok := bearerToken(ctx.Header("Authorization")); ok && pw.matches(token) {
+			next(ctx)
+			return
+		}
+		ctx.SetHeader("WWW-Authenticate", `Bearer realm="colindex admin"`)
+		_ = huma.WriteErr(api, ctx, http.StatusUnauthorized, "missing or wrong admin bearer token")
+	})
+
+	huma.Register(api, huma.Operation{
+		OperationID: "startBackfill",
+		Method:      http.MethodPost,
+		Path:        "/admin/backfill-collections",
+		Summary:     "Start a backfill run",
+		Description: "Discovers collections (Lexicon Garden's list and the index), records a progress row for each " +
+			"new one, and pages every incomplete collection from its source in the background. Completed " +
+			"collections are skipped; interrupted ones resume from their saved cursor.",
+		Tags:          []string{"backfill"},
+		Security:      adminSecurity,
+		DefaultStatus: http.StatusOK,
+		Errors:        []int{http.StatusBadRequest, http.StatusUnauthorized, http.StatusConflict},
+	}, s.startBackfill)
+
+	huma.Register(api, huma.Operation{
+		OperationID: "getBackfillStatus",
+		Method:      http.MethodGet,
+		Path:        "/admin/backfill-collections",
+		Summary:     "Read backfill progress",
+		Description: "Every collection's progress, in the shape zlay's status endpoint returns, plus the last run.",
+		Tags:        []string{"backfill"},
+		Security:    adminSecurity,
+		Errors:      []int{http.StatusUnauthorized},
+	}, s.backfillStatus)
+}
+
+func (s *Server) startBackfill(ctx context.Context, in *startBackfillInput) (*startBackfillOutput, error) {
+	raw := in.Source
+	if raw == "" {
+		raw = s.DefaultSource
+	}
+	src, err := source.Parse(raw)
+	if err != nil {
+		return nil, huma.Error400BadRequest(err.Error())
+	}
+	res, err := s.Backfill.Start(ctx, src)
+	if errors.Is(err, jobs.ErrRunning) {
+		return nil, huma.Error409Conflict(err.Error())
+	}
+	if err != nil {
+		s.Logger.ErrorContext(ctx, "start backfill", "error", err)
+		return nil, huma.Error500InternalServerError("could not start the backfill")
+	}
+	s.Logger.InfoContext(ctx, "backfill started", "run_id", res.RunID, "source", src.Name,
+		"collections", res.Collections, "discovered", res.Discovered)
+	return &startBackfillOutput{Body: res}, nil
+}
+
+func (s *Server) backfillStatus(ctx context.Context, _ *struct{}) (*backfillStatusOutput, error) {
+	st, err := s.Backfill.Status(ctx)
+	if err != nil {
+		s.Logger.ErrorContext(ctx, "backfill status", "error", err)
+		return nil, huma.Error500InternalServerError("could not read backfill status")
+	}
+	return &backfillStatusOutput{Body: st}, nil
+}

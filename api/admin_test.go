@@ -1,0 +1,152 @@
+package api
+
+import (
+	"encoding/base64"
+	"encoding/json"
+	"net/http"
+	"net/url"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/require"
+
+	"github.com/colindex/colindex/internal/testrelay"
+	"github.com/colindex/colindex/jobs"
+)
+
+func TestAdminRoutesRequireTheBearerToken(t *testing.T) {
+	t.Parallel()
+	s := newStack(t, stackOpts{})
+	basic := "Authorization: Basic " + base64.StdEncoding.EncodeToString([]byte("admin:"+testPassword))
+	for _, tc := range []struct {
+		name   string
+		header []string
+	}{
+		{"none", nil},
+		{"wrong token", []string{"Authorization: Bearer nope"}},
+		{"token as prefix", []string{"Authorization: Bearer " + testPassword[:10]}},
+		{"token with suffix", []string{"Authorization: Bearer " + testPassword + "x"}},
+		{"no scheme", []string{"Authorization: " + testPassword}},
+		{"basic is for browsers only", []string{basic}},
+	} {
+		for _, method := range []string{http.MethodGet, http.MethodPost} {
+			code, body := s.do(t, method, "/admin/backfill-collections", tc.header...)
+			require.Equal(t, http.StatusUnauthorized, code, "%s %s", tc.name, method)
+			require.Contains(t, body, "Unauthorized")
+		}
+	}
+	code, body := s.do(t, http.MethodGet, "/admin/backfill-collections", adminAuth)
+	require.Equal(t, http.StatusOK, code, body)
+	code, _ = s.do(t, http.MethodGet, "/admin/backfill-collections", "Authorization: bearer "+testPassword)
+	require.Equal(t, http.StatusOK, code, "the scheme is case-insensitive")
+}
+
+func TestRiverUIAcceptsBearerOrBasic(t *testing.T) {
+	t.Parallel()
+	s := newStack(t, stackOpts{})
+	basic := func(user, pass string) string {
+		return "Authorization: Basic " + base64.StdEncoding.EncodeToString([]byte(user+":"+pass))
+	}
+	for _, h := range [][]string{nil, {basic("admin", "wrong")}, {"Authorization: Bearer wrong"}} {
+		code, _ := s.do(t, http.MethodGet, "/riverui/", h...)
+		require.Equal(t, http.StatusUnauthorized, code, h)
+	}
+	for _, h := range []string{basic("admin", testPassword), basic("", testPassword), adminAuth} {
+		code, body := s.do(t, http.MethodGet, "/riverui/", h)
+		require.Equal(t, http.StatusOK, code, h)
+		require.Contains(t, body, "<html")
+	}
+}
+
+func TestStartManyAtOnceGivesExactlyOne200(t *testing.T) {
+	t.Parallel()
+	relay := testrelay.New()
+	t.Cleanup(relay.Close)
+	s := newStack(t, stackOpts{pagePause: 30 * time.Millisecond})
+	relay.Append("com.example.slow", dids("s", 70)...)
+	require.NoError(t, s.index.Add("com.example.slow", dids("s", 1)))
+
+	const callers = 10
+	codes := make([]int, callers)
+	bodies := make([]string, callers)
+	var wg sync.WaitGroup
+	for i := range callers {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			codes[i], bodies[i] = s.do(t, http.MethodPost, "/admin/backfill-collections?source="+url.QueryEscape(relay.URL), adminAuth)
+		}()
+	}
+	wg.Wait()
+	counts := map[int]int{}
+	for i, c := range codes {
+		counts[c]++
+		if c == http.StatusConflict {
+			require.Contains(t, bodies[i], "already running")
+		}
+	}
+	require.Equal(t, map[int]int{http.StatusOK: 1, http.StatusConflict: callers - 1}, counts, bodies)
+
+	var st jobs.Status
+	for {
+		_, body := s.do(t, http.MethodGet, "/admin/backfill-collections", adminAuth)
+		require.NoError(t, json.Unmarshal([]byte(body), &st))
+		if !st.Running {
+			break
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	require.EqualValues(t, 70, st.TotalImported)
+	require.Equal(t, 1, st.Completed)
+}
+
+func TestBadSourceIs400AndTouchesNothing(t *testing.T) {
+	t.Parallel()
+	relay := testrelay.New()
+	t.Cleanup(relay.Close)
+	s := newStack(t, stackOpts{lexiconListURL: relay.URL + "/llms.txt"})
+	require.NoError(t, s.index.Add("com.example.x", dids("x", 1)))
+	long := "a"
+	for len(long) < 400 {
+		long += ".aaaaaaaa"
+	}
+	for _, bad := range []string{
+		"ftp://example.com", "file:///etc/passwd", "http://user:pw@example.com", "https://example.com/path",
+		"https://example.com?q=1", "https://example.com#f", "exa mple.com", "example.com\x00", "example.com\n",
+		"http://example.com:99999", "-bad-.com", "example..com", long, "javascript:alert(1)",
+	} {
+		code, body := s.do(t, http.MethodPost, "/admin/backfill-collections?source="+url.QueryEscape(bad), adminAuth)
+		require.True(t, code == http.StatusBadRequest || code == http.StatusUnprocessableEntity, "%q: %d %s", bad, code, body)
+		require.Contains(t, body, `"status"`, "problem+json for %q", bad)
+	}
+	_, body := s.do(t, http.MethodGet, "/admin/backfill-collections", adminAuth)
+	var st jobs.Status
+	require.NoError(t, json.Unmarshal([]byte(body), &st))
+	require.Zero(t, st.Total, "no progress row was written")
+	require.Nil(t, st.LastRun)
+	require.Zero(t, relay.Requests(), "nothing was fetched")
+}
+
+func TestHealthAnswers(t *testing.T) {
+	t.Parallel()
+	s := newStack(t, stackOpts{})
+	code, body := s.do(t, http.MethodGet, "/_health")
+	require.Equal(t, http.StatusOK, code)
+	require.JSONEq(t, `{"status":"ok","postgres":"ok","index":"ok"}`, body)
+
+	s.srv.Pool.Close()
+	code, body = s.do(t, http.MethodGet, "/_health")
+	require.Equal(t, http.StatusServiceUnavailable, code)
+	require.Contains(t, body, `"postgres":"closed pool"`)
+}
+
+func TestOpenAPIDocumentIsServed(t *testing.T) {
+	t.Parallel()
+	s := newStack(t, stackOpts{})
+	code, body := s.do(t, http.MethodGet, "/openapi.json")
+	require.Equal(t, http.StatusOK, code)
+	require.Contains(t, body, `"operationId":"startBackfill"`)
+	require.Contains(t, body, `"operationId":"getBackfillStatus"`)
+	require.NotContains(t, body, "$schema\":{", "no $schema property in response bodies")
+}

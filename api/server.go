@@ -1,0 +1,82 @@
+package api
+
+import (
+	"context"
+	"log/slog"
+	"net/http"
+	"time"
+
+	"github.com/danielgtaylor/huma/v2"
+	"github.com/danielgtaylor/huma/v2/adapters/humago"
+	"github.com/jackc/pgx/v5/pgxpool"
+
+	"github.com/colindex/colindex/jobs"
+	"github.com/colindex/colindex/rocksindex"
+)
+
+// Version is reported in the OpenAPI document.
+const Version = "0.1.0"
+
+// Server holds what the handlers need.
+type Server struct {
+	Backfill      *jobs.Backfill
+	Index         *rocksindex.Index
+	Pool          *pgxpool.Pool
+	AdminPassword string
+	DefaultSource string
+	Logger        *slog.Logger
+	// RiverUI, when set, is served at /riverui/ behind the admin check.
+	RiverUI http.Handler
+}
+
+// NewAPI registers the Huma operations on mux and returns the API (for its OpenAPI document).
+func (s *Server) NewAPI(mux *http.ServeMux) huma.API {
+	cfg := huma.DefaultConfig("colindex", Version)
+	// No "$schema" links injected into response bodies: the status JSON keeps zlay's shape.
+	cfg.CreateHooks = nil
+	cfg.Info.Description = "Builds and backfills an atproto collection index (collection → DIDs) and serves it " +
+		"over com.atproto.sync.listReposByCollection."
+	cfg.Components.SecuritySchemes = map[string]*huma.SecurityScheme{
+		adminSecurityScheme: {
+			Type:        "http",
+			Scheme:      "bearer",
+			Description: "RELAY_ADMIN_PASSWORD as a bearer token.",
+		},
+	}
+	api := humago.New(mux, cfg)
+	s.registerAdmin(api)
+	return api
+}
+
+// Handler is the whole HTTP surface.
+func (s *Server) Handler() http.Handler {
+	mux := http.NewServeMux()
+	s.NewAPI(mux)
+	mux.HandleFunc("GET /xrpc/com.atproto.sync.listReposByCollection", s.listReposByCollection)
+	mux.HandleFunc("GET /_health", s.health)
+	if s.RiverUI != nil {
+		mux.Handle("/riverui/", s.requireAdmin(s.RiverUI))
+	}
+	return mux
+}
+
+type healthOutput struct {
+	Status   string `json:"status"`
+	Postgres string `json:"postgres"`
+	Index    string `json:"index"`
+}
+
+// health answers 200 when Postgres and the index both answer, 503 naming what failed.
+func (s *Server) health(w http.ResponseWriter, r *http.Request) {
+	ctx, cancel := context.WithTimeout(r.Context(), 2*time.Second)
+	defer cancel()
+	out := healthOutput{Status: "ok", Postgres: "ok", Index: "ok"}
+	status := http.StatusOK
+	if err := s.Pool.Ping(ctx); err != nil {
+		out.Status, out.Postgres, status = "error", err.Error(), http.StatusServiceUnavailable
+	}
+	if err := s.Index.Ping(); err != nil {
+		out.Status, out.Index, status = "error", err.Error(), http.StatusServiceUnavailable
+	}
+	writeJSON(w, status, out)
+}

@@ -1,0 +1,107 @@
+package api
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"log/slog"
+	"net/http"
+	"net/http/httptest"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/require"
+	"riverqueue.com/riverui"
+
+	"github.com/colindex/colindex/internal/pgtest"
+	"github.com/colindex/colindex/jobs"
+	"github.com/colindex/colindex/rocksindex"
+	"github.com/colindex/colindex/source"
+)
+
+const testPassword = "correct-horse-battery-staple"
+
+// stack is a whole colindex (real Postgres, RocksDB, River, River UI) behind an httptest server.
+type stack struct {
+	srv    *Server
+	http   *httptest.Server
+	index  *rocksindex.Index
+	config jobs.Config
+}
+
+type stackOpts struct {
+	lexiconListURL string
+	pagePause      time.Duration
+	pageLimit      int
+}
+
+func newStack(t *testing.T, opts stackOpts) *stack {
+	t.Helper()
+	if opts.pageLimit == 0 {
+		opts.pageLimit = 7
+	}
+	pool := pgtest.NewPool(t)
+	index, err := rocksindex.Open(t.TempDir())
+	require.NoError(t, err)
+	logger := slog.New(slog.NewTextHandler(io.Discard, nil))
+	client := source.NewClient(0)
+	cfg := jobs.Config{
+		Pool: pool, Index: index, Source: client, Logger: logger,
+		PageLimit: opts.pageLimit, PagePause: opts.pagePause, Concurrency: 4,
+	}
+	rc, err := jobs.NewRiverClient(cfg)
+	require.NoError(t, err)
+	ctx, cancel := context.WithCancel(context.Background())
+	require.NoError(t, rc.Start(ctx))
+	ui, err := riverui.NewHandler(&riverui.HandlerOpts{
+		Endpoints: riverui.NewEndpoints(rc, nil), Logger: logger, Prefix: "/riverui",
+	})
+	require.NoError(t, err)
+	require.NoError(t, ui.Start(ctx))
+
+	srv := &Server{
+		Backfill: &jobs.Backfill{Pool: pool, River: rc, Discoverer: &jobs.Discoverer{
+			HTTP: client.HTTP(), LexiconListURL: opts.lexiconListURL, Index: index,
+		}},
+		Index: index, Pool: pool, AdminPassword: testPassword, DefaultSource: "bsky.network",
+		Logger: logger, RiverUI: ui,
+	}
+	hs := httptest.NewServer(srv.Handler())
+	t.Cleanup(index.Close)
+	t.Cleanup(func() {
+		hs.Close()
+		stopCtx, stopCancel := context.WithTimeout(context.Background(), 10*time.Second)
+		defer stopCancel()
+		_ = rc.StopAndCancel(stopCtx)
+		cancel()
+	})
+	return &stack{srv: srv, http: hs, index: index, config: cfg}
+}
+
+// do sends a request with optional headers ("Name: value") and returns status and body.
+func (s *stack) do(t *testing.T, method, path string, headers ...string) (int, string) {
+	t.Helper()
+	req, err := http.NewRequest(method, s.http.URL+path, nil)
+	require.NoError(t, err)
+	for _, h := range headers {
+		k, v, _ := strings.Cut(h, ": ")
+		req.Header.Set(k, v)
+	}
+	resp, err := http.DefaultClient.Do(req)
+	require.NoError(t, err)
+	defer resp.Body.Close()
+	b, err := io.ReadAll(resp.Body)
+	require.NoError(t, err)
+	return resp.StatusCode, string(b)
+}
+
+var adminAuth = "Authorization: Bearer " + testPassword
+
+func dids(prefix string, n int) []string {
+	out := make([]string, n)
+	for i := range out {
+		out[i] = fmt.Sprintf("did:plc:%s%0*d", prefix, 24-len(prefix), i)
+	}
+	return out
+}

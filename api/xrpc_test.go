@@ -1,0 +1,145 @@
+package api
+
+import (
+	"encoding/json"
+	"fmt"
+	"net/http"
+	"net/url"
+	"slices"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/require"
+
+	"github.com/colindex/colindex/internal/testrelay"
+	"github.com/colindex/colindex/jobs"
+)
+
+type listOut struct {
+	Repos []struct {
+		DID string `json:"did"`
+	} `json:"repos"`
+	Cursor *string `json:"cursor"`
+}
+
+func (s *stack) list(t *testing.T, query string) (int, listOut, string) {
+	t.Helper()
+	code, body := s.do(t, http.MethodGet, "/xrpc/com.atproto.sync.listReposByCollection?"+query)
+	var out listOut
+	if code == http.StatusOK {
+		require.NoError(t, json.Unmarshal([]byte(body), &out), body)
+	}
+	return code, out, body
+}
+
+func TestListReposPagesInDIDOrder(t *testing.T) {
+	t.Parallel()
+	s := newStack(t, stackOpts{})
+	want := dids("p", 25)
+	shuffled := slices.Clone(want)
+	slices.Reverse(shuffled)
+	require.NoError(t, s.index.Add("com.example.p", shuffled))
+	require.NoError(t, s.index.Add("com.example.twenty", dids("t", 20)))
+
+	var got []string
+	cursor := ""
+	for pages := 0; ; pages++ {
+		require.Less(t, pages, 10)
+		code, out, body := s.list(t, "collection=com.example.p&limit=10&cursor="+url.QueryEscape(cursor))
+		require.Equal(t, http.StatusOK, code, body)
+		for _, r := range out.Repos {
+			got = append(got, r.DID)
+		}
+		if out.Cursor == nil {
+			break
+		}
+		require.Equal(t, got[len(got)-1], *out.Cursor, "the cursor is the last DID returned")
+		cursor = *out.Cursor
+	}
+	require.Equal(t, want, got)
+
+	// An exact multiple of the limit: the second page is the last and carries no cursor.
+	_, out, _ := s.list(t, "collection=com.example.twenty&limit=10")
+	require.NotNil(t, out.Cursor)
+	_, out, _ = s.list(t, "collection=com.example.twenty&limit=10&cursor="+url.QueryEscape(*out.Cursor))
+	require.Len(t, out.Repos, 10)
+	require.Nil(t, out.Cursor)
+
+	// Unknown collection: an empty list, like the network's servers.
+	code, out, body := s.list(t, "collection=com.example.none")
+	require.Equal(t, http.StatusOK, code)
+	require.Empty(t, out.Repos)
+	require.Contains(t, body, `"repos":[]`)
+}
+
+func TestListReposLimitDefaultsAndClamps(t *testing.T) {
+	t.Parallel()
+	s := newStack(t, stackOpts{})
+	require.NoError(t, s.index.Add("com.example.big", dids("b", 10010)))
+	for query, n := range map[string]int{"": 500, "&limit=0": 1, "&limit=-5": 1, "&limit=10001": 10000, "&limit=99999999": 10000} {
+		code, out, body := s.list(t, "collection=com.example.big"+query)
+		require.Equal(t, http.StatusOK, code, body)
+		require.Len(t, out.Repos, n, query)
+	}
+}
+
+func TestListReposRejectsBadInputWith400(t *testing.T) {
+	t.Parallel()
+	s := newStack(t, stackOpts{})
+	for _, q := range []string{
+		"", "collection=", "collection=notannsid", "collection=com.example.x!", "collection=" + strings.Repeat("a.", 300) + "b",
+		"collection=com.example.x&limit=abc", "collection=com.example.x&limit=1e3", "collection=com.example.x&limit=99999999999999999999999",
+		"collection=com.example.x&cursor=garbage", "collection=com.example.x&cursor=" + url.QueryEscape("did:plc:"+strings.Repeat("a", 5000)),
+		"collection=com.example.x&cursor=%00",
+	} {
+		code, _, body := s.list(t, q)
+		require.Equal(t, http.StatusBadRequest, code, q)
+		var e struct{ Error, Message string }
+		require.NoError(t, json.Unmarshal([]byte(body), &e), body)
+		require.Equal(t, "InvalidRequest", e.Error, q)
+		require.NotEmpty(t, e.Message)
+	}
+}
+
+// One colindex backfills from another through this endpoint: the proof that it behaves like
+// the network's servers (full pages carry a cursor, the last page none, DID cursors).
+func TestAnotherColindexCanBackfillFromThisOne(t *testing.T) {
+	t.Parallel()
+	upstream := newStack(t, stackOpts{})
+	want := map[string][]string{
+		"com.example.a": dids("a", 23),
+		"com.example.b": dids("b", 7),
+		"com.example.c": dids("c", 1),
+	}
+	var list strings.Builder
+	for c, d := range want {
+		require.NoError(t, upstream.index.Add(c, d))
+		fmt.Fprintf(&list, "- [%s](https://lexicon.garden/lexicon/did:plc:abc/%s)\n", c, c)
+	}
+	lexicons := testrelay.New()
+	t.Cleanup(lexicons.Close)
+	lexicons.SetLLMsTxt(list.String())
+
+	downstream := newStack(t, stackOpts{lexiconListURL: lexicons.URL + "/llms.txt", pageLimit: 5})
+	code, body := downstream.do(t, http.MethodPost, "/admin/backfill-collections?source="+url.QueryEscape(upstream.http.URL), adminAuth)
+	require.Equal(t, http.StatusOK, code, body)
+
+	var st jobs.Status
+	for deadline := time.Now().Add(30 * time.Second); ; {
+		_, body := downstream.do(t, http.MethodGet, "/admin/backfill-collections", adminAuth)
+		require.NoError(t, json.Unmarshal([]byte(body), &st))
+		if !st.Running {
+			break
+		}
+		require.True(t, time.Now().Before(deadline), "backfill did not finish")
+		time.Sleep(50 * time.Millisecond)
+	}
+	require.Equal(t, 3, st.Completed)
+	for c, d := range want {
+		got, err := downstream.index.ListRepos(c, "", 100)
+		require.NoError(t, err)
+		require.Equal(t, d, got, c)
+	}
+	require.EqualValues(t, 31, st.TotalImported)
+}
