@@ -1,0 +1,189 @@
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"net"
+	"net/http"
+	"os"
+	"os/signal"
+	"syscall"
+	"time"
+
+	"github.com/jackc/pgx/v5/pgxpool"
+	"github.com/urfave/cli/v2"
+	"riverqueue.com/riverui"
+
+	"github.com/colindex/colindex/api"
+	"github.com/colindex/colindex/jobs"
+	"github.com/colindex/colindex/migrations"
+	"github.com/colindex/colindex/rocksindex"
+	"github.com/colindex/colindex/source"
+)
+
+func newApp() *cli.App {
+	return &cli.App{
+		Name:  "colindex",
+		Usage: "build, backfill and serve an atproto collection index",
+		Commands: []*cli.Command{
+			{Name: "serve", Usage: "run the service", Flags: serveFlags(), Action: serve},
+			{Name: "migrate", Usage: "apply database migrations and exit", Flags: []cli.Flag{databaseFlag, logFormatFlag}, Action: migrate},
+			{Name: "openapi", Usage: "print the OpenAPI document", Flags: []cli.Flag{
+				&cli.BoolFlag{Name: "3.0", Usage: "print the OpenAPI 3.0.3 downgrade instead of 3.1"},
+			}, Action: printOpenAPI},
+		},
+	}
+}
+
+func migrate(c *cli.Context) error {
+	log := newLogger(c.String("log-format"))
+	pool, err := pgxpool.New(c.Context, c.String("database-url"))
+	if err != nil {
+		return fmt.Errorf("database: %w", err)
+	}
+	defer pool.Close()
+	n, err := migrations.Up(c.Context, pool)
+	if err != nil {
+		return err
+	}
+	log.Info("migrated", "applied", n)
+	return nil
+}
+
+func printOpenAPI(c *cli.Context) error {
+	oapi := (&api.Server{}).NewAPI(http.NewServeMux()).OpenAPI()
+	var (
+		b   []byte
+		err error
+	)
+	if c.Bool("3.0") {
+		b, err = oapi.Downgrade()
+	} else {
+		b, err = oapi.MarshalJSON()
+	}
+	if err != nil {
+		return err
+	}
+	var pretty any
+	if err := json.Unmarshal(b, &pretty); err != nil {
+		return err
+	}
+	enc := json.NewEncoder(os.Stdout)
+	enc.SetIndent("", "  ")
+	return enc.Encode(pretty)
+}
+
+func serve(c *cli.Context) error {
+	cfg, err := loadConfig(c)
+	if err != nil {
+		return err
+	}
+	log := newLogger(cfg.LogFormat)
+	if len(cfg.AdminPassword) < 16 {
+		log.Warn("RELAY_ADMIN_PASSWORD is shorter than 16 characters; use a long random one")
+	}
+	ctx, stop := signal.NotifyContext(c.Context, os.Interrupt, syscall.SIGTERM)
+	defer stop()
+
+	pool, err := pgxpool.New(ctx, cfg.DatabaseURL)
+	if err != nil {
+		return fmt.Errorf("database: %w", err)
+	}
+	defer pool.Close()
+	if _, err := migrations.Up(ctx, pool); err != nil {
+		return err
+	}
+
+	index, err := rocksindex.Open(cfg.IndexDir)
+	if err != nil {
+		return err
+	}
+	defer index.Close()
+
+	src := source.NewClient(cfg.SourceRPS)
+	riverClient, err := jobs.NewRiverClient(jobs.Config{
+		Pool:        pool,
+		Index:       index,
+		Source:      src,
+		Logger:      log,
+		PageLimit:   cfg.PageLimit,
+		PagePause:   cfg.PagePause,
+		Concurrency: cfg.Concurrency,
+	})
+	if err != nil {
+		return fmt.Errorf("river: %w", err)
+	}
+	// River runs on its own context: on SIGTERM it is stopped gracefully below, after the
+	// HTTP server, so running pages finish (or roll back) before the index closes.
+	riverCtx, cancelRiver := context.WithCancel(context.WithoutCancel(ctx))
+	defer cancelRiver()
+	if err := riverClient.Start(riverCtx); err != nil {
+		return fmt.Errorf("start river: %w", err)
+	}
+
+	ui, err := riverui.NewHandler(&riverui.HandlerOpts{
+		Endpoints: riverui.NewEndpoints(riverClient, nil),
+		Logger:    log,
+		Prefix:    "/riverui",
+	})
+	if err != nil {
+		return fmt.Errorf("river ui: %w", err)
+	}
+	if err := ui.Start(riverCtx); err != nil {
+		return fmt.Errorf("start river ui: %w", err)
+	}
+
+	srv := &api.Server{
+		Backfill: &jobs.Backfill{
+			Pool:  pool,
+			River: riverClient,
+			Discoverer: &jobs.Discoverer{
+				HTTP:           src.HTTP(),
+				LexiconListURL: cfg.LexiconListURL,
+				Index:          index,
+			},
+		},
+		Index:         index,
+		Pool:          pool,
+		AdminPassword: cfg.AdminPassword,
+		DefaultSource: cfg.DefaultSource,
+		Logger:        log,
+		RiverUI:       ui,
+	}
+	httpServer := &http.Server{
+		Handler:           srv.Handler(),
+		ReadHeaderTimeout: 10 * time.Second,
+		IdleTimeout:       2 * time.Minute,
+	}
+	ln, err := net.Listen("tcp", cfg.Listen)
+	if err != nil {
+		return fmt.Errorf("listen: %w", err)
+	}
+	log.Info("colindex serving", "listen", ln.Addr().String(), "index_dir", cfg.IndexDir,
+		"concurrency", cfg.Concurrency, "page_limit", cfg.PageLimit, "page_pause", cfg.PagePause.String(),
+		"source_rps", cfg.SourceRPS)
+	serveErr := make(chan error, 1)
+	go func() { serveErr <- httpServer.Serve(ln) }()
+
+	select {
+	case <-ctx.Done():
+		log.Info("shutting down")
+	case err := <-serveErr:
+		log.Error("http server stopped", "error", err)
+	}
+	shutdownCtx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	if err := httpServer.Shutdown(shutdownCtx); err != nil && !errors.Is(err, http.ErrServerClosed) {
+		log.Warn("http shutdown", "error", err)
+	}
+	if err := riverClient.Stop(shutdownCtx); err != nil {
+		log.Warn("river did not stop in time; cancelling running jobs", "error", err)
+		hardCtx, cancelHard := context.WithTimeout(context.Background(), 10*time.Second)
+		defer cancelHard()
+		_ = riverClient.StopAndCancel(hardCtx)
+	}
+	log.Info("stopped")
+	return nil
+}

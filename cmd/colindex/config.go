@@ -1,0 +1,98 @@
+package main
+
+import (
+	"fmt"
+	"log/slog"
+	"os"
+	"time"
+
+	"github.com/urfave/cli/v2"
+)
+
+// config is serve's typed configuration; flags win over environment variables.
+type config struct {
+	DatabaseURL    string
+	AdminPassword  string
+	Listen         string
+	IndexDir       string
+	LexiconListURL string
+	DefaultSource  string
+	PageLimit      int
+	PagePause      time.Duration
+	Concurrency    int
+	SourceRPS      float64
+	LogFormat      string
+}
+
+const defaultDatabaseURL = "postgres://postgres@127.0.0.1:5432/colindex?sslmode=disable"
+
+var databaseFlag = &cli.StringFlag{
+	Name: "database-url", EnvVars: []string{"DATABASE_URL"}, Value: defaultDatabaseURL,
+	Usage: "Postgres connection URL",
+}
+
+var logFormatFlag = &cli.StringFlag{
+	Name: "log-format", EnvVars: []string{"COLINDEX_LOG_FORMAT"}, Value: "json",
+	Usage: "json, or text for a terminal",
+}
+
+func serveFlags() []cli.Flag {
+	return []cli.Flag{
+		databaseFlag,
+		logFormatFlag,
+		&cli.StringFlag{Name: "admin-password", EnvVars: []string{"RELAY_ADMIN_PASSWORD"},
+			Usage: "bearer token for the admin API and River UI (required)"},
+		&cli.StringFlag{Name: "listen", EnvVars: []string{"COLINDEX_LISTEN"}, Value: ":2510",
+			Usage: "HTTP listen address"},
+		&cli.StringFlag{Name: "index-dir", EnvVars: []string{"COLINDEX_INDEX_DIR"}, Value: "./data/index",
+			Usage: "RocksDB collection index directory"},
+		&cli.StringFlag{Name: "lexicon-list-url", EnvVars: []string{"COLINDEX_LEXICON_LIST_URL"},
+			Value: "https://lexicon.garden/llms.txt", Usage: "Lexicon Garden llms.txt for discovery; empty disables it"},
+		&cli.StringFlag{Name: "default-source", EnvVars: []string{"COLINDEX_DEFAULT_SOURCE"}, Value: "bsky.network",
+			Usage: "source relay when a start request names none"},
+		&cli.IntFlag{Name: "page-limit", EnvVars: []string{"COLINDEX_PAGE_LIMIT"}, Value: 1000,
+			Usage: "DIDs asked per page (1..10000)"},
+		&cli.DurationFlag{Name: "page-pause", EnvVars: []string{"COLINDEX_PAGE_PAUSE"}, Value: 100 * time.Millisecond,
+			Usage: "least time between two pages of one collection"},
+		&cli.IntFlag{Name: "concurrency", EnvVars: []string{"COLINDEX_CONCURRENCY"}, Value: 4,
+			Usage: "collections paged at once"},
+		&cli.Float64Flag{Name: "source-rps", EnvVars: []string{"COLINDEX_SOURCE_RPS"}, Value: 10,
+			Usage: "most requests per second to one source, over all collections (0: no cap)"},
+	}
+}
+
+func loadConfig(c *cli.Context) (config, error) {
+	cfg := config{
+		DatabaseURL:    c.String("database-url"),
+		AdminPassword:  c.String("admin-password"),
+		Listen:         c.String("listen"),
+		IndexDir:       c.String("index-dir"),
+		LexiconListURL: c.String("lexicon-list-url"),
+		DefaultSource:  c.String("default-source"),
+		PageLimit:      c.Int("page-limit"),
+		PagePause:      c.Duration("page-pause"),
+		Concurrency:    c.Int("concurrency"),
+		SourceRPS:      c.Float64("source-rps"),
+		LogFormat:      c.String("log-format"),
+	}
+	switch {
+	case cfg.AdminPassword == "":
+		return cfg, fmt.Errorf("RELAY_ADMIN_PASSWORD (or --admin-password) is required: the admin API would be open to anyone")
+	case cfg.PageLimit < 1 || cfg.PageLimit > 10000:
+		return cfg, fmt.Errorf("COLINDEX_PAGE_LIMIT must be 1..10000, not %d", cfg.PageLimit)
+	case cfg.PagePause < 0:
+		return cfg, fmt.Errorf("COLINDEX_PAGE_PAUSE must not be negative")
+	case cfg.Concurrency < 1:
+		return cfg, fmt.Errorf("COLINDEX_CONCURRENCY must be at least 1, not %d", cfg.Concurrency)
+	case cfg.SourceRPS < 0:
+		return cfg, fmt.Errorf("COLINDEX_SOURCE_RPS must not be negative")
+	}
+	return cfg, nil
+}
+
+func newLogger(format string) *slog.Logger {
+	if format == "text" {
+		return slog.New(slog.NewTextHandler(os.Stderr, nil))
+	}
+	return slog.New(slog.NewJSONHandler(os.Stderr, nil))
+}

@@ -1,0 +1,349 @@
+package main
+
+import (
+	"bytes"
+	"encoding/json"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"net/url"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"slices"
+	"strings"
+	"sync"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/require"
+
+	"github.com/colindex/colindex/internal/pgtest"
+	"github.com/colindex/colindex/internal/testrelay"
+)
+
+const e2ePassword = "e2e-admin-password-0123456789"
+
+var (
+	buildOnce sync.Once
+	binPath   string
+	buildErr  error
+)
+
+// binary builds colindex once per test run: the end-to-end tests drive the real executable.
+func binary(t *testing.T) string {
+	t.Helper()
+	buildOnce.Do(func() {
+		dir, err := os.MkdirTemp("", "colindex-e2e-")
+		if err != nil {
+			buildErr = err
+			return
+		}
+		binPath = filepath.Join(dir, "colindex")
+		out, err := exec.Command("go", "build", "-o", binPath, ".").CombinedOutput()
+		if err != nil {
+			buildErr = fmt.Errorf("go build: %v\n%s", err, out)
+		}
+	})
+	require.NoError(t, buildErr)
+	return binPath
+}
+
+// service is one colindex serve process; restarting keeps its database and index.
+type service struct {
+	t    *testing.T
+	env  []string
+	base string
+	cmd  *exec.Cmd
+	logs *bytes.Buffer
+}
+
+func newService(t *testing.T, relay *testrelay.Relay, extraEnv ...string) *service {
+	t.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	require.NoError(t, err)
+	addr := ln.Addr().String()
+	require.NoError(t, ln.Close())
+	s := &service{
+		t:    t,
+		base: "http://" + addr,
+		env: append([]string{
+			"DATABASE_URL=" + pgtest.NewDatabase(t),
+			"RELAY_ADMIN_PASSWORD=" + e2ePassword,
+			"COLINDEX_LISTEN=" + addr,
+			"COLINDEX_INDEX_DIR=" + filepath.Join(t.TempDir(), "index"),
+			"COLINDEX_LEXICON_LIST_URL=" + relay.URL + "/llms.txt",
+			"COLINDEX_DEFAULT_SOURCE=" + relay.URL,
+			"COLINDEX_SOURCE_RPS=0",
+			"PATH=" + os.Getenv("PATH"),
+		}, extraEnv...),
+	}
+	t.Cleanup(func() {
+		s.stop(syscall.SIGKILL)
+		if t.Failed() {
+			t.Logf("colindex logs:\n%s", s.logs.String())
+		}
+	})
+	return s
+}
+
+func (s *service) start() {
+	s.t.Helper()
+	s.cmd = exec.Command(binary(s.t), "serve")
+	s.cmd.Env = s.env
+	s.logs = &bytes.Buffer{}
+	s.cmd.Stdout, s.cmd.Stderr = s.logs, s.logs
+	require.NoError(s.t, s.cmd.Start())
+	deadline := time.Now().Add(60 * time.Second)
+	for {
+		resp, err := http.Get(s.base + "/_health")
+		if err == nil {
+			resp.Body.Close()
+			if resp.StatusCode == http.StatusOK {
+				return
+			}
+		}
+		require.True(s.t, time.Now().Before(deadline), "colindex did not become healthy:\n%s", s.logs)
+		time.Sleep(50 * time.Millisecond)
+	}
+}
+
+// stop signals the process and waits for it, returning its exit error.
+func (s *service) stop(sig syscall.Signal) error {
+	if s.cmd == nil || s.cmd.Process == nil {
+		return nil
+	}
+	_ = s.cmd.Process.Signal(sig)
+	err := s.cmd.Wait()
+	s.cmd = nil
+	return err
+}
+
+func (s *service) call(method, path string) (int, []byte) {
+	s.t.Helper()
+	req, err := http.NewRequest(method, s.base+path, nil)
+	require.NoError(s.t, err)
+	req.Header.Set("Authorization", "Bearer "+e2ePassword)
+	resp, err := http.DefaultClient.Do(req)
+	require.NoError(s.t, err)
+	defer resp.Body.Close()
+	b, err := io.ReadAll(resp.Body)
+	require.NoError(s.t, err)
+	return resp.StatusCode, b
+}
+
+type e2eStatus struct {
+	Running       bool  `json:"running"`
+	Total         int   `json:"total"`
+	Completed     int   `json:"completed"`
+	InProgress    int   `json:"in_progress"`
+	TotalImported int64 `json:"total_imported"`
+	Collections   []struct {
+		Collection string `json:"collection"`
+		Source     string `json:"source"`
+		Imported   int64  `json:"imported"`
+		Completed  bool   `json:"completed"`
+		Cursor     string `json:"cursor"`
+	} `json:"collections"`
+}
+
+func (s *service) status() (e2eStatus, map[string]any) {
+	s.t.Helper()
+	code, body := s.call(http.MethodGet, "/admin/backfill-collections")
+	require.Equal(s.t, http.StatusOK, code, string(body))
+	var st e2eStatus
+	var raw map[string]any
+	require.NoError(s.t, json.Unmarshal(body, &st))
+	require.NoError(s.t, json.Unmarshal(body, &raw))
+	return st, raw
+}
+
+func (s *service) waitIdle(timeout time.Duration) e2eStatus {
+	s.t.Helper()
+	deadline := time.Now().Add(timeout)
+	for {
+		st, _ := s.status()
+		if !st.Running {
+			return st
+		}
+		require.True(s.t, time.Now().Before(deadline), "backfill still running after %s", timeout)
+		time.Sleep(100 * time.Millisecond)
+	}
+}
+
+// listAll pages a collection out of the XRPC endpoint.
+func (s *service) listAll(collection string) []string {
+	s.t.Helper()
+	var out []string
+	cursor := ""
+	for {
+		q := url.Values{"collection": {collection}, "limit": {"1000"}}
+		if cursor != "" {
+			q.Set("cursor", cursor)
+		}
+		resp, err := http.Get(s.base + "/xrpc/com.atproto.sync.listReposByCollection?" + q.Encode())
+		require.NoError(s.t, err)
+		var page struct {
+			Repos []struct {
+				DID string `json:"did"`
+			} `json:"repos"`
+			Cursor string `json:"cursor"`
+		}
+		require.Equal(s.t, http.StatusOK, resp.StatusCode)
+		require.NoError(s.t, json.NewDecoder(resp.Body).Decode(&page))
+		resp.Body.Close()
+		for _, r := range page.Repos {
+			out = append(out, r.DID)
+		}
+		if page.Cursor == "" {
+			return out
+		}
+		cursor = page.Cursor
+	}
+}
+
+// networkShaped fills the relay with collections of long-tailed sizes that share DIDs.
+func networkShaped(relay *testrelay.Relay, collections, largest int) []string {
+	var names []string
+	for i := range collections {
+		name := fmt.Sprintf("com.example.c%02d", i)
+		n := largest / (i + 1) // 1/rank sizes: a few large, many small
+		dids := make([]string, n)
+		for j := range dids {
+			// DIDs shared across collections, in a first-seen order that is not DID order.
+			dids[j] = fmt.Sprintf("did:plc:%024d", (j*7919+i)%(largest*2))
+		}
+		relay.Append(name, dids...)
+		names = append(names, name)
+	}
+	return names
+}
+
+func lexiconList(names []string) string {
+	var b strings.Builder
+	b.WriteString("# Lexicon Garden\n\n[home](https://lexicon.garden/)\n")
+	for _, n := range names {
+		fmt.Fprintf(&b, "- [%s](https://lexicon.garden/lexicon/did:plc:abc/%s)\n", n, n)
+	}
+	return b.String()
+}
+
+func TestEndToEndBackfillThroughTheBinary(t *testing.T) {
+	t.Parallel()
+	relay := testrelay.New()
+	t.Cleanup(relay.Close)
+	names := networkShaped(relay, 30, 3000)
+	relay.SetLLMsTxt(lexiconList(names))
+
+	svc := newService(t, relay, "COLINDEX_PAGE_LIMIT=100", "COLINDEX_PAGE_PAUSE=5ms")
+	svc.start()
+
+	code, body := svc.call(http.MethodPost, "/admin/backfill-collections")
+	require.Equal(t, http.StatusOK, code, string(body))
+	var started map[string]any
+	require.NoError(t, json.Unmarshal(body, &started))
+	require.EqualValues(t, 30, started["collections"])
+
+	code, body = svc.call(http.MethodPost, "/admin/backfill-collections")
+	require.Equal(t, http.StatusConflict, code, "a second start during the run: %s", body)
+
+	st := svc.waitIdle(2 * time.Minute)
+	_, raw := svc.status()
+	for _, k := range []string{"running", "total", "completed", "in_progress", "total_imported", "collections"} {
+		require.Contains(t, raw, k)
+	}
+	require.Equal(t, 30, st.Total)
+	require.Equal(t, 30, st.Completed)
+	require.Zero(t, st.InProgress)
+
+	var total int64
+	for _, c := range st.Collections {
+		served := relay.Collection(c.Collection)
+		require.True(t, c.Completed, c.Collection)
+		require.EqualValues(t, len(served), c.Imported, c.Collection)
+		require.Equal(t, relay.URL, c.Source)
+		want := slices.Clone(served)
+		slices.Sort(want)
+		require.Equal(t, want, svc.listAll(c.Collection), c.Collection)
+		total += c.Imported
+	}
+	require.Equal(t, total, st.TotalImported)
+
+	// Re-run after completion: accepted, nothing re-imported, nothing fetched.
+	requests := relay.Requests()
+	code, body = svc.call(http.MethodPost, "/admin/backfill-collections")
+	require.Equal(t, http.StatusOK, code, string(body))
+	require.NoError(t, json.Unmarshal(body, &started))
+	require.EqualValues(t, 0, started["collections"])
+	st = svc.waitIdle(time.Minute)
+	require.Equal(t, total, st.TotalImported)
+	require.Equal(t, requests, relay.Requests())
+
+	// SIGTERM: a clean exit.
+	require.NoError(t, svc.stop(syscall.SIGTERM))
+}
+
+func TestEndToEndKilledServiceResumesByItself(t *testing.T) {
+	t.Parallel()
+	relay := testrelay.New()
+	t.Cleanup(relay.Close)
+	names := networkShaped(relay, 4, 4000)
+	relay.SetLLMsTxt(lexiconList(names))
+
+	svc := newService(t, relay, "COLINDEX_PAGE_LIMIT=20", "COLINDEX_PAGE_PAUSE=10ms")
+	svc.start()
+	code, body := svc.call(http.MethodPost, "/admin/backfill-collections")
+	require.Equal(t, http.StatusOK, code, string(body))
+
+	// Let it get going, then kill it without warning.
+	for {
+		st, _ := svc.status()
+		if st.TotalImported > 500 {
+			break
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	_ = svc.stop(syscall.SIGKILL) // "signal: killed" is the expected exit
+
+	restarted := time.Now()
+	svc.start()
+	// No admin call: every interrupted chain must come back by itself. Chains that were
+	// between two links resume at once; the ones killed mid-page wait for River's rescuer.
+	atKill := map[string]int64{}
+	st, _ := svc.status()
+	for _, c := range st.Collections {
+		if !c.Completed {
+			atKill[c.Collection] = c.Imported
+		}
+	}
+	require.NotEmpty(t, atKill, "the kill came too late to interrupt anything")
+	for {
+		st, _ = svc.status()
+		stalled := 0
+		for _, c := range st.Collections {
+			if from, ok := atKill[c.Collection]; ok && !c.Completed && c.Imported == from {
+				stalled++
+			}
+		}
+		if stalled == 0 {
+			break
+		}
+		require.Less(t, time.Since(restarted), 2*time.Minute, "%d chains did not resume", stalled)
+		time.Sleep(100 * time.Millisecond)
+	}
+	resume := time.Since(restarted)
+	t.Logf("all %d interrupted chains resumed %.1f s after the restart", len(atKill), resume.Seconds())
+	require.Less(t, resume, time.Minute, "resume must start within a minute of the restart")
+
+	st = svc.waitIdle(3 * time.Minute)
+	require.Equal(t, len(names), st.Completed)
+	for _, c := range st.Collections {
+		served := relay.Collection(c.Collection)
+		require.EqualValues(t, len(served), c.Imported, "%s counted exactly once across the crash", c.Collection)
+		want := slices.Clone(served)
+		slices.Sort(want)
+		require.Equal(t, want, svc.listAll(c.Collection), c.Collection)
+	}
+}

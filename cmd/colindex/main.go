@@ -1,0 +1,18 @@
+// Command colindex builds, backfills and serves an atproto collection index.
+//
+//	colindex serve     migrate, open the index, run the backfill workers and the HTTP server
+//	colindex migrate   apply River's and colindex's migrations, then exit
+//	colindex openapi   print the OpenAPI document (no database needed)
+package main
+
+import (
+	"fmt"
+	"os"
+)
+
+func main() {
+	if err := newApp().Run(os.Args); err != nil {
+		fmt.Fprintln(os.Stderr, "colindex:", err)
+		os.Exit(1)
+	}
+}
