@@ -174,3 +174,33 @@ func (ix *Index) scan(cf *grocksdb.ColumnFamilyHandle, start, end []byte, visit 
 	}
 	return it.Err()
 }
+
+// deleteBatch bounds one delete batch, so removing a 30M-DID collection never holds a huge
+// batch in memory.
+const deleteBatch = 10000
+
+// DeleteCollection removes every DID of collection from rbc and the matching cbr keys, in
+// synced batches, and returns how many DIDs it removed.
+func (ix *Index) DeleteCollection(collection string) (int, error) {
+	removed := 0
+	for {
+		dids, err := ix.ListRepos(collection, "", deleteBatch)
+		if err != nil {
+			return removed, err
+		}
+		if len(dids) == 0 {
+			return removed, nil
+		}
+		wb := grocksdb.NewWriteBatch()
+		for _, did := range dids {
+			wb.DeleteCF(ix.rbc, rbcKey(collection, did))
+			wb.DeleteCF(ix.cbr, cbrKey(did, collection))
+		}
+		err = ix.db.Write(ix.syncWrite, wb)
+		wb.Destroy()
+		if err != nil {
+			return removed, fmt.Errorf("delete DIDs of %s: %w", collection, err)
+		}
+		removed += len(dids)
+	}
+}

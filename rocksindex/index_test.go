@@ -83,3 +83,28 @@ func TestReopenKeepsWrites(t *testing.T) {
 	require.NoError(t, err)
 	require.Equal(t, []string{"did:plc:a"}, got)
 }
+
+func TestDeleteCollectionRemovesBothSides(t *testing.T) {
+	t.Parallel()
+	ix := openTemp(t)
+	many := make([]string, deleteBatch+5)
+	for i := range many {
+		many[i] = fmt.Sprintf("did:plc:%024d", i)
+	}
+	require.NoError(t, ix.Add("a.b.gone", many))
+	require.NoError(t, ix.Add("a.b.kept", many[:3]))
+
+	n, err := ix.DeleteCollection("a.b.gone")
+	require.NoError(t, err)
+	require.Equal(t, len(many), n)
+
+	left, err := ix.ListRepos("a.b.gone", "", 10)
+	require.NoError(t, err)
+	require.Empty(t, left)
+	colls, err := ix.CollectionsOf(many[0])
+	require.NoError(t, err)
+	require.Equal(t, []string{"a.b.kept"}, colls, "cbr keeps only the other collection")
+	all, err := ix.Collections()
+	require.NoError(t, err)
+	require.Equal(t, []string{"a.b.kept"}, all)
+}

@@ -17,6 +17,7 @@ SET cursor = $1,
     pages_fetched = pages_fetched + 1,
     completed_at = CASE WHEN $4::boolean THEN now() ELSE NULL END,
     last_error = '',
+    first_page_at = coalesce(first_page_at, now()),
     last_page_at = now(),
     updated_at = now()
 WHERE collection = $5
@@ -63,7 +64,7 @@ func (q *Queries) ProgressCountCompleted(ctx context.Context, db DBTX) (int64, e
 }
 
 const progressGet = `-- name: ProgressGet :one
-SELECT collection, source, cursor, imported_count, completed_at, created_at, skipped_count, pages_fetched, last_error, last_page_at, updated_at FROM backfill_progress WHERE collection = $1
+SELECT collection, source, cursor, imported_count, completed_at, created_at, skipped_count, pages_fetched, last_error, last_page_at, updated_at, first_page_at FROM backfill_progress WHERE collection = $1
 `
 
 func (q *Queries) ProgressGet(ctx context.Context, db DBTX, collection string) (BackfillProgress, error) {
@@ -81,6 +82,7 @@ func (q *Queries) ProgressGet(ctx context.Context, db DBTX, collection string) (
 		&i.LastError,
 		&i.LastPageAt,
 		&i.UpdatedAt,
+		&i.FirstPageAt,
 	)
 	return i, err
 }
@@ -107,7 +109,7 @@ func (q *Queries) ProgressInsertMany(ctx context.Context, db DBTX, arg ProgressI
 }
 
 const progressList = `-- name: ProgressList :many
-SELECT collection, source, cursor, imported_count, completed_at, created_at, skipped_count, pages_fetched, last_error, last_page_at, updated_at FROM backfill_progress ORDER BY collection
+SELECT collection, source, cursor, imported_count, completed_at, created_at, skipped_count, pages_fetched, last_error, last_page_at, updated_at, first_page_at FROM backfill_progress ORDER BY collection
 `
 
 func (q *Queries) ProgressList(ctx context.Context, db DBTX) ([]BackfillProgress, error) {
@@ -131,6 +133,7 @@ func (q *Queries) ProgressList(ctx context.Context, db DBTX) ([]BackfillProgress
 			&i.LastError,
 			&i.LastPageAt,
 			&i.UpdatedAt,
+			&i.FirstPageAt,
 		); err != nil {
 			return nil, err
 		}
@@ -143,7 +146,7 @@ func (q *Queries) ProgressList(ctx context.Context, db DBTX) ([]BackfillProgress
 }
 
 const progressListIncomplete = `-- name: ProgressListIncomplete :many
-SELECT collection, source, cursor, imported_count, completed_at, created_at, skipped_count, pages_fetched, last_error, last_page_at, updated_at FROM backfill_progress
+SELECT collection, source, cursor, imported_count, completed_at, created_at, skipped_count, pages_fetched, last_error, last_page_at, updated_at, first_page_at FROM backfill_progress
 WHERE completed_at IS NULL
 ORDER BY imported_count DESC, collection
 `
@@ -170,6 +173,7 @@ func (q *Queries) ProgressListIncomplete(ctx context.Context, db DBTX) ([]Backfi
 			&i.LastError,
 			&i.LastPageAt,
 			&i.UpdatedAt,
+			&i.FirstPageAt,
 		); err != nil {
 			return nil, err
 		}
@@ -179,6 +183,75 @@ func (q *Queries) ProgressListIncomplete(ctx context.Context, db DBTX) ([]Backfi
 		return nil, err
 	}
 	return items, nil
+}
+
+const progressListLag = `-- name: ProgressListLag :many
+SELECT collection,
+       extract(epoch FROM now() - coalesce(last_page_at, created_at))::float8 AS seconds_since_progress
+FROM backfill_progress
+WHERE completed_at IS NULL
+`
+
+type ProgressListLagRow struct {
+	Collection           string
+	SecondsSinceProgress float64
+}
+
+// Incomplete collections and how long since each last committed a page (or was discovered).
+func (q *Queries) ProgressListLag(ctx context.Context, db DBTX) ([]ProgressListLagRow, error) {
+	rows, err := db.Query(ctx, progressListLag)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	var items []ProgressListLagRow
+	for rows.Next() {
+		var i ProgressListLagRow
+		if err := rows.Scan(&i.Collection, &i.SecondsSinceProgress); err != nil {
+			return nil, err
+		}
+		items = append(items, i)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, err
+	}
+	return items, nil
+}
+
+const progressReset = `-- name: ProgressReset :one
+UPDATE backfill_progress
+SET cursor = '',
+    imported_count = 0,
+    skipped_count = 0,
+    pages_fetched = 0,
+    completed_at = NULL,
+    last_error = '',
+    first_page_at = NULL,
+    last_page_at = NULL,
+    updated_at = now()
+WHERE collection = $1
+RETURNING collection, source, cursor, imported_count, completed_at, created_at, skipped_count, pages_fetched, last_error, last_page_at, updated_at, first_page_at
+`
+
+// Starts a collection over: the next page job pages it from the beginning.
+func (q *Queries) ProgressReset(ctx context.Context, db DBTX, collection string) (BackfillProgress, error) {
+	row := db.QueryRow(ctx, progressReset, collection)
+	var i BackfillProgress
+	err := row.Scan(
+		&i.Collection,
+		&i.Source,
+		&i.Cursor,
+		&i.ImportedCount,
+		&i.CompletedAt,
+		&i.CreatedAt,
+		&i.SkippedCount,
+		&i.PagesFetched,
+		&i.LastError,
+		&i.LastPageAt,
+		&i.UpdatedAt,
+		&i.FirstPageAt,
+	)
+	return i, err
 }
 
 const progressSetError = `-- name: ProgressSetError :exec

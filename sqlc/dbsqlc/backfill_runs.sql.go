@@ -9,6 +9,17 @@ import (
 	"context"
 )
 
+const runCancel = `-- name: RunCancel :exec
+UPDATE backfill_runs
+SET cancelled_at = now(), finished_at = coalesce(finished_at, now())
+WHERE id = $1 AND finished_at IS NULL
+`
+
+func (q *Queries) RunCancel(ctx context.Context, db DBTX, id int64) error {
+	_, err := db.Exec(ctx, runCancel, id)
+	return err
+}
+
 const runFinish = `-- name: RunFinish :exec
 UPDATE backfill_runs SET finished_at = now() WHERE id = $1 AND finished_at IS NULL
 `
@@ -19,7 +30,7 @@ func (q *Queries) RunFinish(ctx context.Context, db DBTX, id int64) error {
 }
 
 const runGetLatest = `-- name: RunGetLatest :one
-SELECT id, source, started_at, finished_at, discovered, enqueued, lexicon_list_error, index_scan_error FROM backfill_runs ORDER BY id DESC LIMIT 1
+SELECT id, source, started_at, finished_at, discovered, enqueued, lexicon_list_error, index_scan_error, cancelled_at FROM backfill_runs ORDER BY id DESC LIMIT 1
 `
 
 func (q *Queries) RunGetLatest(ctx context.Context, db DBTX) (BackfillRun, error) {
@@ -34,6 +45,7 @@ func (q *Queries) RunGetLatest(ctx context.Context, db DBTX) (BackfillRun, error
 		&i.Enqueued,
 		&i.LexiconListError,
 		&i.IndexScanError,
+		&i.CancelledAt,
 	)
 	return i, err
 }
@@ -41,7 +53,7 @@ func (q *Queries) RunGetLatest(ctx context.Context, db DBTX) (BackfillRun, error
 const runInsert = `-- name: RunInsert :one
 INSERT INTO backfill_runs (source, discovered, enqueued, lexicon_list_error, index_scan_error)
 VALUES ($1, $2, $3, $4, $5)
-RETURNING id, source, started_at, finished_at, discovered, enqueued, lexicon_list_error, index_scan_error
+RETURNING id, source, started_at, finished_at, discovered, enqueued, lexicon_list_error, index_scan_error, cancelled_at
 `
 
 type RunInsertParams struct {
@@ -70,6 +82,7 @@ func (q *Queries) RunInsert(ctx context.Context, db DBTX, arg RunInsertParams) (
 		&i.Enqueued,
 		&i.LexiconListError,
 		&i.IndexScanError,
+		&i.CancelledAt,
 	)
 	return i, err
 }

@@ -20,6 +20,7 @@ type BackfillProgress struct {
 	LastError     string
 	LastPageAt    *time.Time
 	UpdatedAt     time.Time
+	FirstPageAt   *time.Time
 }
 
 type BackfillRun struct {
@@ -31,4 +32,5 @@ type BackfillRun struct {
 	Enqueued         int32
 	LexiconListError string
 	IndexScanError   string
+	CancelledAt      *time.Time
 }

@@ -31,6 +31,7 @@ SET cursor = @next_cursor,
     pages_fetched = pages_fetched + 1,
     completed_at = CASE WHEN @completed::boolean THEN now() ELSE NULL END,
     last_error = '',
+    first_page_at = coalesce(first_page_at, now()),
     last_page_at = now(),
     updated_at = now()
 WHERE collection = @collection
@@ -41,3 +42,25 @@ WHERE collection = @collection
 UPDATE backfill_progress
 SET last_error = @last_error, updated_at = now()
 WHERE collection = @collection;
+
+-- name: ProgressReset :one
+-- Starts a collection over: the next page job pages it from the beginning.
+UPDATE backfill_progress
+SET cursor = '',
+    imported_count = 0,
+    skipped_count = 0,
+    pages_fetched = 0,
+    completed_at = NULL,
+    last_error = '',
+    first_page_at = NULL,
+    last_page_at = NULL,
+    updated_at = now()
+WHERE collection = @collection
+RETURNING *;
+
+-- name: ProgressListLag :many
+-- Incomplete collections and how long since each last committed a page (or was discovered).
+SELECT collection,
+       extract(epoch FROM now() - coalesce(last_page_at, created_at))::float8 AS seconds_since_progress
+FROM backfill_progress
+WHERE completed_at IS NULL;

@@ -8,3 +8,8 @@ SELECT * FROM backfill_runs ORDER BY id DESC LIMIT 1;
 
 -- name: RunFinish :exec
 UPDATE backfill_runs SET finished_at = now() WHERE id = @id AND finished_at IS NULL;
+
+-- name: RunCancel :exec
+UPDATE backfill_runs
+SET cancelled_at = now(), finished_at = coalesce(finished_at, now())
+WHERE id = @id AND finished_at IS NULL;
