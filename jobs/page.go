@@ -14,6 +14,7 @@ import (
 	"github.com/riverqueue/river"
 	"github.com/riverqueue/river/riverdriver/riverpgxv5"
 
+	"github.com/colindex/colindex/metrics"
 	"github.com/colindex/colindex/rocksindex"
 	"github.com/colindex/colindex/source"
 	"github.com/colindex/colindex/sqlc/dbsqlc"
@@ -63,6 +64,7 @@ func (w *PageWorker) NextRetry(job *river.Job[PageArgs]) time.Time {
 }
 
 func (w *PageWorker) Work(ctx context.Context, job *river.Job[PageArgs]) error {
+	start := time.Now()
 	coll := job.Args.Collection
 	row, err := queries.ProgressGet(ctx, w.Pool, coll)
 	if errors.Is(err, pgx.ErrNoRows) {
@@ -79,11 +81,12 @@ func (w *PageWorker) Work(ctx context.Context, job *river.Job[PageArgs]) error {
 		return w.fail(ctx, coll, river.JobCancel(fmt.Errorf("progress row of %s: %w", coll, err)))
 	}
 
-	if wait := w.Pause - time.Since(job.Args.PrevPageAt); wait > 0 {
+	paused := max(w.Pause-time.Since(job.Args.PrevPageAt), 0)
+	if paused > 0 {
 		select {
 		case <-ctx.Done():
 			return ctx.Err()
-		case <-time.After(wait):
+		case <-time.After(paused):
 		}
 	}
 
@@ -105,6 +108,12 @@ func (w *PageWorker) Work(ctx context.Context, job *river.Job[PageArgs]) error {
 	if err := w.commit(ctx, job, row, page, len(valid), skipped, fetchedAt); err != nil {
 		return w.fail(ctx, coll, err)
 	}
+	took := time.Since(start)
+	metrics.PagesCommitted.Inc()
+	metrics.DIDsImported.Add(float64(len(valid)))
+	metrics.DIDsSkipped.Add(float64(skipped))
+	metrics.PageSeconds.Observe(took.Seconds())
+	metrics.PageOverheadSeconds.Observe((took - paused - page.Waited).Seconds())
 	return nil
 }
 
@@ -177,6 +186,7 @@ func (w *PageWorker) fail(ctx context.Context, coll string, err error) error {
 	if ctx.Err() != nil {
 		return err
 	}
+	metrics.PagesFailed.Inc()
 	msg := err.Error()
 	if len(msg) > 1000 {
 		msg = msg[:1000] + "…"

@@ -14,6 +14,8 @@ import (
 	"time"
 
 	"golang.org/x/time/rate"
+
+	"github.com/colindex/colindex/metrics"
 )
 
 const (
@@ -32,6 +34,9 @@ const (
 type Page struct {
 	DIDs   []string
 	Cursor string
+	// Waited is the time spent waiting for the rate limiter and the source (request sent to
+	// body read), so callers can tell their own overhead from the source's latency.
+	Waited time.Duration
 }
 
 // XRPCError is a non-200 answer from the source, with its XRPC error body when it sent one.
@@ -101,6 +106,7 @@ func (c *Client) limiter(src Source) *rate.Limiter {
 
 // ListRepos fetches one page of collection from src, starting at cursor ("" for the first).
 func (c *Client) ListRepos(ctx context.Context, src Source, collection, cursor string, limit int) (Page, error) {
+	waitStart := time.Now()
 	if err := c.limiter(src).Wait(ctx); err != nil {
 		return Page{}, fmt.Errorf("wait for rate limit: %w", err)
 	}
@@ -115,20 +121,27 @@ func (c *Client) ListRepos(ctx context.Context, src Source, collection, cursor s
 	}
 	req.Header.Set("User-Agent", userAgent)
 	req.Header.Set("Accept", "application/json")
+	start := time.Now()
 	resp, err := c.http.Do(req)
 	if err != nil {
+		metrics.SourceResponses.WithLabelValues("error").Inc()
 		return Page{}, err
 	}
 	defer resp.Body.Close()
+	metrics.SourceResponses.WithLabelValues(strconv.Itoa(resp.StatusCode)).Inc()
 
 	body, err := readCapped(resp.Body, MaxPageBytes)
+	metrics.SourceRequestSeconds.Observe(time.Since(start).Seconds())
 	if err != nil {
 		return Page{}, err
 	}
+	waited := time.Since(waitStart)
 	if resp.StatusCode != http.StatusOK {
 		return Page{}, decodeXRPCError(resp.StatusCode, body)
 	}
-	return decodePage(body)
+	page, err := decodePage(body)
+	page.Waited = waited
+	return page, err
 }
 
 // readCapped reads all of r, failing when it holds more than max bytes.
