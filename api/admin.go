@@ -86,8 +86,7 @@ func (s *Server) startBackfill(ctx context.Context, in *startBackfillInput) (*st
 		return nil, huma.Error409Conflict(err.Error())
 	}
 	if err != nil {
-		s.Logger.ErrorContext(ctx, "start backfill", "error", err)
-		return nil, huma.Error500InternalServerError("could not start the backfill")
+		return nil, s.internal(ctx, "start the backfill", err)
 	}
 	s.Logger.InfoContext(ctx, "backfill started", "run_id", res.RunID, "source", src.Name,
 		"collections", res.Collections, "discovered", res.Discovered)
@@ -97,8 +96,7 @@ func (s *Server) startBackfill(ctx context.Context, in *startBackfillInput) (*st
 func (s *Server) backfillStatus(ctx context.Context, _ *struct{}) (*backfillStatusOutput, error) {
 	st, err := s.Backfill.Status(ctx)
 	if err != nil {
-		s.Logger.ErrorContext(ctx, "backfill status", "error", err)
-		return nil, huma.Error500InternalServerError("could not read backfill status")
+		return nil, s.internal(ctx, "read backfill status", err)
 	}
 	return &backfillStatusOutput{Body: st}, nil
 }

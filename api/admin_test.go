@@ -5,10 +5,13 @@ import (
 	"encoding/json"
 	"net/http"
 	"net/url"
+	"strconv"
+	"strings"
 	"sync"
 	"testing"
 	"time"
 
+	"github.com/danielgtaylor/huma/v2"
 	"github.com/stretchr/testify/require"
 
 	"github.com/colindex/colindex/internal/testrelay"
@@ -149,4 +152,84 @@ func TestOpenAPIDocumentIsServed(t *testing.T) {
 	require.Contains(t, body, `"operationId":"startBackfill"`)
 	require.Contains(t, body, `"operationId":"getBackfillStatus"`)
 	require.NotContains(t, body, "$schema\":{", "no $schema property in response bodies")
+}
+
+// Every operation the OpenAPI document marks as secured refuses requests without the token,
+// so a new admin route cannot ship open by accident.
+func TestEverySecuredOperationRefusesWithoutTheToken(t *testing.T) {
+	t.Parallel()
+	s := newStack(t, stackOpts{})
+	oapi := s.srv.NewAPI(http.NewServeMux()).OpenAPI()
+	secured := 0
+	for path, item := range oapi.Paths {
+		for method, op := range map[string]*huma.Operation{
+			http.MethodGet: item.Get, http.MethodPost: item.Post, http.MethodPut: item.Put,
+			http.MethodDelete: item.Delete, http.MethodPatch: item.Patch,
+		} {
+			if op == nil {
+				continue
+			}
+			require.NotEmpty(t, op.Security, "%s %s has no security requirement", method, path)
+			secured++
+			p := strings.ReplaceAll(path, "{collection}", "app.bsky.feed.post")
+			for _, h := range [][]string{nil, {"Authorization: Bearer wrong"}} {
+				code, _ := s.do(t, method, p, h...)
+				require.Equal(t, http.StatusUnauthorized, code, "%s %s %v", method, p, h)
+			}
+		}
+	}
+	require.GreaterOrEqual(t, secured, 8)
+	code, _ := s.do(t, http.MethodGet, "/metrics")
+	require.Equal(t, http.StatusUnauthorized, code)
+}
+
+func TestMetricsMoveDuringABackfill(t *testing.T) {
+	t.Parallel()
+	relay := testrelay.New()
+	t.Cleanup(relay.Close)
+	s := newStack(t, stackOpts{})
+	relay.Append("com.example.m", dids("m", 20)...)
+	require.NoError(t, s.index.Add("com.example.m", dids("m", 1)))
+
+	scrape := func() string {
+		code, body := s.do(t, http.MethodGet, "/metrics", adminAuth)
+		require.Equal(t, http.StatusOK, code)
+		return body
+	}
+	before := metricValue(t, scrape(), "colindex_backfill_pages_committed_total")
+	code, body := s.do(t, http.MethodPost, "/admin/backfill-collections?source="+url.QueryEscape(relay.URL), adminAuth)
+	require.Equal(t, http.StatusOK, code, body)
+	for deadline := time.Now().Add(30 * time.Second); ; {
+		_, body := s.do(t, http.MethodGet, "/admin/backfill-collections", adminAuth)
+		var st jobs.Status
+		require.NoError(t, json.Unmarshal([]byte(body), &st))
+		if !st.Running {
+			break
+		}
+		require.True(t, time.Now().Before(deadline))
+		time.Sleep(50 * time.Millisecond)
+	}
+	after := scrape()
+	// Other tests in this process page too: the counters only ever grow by at least our pages.
+	require.GreaterOrEqual(t, metricValue(t, after, "colindex_backfill_pages_committed_total")-before, 3.0)
+	for _, name := range []string{
+		"colindex_backfill_dids_imported_total", "colindex_source_responses_total{code=\"200\"}",
+		"colindex_backfill_page_duration_seconds_count", "colindex_backfill_page_overhead_seconds_count",
+		"colindex_source_request_duration_seconds_count",
+	} {
+		require.Positive(t, metricValue(t, after, name), name)
+	}
+}
+
+// metricValue reads one sample from a Prometheus text exposition.
+func metricValue(t *testing.T, exposition, name string) float64 {
+	t.Helper()
+	for _, line := range strings.Split(exposition, "\n") {
+		if rest, ok := strings.CutPrefix(line, name+" "); ok {
+			v, err := strconv.ParseFloat(strings.TrimSpace(rest), 64)
+			require.NoError(t, err, line)
+			return v
+		}
+	}
+	return 0
 }

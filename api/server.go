@@ -9,8 +9,10 @@ import (
 	"github.com/danielgtaylor/huma/v2"
 	"github.com/danielgtaylor/huma/v2/adapters/humago"
 	"github.com/jackc/pgx/v5/pgxpool"
+	"github.com/prometheus/client_golang/prometheus/promhttp"
 
 	"github.com/colindex/colindex/jobs"
+	"github.com/colindex/colindex/metrics"
 	"github.com/colindex/colindex/rocksindex"
 )
 
@@ -45,6 +47,7 @@ func (s *Server) NewAPI(mux *http.ServeMux) huma.API {
 	}
 	api := humago.New(mux, cfg)
 	s.registerAdmin(api)
+	s.registerControl(api)
 	return api
 }
 
@@ -57,6 +60,8 @@ func (s *Server) Handler() http.Handler {
 	if s.RiverUI != nil {
 		mux.Handle("/riverui/", s.requireAdmin(s.RiverUI))
 	}
+	// Prometheus scrapes with the admin bearer token (bearer_token in its scrape config).
+	mux.Handle("GET /metrics", s.requireAdmin(promhttp.HandlerFor(metrics.Registry, promhttp.HandlerOpts{})))
 	return mux
 }
 

@@ -61,7 +61,7 @@ func newStack(t *testing.T, opts stackOpts) *stack {
 	require.NoError(t, ui.Start(ctx))
 
 	srv := &Server{
-		Backfill: &jobs.Backfill{Pool: pool, River: rc, Discoverer: &jobs.Discoverer{
+		Backfill: &jobs.Backfill{Pool: pool, River: rc, Index: index, Discoverer: &jobs.Discoverer{
 			HTTP: client.HTTP(), LexiconListURL: opts.lexiconListURL, Index: index,
 		}},
 		Index: index, Pool: pool, AdminPassword: testPassword, DefaultSource: "bsky.network",

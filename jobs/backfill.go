@@ -10,6 +10,7 @@ import (
 	"github.com/jackc/pgx/v5/pgxpool"
 	"github.com/riverqueue/river"
 
+	"github.com/colindex/colindex/rocksindex"
 	"github.com/colindex/colindex/source"
 	"github.com/colindex/colindex/sqlc/dbsqlc"
 )
@@ -21,6 +22,7 @@ var ErrRunning = errors.New("a backfill is already running")
 type Backfill struct {
 	Pool       *pgxpool.Pool
 	River      *river.Client[pgx.Tx]
+	Index      *rocksindex.Index
 	Discoverer *Discoverer
 }
 
@@ -119,6 +121,7 @@ func (b *Backfill) Start(ctx context.Context, src source.Source) (StartResult, e
 // fields beyond zlay's are additions, none of zlay's change.
 type Status struct {
 	Running       bool               `json:"running" doc:"True while any backfill job is live."`
+	Paused        bool               `json:"paused" doc:"True while paging is paused (see pauseBackfill)."`
 	Total         int                `json:"total" doc:"Collections with a progress row."`
 	Completed     int                `json:"completed" doc:"Collections paged to the end."`
 	InProgress    int                `json:"in_progress" doc:"Collections not yet complete."`
@@ -133,7 +136,7 @@ type CollectionStatus struct {
 	Source     string     `json:"source" doc:"The source relay this collection is paged from."`
 	Imported   int64      `json:"imported" doc:"Valid DIDs received across committed pages."`
 	Completed  bool       `json:"completed"`
-	Cursor     string     `json:"cursor,omitempty" doc:"The source's cursor to resume from (incomplete collections only)."`
+	Cursor     string     `json:"cursor,omitempty" doc:"The source's cursor to resume from. The status list shows it for incomplete collections only; the collection detail always."`
 	Skipped    int64      `json:"skipped" doc:"Entries the source sent that were not valid DIDs (never indexed)."`
 	Pages      int64      `json:"pages" doc:"Pages committed."`
 	Error      string     `json:"error,omitempty" doc:"The last failure since the last committed page."`
@@ -150,6 +153,7 @@ type RunStatus struct {
 	Enqueued         int        `json:"enqueued"`
 	LexiconListError string     `json:"lexicon_list_error,omitempty"`
 	IndexScanError   string     `json:"index_scan_error,omitempty"`
+	CancelledAt      *time.Time `json:"cancelled_at,omitempty"`
 }
 
 // Status reads every collection's progress and whether a backfill is live.
@@ -162,22 +166,15 @@ func (b *Backfill) Status(ctx context.Context) (Status, error) {
 	if err != nil {
 		return Status{}, fmt.Errorf("list progress: %w", err)
 	}
-	st := Status{Running: running, Total: len(rows), Collections: make([]CollectionStatus, len(rows))}
+	paused, err := b.Paused(ctx)
+	if err != nil {
+		return Status{}, err
+	}
+	st := Status{Running: running, Paused: paused, Total: len(rows), Collections: make([]CollectionStatus, len(rows))}
 	for i, r := range rows {
-		c := CollectionStatus{
-			Collection: r.Collection,
-			Source:     r.Source,
-			Imported:   r.ImportedCount,
-			Completed:  r.CompletedAt != nil,
-			Skipped:    r.SkippedCount,
-			Pages:      r.PagesFetched,
-			Error:      r.LastError,
-			LastPageAt: r.LastPageAt,
-		}
+		c := collectionStatus(r)
 		if c.Completed {
 			st.Completed++
-		} else {
-			c.Cursor = r.Cursor
 		}
 		st.TotalImported += r.ImportedCount
 		st.Collections[i] = c
@@ -194,6 +191,7 @@ func (b *Backfill) Status(ctx context.Context) (Status, error) {
 			ID: run.ID, Source: run.Source, StartedAt: run.StartedAt, FinishedAt: run.FinishedAt,
 			Discovered: int(run.Discovered), Enqueued: int(run.Enqueued),
 			LexiconListError: run.LexiconListError, IndexScanError: run.IndexScanError,
+			CancelledAt: run.CancelledAt,
 		}
 	}
 	return st, nil

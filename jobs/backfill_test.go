@@ -47,7 +47,7 @@ func TestBackfillPagesEveryCollectionExactly(t *testing.T) {
 	require.Zero(t, st.InProgress)
 	var total int64
 	for c, n := range sizes {
-		cs := collectionStatus(t, st, c)
+		cs := statusOf(t, st, c)
 		require.True(t, cs.Completed, c)
 		require.EqualValues(t, n, cs.Imported, c)
 		require.Empty(t, cs.Error, c)
@@ -95,7 +95,7 @@ func TestStartRefusesWhileARunIsLive(t *testing.T) {
 	require.EqualValues(t, callers-1, refused.Load())
 
 	st := b.waitDone(t, 30*time.Second)
-	require.EqualValues(t, 70, collectionStatus(t, st, "com.example.slow").Imported)
+	require.EqualValues(t, 70, statusOf(t, st, "com.example.slow").Imported)
 
 	// After the run, a start is accepted and re-imports nothing.
 	before := b.relay.Requests()
@@ -128,8 +128,8 @@ func TestRerunSkipsCompletedAndAddsNew(t *testing.T) {
 	require.Equal(t, 1, res.Added)
 	require.Equal(t, 1, res.AlreadyComplete)
 	st := b.waitDone(t, 30*time.Second)
-	require.EqualValues(t, 10, collectionStatus(t, st, "com.example.a").Imported, "completed collection was skipped")
-	require.EqualValues(t, 9, collectionStatus(t, st, "com.example.b").Imported)
+	require.EqualValues(t, 10, statusOf(t, st, "com.example.a").Imported, "completed collection was skipped")
+	require.EqualValues(t, 9, statusOf(t, st, "com.example.b").Imported)
 	b.requireIndexed(t, "com.example.b", b.relay.Collection("com.example.b"))
 	require.Equal(t, 2, st.Completed)
 }
@@ -149,8 +149,8 @@ func TestDiscoveryFromIndexAloneWhenLexiconListFails(t *testing.T) {
 
 	st := b.waitDone(t, 30*time.Second)
 	require.Contains(t, st.LastRun.LexiconListError, "HTTP 404", "the failure is visible in the status")
-	require.EqualValues(t, 20, collectionStatus(t, st, "com.example.seen").Imported)
-	require.True(t, collectionStatus(t, st, "com.example.seen2").Completed)
+	require.EqualValues(t, 20, statusOf(t, st, "com.example.seen").Imported)
+	require.True(t, statusOf(t, st, "com.example.seen2").Completed)
 }
 
 func TestInvalidDIDsAreSkippedAndCounted(t *testing.T) {
@@ -172,7 +172,7 @@ func TestInvalidDIDsAreSkippedAndCounted(t *testing.T) {
 	_, err := b.backfill.Start(context.Background(), b.src)
 	require.NoError(t, err)
 	st := b.waitDone(t, 30*time.Second)
-	cs := collectionStatus(t, st, "com.example.mixed")
+	cs := statusOf(t, st, "com.example.mixed")
 	require.True(t, cs.Completed)
 	require.EqualValues(t, len(good), cs.Imported)
 	require.EqualValues(t, len(bad), cs.Skipped)
@@ -198,7 +198,7 @@ func TestFailedFetchIsRetriedWithoutDoubleCounting(t *testing.T) {
 	require.NoError(t, err)
 	st := b.waitDone(t, 60*time.Second)
 	require.True(t, failed.Load())
-	cs := collectionStatus(t, st, "com.example.flaky")
+	cs := statusOf(t, st, "com.example.flaky")
 	require.True(t, cs.Completed)
 	require.EqualValues(t, 30, cs.Imported)
 	require.Empty(t, cs.Error, "a committed page clears the last error")
@@ -223,7 +223,7 @@ func TestUncommittedPageIsFetchedAgainAndCountedOnce(t *testing.T) {
 	require.NoError(t, err)
 	st := b.waitDone(t, 60*time.Second)
 	require.EqualValues(t, 1, failures.Load())
-	cs := collectionStatus(t, st, "com.example.c")
+	cs := statusOf(t, st, "com.example.c")
 	require.True(t, cs.Completed)
 	require.EqualValues(t, 25, cs.Imported, "the re-fetched page is counted once")
 	// 25 DIDs at 7 a page: 4 pages, the last one short, plus the one fetched again.
@@ -249,7 +249,7 @@ func TestStuckCursorStopsTheCollection(t *testing.T) {
 	_, err := b.backfill.Start(context.Background(), b.src)
 	require.NoError(t, err)
 	st := b.waitDone(t, 30*time.Second)
-	cs := collectionStatus(t, st, "com.example.stuck")
+	cs := statusOf(t, st, "com.example.stuck")
 	require.False(t, cs.Completed)
 	require.Contains(t, cs.Error, ErrCursorStuck.Error())
 	require.EqualValues(t, 7, cs.Imported, "only the honest first page counts")

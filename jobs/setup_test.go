@@ -72,7 +72,7 @@ func setup(t *testing.T, opts setupOpts) *bundle {
 	}
 	return &bundle{
 		pool: pool, index: index, relay: relay, src: src,
-		backfill: &Backfill{Pool: pool, River: rc, Discoverer: d},
+		backfill: &Backfill{Pool: pool, River: rc, Index: index, Discoverer: d},
 	}
 }
 
@@ -125,7 +125,7 @@ func (b *bundle) requireIndexed(t *testing.T, collection string, want []string) 
 	require.Equal(t, want, got, collection)
 }
 
-func collectionStatus(t *testing.T, st Status, collection string) CollectionStatus {
+func statusOf(t *testing.T, st Status, collection string) CollectionStatus {
 	t.Helper()
 	for _, c := range st.Collections {
 		if c.Collection == collection {

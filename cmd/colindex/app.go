@@ -18,6 +18,7 @@ import (
 
 	"github.com/colindex/colindex/api"
 	"github.com/colindex/colindex/jobs"
+	"github.com/colindex/colindex/metrics"
 	"github.com/colindex/colindex/migrations"
 	"github.com/colindex/colindex/rocksindex"
 	"github.com/colindex/colindex/source"
@@ -27,13 +28,13 @@ func newApp() *cli.App {
 	return &cli.App{
 		Name:  "colindex",
 		Usage: "build, backfill and serve an atproto collection index",
-		Commands: []*cli.Command{
+		Commands: append([]*cli.Command{
 			{Name: "serve", Usage: "run the service", Flags: serveFlags(), Action: serve},
 			{Name: "migrate", Usage: "apply database migrations and exit", Flags: []cli.Flag{databaseFlag, logFormatFlag}, Action: migrate},
 			{Name: "openapi", Usage: "print the OpenAPI document", Flags: []cli.Flag{
 				&cli.BoolFlag{Name: "3.0", Usage: "print the OpenAPI 3.0.3 downgrade instead of 3.1"},
 			}, Action: printOpenAPI},
-		},
+		}, adminCommands()...),
 	}
 }
 
@@ -135,10 +136,13 @@ func serve(c *cli.Context) error {
 		return fmt.Errorf("start river ui: %w", err)
 	}
 
+	metrics.Registry.MustRegister(&jobs.Collector{Pool: pool, River: riverClient, Logger: log})
+
 	srv := &api.Server{
 		Backfill: &jobs.Backfill{
 			Pool:  pool,
 			River: riverClient,
+			Index: index,
 			Discoverer: &jobs.Discoverer{
 				HTTP:           src.HTTP(),
 				LexiconListURL: cfg.LexiconListURL,

@@ -1,0 +1,310 @@
+package jobs
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+	"github.com/riverqueue/river"
+	"github.com/riverqueue/river/rivertype"
+
+	"github.com/colindex/colindex/sqlc/dbsqlc"
+)
+
+// ErrNoSuchCollection is returned for a collection without a progress row.
+var ErrNoSuchCollection = errors.New("no such collection")
+
+// CancelResult says what Cancel stopped.
+type CancelResult struct {
+	CancelledJobs int   `json:"cancelled_jobs" doc:"Run and page jobs cancelled."`
+	RunID         int64 `json:"run_id,omitempty" doc:"The run that was cancelled, when one was live."`
+}
+
+// Cancel stops the live run and every page chain. Cursors and counts stay as committed, so a
+// later start resumes each collection where it stopped. A page in flight either commits
+// before it notices (its successor is then cancelled on the next pass) or rolls back.
+func (b *Backfill) Cancel(ctx context.Context) (CancelResult, error) {
+	var res CancelResult
+	cancelled := map[int64]bool{}
+	// A chain link committing while we cancel may insert a successor we have not seen; a
+	// cancelled job inserts nothing, so passes until one finds nothing new catch them all.
+	// Running jobs are only signalled and may stay live a moment: they are not waited for.
+	for quiet := 0; quiet < 2; {
+		live, err := b.liveJobs(ctx, RunKind, PageKind)
+		if err != nil {
+			return res, err
+		}
+		fresh := 0
+		for _, j := range live {
+			if cancelled[j.ID] {
+				continue
+			}
+			fresh++
+			if j.Kind == RunKind {
+				if id, ok := runID(j); ok {
+					res.RunID = id
+					if err := queries.RunCancel(ctx, b.Pool, id); err != nil {
+						return res, fmt.Errorf("cancel run %d: %w", id, err)
+					}
+				}
+			}
+			if _, err := b.River.JobCancel(ctx, j.ID); err != nil && !errors.Is(err, river.ErrNotFound) {
+				return res, fmt.Errorf("cancel job %d: %w", j.ID, err)
+			}
+			cancelled[j.ID] = true
+		}
+		if fresh == 0 {
+			quiet++
+		} else {
+			quiet = 0
+		}
+		select {
+		case <-ctx.Done():
+			return res, ctx.Err()
+		case <-time.After(100 * time.Millisecond):
+		}
+	}
+	res.CancelledJobs = len(cancelled)
+	return res, nil
+}
+
+// Pause stops new page fetches; pages in flight finish. The pause is stored in Postgres, so
+// it survives restarts, and the run stays live until Resume.
+func (b *Backfill) Pause(ctx context.Context) error {
+	if err := b.River.QueuePause(ctx, QueuePages, nil); err != nil {
+		return fmt.Errorf("pause: %w", err)
+	}
+	return nil
+}
+
+// Resume undoes Pause.
+func (b *Backfill) Resume(ctx context.Context) error {
+	if err := b.River.QueueResume(ctx, QueuePages, nil); err != nil {
+		return fmt.Errorf("resume: %w", err)
+	}
+	return nil
+}
+
+// Paused reports whether paging is paused.
+func (b *Backfill) Paused(ctx context.Context) (bool, error) {
+	q, err := b.River.QueueGet(ctx, QueuePages)
+	if errors.Is(err, river.ErrNotFound) {
+		return false, nil // the queue row appears when the first client starts working it
+	}
+	if err != nil {
+		return false, fmt.Errorf("queue %s: %w", QueuePages, err)
+	}
+	return q.PausedAt != nil, nil
+}
+
+// RetryResult says how many chains Retry restarted.
+type RetryResult struct {
+	Collections int `json:"collections" doc:"Incomplete collections whose chain had stopped and now pages again."`
+}
+
+// Retry restarts the chain of every incomplete collection that has none live, such as one
+// whose retries ran out or that a source stopped with an error. Live chains are left alone.
+func (b *Backfill) Retry(ctx context.Context) (RetryResult, error) {
+	rows, err := queries.ProgressListIncomplete(ctx, b.Pool)
+	if err != nil {
+		return RetryResult{}, fmt.Errorf("list incomplete collections: %w", err)
+	}
+	if len(rows) == 0 {
+		return RetryResult{}, nil
+	}
+	params := make([]river.InsertManyParams, len(rows))
+	for i, row := range rows {
+		params[i] = river.InsertManyParams{Args: PageArgs{Collection: row.Collection, Source: row.Source}}
+	}
+	results, err := b.River.InsertMany(ctx, params)
+	if err != nil {
+		return RetryResult{}, fmt.Errorf("enqueue pages: %w", err)
+	}
+	var res RetryResult
+	for _, r := range results {
+		if !r.UniqueSkippedAsDuplicate {
+			res.Collections++
+		}
+	}
+	return res, nil
+}
+
+// ResetResult says what Reset removed.
+type ResetResult struct {
+	Collection          string `json:"collection"`
+	RemovedIndexEntries int    `json:"removed_index_entries" doc:"DIDs removed from the index for this collection."`
+}
+
+// Reset starts one collection over: its chain is cancelled, its DIDs leave the index, its
+// cursor and counts go back to zero, and a new chain pages it from the beginning.
+func (b *Backfill) Reset(ctx context.Context, collection string) (ResetResult, error) {
+	if _, err := queries.ProgressGet(ctx, b.Pool, collection); errors.Is(err, pgx.ErrNoRows) {
+		return ResetResult{}, ErrNoSuchCollection
+	} else if err != nil {
+		return ResetResult{}, fmt.Errorf("load %s: %w", collection, err)
+	}
+	if err := b.cancelChain(ctx, collection); err != nil {
+		return ResetResult{}, err
+	}
+	removed, err := b.Index.DeleteCollection(collection)
+	if err != nil {
+		return ResetResult{}, err
+	}
+
+	tx, err := b.Pool.Begin(ctx)
+	if err != nil {
+		return ResetResult{}, fmt.Errorf("reset %s: %w", collection, err)
+	}
+	defer tx.Rollback(context.WithoutCancel(ctx)) //nolint:errcheck // no-op after commit
+	row, err := queries.ProgressReset(ctx, tx, collection)
+	if err != nil {
+		return ResetResult{}, fmt.Errorf("reset %s: %w", collection, err)
+	}
+	res, err := b.River.InsertTx(ctx, tx, PageArgs{Collection: collection, Source: row.Source}, nil)
+	if err != nil {
+		return ResetResult{}, fmt.Errorf("enqueue %s: %w", collection, err)
+	}
+	if res.UniqueSkippedAsDuplicate {
+		return ResetResult{}, fmt.Errorf("reset %s: a chain came back while resetting (job %d); try again", collection, res.Job.ID)
+	}
+	if err := tx.Commit(ctx); err != nil {
+		return ResetResult{}, fmt.Errorf("reset %s: %w", collection, err)
+	}
+	return ResetResult{Collection: collection, RemovedIndexEntries: removed}, nil
+}
+
+// cancelChain cancels a collection's live page job and waits until none is live, so nothing
+// writes to its index entries afterwards.
+func (b *Backfill) cancelChain(ctx context.Context, collection string) error {
+	deadline := time.Now().Add(pageJobTimeout + 5*time.Second)
+	for {
+		live, err := b.chainJobs(ctx, collection)
+		if err != nil {
+			return err
+		}
+		if len(live) == 0 {
+			return nil
+		}
+		if time.Now().After(deadline) {
+			return fmt.Errorf("chain of %s did not stop within %s", collection, pageJobTimeout)
+		}
+		// Cancelling a running job only signals its worker; it stops being live when the
+		// worker returns, hence the wait.
+		for _, j := range live {
+			if _, err := b.River.JobCancel(ctx, j.ID); err != nil && !errors.Is(err, river.ErrNotFound) {
+				return fmt.Errorf("cancel job %d: %w", j.ID, err)
+			}
+		}
+		select {
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-time.After(50 * time.Millisecond):
+		}
+	}
+}
+
+// CollectionDetail is one collection's progress with what an operator needs to judge it.
+type CollectionDetail struct {
+	CollectionStatus
+	CreatedAt   time.Time  `json:"created_at" doc:"When the collection was first discovered."`
+	FirstPageAt *time.Time `json:"first_page_at,omitempty" doc:"When its first page was committed."`
+	DIDsPerSec  float64    `json:"dids_per_second" doc:"imported / (last_page_at - first_page_at): the average paging rate."`
+	Chain       *ChainJob  `json:"chain,omitempty" doc:"The live page job, when the chain is live."`
+}
+
+// ChainJob is the River job carrying a collection's chain.
+type ChainJob struct {
+	ID        int64  `json:"id"`
+	State     string `json:"state"`
+	Attempt   int    `json:"attempt"`
+	LastError string `json:"last_error,omitempty" doc:"The job's latest attempt error, as River recorded it."`
+}
+
+// Collection returns one collection's detail.
+func (b *Backfill) Collection(ctx context.Context, collection string) (CollectionDetail, error) {
+	row, err := queries.ProgressGet(ctx, b.Pool, collection)
+	if errors.Is(err, pgx.ErrNoRows) {
+		return CollectionDetail{}, ErrNoSuchCollection
+	}
+	if err != nil {
+		return CollectionDetail{}, fmt.Errorf("load %s: %w", collection, err)
+	}
+	d := CollectionDetail{
+		CollectionStatus: collectionStatus(row),
+		CreatedAt:        row.CreatedAt,
+		FirstPageAt:      row.FirstPageAt,
+	}
+	d.Cursor = row.Cursor // the detail always shows it, completed or not
+	if row.FirstPageAt != nil && row.LastPageAt != nil {
+		if span := row.LastPageAt.Sub(*row.FirstPageAt).Seconds(); span > 0 {
+			d.DIDsPerSec = float64(row.ImportedCount) / span
+		}
+	}
+	live, err := b.chainJobs(ctx, collection)
+	if err != nil {
+		return CollectionDetail{}, err
+	}
+	if len(live) > 0 {
+		j := live[0]
+		d.Chain = &ChainJob{ID: j.ID, State: string(j.State), Attempt: j.Attempt}
+		if n := len(j.Errors); n > 0 {
+			d.Chain.LastError = j.Errors[n-1].Error
+		}
+	}
+	return d, nil
+}
+
+func collectionStatus(r dbsqlc.BackfillProgress) CollectionStatus {
+	c := CollectionStatus{
+		Collection: r.Collection,
+		Source:     r.Source,
+		Imported:   r.ImportedCount,
+		Completed:  r.CompletedAt != nil,
+		Skipped:    r.SkippedCount,
+		Pages:      r.PagesFetched,
+		Error:      r.LastError,
+		LastPageAt: r.LastPageAt,
+	}
+	if !c.Completed {
+		c.Cursor = r.Cursor
+	}
+	return c
+}
+
+// liveJobs lists every live job of the given kinds.
+func (b *Backfill) liveJobs(ctx context.Context, kinds ...string) ([]*rivertype.JobRow, error) {
+	return listAll(ctx, b.River, river.NewJobListParams().Kinds(kinds...).States(liveStates...))
+}
+
+// chainJobs lists the live page jobs of one collection.
+func (b *Backfill) chainJobs(ctx context.Context, collection string) ([]*rivertype.JobRow, error) {
+	return listAll(ctx, b.River, river.NewJobListParams().Kinds(PageKind).States(liveStates...).
+		Where("args->>'collection' = @collection", river.NamedArgs{"collection": collection}))
+}
+
+func listAll(ctx context.Context, client *river.Client[pgx.Tx], params *river.JobListParams) ([]*rivertype.JobRow, error) {
+	var out []*rivertype.JobRow
+	params = params.First(10000)
+	for {
+		res, err := client.JobList(ctx, params)
+		if err != nil {
+			return nil, fmt.Errorf("list jobs: %w", err)
+		}
+		out = append(out, res.Jobs...)
+		if len(res.Jobs) < 10000 {
+			return out, nil
+		}
+		params = params.After(res.LastCursor)
+	}
+}
+
+func runID(j *rivertype.JobRow) (int64, bool) {
+	var args RunArgs
+	if err := json.Unmarshal(j.EncodedArgs, &args); err != nil {
+		return 0, false
+	}
+	return args.RunID, true
+}

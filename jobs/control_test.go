@@ -1,0 +1,173 @@
+package jobs
+
+import (
+	"context"
+	"fmt"
+	"net/http"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/require"
+)
+
+// slowRun starts a run over three collections that takes a while: 70 DIDs each, 7 per page,
+// 30 ms between pages.
+func slowRun(t *testing.T) *bundle {
+	t.Helper()
+	b := setup(t, setupOpts{lexiconList: true, pagePause: 30 * time.Millisecond})
+	names := []string{"com.example.a", "com.example.b", "com.example.c"}
+	for _, n := range names {
+		b.relay.Append(n, dids(n[len(n)-1:], 70)...)
+	}
+	b.relay.SetLLMsTxt(lexiconList(names...))
+	_, err := b.backfill.Start(context.Background(), b.src)
+	require.NoError(t, err)
+	return b
+}
+
+func (b *bundle) waitImported(t *testing.T, atLeast int64) Status {
+	t.Helper()
+	for deadline := time.Now().Add(30 * time.Second); ; {
+		st, err := b.backfill.Status(context.Background())
+		require.NoError(t, err)
+		if st.TotalImported >= atLeast {
+			return st
+		}
+		require.True(t, time.Now().Before(deadline), "never imported %d", atLeast)
+		time.Sleep(10 * time.Millisecond)
+	}
+}
+
+func TestCancelKeepsCursorsAndALaterStartResumes(t *testing.T) {
+	t.Parallel()
+	b := slowRun(t)
+	b.waitImported(t, 30)
+
+	res, err := b.backfill.Cancel(context.Background())
+	require.NoError(t, err)
+	require.NotZero(t, res.RunID)
+	require.GreaterOrEqual(t, res.CancelledJobs, 2, "the run and at least one chain")
+	st := b.waitDone(t, 20*time.Second)
+	require.Less(t, st.TotalImported, int64(210))
+	require.NotNil(t, st.LastRun.CancelledAt)
+	for _, c := range st.Collections {
+		if !c.Completed && c.Pages > 0 {
+			require.NotEmpty(t, c.Cursor, "the cursor is kept")
+		}
+	}
+	requests := b.relay.Requests()
+	time.Sleep(300 * time.Millisecond)
+	require.Equal(t, requests, b.relay.Requests(), "nothing pages after a cancel")
+
+	_, err = b.backfill.Start(context.Background(), b.src)
+	require.NoError(t, err)
+	st = b.waitDone(t, 30*time.Second)
+	require.Equal(t, 3, st.Completed)
+	require.EqualValues(t, 210, st.TotalImported, "resumed from the cursors, nothing counted twice")
+	for _, c := range st.Collections {
+		b.requireIndexed(t, c.Collection, b.relay.Collection(c.Collection))
+	}
+}
+
+func TestPauseHoldsPagingAndResumeFinishes(t *testing.T) {
+	t.Parallel()
+	b := slowRun(t)
+	b.waitImported(t, 14)
+	require.NoError(t, b.backfill.Pause(context.Background()))
+	time.Sleep(300 * time.Millisecond) // pages in flight finish
+	st, err := b.backfill.Status(context.Background())
+	require.NoError(t, err)
+	require.True(t, st.Paused)
+	require.True(t, st.Running, "a paused run is still live")
+	requests := b.relay.Requests()
+	time.Sleep(500 * time.Millisecond)
+	require.Equal(t, requests, b.relay.Requests(), "no fetches while paused")
+
+	require.NoError(t, b.backfill.Resume(context.Background()))
+	st = b.waitDone(t, 30*time.Second)
+	require.False(t, st.Paused)
+	require.EqualValues(t, 210, st.TotalImported)
+}
+
+func TestResetRepagesOneCollectionFromScratch(t *testing.T) {
+	t.Parallel()
+	b := setup(t, setupOpts{lexiconList: true})
+	b.relay.Append("com.example.r", dids("r", 20)...)
+	b.relay.Append("com.example.keep", dids("k", 5)...)
+	b.relay.SetLLMsTxt(lexiconList("com.example.r", "com.example.keep"))
+	_, err := b.backfill.Start(context.Background(), b.src)
+	require.NoError(t, err)
+	b.waitDone(t, 30*time.Second)
+
+	// The index picked up an entry the source no longer serves; the source grew meanwhile.
+	require.NoError(t, b.index.Add("com.example.r", []string{"did:plc:stalestalestalestalestale"}))
+	b.relay.Append("com.example.r", dids("late", 4)...)
+
+	res, err := b.backfill.Reset(context.Background(), "com.example.r")
+	require.NoError(t, err)
+	require.Equal(t, 21, res.RemovedIndexEntries)
+	st := b.waitDone(t, 30*time.Second)
+	require.EqualValues(t, 24, statusOf(t, st, "com.example.r").Imported)
+	require.EqualValues(t, 5, statusOf(t, st, "com.example.keep").Imported, "other collections untouched")
+	b.requireIndexed(t, "com.example.r", b.relay.Collection("com.example.r"))
+
+	_, err = b.backfill.Reset(context.Background(), "com.example.nope")
+	require.ErrorIs(t, err, ErrNoSuchCollection)
+}
+
+func TestRetryRestartsAStoppedChain(t *testing.T) {
+	t.Parallel()
+	b := setup(t, setupOpts{lexiconList: true})
+	b.relay.Append("com.example.s", dids("s", 20)...)
+	b.relay.SetLLMsTxt(lexiconList("com.example.s"))
+	b.relay.Intercept(func(w http.ResponseWriter, r *http.Request, n int64) bool {
+		if c := r.URL.Query().Get("cursor"); c != "" {
+			w.Header().Set("Content-Type", "application/json")
+			fmt.Fprintf(w, `{"repos":[{"did":"did:plc:aaaaaaaaaaaaaaaaaaaaaaaa"}],"cursor":%q}`, c)
+			return true
+		}
+		return false
+	})
+	_, err := b.backfill.Start(context.Background(), b.src)
+	require.NoError(t, err)
+	st := b.waitDone(t, 30*time.Second)
+	require.NotEmpty(t, statusOf(t, st, "com.example.s").Error)
+
+	b.relay.Intercept(nil) // the source is fixed
+	res, err := b.backfill.Retry(context.Background())
+	require.NoError(t, err)
+	require.Equal(t, 1, res.Collections)
+	st = b.waitDone(t, 30*time.Second)
+	cs := statusOf(t, st, "com.example.s")
+	require.True(t, cs.Completed)
+	require.EqualValues(t, 20, cs.Imported)
+	require.Empty(t, cs.Error)
+
+	res, err = b.backfill.Retry(context.Background())
+	require.NoError(t, err)
+	require.Zero(t, res.Collections, "nothing left to retry")
+}
+
+func TestCollectionDetail(t *testing.T) {
+	t.Parallel()
+	b := setup(t, setupOpts{lexiconList: true})
+	b.relay.Append("com.example.d", dids("d", 30)...)
+	b.relay.SetLLMsTxt(lexiconList("com.example.d"))
+	_, err := b.backfill.Start(context.Background(), b.src)
+	require.NoError(t, err)
+	b.waitDone(t, 30*time.Second)
+
+	d, err := b.backfill.Collection(context.Background(), "com.example.d")
+	require.NoError(t, err)
+	require.True(t, d.Completed)
+	require.EqualValues(t, 30, d.Imported)
+	require.EqualValues(t, 5, d.Pages) // 4 full pages of 7, then 2
+	require.NotNil(t, d.FirstPageAt)
+	require.NotNil(t, d.LastPageAt)
+	require.Positive(t, d.DIDsPerSec)
+	require.NotEmpty(t, d.Cursor, "the detail keeps the last cursor")
+	require.Nil(t, d.Chain, "no live chain once complete")
+
+	_, err = b.backfill.Collection(context.Background(), "com.example.none")
+	require.ErrorIs(t, err, ErrNoSuchCollection)
+}
