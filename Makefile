@@ -6,14 +6,18 @@ export TEST_DATABASE_URL ?= postgres://postgres@127.0.0.1:5432/postgres?sslmode=
 BIN := $(CURDIR)/bin
 SQLC := $(BIN)/sqlc
 SQLC_VERSION := v1.31.1
+OAPI_CODEGEN := $(BIN)/oapi-codegen
+OAPI_CODEGEN_VERSION := v2.8.2
+TS_SDK := sdk/ts
 
-.PHONY: run test deps postgres build generate check-generated vet
+.PHONY: run test deps postgres build generate check-generated vet ts-deps
 
 run: build postgres
 	./scripts/run.sh
 
 test: deps postgres vet check-generated
 	go test -count=1 ./...
+	cd $(TS_SDK) && npm run --silent typecheck
 
 deps:
 	@./scripts/install-deps.sh
@@ -30,14 +34,27 @@ vet: deps
 $(SQLC):
 	GOBIN=$(BIN) go install github.com/sqlc-dev/sqlc/cmd/sqlc@$(SQLC_VERSION)
 
-# Regenerates everything generated: sqlc's query code and the OpenAPI documents.
-generate: $(SQLC) deps
+$(OAPI_CODEGEN):
+	GOBIN=$(BIN) go install github.com/oapi-codegen/oapi-codegen/v2/cmd/oapi-codegen@$(OAPI_CODEGEN_VERSION)
+
+# The TypeScript SDK's toolchain (openapi-typescript, openapi-fetch, tsc), from its lock file.
+ts-deps: $(TS_SDK)/node_modules/.package-lock.json
+$(TS_SDK)/node_modules/.package-lock.json: $(TS_SDK)/package-lock.json
+	cd $(TS_SDK) && npm ci --no-audit --no-fund --silent
+
+# Regenerates everything generated, in dependency order: sqlc's query code, the OpenAPI
+# documents (from the Huma operations), then the Go and TypeScript SDKs (from the documents).
+generate: $(SQLC) $(OAPI_CODEGEN) deps ts-deps
 	$(SQLC) generate
 	go run ./cmd/colindex openapi > api/openapi.json
 	go run ./cmd/colindex openapi --3.0 > api/openapi-3.0.json
+	cd sdk/goclient && $(OAPI_CODEGEN) -config oapi-codegen.yaml -o client.gen.go ../../api/openapi-3.0.json
+	cd $(TS_SDK) && npm run --silent generate
 
-# Fails when generated files differ from what the code produces.
-check-generated: $(SQLC) deps
+# Fails when any generated file differs from what the code produces.
+check-generated: $(SQLC) $(OAPI_CODEGEN) deps ts-deps
 	$(SQLC) diff
 	@go run ./cmd/colindex openapi | diff -u api/openapi.json - || { echo "api/openapi.json is stale: run make generate" >&2; exit 1; }
 	@go run ./cmd/colindex openapi --3.0 | diff -u api/openapi-3.0.json - || { echo "api/openapi-3.0.json is stale: run make generate" >&2; exit 1; }
+	@cd sdk/goclient && $(OAPI_CODEGEN) -config oapi-codegen.yaml ../../api/openapi-3.0.json | diff -u client.gen.go - || { echo "sdk/goclient/client.gen.go is stale: run make generate" >&2; exit 1; }
+	@cd $(TS_SDK) && npm run --silent check-generated
