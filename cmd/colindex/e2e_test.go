@@ -281,8 +281,10 @@ func TestEndToEndBackfillThroughTheBinary(t *testing.T) {
 	require.Equal(t, total, st.TotalImported)
 	require.Equal(t, requests, relay.Requests())
 
-	// SIGTERM: a clean exit.
+	// SIGTERM: a clean exit, and the admin password never reached a log line.
 	require.NoError(t, svc.stop(syscall.SIGTERM))
+	require.Contains(t, svc.logs.String(), `"msg":"stopped"`)
+	require.NotContains(t, svc.logs.String(), e2ePassword)
 }
 
 func TestEndToEndKilledServiceResumesByItself(t *testing.T) {
