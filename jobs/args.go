@@ -40,12 +40,21 @@ type PageArgs struct {
 // PageKind is the River kind of page jobs.
 const PageKind = "backfill_page"
 
+// Page job priorities (River: 1 is worked first). A chain's next link outranks every chain
+// that has not started, so a started chain keeps its worker until it ends: the largest
+// collections, started first, page without a gap, and the rest share the remaining workers.
+const (
+	priorityNextPage  = 1
+	priorityFirstPage = 2
+)
+
 func (PageArgs) Kind() string { return PageKind }
 
 func (PageArgs) InsertOpts() river.InsertOpts {
 	return river.InsertOpts{
 		Queue:       QueuePages,
 		MaxAttempts: pageMaxAttempts,
+		Priority:    priorityFirstPage,
 		UniqueOpts:  river.UniqueOpts{ByArgs: true, ByState: liveStates},
 	}
 }

@@ -91,8 +91,9 @@ func (b *Backfill) Start(ctx context.Context, src source.Source) (StartResult, e
 		return StartResult{}, ErrRunning
 	}
 	if len(incomplete) > 0 {
-		// Largest known collections first (ProgressListIncomplete's order): River works a
-		// queue in insertion order, so the longest chains start at once.
+		// Largest first: River works jobs of one priority in insertion order, so the
+		// longest chains start at once.
+		orderLargestFirst(incomplete, b.Index)
 		params := make([]river.InsertManyParams, len(incomplete))
 		for i, row := range incomplete {
 			params[i] = river.InsertManyParams{Args: PageArgs{Collection: row.Collection, Source: row.Source}}

@@ -11,6 +11,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/riverqueue/river"
+	"github.com/riverqueue/river/rivertype"
 	"github.com/stretchr/testify/require"
 )
 
@@ -254,4 +256,35 @@ func TestStuckCursorStopsTheCollection(t *testing.T) {
 	require.Contains(t, cs.Error, ErrCursorStuck.Error())
 	require.EqualValues(t, 7, cs.Imported, "only the honest first page counts")
 	require.NotEmpty(t, cs.Cursor)
+}
+
+func TestTooManyRequestsWaitsWithoutFailing(t *testing.T) {
+	t.Parallel()
+	b := setup(t, setupOpts{lexiconList: true})
+	b.relay.Append("com.example.busy", dids("b", 20)...)
+	b.relay.SetLLMsTxt(lexiconList("com.example.busy"))
+	var throttled atomic.Int32
+	b.relay.Intercept(func(w http.ResponseWriter, r *http.Request, n int64) bool {
+		if n == 2 {
+			throttled.Add(1)
+			w.Header().Set("Retry-After", "3")
+			w.WriteHeader(http.StatusTooManyRequests)
+			return true
+		}
+		return false
+	})
+	_, err := b.backfill.Start(context.Background(), b.src)
+	require.NoError(t, err)
+	st := b.waitDone(t, 60*time.Second)
+	cs := statusOf(t, st, "com.example.busy")
+	require.True(t, cs.Completed)
+	require.EqualValues(t, 20, cs.Imported)
+	require.Empty(t, cs.Error, "a 429 is not a failure")
+	require.EqualValues(t, 1, throttled.Load())
+
+	rows, err := b.backfill.River.JobList(context.Background(), river.NewJobListParams().Kinds(PageKind).States(rivertype.JobStateCompleted))
+	require.NoError(t, err)
+	for _, j := range rows.Jobs {
+		require.Empty(t, j.Errors, "no attempt was spent on the 429")
+	}
 }

@@ -91,6 +91,11 @@ func (w *PageWorker) Work(ctx context.Context, job *river.Job[PageArgs]) error {
 	}
 
 	page, err := w.Source.ListRepos(ctx, src, coll, row.Cursor, w.Limit)
+	var limited *source.RateLimitedError
+	if errors.As(err, &limited) {
+		// The source asked for a pause: not a failure, and no attempt is spent.
+		return river.JobSnooze(limited.Wait)
+	}
 	if err != nil {
 		return w.fail(ctx, coll, fmt.Errorf("fetch page of %s from %s: %w", coll, src.Name, err))
 	}
@@ -161,7 +166,8 @@ func (w *PageWorker) commit(ctx context.Context, job *river.Job[PageArgs], row d
 		}
 		// Inserted after completing this job: before, the unique check would see this very
 		// job still running and silently skip the insert, ending the chain.
-		res, err := client.InsertTx(ctx, tx, PageArgs{Collection: coll, Source: row.Source, PrevPageAt: fetchedAt}, nil)
+		res, err := client.InsertTx(ctx, tx, PageArgs{Collection: coll, Source: row.Source, PrevPageAt: fetchedAt},
+			&river.InsertOpts{Priority: priorityNextPage})
 		if err != nil {
 			return fmt.Errorf("enqueue next page of %s: %w", coll, err)
 		}

@@ -42,6 +42,10 @@ var (
 		Name: "colindex_source_responses_total",
 		Help: "listReposByCollection responses from sources by HTTP status code; code=\"error\" when no response came.",
 	}, []string{"code"})
+	SourceThrottled = factory.NewCounter(prometheus.CounterOpts{
+		Name: "colindex_source_throttled_total",
+		Help: "429 answers from sources; paging of that source waits as the source asks (not counted as failures).",
+	})
 	SourceRequestSeconds = factory.NewHistogram(prometheus.HistogramOpts{
 		Name:    "colindex_source_request_duration_seconds",
 		Help:    "Time from sending a listReposByCollection request to having its whole body.",

@@ -13,8 +13,6 @@ import (
 	"sync"
 	"time"
 
-	"golang.org/x/time/rate"
-
 	"github.com/colindex/colindex/metrics"
 )
 
@@ -62,8 +60,8 @@ type Client struct {
 	http *http.Client
 	rps  float64
 
-	mu       sync.Mutex
-	limiters map[string]*rate.Limiter
+	mu        sync.Mutex
+	throttles map[string]*throttle
 }
 
 // NewClient returns a client that sends at most rps requests per second to any one source
@@ -80,35 +78,32 @@ func NewClient(rps float64) *Client {
 		ResponseHeaderTimeout: RequestTimeout,
 	}
 	return &Client{
-		http:     &http.Client{Transport: transport, Timeout: RequestTimeout},
-		rps:      rps,
-		limiters: map[string]*rate.Limiter{},
+		http:      &http.Client{Transport: transport, Timeout: RequestTimeout},
+		rps:       rps,
+		throttles: map[string]*throttle{},
 	}
 }
 
 // HTTP is the shared HTTP client, for other fetches (the lexicon list).
 func (c *Client) HTTP() *http.Client { return c.http }
 
-func (c *Client) limiter(src Source) *rate.Limiter {
+func (c *Client) throttle(src Source) *throttle {
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	l, ok := c.limiters[src.Name]
+	t, ok := c.throttles[src.Name]
 	if !ok {
-		limit, burst := rate.Inf, 1
-		if c.rps > 0 {
-			limit = rate.Limit(c.rps)
-		}
-		l = rate.NewLimiter(limit, burst)
-		c.limiters[src.Name] = l
+		t = newThrottle(src.Name, c.rps)
+		c.throttles[src.Name] = t
 	}
-	return l
+	return t
 }
 
 // ListRepos fetches one page of collection from src, starting at cursor ("" for the first).
 func (c *Client) ListRepos(ctx context.Context, src Source, collection, cursor string, limit int) (Page, error) {
 	waitStart := time.Now()
-	if err := c.limiter(src).Wait(ctx); err != nil {
-		return Page{}, fmt.Errorf("wait for rate limit: %w", err)
+	th := c.throttle(src)
+	if err := th.wait(ctx); err != nil {
+		return Page{}, err
 	}
 	q := url.Values{"collection": {collection}, "limit": {strconv.Itoa(limit)}}
 	if cursor != "" {
@@ -129,6 +124,9 @@ func (c *Client) ListRepos(ctx context.Context, src Source, collection, cursor s
 	}
 	defer resp.Body.Close()
 	metrics.SourceResponses.WithLabelValues(strconv.Itoa(resp.StatusCode)).Inc()
+	if hold := th.observe(resp, time.Now()); resp.StatusCode == http.StatusTooManyRequests {
+		return Page{}, &RateLimitedError{Source: src.Name, Wait: hold}
+	}
 
 	body, err := readCapped(resp.Body, MaxPageBytes)
 	metrics.SourceRequestSeconds.Observe(time.Since(start).Seconds())

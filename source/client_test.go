@@ -64,11 +64,11 @@ func TestRateCapIsOneLimiterPerSource(t *testing.T) {
 	require.NoError(t, err)
 	b, err := Parse("http://127.0.0.1:1")
 	require.NoError(t, err)
-	la := c.limiter(a)
-	require.Same(t, la, c.limiter(a), "all workers share one limiter per source")
-	require.NotSame(t, la, c.limiter(b))
+	la := c.throttle(a).limiter
+	require.Same(t, la, c.throttle(a).limiter, "all workers share one limiter per source")
+	require.NotSame(t, la, c.throttle(b).limiter)
 	require.EqualValues(t, 20, la.Limit())
 	require.Equal(t, 1, la.Burst(), "no bursts above the cap")
 
-	require.Equal(t, rate.Inf, NewClient(0).limiter(a).Limit(), "0 means no cap")
+	require.Equal(t, rate.Inf, NewClient(0).throttle(a).limiter.Limit(), "0 means no cap")
 }
