@@ -10,6 +10,7 @@ import (
 	"net/http"
 	"net/url"
 	"strconv"
+	"strings"
 	"sync"
 	"time"
 
@@ -136,6 +137,10 @@ func (c *Client) ListRepos(ctx context.Context, src Source, collection, cursor s
 	waited := time.Since(waitStart)
 	if resp.StatusCode != http.StatusOK {
 		return Page{}, decodeXRPCError(resp.StatusCode, body)
+	}
+	// A proxy's HTML error page or anything else that is not JSON is not a page.
+	if ct := resp.Header.Get("Content-Type"); ct != "" && !strings.Contains(strings.ToLower(ct), "json") {
+		return Page{}, fmt.Errorf("%w: content type %q", ErrMalformedPage, truncate(ct, 100))
 	}
 	page, err := decodePage(body)
 	page.Waited = waited

@@ -7,6 +7,7 @@ import (
 	"net/http/httptest"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/stretchr/testify/require"
 	"golang.org/x/time/rate"
@@ -26,6 +27,7 @@ func TestListReposSendsTheXRPCQuery(t *testing.T) {
 	var got string
 	src := serve(t, func(w http.ResponseWriter, r *http.Request) {
 		got = r.URL.String()
+		w.Header().Set("Content-Type", "application/json")
 		_, _ = w.Write([]byte(`{"repos":[{"did":"did:plc:a"}],"cursor":"next"}`))
 	})
 	p, err := NewClient(0).ListRepos(context.Background(), src, "app.bsky.feed.post", "c+/=", 1000)
@@ -51,6 +53,7 @@ func TestListReposTurnsErrorsIntoErrors(t *testing.T) {
 func TestListReposRefusesOversizedBodies(t *testing.T) {
 	t.Parallel()
 	src := serve(t, func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Content-Type", "application/json")
 		_, _ = w.Write([]byte(`{"repos":[` + strings.Repeat(`{"did":"did:plc:aaaaaaaaaaaaaaaaaaaaaaaa"},`, MaxPageBytes/40) + `{"did":"x"}]}`))
 	})
 	_, err := NewClient(0).ListRepos(context.Background(), src, "x", "", 10)
@@ -71,4 +74,47 @@ func TestRateCapIsOneLimiterPerSource(t *testing.T) {
 	require.Equal(t, 1, la.Burst(), "no bursts above the cap")
 
 	require.Equal(t, rate.Inf, NewClient(0).throttle(a).limiter.Limit(), "0 means no cap")
+}
+
+func TestListReposRefusesWhatIsNotAPage(t *testing.T) {
+	t.Parallel()
+	for name, h := range map[string]http.HandlerFunc{
+		"html error page": func(w http.ResponseWriter, r *http.Request) {
+			w.Header().Set("Content-Type", "text/html")
+			_, _ = w.Write([]byte(`<html>gateway timeout</html>`))
+		},
+		"JSON with a wrong content type": func(w http.ResponseWriter, r *http.Request) {
+			w.Header().Set("Content-Type", "text/plain")
+			_, _ = w.Write([]byte(`{"repos":[]}`))
+		},
+		"truncated": func(w http.ResponseWriter, r *http.Request) {
+			w.Header().Set("Content-Type", "application/json")
+			_, _ = w.Write([]byte(`{"repos":[{"did":"did:plc:aaaaaaaaaaaaaaaaaaaaaaaa"},{"did":"did:pl`))
+		},
+		"not an object": func(w http.ResponseWriter, r *http.Request) {
+			w.Header().Set("Content-Type", "application/json")
+			_, _ = w.Write([]byte(`["did:plc:aaaaaaaaaaaaaaaaaaaaaaaa"]`))
+		},
+	} {
+		src := serve(t, h)
+		_, err := NewClient(0).ListRepos(context.Background(), src, "a.b.c", "", 10)
+		require.ErrorIs(t, err, ErrMalformedPage, name)
+	}
+}
+
+func TestListReposGivesUpOnABodyThatNeverEnds(t *testing.T) {
+	t.Parallel()
+	stop := make(chan struct{})
+	src := serve(t, func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Content-Type", "application/json")
+		_, _ = w.Write([]byte(`{"repos":[`))
+		w.(http.Flusher).Flush()
+		<-stop // never finishes the body
+	})
+	t.Cleanup(func() { close(stop) }) // before the server's own cleanup, which waits for this handler
+	c := NewClient(0)
+	ctx, cancel := context.WithTimeout(context.Background(), 300*time.Millisecond)
+	defer cancel()
+	_, err := c.ListRepos(ctx, src, "a.b.c", "", 10)
+	require.ErrorIs(t, err, context.DeadlineExceeded)
 }

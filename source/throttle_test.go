@@ -25,8 +25,8 @@ func TestRetryAfterAndReset(t *testing.T) {
 		{http.Header{"Retry-After": {"7"}}, 7 * time.Second, true},
 		{http.Header{"Retry-After": {now.Add(90 * time.Second).UTC().Format(http.TimeFormat)}}, 90 * time.Second, true},
 		{http.Header{"Ratelimit-Reset": {strconv.FormatInt(now.Unix()+42, 10)}}, 42 * time.Second, true}, // atproto: unix time
-		{http.Header{"Ratelimit-Reset": {"12"}}, 12 * time.Second, true},                                   // IETF draft: delta
-		{http.Header{"Ratelimit-Reset": {strconv.FormatInt(now.Unix()-5, 10)}}, 0, true},                   // already past
+		{http.Header{"Ratelimit-Reset": {"12"}}, 12 * time.Second, true},                                 // IETF draft: delta
+		{http.Header{"Ratelimit-Reset": {strconv.FormatInt(now.Unix()-5, 10)}}, 0, true},                 // already past
 		{http.Header{"Retry-After": {"soon"}}, 0, false},
 		{http.Header{}, 0, false},
 	} {
@@ -58,6 +58,7 @@ func TestTooManyRequestsHoldsTheWholeSource(t *testing.T) {
 			w.WriteHeader(http.StatusTooManyRequests)
 			return
 		}
+		w.Header().Set("Content-Type", "application/json")
 		_, _ = w.Write([]byte(`{"repos":[]}`))
 	}))
 	t.Cleanup(srv.Close)
