@@ -1,10 +1,14 @@
 package jobs
 
 import (
+	"crypto/sha256"
+	"encoding/hex"
 	"time"
 
 	"github.com/riverqueue/river"
 	"github.com/riverqueue/river/rivertype"
+
+	"github.com/colindex/colindex/sqlc/dbsqlc"
 )
 
 // Queues. Page jobs get their own queue so their worker count is the backfill's concurrency
@@ -35,6 +39,27 @@ type PageArgs struct {
 	// PrevPageAt is when the previous page of this collection was fetched, so the worker can
 	// keep the per-collection pause without scheduling delays.
 	PrevPageAt time.Time `json:"prev_page_at,omitzero"`
+	// SeenCursors holds short fingerprints of the chain's recent cursors, so a source that
+	// hands back an earlier cursor is caught instead of being followed round in a loop.
+	SeenCursors []string `json:"seen_cursors,omitempty"`
+}
+
+// maxSeenCursors bounds SeenCursors (17 bytes of JSON each): a loop through more than this
+// many distinct cursors would go unnoticed.
+const maxSeenCursors = 64
+
+// cursorFingerprint is 8 bytes of the cursor's SHA-256, hex: enough to tell cursors apart.
+func cursorFingerprint(cursor string) string {
+	sum := sha256.Sum256([]byte(cursor))
+	return hex.EncodeToString(sum[:8])
+}
+
+// firstPage is the insert of a chain's first job (or of a chain restarted from its cursor).
+func firstPage(row dbsqlc.BackfillProgress, maxAttempts int) river.InsertManyParams {
+	return river.InsertManyParams{
+		Args:       PageArgs{Collection: row.Collection, Source: row.Source},
+		InsertOpts: &river.InsertOpts{MaxAttempts: maxAttempts},
+	}
 }
 
 // PageKind is the River kind of page jobs.
@@ -53,7 +78,7 @@ func (PageArgs) Kind() string { return PageKind }
 func (PageArgs) InsertOpts() river.InsertOpts {
 	return river.InsertOpts{
 		Queue:       QueuePages,
-		MaxAttempts: pageMaxAttempts,
+		MaxAttempts: DefaultPageMaxAttempts,
 		Priority:    priorityFirstPage,
 		UniqueOpts:  river.UniqueOpts{ByArgs: true, ByState: liveStates},
 	}

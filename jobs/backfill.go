@@ -1,6 +1,7 @@
 package jobs
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
@@ -24,7 +25,11 @@ type Backfill struct {
 	River      *river.Client[pgx.Tx]
 	Index      *rocksindex.Index
 	Discoverer *Discoverer
+	// PageMaxAttempts is each page job's retry budget (DefaultPageMaxAttempts when 0).
+	PageMaxAttempts int
 }
+
+func (b *Backfill) maxAttempts() int { return cmp.Or(b.PageMaxAttempts, DefaultPageMaxAttempts) }
 
 // StartResult describes an accepted run.
 type StartResult struct {
@@ -96,7 +101,7 @@ func (b *Backfill) Start(ctx context.Context, src source.Source) (StartResult, e
 		orderLargestFirst(incomplete, b.Index)
 		params := make([]river.InsertManyParams, len(incomplete))
 		for i, row := range incomplete {
-			params[i] = river.InsertManyParams{Args: PageArgs{Collection: row.Collection, Source: row.Source}}
+			params[i] = firstPage(row, b.maxAttempts())
 		}
 		// A collection whose chain is still live (say, resumed after a restart) is skipped
 		// as a duplicate: that is the one-chain-per-collection guarantee doing its job.

@@ -253,7 +253,7 @@ func TestStuckCursorStopsTheCollection(t *testing.T) {
 	st := b.waitDone(t, 30*time.Second)
 	cs := statusOf(t, st, "com.example.stuck")
 	require.False(t, cs.Completed)
-	require.Contains(t, cs.Error, ErrCursorStuck.Error())
+	require.Contains(t, cs.Error, ErrCursorRepeated.Error())
 	require.EqualValues(t, 7, cs.Imported, "only the honest first page counts")
 	require.NotEmpty(t, cs.Cursor)
 }

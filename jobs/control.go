@@ -117,7 +117,7 @@ func (b *Backfill) Retry(ctx context.Context) (RetryResult, error) {
 	}
 	params := make([]river.InsertManyParams, len(rows))
 	for i, row := range rows {
-		params[i] = river.InsertManyParams{Args: PageArgs{Collection: row.Collection, Source: row.Source}}
+		params[i] = firstPage(row, b.maxAttempts())
 	}
 	results, err := b.River.InsertMany(ctx, params)
 	if err != nil {
@@ -163,7 +163,8 @@ func (b *Backfill) Reset(ctx context.Context, collection string) (ResetResult, e
 	if err != nil {
 		return ResetResult{}, fmt.Errorf("reset %s: %w", collection, err)
 	}
-	res, err := b.River.InsertTx(ctx, tx, PageArgs{Collection: collection, Source: row.Source}, nil)
+	first := firstPage(row, b.maxAttempts())
+	res, err := b.River.InsertTx(ctx, tx, first.Args, first.InsertOpts)
 	if err != nil {
 		return ResetResult{}, fmt.Errorf("enqueue %s: %w", collection, err)
 	}

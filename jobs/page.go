@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"log/slog"
 	"math/rand/v2"
+	"slices"
 	"time"
 
 	"github.com/bluesky-social/indigo/atproto/syntax"
@@ -25,15 +26,15 @@ const (
 	// index write and commit. The rescuer only retries a job killed with its process once the
 	// job is older than this, so it is kept short (see NewRiverClient).
 	pageJobTimeout = 15 * time.Second
-	// pageMaxAttempts with pageRetryCap rides out a source outage of about half an hour
-	// before the chain stops with its last error (a re-POST resumes it).
-	pageMaxAttempts = 12
-	pageRetryCap    = 5 * time.Minute
+	// DefaultPageMaxAttempts with pageRetryCap rides out a source outage of about half an
+	// hour before the chain stops with its last error (a re-POST or a retry resumes it).
+	DefaultPageMaxAttempts = 12
+	pageRetryCap           = 5 * time.Minute
 )
 
-// ErrCursorStuck is returned when a full page comes back with the cursor it was asked for:
-// following it would loop forever.
-var ErrCursorStuck = errors.New("source returned the same cursor again")
+// ErrCursorRepeated is returned when a page comes back with the cursor it was asked for, or
+// with one the chain has already followed: following it would loop forever.
+var ErrCursorRepeated = errors.New("source returned a cursor it had already returned")
 
 var queries = dbsqlc.New()
 
@@ -49,6 +50,8 @@ type PageWorker struct {
 	Limit int
 	// Pause is the least time between two pages of one collection.
 	Pause time.Duration
+	// MaxAttempts is the retry budget of each page job.
+	MaxAttempts int
 
 	// beforeCommit, when set (tests only), runs just before the page's transaction commits;
 	// an error from it rolls the page back as a crash at that point would.
@@ -100,8 +103,9 @@ func (w *PageWorker) Work(ctx context.Context, job *river.Job[PageArgs]) error {
 		return w.fail(ctx, coll, fmt.Errorf("fetch page of %s from %s: %w", coll, src.Name, err))
 	}
 	fetchedAt := time.Now()
-	if page.Cursor != "" && page.Cursor == row.Cursor {
-		return w.fail(ctx, coll, river.JobCancel(fmt.Errorf("%s from %s: %w", coll, src.Name, ErrCursorStuck)))
+	seen := nextSeenCursors(job.Args.SeenCursors, row.Cursor)
+	if page.Cursor != "" && slices.Contains(seen, cursorFingerprint(page.Cursor)) {
+		return w.fail(ctx, coll, river.JobCancel(fmt.Errorf("%s from %s: %w", coll, src.Name, ErrCursorRepeated)))
 	}
 
 	valid, skipped := ValidDIDs(page.DIDs)
@@ -110,7 +114,7 @@ func (w *PageWorker) Work(ctx context.Context, job *river.Job[PageArgs]) error {
 		return w.fail(ctx, coll, err)
 	}
 
-	if err := w.commit(ctx, job, row, page, len(valid), skipped, fetchedAt); err != nil {
+	if err := w.commit(ctx, job, row, page, len(valid), skipped, fetchedAt, seen); err != nil {
 		return w.fail(ctx, coll, err)
 	}
 	took := time.Since(start)
@@ -124,7 +128,7 @@ func (w *PageWorker) Work(ctx context.Context, job *river.Job[PageArgs]) error {
 
 // commit advances the progress row, completes this job and inserts the next, atomically.
 func (w *PageWorker) commit(ctx context.Context, job *river.Job[PageArgs], row dbsqlc.BackfillProgress,
-	page source.Page, imported, skipped int, fetchedAt time.Time,
+	page source.Page, imported, skipped int, fetchedAt time.Time, seen []string,
 ) error {
 	coll := job.Args.Collection
 	done := page.Cursor == ""
@@ -166,8 +170,8 @@ func (w *PageWorker) commit(ctx context.Context, job *river.Job[PageArgs], row d
 		}
 		// Inserted after completing this job: before, the unique check would see this very
 		// job still running and silently skip the insert, ending the chain.
-		res, err := client.InsertTx(ctx, tx, PageArgs{Collection: coll, Source: row.Source, PrevPageAt: fetchedAt},
-			&river.InsertOpts{Priority: priorityNextPage})
+		next := PageArgs{Collection: coll, Source: row.Source, PrevPageAt: fetchedAt, SeenCursors: seen}
+		res, err := client.InsertTx(ctx, tx, next, &river.InsertOpts{Priority: priorityNextPage, MaxAttempts: w.MaxAttempts})
 		if err != nil {
 			return fmt.Errorf("enqueue next page of %s: %w", coll, err)
 		}
@@ -202,6 +206,19 @@ func (w *PageWorker) fail(ctx context.Context, coll string, err error) error {
 	}
 	w.Logger.WarnContext(ctx, "page failed", "collection", coll, "error", msg)
 	return err
+}
+
+// nextSeenCursors adds the cursor a page was fetched from to the chain's fingerprints,
+// keeping the newest maxSeenCursors.
+func nextSeenCursors(seen []string, cursor string) []string {
+	if cursor == "" {
+		return seen
+	}
+	out := append(slices.Clone(seen), cursorFingerprint(cursor))
+	if len(out) > maxSeenCursors {
+		out = out[len(out)-maxSeenCursors:]
+	}
+	return out
 }
 
 // ValidDIDs keeps the entries that are syntactically valid DIDs and counts the rest.

@@ -1,6 +1,7 @@
 package jobs
 
 import (
+	"cmp"
 	"context"
 	"log/slog"
 	"time"
@@ -25,6 +26,8 @@ type Config struct {
 	PageLimit   int
 	PagePause   time.Duration
 	Concurrency int
+	// PageMaxAttempts is each page job's retry budget (DefaultPageMaxAttempts when 0).
+	PageMaxAttempts int
 
 	// beforeCommit is PageWorker.beforeCommit (tests only).
 	beforeCommit func(ctx context.Context, collection string) error
@@ -41,12 +44,13 @@ type Config struct {
 func NewRiverClient(cfg Config) (*river.Client[pgx.Tx], error) {
 	workers := river.NewWorkers()
 	river.AddWorker(workers, &PageWorker{
-		Pool:   cfg.Pool,
-		Index:  cfg.Index,
-		Source: cfg.Source,
-		Logger: cfg.Logger,
-		Limit:  cfg.PageLimit,
-		Pause:  cfg.PagePause,
+		Pool:        cfg.Pool,
+		Index:       cfg.Index,
+		Source:      cfg.Source,
+		Logger:      cfg.Logger,
+		Limit:       cfg.PageLimit,
+		Pause:       cfg.PagePause,
+		MaxAttempts: cmp.Or(cfg.PageMaxAttempts, DefaultPageMaxAttempts),
 
 		beforeCommit: cfg.beforeCommit,
 	})

@@ -32,6 +32,7 @@ type setupOpts struct {
 	pagePause    time.Duration
 	beforeCommit func(ctx context.Context, collection string) error
 	lexiconList  bool // serve discovery's list from the relay's /llms.txt
+	maxAttempts  int
 }
 
 func setup(t *testing.T, opts setupOpts) *bundle {
@@ -50,7 +51,8 @@ func setup(t *testing.T, opts setupOpts) *bundle {
 	rc, err := NewRiverClient(Config{
 		Pool: pool, Index: index, Source: client, Logger: logger,
 		PageLimit: opts.pageLimit, PagePause: opts.pagePause, Concurrency: 4,
-		beforeCommit: opts.beforeCommit,
+		PageMaxAttempts: opts.maxAttempts,
+		beforeCommit:    opts.beforeCommit,
 	})
 	require.NoError(t, err)
 	ctx, cancel := context.WithCancel(context.Background())
@@ -72,7 +74,7 @@ func setup(t *testing.T, opts setupOpts) *bundle {
 	}
 	return &bundle{
 		pool: pool, index: index, relay: relay, src: src,
-		backfill: &Backfill{Pool: pool, River: rc, Index: index, Discoverer: d},
+		backfill: &Backfill{Pool: pool, River: rc, Index: index, Discoverer: d, PageMaxAttempts: opts.maxAttempts},
 	}
 }
 

@@ -112,6 +112,8 @@ func serve(c *cli.Context) error {
 		PageLimit:   cfg.PageLimit,
 		PagePause:   cfg.PagePause,
 		Concurrency: cfg.Concurrency,
+
+		PageMaxAttempts: cfg.MaxAttempts,
 	})
 	if err != nil {
 		return fmt.Errorf("river: %w", err)
@@ -143,6 +145,8 @@ func serve(c *cli.Context) error {
 			Pool:  pool,
 			River: riverClient,
 			Index: index,
+
+			PageMaxAttempts: cfg.MaxAttempts,
 			Discoverer: &jobs.Discoverer{
 				HTTP:           src.HTTP(),
 				LexiconListURL: cfg.LexiconListURL,

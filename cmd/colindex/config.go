@@ -20,6 +20,7 @@ type config struct {
 	PageLimit      int
 	PagePause      time.Duration
 	Concurrency    int
+	MaxAttempts    int
 	SourceRPS      float64
 	LogFormat      string
 }
@@ -56,6 +57,8 @@ func serveFlags() []cli.Flag {
 			Usage: "least time between two pages of one collection"},
 		&cli.IntFlag{Name: "concurrency", EnvVars: []string{"COLINDEX_CONCURRENCY"}, Value: 4,
 			Usage: "collections paged at once"},
+		&cli.IntFlag{Name: "page-max-attempts", EnvVars: []string{"COLINDEX_PAGE_MAX_ATTEMPTS"}, Value: 12,
+			Usage: "attempts per page before its collection stops with the error (backoff 1 s … 5 min)"},
 		&cli.Float64Flag{Name: "source-rps", EnvVars: []string{"COLINDEX_SOURCE_RPS"}, Value: 10,
 			Usage: "most requests per second to one source, over all collections (0: no cap)"},
 	}
@@ -72,6 +75,7 @@ func loadConfig(c *cli.Context) (config, error) {
 		PageLimit:      c.Int("page-limit"),
 		PagePause:      c.Duration("page-pause"),
 		Concurrency:    c.Int("concurrency"),
+		MaxAttempts:    c.Int("page-max-attempts"),
 		SourceRPS:      c.Float64("source-rps"),
 		LogFormat:      c.String("log-format"),
 	}
@@ -84,6 +88,8 @@ func loadConfig(c *cli.Context) (config, error) {
 		return cfg, fmt.Errorf("COLINDEX_PAGE_PAUSE must not be negative")
 	case cfg.Concurrency < 1:
 		return cfg, fmt.Errorf("COLINDEX_CONCURRENCY must be at least 1, not %d", cfg.Concurrency)
+	case cfg.MaxAttempts < 1:
+		return cfg, fmt.Errorf("COLINDEX_PAGE_MAX_ATTEMPTS must be at least 1, not %d", cfg.MaxAttempts)
 	case cfg.SourceRPS < 0:
 		return cfg, fmt.Errorf("COLINDEX_SOURCE_RPS must not be negative")
 	}

@@ -1,0 +1,99 @@
+package jobs
+
+import (
+	"context"
+	"fmt"
+	"net/http"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/require"
+)
+
+// A source that keeps failing stops the collection with its error once the retry budget is
+// spent; a later start resumes it from the saved cursor, refetching nothing committed.
+func TestRetryBudgetStopsTheCollectionAndAStartResumesIt(t *testing.T) {
+	t.Parallel()
+	b := setup(t, setupOpts{lexiconList: true, maxAttempts: 2})
+	b.relay.Append("com.example.down", dids("d", 20)...)
+	b.relay.SetLLMsTxt(lexiconList("com.example.down"))
+	var broken atomic.Bool
+	broken.Store(true)
+	var firstPages atomic.Int32
+	b.relay.Intercept(func(w http.ResponseWriter, r *http.Request, n int64) bool {
+		if r.URL.Query().Get("cursor") == "" {
+			firstPages.Add(1)
+			return false
+		}
+		if !broken.Load() {
+			return false
+		}
+		if n%2 == 0 { // alternate a 503 and a connection reset
+			http.Error(w, `{"error":"Unavailable","message":"try later"}`, http.StatusServiceUnavailable)
+			return true
+		}
+		conn, _, err := w.(http.Hijacker).Hijack()
+		if err == nil {
+			_ = conn.Close()
+		}
+		return true
+	})
+
+	_, err := b.backfill.Start(context.Background(), b.src)
+	require.NoError(t, err)
+	st := b.waitDone(t, 60*time.Second)
+	cs := statusOf(t, st, "com.example.down")
+	require.False(t, cs.Completed)
+	require.NotEmpty(t, cs.Error, "the last failure is in the status")
+	require.NotEmpty(t, cs.Cursor)
+	require.EqualValues(t, 7, cs.Imported, "the first page was committed")
+
+	broken.Store(false)
+	res, err := b.backfill.Start(context.Background(), b.src)
+	require.NoError(t, err)
+	require.Equal(t, 1, res.Collections)
+	st = b.waitDone(t, 60*time.Second)
+	cs = statusOf(t, st, "com.example.down")
+	require.True(t, cs.Completed)
+	require.EqualValues(t, 20, cs.Imported)
+	require.Empty(t, cs.Error)
+	require.EqualValues(t, 1, firstPages.Load(), "resumed from the cursor, not from the start")
+	b.requireIndexed(t, "com.example.down", b.relay.Collection("com.example.down"))
+}
+
+// A source that hands back an earlier cursor (a loop longer than one page) is caught.
+func TestCursorLoopStopsTheCollection(t *testing.T) {
+	t.Parallel()
+	b := setup(t, setupOpts{lexiconList: true})
+	b.relay.Append("com.example.loop", dids("l", 50)...)
+	b.relay.SetLLMsTxt(lexiconList("com.example.loop"))
+	var mu sync.Mutex
+	var cursors []string
+	var requests atomic.Int32
+	b.relay.Intercept(func(w http.ResponseWriter, r *http.Request, n int64) bool {
+		requests.Add(1)
+		c := r.URL.Query().Get("cursor")
+		mu.Lock()
+		defer mu.Unlock()
+		if c != "" {
+			cursors = append(cursors, c)
+		}
+		if len(cursors) == 3 {
+			// The third cursored request answers with the first cursor ever handed out.
+			w.Header().Set("Content-Type", "application/json")
+			fmt.Fprintf(w, `{"repos":[{"did":"did:plc:aaaaaaaaaaaaaaaaaaaaaaaa"},{"did":"did:plc:aaaaaaaaaaaaaaaaaaaaaaab"},{"did":"did:plc:aaaaaaaaaaaaaaaaaaaaaaac"},{"did":"did:plc:aaaaaaaaaaaaaaaaaaaaaaad"},{"did":"did:plc:aaaaaaaaaaaaaaaaaaaaaaae"},{"did":"did:plc:aaaaaaaaaaaaaaaaaaaaaaaf"},{"did":"did:plc:aaaaaaaaaaaaaaaaaaaaaaag"}],"cursor":%q}`, cursors[0])
+			return true
+		}
+		return false
+	})
+	_, err := b.backfill.Start(context.Background(), b.src)
+	require.NoError(t, err)
+	st := b.waitDone(t, 30*time.Second)
+	cs := statusOf(t, st, "com.example.loop")
+	require.False(t, cs.Completed)
+	require.Contains(t, cs.Error, ErrCursorRepeated.Error())
+	require.EqualValues(t, 4, requests.Load(), "stopped at the looping page, not after")
+	require.EqualValues(t, 21, cs.Imported, "three honest pages; nothing from the looping one")
+}
