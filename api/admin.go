@@ -38,10 +38,17 @@ func (s *Server) registerAdmin(api huma.API) {
 			next(ctx)
 			return
 		}
+		client := clientKey(ctx.RemoteAddr())
+		if wait, blocked := s.guard.blocked(client); blocked {
+			ctx.SetHeader("Retry-After", retryAfterSeconds(wait))
+			_ = huma.WriteErr(api, ctx, http.StatusTooManyRequests, "too many failed logins; try again later")
+			return
+		}
 		if token, ok := bearerToken(ctx.Header("Authorization")); ok && pw.matches(token) {
 			next(ctx)
 			return
 		}
+		s.guard.failed(client)
 		ctx.SetHeader("WWW-Authenticate", `Bearer realm="colindex admin"`)
 		_ = huma.WriteErr(api, ctx, http.StatusUnauthorized, "missing or wrong admin bearer token")
 	})
@@ -57,7 +64,7 @@ func (s *Server) registerAdmin(api huma.API) {
 		Tags:          []string{"backfill"},
 		Security:      adminSecurity,
 		DefaultStatus: http.StatusOK,
-		Errors:        []int{http.StatusBadRequest, http.StatusUnauthorized, http.StatusConflict},
+		Errors:        []int{http.StatusBadRequest, http.StatusUnauthorized, http.StatusConflict, http.StatusTooManyRequests},
 	}, s.startBackfill)
 
 	huma.Register(api, huma.Operation{
@@ -68,7 +75,7 @@ func (s *Server) registerAdmin(api huma.API) {
 		Description: "Every collection's progress, in the shape zlay's status endpoint returns, plus the last run.",
 		Tags:        []string{"backfill"},
 		Security:    adminSecurity,
-		Errors:      []int{http.StatusUnauthorized},
+		Errors:      []int{http.StatusUnauthorized, http.StatusTooManyRequests},
 	}, s.backfillStatus)
 }
 

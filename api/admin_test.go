@@ -233,3 +233,49 @@ func metricValue(t *testing.T, exposition, name string) float64 {
 	}
 	return 0
 }
+
+func TestRepeatedWrongPasswordsAreSlowedDown(t *testing.T) {
+	t.Parallel()
+	s := newStack(t, stackOpts{failedLogins: 3})
+	for i := range 3 {
+		code, _ := s.do(t, http.MethodGet, "/admin/backfill-collections", "Authorization: Bearer guess"+strconv.Itoa(i))
+		require.Equal(t, http.StatusUnauthorized, code, "attempt %d", i)
+	}
+	for _, h := range []string{"Authorization: Bearer guess-again", adminAuth} {
+		code, body := s.do(t, http.MethodGet, "/admin/backfill-collections", h)
+		require.Equal(t, http.StatusTooManyRequests, code, "even the right password waits: %s", body)
+	}
+	code, _ := s.do(t, http.MethodGet, "/riverui/", adminAuth)
+	require.Equal(t, http.StatusTooManyRequests, code, "River UI shares the allowance")
+
+	req, err := http.NewRequest(http.MethodGet, s.http.URL+"/metrics", nil)
+	require.NoError(t, err)
+	resp, err := http.DefaultClient.Do(req)
+	require.NoError(t, err)
+	resp.Body.Close()
+	require.Equal(t, http.StatusTooManyRequests, resp.StatusCode)
+	require.NotEmpty(t, resp.Header.Get("Retry-After"))
+
+	// The public endpoints are not affected.
+	code, _ = s.do(t, http.MethodGet, "/_health")
+	require.Equal(t, http.StatusOK, code)
+}
+
+// Every way of getting the password wrong gets the same answer, so an answer tells a
+// guesser nothing (the comparison itself hashes both sides and runs in constant time).
+func TestWrongCredentialsAllLookTheSame(t *testing.T) {
+	t.Parallel()
+	s := newStack(t, stackOpts{})
+	var bodies []string
+	for _, h := range [][]string{
+		nil, {"Authorization: Bearer x"}, {"Authorization: Bearer " + testPassword + "x"},
+		{"Authorization: Bearer " + strings.Repeat("a", 4000)}, {"Authorization: Basic !!!"}, {"Authorization: Token " + testPassword},
+	} {
+		code, body := s.do(t, http.MethodGet, "/admin/backfill-collections", h...)
+		require.Equal(t, http.StatusUnauthorized, code)
+		bodies = append(bodies, body)
+	}
+	for _, b := range bodies[1:] {
+		require.Equal(t, bodies[0], b)
+	}
+}

@@ -30,11 +30,16 @@ func bearerToken(header string) (string, bool) {
 	return token, true
 }
 
-// requireAdmin guards plain handlers (River UI): a bearer token, or HTTP Basic with the admin
-// password (any user name) so a browser can log in.
+// requireAdmin guards plain handlers (River UI, /metrics): a bearer token, or HTTP Basic with
+// the admin password (any user name) so a browser can log in.
 func (s *Server) requireAdmin(next http.Handler) http.Handler {
 	pw := newPassword(s.AdminPassword)
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		client := clientKey(r.RemoteAddr)
+		if wait, blocked := s.guard.blocked(client); blocked {
+			tooManyFailures(w, wait)
+			return
+		}
 		if token, ok := bearerToken(r.Header.Get("Authorization")); ok && pw.matches(token) {
 			next.ServeHTTP(w, r)
 			return
@@ -43,6 +48,7 @@ func (s *Server) requireAdmin(next http.Handler) http.Handler {
 			next.ServeHTTP(w, r)
 			return
 		}
+		s.guard.failed(client)
 		w.Header().Set("WWW-Authenticate", `Basic realm="colindex admin", charset="UTF-8"`)
 		http.Error(w, "unauthorized", http.StatusUnauthorized)
 	})

@@ -35,7 +35,7 @@ func (s *Server) registerControl(api huma.API) {
 		return huma.Operation{
 			OperationID: id, Method: method, Path: path, Summary: summary, Description: description,
 			Tags: []string{"run control"}, Security: adminSecurity,
-			Errors: append([]int{http.StatusUnauthorized}, errs...),
+			Errors: append([]int{http.StatusUnauthorized, http.StatusTooManyRequests}, errs...),
 		}
 	}
 	huma.Register(api, op("cancelBackfill", http.MethodPost, "/admin/backfill-collections/cancel",

@@ -1,9 +1,11 @@
 package api
 
 import (
+	"cmp"
 	"context"
 	"log/slog"
 	"net/http"
+	"sync"
 	"time"
 
 	"github.com/danielgtaylor/huma/v2"
@@ -29,10 +31,22 @@ type Server struct {
 	Logger        *slog.Logger
 	// RiverUI, when set, is served at /riverui/ behind the admin check.
 	RiverUI http.Handler
+
+	// FailedLogins is each client's allowance of wrong passwords before its admin requests
+	// are answered 429 (DefaultFailedLogins when 0).
+	FailedLogins int
+
+	guard     *loginGuard
+	guardOnce sync.Once
+}
+
+func (s *Server) initGuard() {
+	s.guardOnce.Do(func() { s.guard = newLoginGuard(cmp.Or(s.FailedLogins, DefaultFailedLogins)) })
 }
 
 // NewAPI registers the Huma operations on mux and returns the API (for its OpenAPI document).
 func (s *Server) NewAPI(mux *http.ServeMux) huma.API {
+	s.initGuard()
 	cfg := huma.DefaultConfig("colindex", Version)
 	// No "$schema" links injected into response bodies: the status JSON keeps zlay's shape.
 	cfg.CreateHooks = nil
@@ -53,6 +67,7 @@ func (s *Server) NewAPI(mux *http.ServeMux) huma.API {
 
 // Handler is the whole HTTP surface.
 func (s *Server) Handler() http.Handler {
+	s.initGuard()
 	mux := http.NewServeMux()
 	s.NewAPI(mux)
 	mux.HandleFunc("GET /xrpc/com.atproto.sync.listReposByCollection", s.listReposByCollection)

@@ -1,6 +1,7 @@
 package api
 
 import (
+	"cmp"
 	"context"
 	"fmt"
 	"io"
@@ -31,6 +32,7 @@ type stack struct {
 }
 
 type stackOpts struct {
+	failedLogins   int // 0: enough for tests that send many wrong passwords
 	lexiconListURL string
 	pagePause      time.Duration
 	pageLimit      int
@@ -65,7 +67,7 @@ func newStack(t *testing.T, opts stackOpts) *stack {
 			HTTP: client.HTTP(), LexiconListURL: opts.lexiconListURL, Index: index,
 		}},
 		Index: index, Pool: pool, AdminPassword: testPassword, DefaultSource: "bsky.network",
-		Logger: logger, RiverUI: ui,
+		Logger: logger, RiverUI: ui, FailedLogins: cmp.Or(opts.failedLogins, 1000),
 	}
 	hs := httptest.NewServer(srv.Handler())
 	t.Cleanup(index.Close)

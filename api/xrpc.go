@@ -2,7 +2,9 @@ package api
 
 import (
 	"encoding/json"
+	"errors"
 	"net/http"
+	"net/url"
 	"strconv"
 
 	"github.com/bluesky-social/indigo/atproto/syntax"
@@ -22,44 +24,56 @@ type xrpcListReposOutput struct {
 	Cursor string     `json:"cursor,omitempty"`
 }
 
-// listReposByCollection serves com.atproto.sync.listReposByCollection from the index, in DID
-// order. The cursor is the last DID returned, and the last page carries none. limit is clamped
-// to 1..10000 like the network's servers do; a limit that is not an integer is a 400.
-func (s *Server) listReposByCollection(w http.ResponseWriter, r *http.Request) {
-	q := r.URL.Query()
+// listReposQuery is a validated listReposByCollection query.
+type listReposQuery struct {
+	collection string
+	cursor     string
+	limit      int
+}
+
+// parseListReposQuery validates a query. limit is clamped to 1..10000 like the network's
+// servers do; a limit that is not an integer, a collection that is not an NSID and a cursor
+// that is not a DID are errors (the message is safe to return).
+func parseListReposQuery(q url.Values) (listReposQuery, error) {
 	coll, err := syntax.ParseNSID(q.Get("collection"))
 	if err != nil {
-		writeXRPCError(w, http.StatusBadRequest, "InvalidRequest", "collection must be an NSID")
-		return
+		return listReposQuery{}, errors.New("collection must be an NSID")
 	}
-	limit := xrpcDefaultLimit
+	out := listReposQuery{collection: coll.String(), limit: xrpcDefaultLimit}
 	if raw := q.Get("limit"); raw != "" {
 		n, err := strconv.Atoi(raw)
 		if err != nil {
-			writeXRPCError(w, http.StatusBadRequest, "InvalidRequest", "limit must be an integer")
-			return
+			return listReposQuery{}, errors.New("limit must be an integer")
 		}
-		limit = min(max(n, 1), xrpcMaxLimit)
+		out.limit = min(max(n, 1), xrpcMaxLimit)
 	}
-	cursor := q.Get("cursor")
-	if cursor != "" {
-		if _, err := syntax.ParseDID(cursor); err != nil {
-			writeXRPCError(w, http.StatusBadRequest, "InvalidRequest", "cursor must be a DID returned by this endpoint")
-			return
+	if out.cursor = q.Get("cursor"); out.cursor != "" {
+		if _, err := syntax.ParseDID(out.cursor); err != nil {
+			return listReposQuery{}, errors.New("cursor must be a DID returned by this endpoint")
 		}
 	}
+	return out, nil
+}
 
-	// One more than asked: if it exists, there is a next page.
-	dids, err := s.Index.ListRepos(coll.String(), cursor, limit+1)
+// listReposByCollection serves com.atproto.sync.listReposByCollection from the index, in DID
+// order. The cursor is the last DID returned, and the last page carries none.
+func (s *Server) listReposByCollection(w http.ResponseWriter, r *http.Request) {
+	q, err := parseListReposQuery(r.URL.Query())
 	if err != nil {
-		s.Logger.ErrorContext(r.Context(), "list repos", "collection", coll, "error", err)
+		writeXRPCError(w, http.StatusBadRequest, "InvalidRequest", err.Error())
+		return
+	}
+	// One more than asked: if it exists, there is a next page.
+	dids, err := s.Index.ListRepos(q.collection, q.cursor, q.limit+1)
+	if err != nil {
+		s.Logger.ErrorContext(r.Context(), "list repos", "collection", q.collection, "error", err)
 		writeXRPCError(w, http.StatusInternalServerError, "InternalServerError", "index read failed")
 		return
 	}
-	out := xrpcListReposOutput{Repos: make([]xrpcRepo, 0, min(len(dids), limit))}
-	if len(dids) > limit {
-		dids = dids[:limit]
-		out.Cursor = dids[limit-1]
+	out := xrpcListReposOutput{Repos: make([]xrpcRepo, 0, min(len(dids), q.limit))}
+	if len(dids) > q.limit {
+		dids = dids[:q.limit]
+		out.Cursor = dids[q.limit-1]
 	}
 	for _, d := range dids {
 		out.Repos = append(out.Repos, xrpcRepo{DID: d})
