@@ -10,7 +10,7 @@ OAPI_CODEGEN := $(BIN)/oapi-codegen
 OAPI_CODEGEN_VERSION := v2.8.2
 TS_SDK := sdk/ts
 
-.PHONY: run test deps postgres build generate check-generated vet ts-deps
+.PHONY: run test bench deps postgres build generate check-generated vet ts-deps
 
 run: build postgres
 	./scripts/run.sh
@@ -18,6 +18,12 @@ run: build postgres
 test: deps postgres vet check-generated
 	go test -count=1 ./...
 	cd $(TS_SDK) && npm run --silent typecheck
+
+# The performance harness: a real colindex serve against a synthetic network-shaped source;
+# prints the results table and the targets (about 10 minutes; BENCH_FLAGS="-seed=false
+# -large-pairs 0" for a quick run).
+bench: build postgres
+	go run ./cmd/colindex-bench -colindex $(BIN)/colindex $(BENCH_FLAGS)
 
 deps:
 	@./scripts/install-deps.sh

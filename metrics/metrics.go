@@ -18,8 +18,8 @@ func init() {
 	Registry.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 }
 
-// Latency buckets from 1 ms to about 33 s.
-var latencyBuckets = prometheus.ExponentialBuckets(0.001, 2, 16)
+// Latency buckets from 0.2 ms to 30 s, 28% apart: fine enough for the benchmark's p50/p99.
+var latencyBuckets = prometheus.ExponentialBucketsRange(0.0002, 30, 48)
 
 var (
 	PagesCommitted = factory.NewCounter(prometheus.CounterOpts{

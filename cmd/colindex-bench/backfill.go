@@ -1,0 +1,378 @@
+package main
+
+import (
+	"bufio"
+	"cmp"
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"encoding/json"
+	"fmt"
+	"io"
+	"log"
+	"math"
+	"net"
+	"net/http"
+	"net/url"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"slices"
+	"strconv"
+	"strings"
+	"syscall"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+
+	"github.com/colindex/colindex/internal/benchrelay"
+)
+
+const benchPassword = "colindex-bench-admin-password"
+
+type settings struct {
+	concurrency int
+	rps         float64
+	pause       time.Duration
+	limit       int
+}
+
+func (s settings) String() string {
+	rps := "no cap"
+	if s.rps > 0 {
+		rps = fmt.Sprintf("cap %g/s", s.rps)
+	}
+	return fmt.Sprintf("concurrency %d, %s, pause %s, limit %d", s.concurrency, rps, s.pause, s.limit)
+}
+
+type scenario struct {
+	name     string
+	data     *benchrelay.Dataset
+	latency  benchrelay.Latency
+	settings settings
+	only     []string // page just these collections
+	keep     bool     // keep the database and index for a later scenario
+	reuse    *state   // run on a kept database and index
+}
+
+// state is a scenario's database and index.
+type state struct {
+	db, dbURL, index string
+}
+
+type result struct {
+	name          string
+	wall          time.Duration
+	dids          int64
+	pages         int64
+	overheadP50   time.Duration
+	overheadP99   time.Duration
+	requests      int
+	peakPerSecond int
+	peakRSS       int64 // bytes
+	state         *state
+}
+
+func (r result) didsPerSec() float64  { return float64(r.dids) / r.wall.Seconds() }
+func (r result) pagesPerSec() float64 { return float64(r.pages) / r.wall.Seconds() }
+
+type bench struct{ o options }
+
+// backfill runs one scenario: a fresh (or kept) database and index, a colindex serve process
+// and a relay, one POST, and polling until every collection is complete.
+func (b *bench) backfill(ctx context.Context, sc scenario) (result, error) {
+	log.Printf("%s: %s", sc.name, sc.settings)
+	st := sc.reuse
+	if st == nil {
+		var err error
+		if st, err = b.create(ctx); err != nil {
+			return result{}, err
+		}
+	}
+	if !sc.keep && sc.reuse == nil {
+		defer b.drop(ctx, st)
+	}
+	relay := benchrelay.New(sc.data, sc.latency)
+	defer relay.Close()
+
+	lexicons := relay.URL + "/llms.txt"
+	if len(sc.only) > 0 {
+		lexicons += "?only=" + url.QueryEscape(strings.Join(sc.only, ","))
+	}
+	addr, err := freeAddr()
+	if err != nil {
+		return result{}, err
+	}
+	logPath := filepath.Join(b.o.workDir, strings.ReplaceAll(sc.name, " ", "-")+".log")
+	logFile, err := os.Create(logPath)
+	if err != nil {
+		return result{}, err
+	}
+	defer logFile.Close()
+	cmd := exec.Command(b.o.colindex, "serve")
+	cmd.Env = append(os.Environ(),
+		"DATABASE_URL="+st.dbURL,
+		"RELAY_ADMIN_PASSWORD="+benchPassword,
+		"COLINDEX_LISTEN="+addr,
+		"COLINDEX_INDEX_DIR="+st.index,
+		"COLINDEX_LEXICON_LIST_URL="+lexicons,
+		"COLINDEX_DEFAULT_SOURCE="+relay.URL,
+		"COLINDEX_CONCURRENCY="+strconv.Itoa(sc.settings.concurrency),
+		"COLINDEX_SOURCE_RPS="+strconv.FormatFloat(sc.settings.rps, 'f', -1, 64),
+		"COLINDEX_PAGE_PAUSE="+sc.settings.pause.String(),
+		"COLINDEX_PAGE_LIMIT="+strconv.Itoa(sc.settings.limit),
+	)
+	cmd.Stdout, cmd.Stderr = logFile, logFile
+	if err := cmd.Start(); err != nil {
+		return result{}, fmt.Errorf("start colindex: %w", err)
+	}
+	defer func() {
+		_ = cmd.Process.Signal(syscall.SIGTERM)
+		_ = cmd.Wait()
+	}()
+	base := "http://" + addr
+	if err := waitHealthy(base); err != nil {
+		return result{}, fmt.Errorf("%w (log: %s)", err, logPath)
+	}
+
+	want := len(sc.data.Names)
+	if len(sc.only) > 0 {
+		want = len(sc.only)
+	}
+	relay.Stats() // reset
+	before, err := scrape(base)
+	if err != nil {
+		return result{}, err
+	}
+	start := time.Now()
+	if err := call(base, http.MethodPost, "/admin/backfill-collections", nil); err != nil {
+		return result{}, err
+	}
+	var last time.Time
+	for {
+		var st statusBody
+		if err := call(base, http.MethodGet, "/admin/backfill-collections", &st); err != nil {
+			return result{}, err
+		}
+		done, lastPage := st.progress(sc.data)
+		if done >= want {
+			last = lastPage
+			break
+		}
+		if cmd.ProcessState != nil {
+			return result{}, fmt.Errorf("colindex exited (log: %s)", logPath)
+		}
+		time.Sleep(200 * time.Millisecond)
+	}
+	after, err := scrape(base)
+	if err != nil {
+		return result{}, err
+	}
+	rss, err := peakRSS(cmd.Process.Pid)
+	if err != nil {
+		return result{}, err
+	}
+	stats := relay.Stats()
+	res := result{
+		name:          sc.name,
+		wall:          last.Sub(start),
+		dids:          int64(after.value("colindex_backfill_dids_imported_total") - before.value("colindex_backfill_dids_imported_total")),
+		pages:         int64(after.value("colindex_backfill_pages_committed_total") - before.value("colindex_backfill_pages_committed_total")),
+		overheadP50:   after.quantile("colindex_backfill_page_overhead_seconds", 0.50),
+		overheadP99:   after.quantile("colindex_backfill_page_overhead_seconds", 0.99),
+		requests:      stats.Requests,
+		peakPerSecond: stats.PeakPerSecond,
+		peakRSS:       rss,
+		state:         st,
+	}
+	log.Printf("%s: %s, %.0f DIDs/s, %.1f pages/s, %d requests (peak %d/s), RSS %d MB",
+		sc.name, res.wall.Round(10*time.Millisecond), res.didsPerSec(), res.pagesPerSec(), res.requests,
+		res.peakPerSecond, res.peakRSS>>20)
+	return res, nil
+}
+
+// statusBody is the part of the status JSON the benchmark reads.
+type statusBody struct {
+	Collections []struct {
+		Collection string     `json:"collection"`
+		Completed  bool       `json:"completed"`
+		LastPageAt *time.Time `json:"last_page_at"`
+	} `json:"collections"`
+}
+
+// progress counts the data set's completed collections and the latest commit among them:
+// the wall time ends at the last commit, not at the poll that noticed it.
+func (s statusBody) progress(d *benchrelay.Dataset) (int, time.Time) {
+	prefix := strings.TrimSuffix(d.Names[0], "c0000")
+	done, last := 0, time.Time{}
+	for _, c := range s.Collections {
+		if !strings.HasPrefix(c.Collection, prefix) || !c.Completed {
+			continue
+		}
+		done++
+		if c.LastPageAt != nil && c.LastPageAt.After(last) {
+			last = *c.LastPageAt
+		}
+	}
+	return done, last
+}
+
+func (b *bench) create(ctx context.Context) (*state, error) {
+	conn, err := pgx.Connect(ctx, b.o.adminURL)
+	if err != nil {
+		return nil, fmt.Errorf("postgres: %w", err)
+	}
+	defer conn.Close(ctx)
+	var rnd [4]byte
+	_, _ = rand.Read(rnd[:])
+	name := "colindex_bench_" + hex.EncodeToString(rnd[:])
+	if _, err := conn.Exec(ctx, "CREATE DATABASE "+name); err != nil {
+		return nil, fmt.Errorf("create database: %w", err)
+	}
+	u, err := url.Parse(b.o.adminURL)
+	if err != nil {
+		return nil, err
+	}
+	u.Path = "/" + name
+	return &state{db: name, dbURL: u.String(), index: filepath.Join(b.o.workDir, name)}, nil
+}
+
+func (b *bench) drop(ctx context.Context, st *state) {
+	if conn, err := pgx.Connect(ctx, b.o.adminURL); err == nil {
+		_, _ = conn.Exec(ctx, "DROP DATABASE IF EXISTS "+st.db+" WITH (FORCE)")
+		conn.Close(ctx)
+	}
+	_ = os.RemoveAll(st.index)
+}
+
+func freeAddr() (string, error) {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		return "", err
+	}
+	defer ln.Close()
+	return ln.Addr().String(), nil
+}
+
+func waitHealthy(base string) error {
+	deadline := time.Now().Add(time.Minute)
+	for time.Now().Before(deadline) {
+		if resp, err := http.Get(base + "/_health"); err == nil {
+			resp.Body.Close()
+			if resp.StatusCode == http.StatusOK {
+				return nil
+			}
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+	return fmt.Errorf("colindex did not become healthy")
+}
+
+func call(base, method, path string, out any) error {
+	req, err := http.NewRequest(method, base+path, nil)
+	if err != nil {
+		return err
+	}
+	req.Header.Set("Authorization", "Bearer "+benchPassword)
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		return err
+	}
+	defer resp.Body.Close()
+	if resp.StatusCode != http.StatusOK {
+		b, _ := io.ReadAll(resp.Body)
+		return fmt.Errorf("%s %s: %d %s", method, path, resp.StatusCode, b)
+	}
+	if out == nil {
+		return nil
+	}
+	return json.NewDecoder(resp.Body).Decode(out)
+}
+
+// peakRSS reads the process's high-water resident set size (VmHWM).
+func peakRSS(pid int) (int64, error) {
+	f, err := os.Open(fmt.Sprintf("/proc/%d/status", pid))
+	if err != nil {
+		return 0, err
+	}
+	defer f.Close()
+	sc := bufio.NewScanner(f)
+	for sc.Scan() {
+		if rest, ok := strings.CutPrefix(sc.Text(), "VmHWM:"); ok {
+			kb, err := strconv.ParseInt(strings.TrimSpace(strings.TrimSuffix(strings.TrimSpace(rest), "kB")), 10, 64)
+			return kb << 10, err
+		}
+	}
+	return 0, fmt.Errorf("no VmHWM for pid %d", pid)
+}
+
+// exposition is a parsed Prometheus text exposition: sample name (with labels) to value.
+type exposition map[string]float64
+
+func scrape(base string) (exposition, error) {
+	req, err := http.NewRequest(http.MethodGet, base+"/metrics", nil)
+	if err != nil {
+		return nil, err
+	}
+	req.Header.Set("Authorization", "Bearer "+benchPassword)
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		return nil, err
+	}
+	defer resp.Body.Close()
+	out := exposition{}
+	sc := bufio.NewScanner(resp.Body)
+	sc.Buffer(make([]byte, 1<<20), 1<<20)
+	for sc.Scan() {
+		line := sc.Text()
+		if line == "" || line[0] == '#' {
+			continue
+		}
+		i := strings.LastIndexByte(line, ' ')
+		if v, err := strconv.ParseFloat(line[i+1:], 64); err == nil {
+			out[line[:i]] = v
+		}
+	}
+	return out, sc.Err()
+}
+
+func (e exposition) value(name string) float64 { return e[name] }
+
+// quantile estimates a quantile of a histogram from its cumulative buckets, interpolating
+// linearly inside the bucket it falls in.
+func (e exposition) quantile(name string, q float64) time.Duration {
+	type bucket struct{ le, count float64 }
+	var buckets []bucket
+	for k, v := range e {
+		rest, ok := strings.CutPrefix(k, name+`_bucket{le="`)
+		if !ok {
+			continue
+		}
+		le, err := strconv.ParseFloat(strings.TrimSuffix(rest, `"}`), 64)
+		if err != nil {
+			le = math.Inf(1)
+		}
+		buckets = append(buckets, bucket{le, v})
+	}
+	if len(buckets) == 0 {
+		return 0
+	}
+	slices.SortFunc(buckets, func(a, b bucket) int { return cmp.Compare(a.le, b.le) })
+	total := buckets[len(buckets)-1].count
+	target := q * total
+	prevLe, prevCount := 0.0, 0.0
+	for _, b := range buckets {
+		if b.count >= target {
+			if math.IsInf(b.le, 1) {
+				return time.Duration(prevLe * float64(time.Second))
+			}
+			frac := 0.0
+			if b.count > prevCount {
+				frac = (target - prevCount) / (b.count - prevCount)
+			}
+			return time.Duration((prevLe + frac*(b.le-prevLe)) * float64(time.Second))
+		}
+		prevLe, prevCount = b.le, b.count
+	}
+	return 0
+}

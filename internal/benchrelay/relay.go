@@ -1,0 +1,139 @@
+package benchrelay
+
+import (
+	"encoding/base64"
+	"encoding/binary"
+	"net/http"
+	"net/http/httptest"
+	"slices"
+	"strconv"
+	"strings"
+	"sync"
+	"time"
+)
+
+// Latency is what each listReposByCollection answer waits before it is sent.
+type Latency struct {
+	Base   time.Duration
+	PerDID time.Duration
+}
+
+// Relay serves a Dataset over HTTP on loopback.
+type Relay struct {
+	*httptest.Server
+	data    *Dataset
+	latency Latency
+
+	mu    sync.Mutex
+	times []time.Time // when each listReposByCollection request arrived
+}
+
+// New starts a relay serving data with the given latency.
+func New(data *Dataset, latency Latency) *Relay {
+	r := &Relay{data: data, latency: latency}
+	mux := http.NewServeMux()
+	mux.HandleFunc("GET /xrpc/com.atproto.sync.listReposByCollection", r.listRepos)
+	mux.HandleFunc("GET /llms.txt", r.llmsTxt)
+	r.Server = httptest.NewServer(mux)
+	return r
+}
+
+// llmsTxt lists every collection (or those named in ?only=a,b) as Lexicon Garden links.
+func (r *Relay) llmsTxt(w http.ResponseWriter, req *http.Request) {
+	names := r.data.Names
+	if only := req.URL.Query().Get("only"); only != "" {
+		names = strings.Split(only, ",")
+	}
+	var b strings.Builder
+	b.WriteString("# benchmark lexicons\n\n")
+	for _, n := range names {
+		b.WriteString("- [" + n + "](https://lexicon.garden/lexicon/did:plc:bench/" + n + ")\n")
+	}
+	_, _ = w.Write([]byte(b.String()))
+}
+
+func (r *Relay) listRepos(w http.ResponseWriter, req *http.Request) {
+	arrived := time.Now()
+	r.mu.Lock()
+	r.times = append(r.times, arrived)
+	r.mu.Unlock()
+
+	q := req.URL.Query()
+	i, ok := r.data.index[q.Get("collection")]
+	if !ok {
+		w.Header().Set("Content-Type", "application/json")
+		_, _ = w.Write([]byte(`{"repos":[]}`))
+		return
+	}
+	limit := 500
+	if s := q.Get("limit"); s != "" {
+		v, err := strconv.Atoi(s)
+		if err != nil {
+			http.Error(w, `{"error":"BadRequest","message":"invalid limit"}`, http.StatusBadRequest)
+			return
+		}
+		limit = min(max(v, 1), 10000)
+	}
+	start := 0
+	if c := q.Get("cursor"); c != "" {
+		b, err := base64.RawURLEncoding.DecodeString(c)
+		if err != nil || len(b) != 13 || int(binary.BigEndian.Uint32(b)) != i {
+			http.Error(w, `{"error":"DatabaseError","message":"bad cursor"}`, http.StatusInternalServerError)
+			return
+		}
+		start = int(binary.BigEndian.Uint64(b[4:])) + 1
+	}
+	end := min(start+limit, r.data.Sizes[i])
+	n := max(end-start, 0)
+
+	body := make([]byte, 0, 16+n*45+40)
+	body = append(body, `{"repos":[`...)
+	for j := start; j < end; j++ {
+		if j > start {
+			body = append(body, ',')
+		}
+		body = append(body, `{"did":"`...)
+		body = AppendDID(body, r.data.Account(i, j))
+		body = append(body, `"}`...)
+	}
+	body = append(body, ']')
+	if n == limit {
+		var c [13]byte
+		binary.BigEndian.PutUint32(c[:], uint32(i))
+		binary.BigEndian.PutUint64(c[4:], uint64(end-1))
+		body = append(body, `,"cursor":"`...)
+		body = append(body, base64.RawURLEncoding.EncodeToString(c[:])...)
+		body = append(body, '"')
+	}
+	body = append(body, '}')
+
+	if wait := r.latency.Base + time.Duration(n)*r.latency.PerDID - time.Since(arrived); wait > 0 {
+		time.Sleep(wait)
+	}
+	w.Header().Set("Content-Type", "application/json")
+	_, _ = w.Write(body)
+}
+
+// Stats is what the relay saw.
+type Stats struct {
+	Requests int
+	// PeakPerSecond is the most requests that arrived within any one second.
+	PeakPerSecond int
+}
+
+// Stats reports and resets what the relay saw.
+func (r *Relay) Stats() Stats {
+	r.mu.Lock()
+	times := r.times
+	r.times = nil
+	r.mu.Unlock()
+	slices.SortFunc(times, func(a, b time.Time) int { return a.Compare(b) })
+	peak, lo := 0, 0
+	for hi := range times {
+		for times[hi].Sub(times[lo]) >= time.Second {
+			lo++
+		}
+		peak = max(peak, hi-lo+1)
+	}
+	return Stats{Requests: len(times), PeakPerSecond: peak}
+}
