@@ -93,7 +93,11 @@ func (w *PageWorker) Work(ctx context.Context, job *river.Job[PageArgs]) error {
 		}
 	}
 
-	page, err := w.Source.ListRepos(ctx, src, coll, row.Cursor, w.Limit)
+	// Under the rate cap, chains deeper into their collection go first: the longest chain,
+	// which can only run one page after another, never waits behind short collections.
+	page, err := w.Source.Fetch(ctx, src, source.PageRequest{
+		Collection: coll, Cursor: row.Cursor, Limit: w.Limit, Priority: row.PagesFetched,
+	})
 	var limited *source.RateLimitedError
 	if errors.As(err, &limited) {
 		// The source asked for a pause: not a failure, and no attempt is spent.

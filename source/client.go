@@ -99,26 +99,41 @@ func (c *Client) throttle(src Source) *throttle {
 	return t
 }
 
-// ListRepos fetches one page of collection from src, starting at cursor ("" for the first).
+// PageRequest asks for one page of a collection.
+type PageRequest struct {
+	Collection string
+	Cursor     string // "" for the first page
+	Limit      int
+	// Priority orders requests waiting for the source's rate cap: higher goes first.
+	Priority int64
+}
+
+// ListRepos fetches one page of collection from src, starting at cursor ("" for the first),
+// at the lowest priority.
 func (c *Client) ListRepos(ctx context.Context, src Source, collection, cursor string, limit int) (Page, error) {
+	return c.Fetch(ctx, src, PageRequest{Collection: collection, Cursor: cursor, Limit: limit})
+}
+
+// Fetch fetches one page from src.
+func (c *Client) Fetch(ctx context.Context, src Source, req PageRequest) (Page, error) {
 	waitStart := time.Now()
 	th := c.throttle(src)
-	if err := th.wait(ctx); err != nil {
+	if err := th.wait(ctx, req.Priority); err != nil {
 		return Page{}, err
 	}
-	q := url.Values{"collection": {collection}, "limit": {strconv.Itoa(limit)}}
-	if cursor != "" {
-		q.Set("cursor", cursor)
+	q := url.Values{"collection": {req.Collection}, "limit": {strconv.Itoa(req.Limit)}}
+	if req.Cursor != "" {
+		q.Set("cursor", req.Cursor)
 	}
-	req, err := http.NewRequestWithContext(ctx, http.MethodGet,
+	hreq, err := http.NewRequestWithContext(ctx, http.MethodGet,
 		src.BaseURL+"/xrpc/com.atproto.sync.listReposByCollection?"+q.Encode(), nil)
 	if err != nil {
 		return Page{}, err
 	}
-	req.Header.Set("User-Agent", userAgent)
-	req.Header.Set("Accept", "application/json")
+	hreq.Header.Set("User-Agent", userAgent)
+	hreq.Header.Set("Accept", "application/json")
 	start := time.Now()
-	resp, err := c.http.Do(req)
+	resp, err := c.http.Do(hreq)
 	if err != nil {
 		metrics.SourceResponses.WithLabelValues("error").Inc()
 		return Page{}, err

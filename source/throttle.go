@@ -42,6 +42,7 @@ func (e *RateLimitedError) Error() string {
 type throttle struct {
 	name       string
 	limiter    *rate.Limiter
+	queue      *tokenQueue
 	configured rate.Limit
 
 	mu    sync.Mutex
@@ -53,12 +54,13 @@ func newThrottle(name string, rps float64) *throttle {
 	if rps > 0 {
 		limit = rate.Limit(rps)
 	}
-	return &throttle{name: name, limiter: rate.NewLimiter(limit, 1), configured: limit}
+	l := rate.NewLimiter(limit, 1)
+	return &throttle{name: name, limiter: l, queue: newTokenQueue(l), configured: limit}
 }
 
-// wait blocks until a request may be sent, or returns a RateLimitedError when the source's
-// hold lasts longer than maxInlineWait.
-func (t *throttle) wait(ctx context.Context) error {
+// wait blocks until a request may be sent (higher priority first), or returns a
+// RateLimitedError when the source's hold lasts longer than maxInlineWait.
+func (t *throttle) wait(ctx context.Context, priority int64) error {
 	t.mu.Lock()
 	hold := time.Until(t.until)
 	t.mu.Unlock()
@@ -74,7 +76,7 @@ func (t *throttle) wait(ctx context.Context) error {
 		case <-timer.C:
 		}
 	}
-	return t.limiter.Wait(ctx)
+	return t.queue.wait(ctx, priority)
 }
 
 // observe reads a response's rate-limit headers and returns the hold they ask for: after a

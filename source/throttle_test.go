@@ -109,7 +109,7 @@ func TestExhaustedRemainingHoldsUntilReset(t *testing.T) {
 		"Ratelimit-Remaining": {"0"}, "Ratelimit-Reset": {strconv.FormatInt(now.Unix()+20, 10)},
 	}}, now)
 	require.Greater(t, hold, 15*time.Second)
-	err := th.wait(context.Background())
+	err := th.wait(context.Background(), 0)
 	var limited *RateLimitedError
 	require.True(t, errors.As(err, &limited))
 	require.Greater(t, limited.Wait, 15*time.Second)

@@ -1,0 +1,52 @@
+package source
+
+import (
+	"context"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/require"
+	"golang.org/x/time/rate"
+)
+
+// Waiting requests get tokens highest priority first, oldest first among equals.
+func TestTokenQueueServesByPriority(t *testing.T) {
+	t.Parallel()
+	l := rate.NewLimiter(rate.Every(50*time.Millisecond), 1)
+	require.True(t, l.Allow()) // the bucket is empty: everyone below waits
+	q := newTokenQueue(l)
+
+	var mu sync.Mutex
+	var order []int64
+	var wg sync.WaitGroup
+	q.mu.Lock() // hold dispatch until every waiter is queued
+	for _, p := range []int64{0, 5, 0, 300, 5} {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			require.NoError(t, q.wait(context.Background(), p))
+			mu.Lock()
+			order = append(order, p)
+			mu.Unlock()
+		}()
+	}
+	for q.waiters.Len() < 5 {
+		q.mu.Unlock()
+		time.Sleep(time.Millisecond)
+		q.mu.Lock()
+	}
+	q.mu.Unlock()
+	wg.Wait()
+	require.Equal(t, []int64{300, 5, 5, 0, 0}, order)
+}
+
+func TestTokenQueueWaiterCanGiveUp(t *testing.T) {
+	t.Parallel()
+	l := rate.NewLimiter(rate.Every(time.Hour), 1)
+	require.True(t, l.Allow())
+	q := newTokenQueue(l)
+	ctx, cancel := context.WithCancel(context.Background())
+	cancel()
+	require.ErrorIs(t, q.wait(ctx, 1), context.Canceled)
+}
