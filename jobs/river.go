@@ -62,10 +62,14 @@ func NewRiverClient(cfg Config) (*river.Client[pgx.Tx], error) {
 			QueuePages: {
 				MaxWorkers:        max(cfg.Concurrency, 1),
 				FetchCooldown:     10 * time.Millisecond,
-				FetchPollInterval: 100 * time.Millisecond,
+				FetchPollInterval: 50 * time.Millisecond,
 			},
 			QueueRuns: {MaxWorkers: 1},
 		},
+		// Client-level too: River also throttles its insert notifications to one per
+		// FetchCooldown per queue, and a dropped notification leaves a link to the poll.
+		FetchCooldown:        10 * time.Millisecond,
+		FetchPollInterval:    50 * time.Millisecond,
 		JobTimeout:           pageJobTimeout,
 		RescueStuckJobsAfter: pageJobTimeout,
 	})
