@@ -10,13 +10,13 @@ OAPI_CODEGEN := $(BIN)/oapi-codegen
 OAPI_CODEGEN_VERSION := v2.8.2
 TS_SDK := sdk/ts
 
-.PHONY: run test bench deps postgres build generate check-generated vet ts-deps
+.PHONY: run test bench chaos fuzz deps postgres build generate check-generated vet ts-deps
 
 run: build postgres
 	./scripts/run.sh
 
 test: deps postgres vet check-generated
-	go test -count=1 ./...
+	go test -race -count=1 ./...
 	cd $(TS_SDK) && npm run --silent typecheck
 
 # The performance harness: a real colindex serve against a synthetic network-shaped source;
@@ -24,6 +24,21 @@ test: deps postgres vet check-generated
 # -large-pairs 0" for a quick run).
 bench: build postgres
 	go run ./cmd/colindex-bench -colindex $(BIN)/colindex $(BENCH_FLAGS)
+
+# The slow crash tests: a dozen SIGKILLs during a 600,000-pair backfill (a few minutes).
+chaos: deps postgres
+	go test -tags chaos -count=1 -run Chaos -v -timeout 30m ./cmd/colindex
+
+# Each fuzz target for FUZZTIME (default a minute), one after another.
+FUZZTIME ?= 60s
+FUZZ_TARGETS := jobs:FuzzParseLexiconList jobs:FuzzValidDIDs source:FuzzDecodePage \
+	source:FuzzParseSource rocksindex:FuzzKeyRoundTrip api:FuzzListReposQuery
+fuzz: deps
+	@set -o pipefail; for t in $(FUZZ_TARGETS); do \
+		pkg=$${t%%:*}; name=$${t##*:}; \
+		echo "== $$name ($$pkg, $(FUZZTIME))"; \
+		go test -run '^$$' -fuzz "^$$name$$" -fuzztime $(FUZZTIME) ./$$pkg 2>&1 | grep -vE '^fuzz: elapsed: [0-9]+s, (gathering|execs: [0-9]+ \([0-9]+/sec\), new interesting: [0-9]+ \(total: [0-9]+\))$$' | tail -4; \
+	done
 
 deps:
 	@./scripts/install-deps.sh

@@ -149,6 +149,7 @@ func (b *bench) backfill(ctx context.Context, sc scenario) (result, error) {
 		return result{}, err
 	}
 	var last time.Time
+	var running []float64 // page workers busy, sampled each poll
 	for {
 		var st statusBody
 		if err := call(base, http.MethodGet, "/admin/backfill-collections", &st); err != nil {
@@ -159,6 +160,11 @@ func (b *bench) backfill(ctx context.Context, sc scenario) (result, error) {
 			last = lastPage
 			break
 		}
+		if b.o.sampleWorkers {
+			if m, err := scrape(base); err == nil {
+				running = append(running, m.value(`colindex_river_queue_jobs{queue="backfill_pages",state="running"}`))
+			}
+		}
 		if cmd.ProcessState != nil {
 			return result{}, fmt.Errorf("colindex exited (log: %s)", logPath)
 		}
@@ -167,6 +173,16 @@ func (b *bench) backfill(ctx context.Context, sc scenario) (result, error) {
 	after, err := scrape(base)
 	if err != nil {
 		return result{}, err
+	}
+	// The run itself ends a few seconds after its last page (its watcher polls); a later
+	// scenario on the same database must not find it still live.
+	for deadline := time.Now().Add(30 * time.Second); time.Now().Before(deadline); time.Sleep(200 * time.Millisecond) {
+		var live struct {
+			Running bool `json:"running"`
+		}
+		if err := call(base, http.MethodGet, "/admin/backfill-collections", &live); err != nil || !live.Running {
+			break
+		}
 	}
 	rss, err := peakRSS(cmd.Process.Pid)
 	if err != nil {
@@ -184,6 +200,9 @@ func (b *bench) backfill(ctx context.Context, sc scenario) (result, error) {
 		peakPerSecond: stats.PeakPerSecond,
 		peakRSS:       rss,
 		state:         st,
+	}
+	if len(running) > 0 {
+		log.Printf("%s: busy page workers per poll: %v", sc.name, running)
 	}
 	log.Printf("%s: %s, %.0f DIDs/s, %.1f pages/s, %d requests (peak %d/s), RSS %d MB",
 		sc.name, res.wall.Round(10*time.Millisecond), res.didsPerSec(), res.pagesPerSec(), res.requests,

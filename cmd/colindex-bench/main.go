@@ -32,6 +32,9 @@ type options struct {
 	largePairs  int
 	seed        bool
 	workDir     string
+	only        string
+	// sampleWorkers logs how many page workers are busy at each poll (for tuning).
+	sampleWorkers bool
 }
 
 func main() {
@@ -42,8 +45,10 @@ func main() {
 	flag.IntVar(&o.collections, "collections", 1000, "collections in the scaled data set")
 	flag.IntVar(&o.pairs, "pairs", 1_000_000, "(DID, collection) pairs in the scaled data set")
 	flag.IntVar(&o.largePairs, "large-pairs", 10_000_000, "pairs in the memory/large-index scenario (0 skips it)")
-	flag.BoolVar(&o.seed, "seed", true, "also measure the seed's strategy (about 5 minutes)")
+	flag.BoolVar(&o.seed, "seed", true, "also measure the seed's strategy (about 5 minutes at the default size)")
 	flag.StringVar(&o.workDir, "work", "", "directory for indexes and logs (default: a temp dir, removed after)")
+	flag.StringVar(&o.only, "only", "", "run just this scenario: colindex, alone or zero (for tuning; prints no report)")
+	flag.BoolVar(&o.sampleWorkers, "sample-workers", false, "log busy page workers at each poll (for tuning)")
 	flag.Parse()
 	log.SetFlags(log.Ltime)
 
@@ -75,6 +80,23 @@ func run(ctx context.Context, o options) error {
 	floor := max(floorChain, floorRate)
 	log.Printf("floor: longest chain %s, requests at the cap %s", floorChain, floorRate)
 
+	switch o.only {
+	case "":
+	case "colindex":
+		_, err := b.backfill(ctx, scenario{name: "colindex", data: scaled, latency: netLatency, settings: recommended})
+		return err
+	case "alone":
+		_, err := b.backfill(ctx, scenario{name: "longest collection alone", data: scaled, latency: netLatency,
+			settings: recommended, only: []string{scaled.Names[0]}})
+		return err
+	case "zero":
+		_, err := b.backfill(ctx, scenario{name: "zero latency", data: scaled,
+			settings: settings{concurrency: 8, rps: 0, pause: 0, limit: 10000}})
+		return err
+	default:
+		return fmt.Errorf("-only: unknown scenario %q", o.only)
+	}
+
 	chainAlone, err := b.backfill(ctx, scenario{name: "longest collection alone", data: scaled, latency: netLatency,
 		settings: recommended, only: []string{scaled.Names[0]}})
 	if err != nil {
@@ -86,8 +108,7 @@ func run(ctx context.Context, o options) error {
 	}
 	var seed result
 	if o.seed {
-		seed, err = b.backfill(ctx, scenario{name: "seed strategy", data: scaled, latency: netLatency,
-			settings: settings{concurrency: 1, rps: 0, pause: 100 * time.Millisecond, limit: 1000}})
+		seed, err = b.seedStrategy(ctx, scaled, netLatency)
 		if err != nil {
 			return err
 		}

@@ -173,6 +173,36 @@ func (s *service) waitIdle(timeout time.Duration) e2eStatus {
 	}
 }
 
+// waitResumed waits until every collection that was incomplete when the service restarted
+// has committed a page since (or completed), and returns how long after restarted that was.
+// Chains that were between two links resume at once; the ones killed mid-page wait for
+// River's rescuer.
+func (s *service) waitResumed(restarted time.Time) time.Duration {
+	s.t.Helper()
+	atRestart := map[string]int64{}
+	st, _ := s.status()
+	for _, c := range st.Collections {
+		if !c.Completed {
+			atRestart[c.Collection] = c.Imported
+		}
+	}
+	require.NotEmpty(s.t, atRestart, "nothing was interrupted")
+	for {
+		st, _ = s.status()
+		stalled := 0
+		for _, c := range st.Collections {
+			if from, ok := atRestart[c.Collection]; ok && !c.Completed && c.Imported == from {
+				stalled++
+			}
+		}
+		if stalled == 0 {
+			return time.Since(restarted)
+		}
+		require.Less(s.t, time.Since(restarted), 2*time.Minute, "%d chains did not resume", stalled)
+		time.Sleep(100 * time.Millisecond)
+	}
+}
+
 // listAll pages a collection out of the XRPC endpoint.
 func (s *service) listAll(collection string) []string {
 	s.t.Helper()
@@ -311,41 +341,31 @@ func TestEndToEndKilledServiceResumesByItself(t *testing.T) {
 
 	restarted := time.Now()
 	svc.start()
-	// No admin call: every interrupted chain must come back by itself. Chains that were
-	// between two links resume at once; the ones killed mid-page wait for River's rescuer.
-	atKill := map[string]int64{}
-	st, _ := svc.status()
-	for _, c := range st.Collections {
-		if !c.Completed {
-			atKill[c.Collection] = c.Imported
-		}
-	}
-	require.NotEmpty(t, atKill, "the kill came too late to interrupt anything")
-	for {
-		st, _ = svc.status()
-		stalled := 0
-		for _, c := range st.Collections {
-			if from, ok := atKill[c.Collection]; ok && !c.Completed && c.Imported == from {
-				stalled++
-			}
-		}
-		if stalled == 0 {
-			break
-		}
-		require.Less(t, time.Since(restarted), 2*time.Minute, "%d chains did not resume", stalled)
-		time.Sleep(100 * time.Millisecond)
-	}
-	resume := time.Since(restarted)
-	t.Logf("all %d interrupted chains resumed %.1f s after the restart", len(atKill), resume.Seconds())
+	// No admin call: every interrupted chain must come back by itself.
+	resume := svc.waitResumed(restarted)
+	t.Logf("every interrupted chain resumed %.1f s after the restart", resume.Seconds())
 	require.Less(t, resume, time.Minute, "resume must start within a minute of the restart")
 
-	st = svc.waitIdle(3 * time.Minute)
-	require.Equal(t, len(names), st.Completed)
+	svc.requireExactly(relay, names, 3*time.Minute)
+}
+
+// requireExactly waits for the backfill to end and checks every collection against what the
+// relay served: complete, counted once, the same DID set in the index, and never paged again
+// past a committed cursor.
+func (s *service) requireExactly(relay *testrelay.Relay, names []string, timeout time.Duration) int {
+	s.t.Helper()
+	st := s.waitIdle(timeout)
+	require.Equal(s.t, len(names), st.Completed)
+	compared := 0
 	for _, c := range st.Collections {
 		served := relay.Collection(c.Collection)
-		require.EqualValues(t, len(served), c.Imported, "%s counted exactly once across the crash", c.Collection)
+		require.EqualValues(s.t, len(served), c.Imported, "%s counted exactly once", c.Collection)
 		want := slices.Clone(served)
 		slices.Sort(want)
-		require.Equal(t, want, svc.listAll(c.Collection), c.Collection)
+		require.Equal(s.t, want, s.listAll(c.Collection), "%s: the index holds exactly what was served", c.Collection)
+		starts := relay.Starts(c.Collection)
+		require.True(s.t, slices.IsSorted(starts), "%s was paged again past a committed cursor: %v", c.Collection, starts)
+		compared += len(want)
 	}
+	return compared
 }

@@ -41,6 +41,7 @@ type Relay struct {
 	dids      map[string][]string
 	llmsTxt   string
 	intercept Interceptor
+	starts    map[string][]int // first-seen offset each served page started at, per collection
 
 	requests atomic.Int64
 }
@@ -51,6 +52,7 @@ func New() *Relay {
 		idBase: rand.Uint32N(1 << 20),
 		ids:    map[string]uint32{},
 		dids:   map[string][]string{},
+		starts: map[string][]int{},
 	}
 	mux := http.NewServeMux()
 	mux.HandleFunc("GET /xrpc/com.atproto.sync.listReposByCollection", r.listRepos)
@@ -117,6 +119,15 @@ func (r *Relay) Intercept(f Interceptor) {
 	r.mu.Unlock()
 }
 
+// Starts returns, in order, the first-seen offset at which each page of a collection that
+// the relay served began. A client that never pages past a committed cursor asks for
+// non-decreasing offsets: the same offset again only when a page was not committed.
+func (r *Relay) Starts(collection string) []int {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return append([]int(nil), r.starts[collection]...)
+}
+
 // Requests counts the listReposByCollection requests received.
 func (r *Relay) Requests() int64 { return r.requests.Load() }
 
@@ -168,6 +179,9 @@ func (r *Relay) listRepos(w http.ResponseWriter, req *http.Request) {
 		}
 		start = int(seq) + 1
 	}
+	r.mu.Lock()
+	r.starts[collection] = append(r.starts[collection], start)
+	r.mu.Unlock()
 	out := page{Repos: []repo{}}
 	for i := start; i < len(dids) && len(out.Repos) < limit; i++ {
 		out.Repos = append(out.Repos, repo{DID: dids[i]})
