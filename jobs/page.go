@@ -118,8 +118,12 @@ func (w *PageWorker) Work(ctx context.Context, job *river.Job[PageArgs]) error {
 		return w.fail(ctx, coll, err)
 	}
 
-	if err := w.commit(ctx, job, row, page, len(valid), skipped, fetchedAt, seen); err != nil {
+	committed, err := w.commit(ctx, job, row, page, len(valid), skipped, fetchedAt, seen)
+	if err != nil {
 		return w.fail(ctx, coll, err)
+	}
+	if !committed {
+		return nil
 	}
 	took := time.Since(start)
 	metrics.PagesCommitted.Inc()
@@ -130,10 +134,11 @@ func (w *PageWorker) Work(ctx context.Context, job *river.Job[PageArgs]) error {
 	return nil
 }
 
-// commit advances the progress row, completes this job and inserts the next, atomically.
+// commit advances the progress row, completes this job and inserts the next, atomically. It
+// reports false when another worker had already committed this page (nothing is changed).
 func (w *PageWorker) commit(ctx context.Context, job *river.Job[PageArgs], row dbsqlc.BackfillProgress,
 	page source.Page, imported, skipped int, fetchedAt time.Time, seen []string,
-) error {
+) (bool, error) {
 	coll := job.Args.Collection
 	done := page.Cursor == ""
 	nextCursor := page.Cursor
@@ -144,7 +149,7 @@ func (w *PageWorker) commit(ctx context.Context, job *river.Job[PageArgs], row d
 
 	tx, err := w.Pool.Begin(ctx)
 	if err != nil {
-		return fmt.Errorf("commit page of %s: %w", coll, err)
+		return false, fmt.Errorf("commit page of %s: %w", coll, err)
 	}
 	defer tx.Rollback(context.WithoutCancel(ctx)) //nolint:errcheck // no-op after commit
 
@@ -157,41 +162,41 @@ func (w *PageWorker) commit(ctx context.Context, job *river.Job[PageArgs], row d
 		Completed:  done,
 	})
 	if err != nil {
-		return fmt.Errorf("advance %s: %w", coll, err)
+		return false, fmt.Errorf("advance %s: %w", coll, err)
 	}
 	if moved == 0 {
 		// Someone else committed this page first; counting it again would double count.
 		w.Logger.WarnContext(ctx, "page already committed; dropping duplicate", "collection", coll)
-		return nil
+		return false, nil
 	}
 	if _, err := river.JobCompleteTx[*riverpgxv5.Driver](ctx, tx, job); err != nil {
-		return fmt.Errorf("complete page job of %s: %w", coll, err)
+		return false, fmt.Errorf("complete page job of %s: %w", coll, err)
 	}
 	if !done {
 		client, err := river.ClientFromContextSafely[pgx.Tx](ctx)
 		if err != nil {
-			return err
+			return false, err
 		}
 		// Inserted after completing this job: before, the unique check would see this very
 		// job still running and silently skip the insert, ending the chain.
 		next := PageArgs{Collection: coll, Source: row.Source, PrevPageAt: fetchedAt, SeenCursors: seen}
 		res, err := client.InsertTx(ctx, tx, next, &river.InsertOpts{Priority: priorityNextPage, MaxAttempts: w.MaxAttempts})
 		if err != nil {
-			return fmt.Errorf("enqueue next page of %s: %w", coll, err)
+			return false, fmt.Errorf("enqueue next page of %s: %w", coll, err)
 		}
 		if res.UniqueSkippedAsDuplicate {
-			return fmt.Errorf("enqueue next page of %s: another chain is live (job %d)", coll, res.Job.ID)
+			return false, fmt.Errorf("enqueue next page of %s: another chain is live (job %d)", coll, res.Job.ID)
 		}
 	}
 	if w.beforeCommit != nil {
 		if err := w.beforeCommit(ctx, coll); err != nil {
-			return err
+			return false, err
 		}
 	}
 	if err := tx.Commit(ctx); err != nil {
-		return fmt.Errorf("commit page of %s: %w", coll, err)
+		return false, fmt.Errorf("commit page of %s: %w", coll, err)
 	}
-	return nil
+	return true, nil
 }
 
 // fail records err as the collection's last error and returns it. A shutdown is not a failure

@@ -55,7 +55,7 @@ func serveFlags() []cli.Flag {
 			Usage: "DIDs asked per page (1..10000)"},
 		&cli.DurationFlag{Name: "page-pause", EnvVars: []string{"COLINDEX_PAGE_PAUSE"}, Value: 100 * time.Millisecond,
 			Usage: "least time between two pages of one collection"},
-		&cli.IntFlag{Name: "concurrency", EnvVars: []string{"COLINDEX_CONCURRENCY"}, Value: 4,
+		&cli.IntFlag{Name: "concurrency", EnvVars: []string{"COLINDEX_CONCURRENCY"}, Value: 8,
 			Usage: "collections paged at once"},
 		&cli.IntFlag{Name: "page-max-attempts", EnvVars: []string{"COLINDEX_PAGE_MAX_ATTEMPTS"}, Value: 12,
 			Usage: "attempts per page before its collection stops with the error (backoff 1 s … 5 min)"},
