@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"net/http"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -96,4 +97,44 @@ func TestCursorLoopStopsTheCollection(t *testing.T) {
 	require.Contains(t, cs.Error, ErrCursorRepeated.Error())
 	require.EqualValues(t, 4, requests.Load(), "stopped at the looping page, not after")
 	require.EqualValues(t, 21, cs.Imported, "three honest pages; nothing from the looping one")
+}
+
+// A page the source garbles is an error for that page: nothing from it reaches the index
+// or the count, and the collection carries the error.
+func TestGarbledPageWritesNothing(t *testing.T) {
+	t.Parallel()
+	b := setup(t, setupOpts{lexiconList: true, maxAttempts: 1})
+	b.relay.Append("com.example.garbled", dids("g", 20)...)
+	b.relay.SetLLMsTxt(lexiconList("com.example.garbled"))
+	b.relay.Intercept(func(w http.ResponseWriter, r *http.Request, n int64) bool {
+		if r.URL.Query().Get("cursor") == "" {
+			return false
+		}
+		w.Header().Set("Content-Type", "application/json")
+		_, _ = w.Write([]byte(`{"repos":[{"did":"did:plc:zzzzzzzzzzzzzzzzzzzzzzzz"},{"did":"did:pl`))
+		return true
+	})
+	_, err := b.backfill.Start(context.Background(), b.src)
+	require.NoError(t, err)
+	st := b.waitDone(t, 30*time.Second)
+	cs := statusOf(t, st, "com.example.garbled")
+	require.False(t, cs.Completed)
+	require.Contains(t, cs.Error, "malformed page")
+	require.EqualValues(t, 7, cs.Imported)
+	b.requireIndexed(t, "com.example.garbled", b.relay.Collection("com.example.garbled")[:7])
+}
+
+// A lexicon list over the size cap is refused; discovery goes on from the index.
+func TestHugeLexiconListIsRefusedAndDiscoveryGoesOn(t *testing.T) {
+	t.Parallel()
+	b := setup(t, setupOpts{lexiconList: true})
+	b.relay.SetLLMsTxt(strings.Repeat("[x](https://lexicon.garden/lexicon/did:plc:x/com.example.x)\n", maxLexiconListBytes/50))
+	require.NoError(t, b.index.Add("com.example.known", dids("k", 1)))
+	b.relay.Append("com.example.known", dids("k", 3)...)
+	res, err := b.backfill.Start(context.Background(), b.src)
+	require.NoError(t, err)
+	require.Contains(t, res.LexiconListError, "larger than")
+	require.Equal(t, 1, res.Discovered)
+	st := b.waitDone(t, 30*time.Second)
+	require.EqualValues(t, 3, statusOf(t, st, "com.example.known").Imported)
 }

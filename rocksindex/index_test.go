@@ -2,6 +2,7 @@ package rocksindex
 
 import (
 	"fmt"
+	"os"
 	"testing"
 
 	"github.com/stretchr/testify/require"
@@ -107,4 +108,12 @@ func TestDeleteCollectionRemovesBothSides(t *testing.T) {
 	all, err := ix.Collections()
 	require.NoError(t, err)
 	require.Equal(t, []string{"a.b.kept"}, all)
+}
+
+func TestOpenFailsClearlyOnAFile(t *testing.T) {
+	t.Parallel()
+	path := t.TempDir() + "/not-a-dir"
+	require.NoError(t, os.WriteFile(path, []byte("x"), 0o600))
+	_, err := Open(path)
+	require.ErrorContains(t, err, path)
 }

@@ -143,3 +143,20 @@ func TestBackfillStatusScriptReadsZlayDotEnv(t *testing.T) {
 	require.Contains(t, run("full"), `"imported": 1`)
 
 }
+
+func TestServeRefusesAnEmptyPasswordAndWarnsOnAShortOne(t *testing.T) {
+	t.Parallel()
+	cmd := exec.Command(binary(t), "serve")
+	cmd.Dir = t.TempDir()
+	cmd.Env = []string{"PATH=" + os.Getenv("PATH"), "DATABASE_URL=postgres://127.0.0.1:1/none"}
+	out, err := cmd.CombinedOutput()
+	require.Error(t, err)
+	require.Contains(t, string(out), "RELAY_ADMIN_PASSWORD (or --admin-password) is required")
+
+	relay := testrelay.New()
+	t.Cleanup(relay.Close)
+	svc := newService(t, relay, "RELAY_ADMIN_PASSWORD=short")
+	svc.start()
+	require.Contains(t, svc.logs.String(), "shorter than 16 characters")
+	require.NotContains(t, svc.logs.String(), `"short"`, "the password itself is never logged")
+}
