@@ -34,7 +34,10 @@ func TestChaosRandomKills(t *testing.T) {
 	}
 	require.GreaterOrEqual(t, pairs, 500_000)
 
-	svc := newService(t, relay, "COLINDEX_PAGE_LIMIT=500", "COLINDEX_PAGE_PAUSE=0s", "COLINDEX_CONCURRENCY=4")
+	// A cap of 2 requests/s stretches the ~640 pages over five minutes, so a dozen kills
+	// (each followed by up to a minute of rescue) all land mid-flight.
+	svc := newService(t, relay, "COLINDEX_PAGE_LIMIT=1000", "COLINDEX_PAGE_PAUSE=0s",
+		"COLINDEX_CONCURRENCY=4", "COLINDEX_SOURCE_RPS=2")
 	svc.start()
 	code, body := svc.call(http.MethodPost, "/admin/backfill-collections")
 	require.Equal(t, http.StatusOK, code, string(body))

@@ -173,16 +173,17 @@ func (s *service) waitIdle(timeout time.Duration) e2eStatus {
 	}
 }
 
-// waitResumed waits until every collection that was incomplete when the service restarted
-// has committed a page since (or completed), and returns how long after restarted that was.
-// Chains that were between two links resume at once; the ones killed mid-page wait for
-// River's rescuer.
+// waitResumed waits until every chain that was interrupted (a collection started but not
+// complete when the service restarted) has committed a page since, or completed, and returns
+// how long after restarted that was. Chains that were between two links resume at once; the
+// ones killed mid-page wait for River's rescuer. Collections not started yet are not
+// interrupted: they wait for a worker as they would have anyway.
 func (s *service) waitResumed(restarted time.Time) time.Duration {
 	s.t.Helper()
 	atRestart := map[string]int64{}
 	st, _ := s.status()
 	for _, c := range st.Collections {
-		if !c.Completed {
+		if !c.Completed && c.Imported > 0 {
 			atRestart[c.Collection] = c.Imported
 		}
 	}
