@@ -25,24 +25,26 @@ type CancelResult struct {
 
 // Cancel stops the live run and every page chain. Cursors and counts stay as committed, so a
 // later start resumes each collection where it stopped. A page in flight either commits
-// before it notices (its successor is then cancelled on the next pass) or rolls back.
+// before it notices or rolls back; a committed link's successor is cancelled on the next
+// pass. Cancel returns once nothing is live, or after a page job's timeout (a job running in
+// a process that died stays live until River's rescuer ends it, cancelled).
 func (b *Backfill) Cancel(ctx context.Context) (CancelResult, error) {
 	var res CancelResult
 	cancelled := map[int64]bool{}
-	// A chain link committing while we cancel may insert a successor we have not seen; a
-	// cancelled job inserts nothing, so passes until one finds nothing new catch them all.
-	// Running jobs are only signalled and may stay live a moment: they are not waited for.
-	for quiet := 0; quiet < 2; {
+	deadline := time.Now().Add(pageJobTimeout + 5*time.Second)
+	for {
 		live, err := b.liveJobs(ctx, RunKind, PageKind)
 		if err != nil {
 			return res, err
 		}
-		fresh := 0
+		if len(live) == 0 || time.Now().After(deadline) {
+			res.CancelledJobs = len(cancelled)
+			return res, nil
+		}
 		for _, j := range live {
 			if cancelled[j.ID] {
-				continue
+				continue // signalled; waiting for its worker to return
 			}
-			fresh++
 			if j.Kind == RunKind {
 				if id, ok := runID(j); ok {
 					res.RunID = id
@@ -56,19 +58,12 @@ func (b *Backfill) Cancel(ctx context.Context) (CancelResult, error) {
 			}
 			cancelled[j.ID] = true
 		}
-		if fresh == 0 {
-			quiet++
-		} else {
-			quiet = 0
-		}
 		select {
 		case <-ctx.Done():
 			return res, ctx.Err()
 		case <-time.After(100 * time.Millisecond):
 		}
 	}
-	res.CancelledJobs = len(cancelled)
-	return res, nil
 }
 
 // Pause stops new page fetches; pages in flight finish. The pause is stored in Postgres, so
@@ -140,6 +135,11 @@ type ResetResult struct {
 
 // Reset starts one collection over: its chain is cancelled, its DIDs leave the index, its
 // cursor and counts go back to zero, and a new chain pages it from the beginning.
+//
+// The steps are ordered so the row never claims a DID the index lacks, whatever stops the
+// reset half way: the row first claims nothing and is marked complete (so no start or retry
+// pages it meanwhile; a chain that slips in finds it complete and stops), then the DIDs are
+// deleted, then the row is reopened and its first page enqueued.
 func (b *Backfill) Reset(ctx context.Context, collection string) (ResetResult, error) {
 	if _, err := queries.ProgressGet(ctx, b.Pool, collection); errors.Is(err, pgx.ErrNoRows) {
 		return ResetResult{}, ErrNoSuchCollection
@@ -149,9 +149,13 @@ func (b *Backfill) Reset(ctx context.Context, collection string) (ResetResult, e
 	if err := b.cancelChain(ctx, collection); err != nil {
 		return ResetResult{}, err
 	}
-	removed, err := b.Index.DeleteCollection(collection)
+	row, err := queries.ProgressResetBegin(ctx, b.Pool, collection)
 	if err != nil {
-		return ResetResult{}, err
+		return ResetResult{}, fmt.Errorf("reset %s: %w", collection, err)
+	}
+	removed, err := b.Index.DeleteCollection(ctx, collection)
+	if err != nil {
+		return ResetResult{}, fmt.Errorf("reset %s: removed %d DIDs, then: %w", collection, removed, err)
 	}
 
 	tx, err := b.Pool.Begin(ctx)
@@ -159,17 +163,14 @@ func (b *Backfill) Reset(ctx context.Context, collection string) (ResetResult, e
 		return ResetResult{}, fmt.Errorf("reset %s: %w", collection, err)
 	}
 	defer tx.Rollback(context.WithoutCancel(ctx)) //nolint:errcheck // no-op after commit
-	row, err := queries.ProgressReset(ctx, tx, collection)
-	if err != nil {
+	if err := queries.ProgressResetFinish(ctx, tx, collection); err != nil {
 		return ResetResult{}, fmt.Errorf("reset %s: %w", collection, err)
 	}
+	// A chain still live here (one that slipped in and has not yet seen the row complete)
+	// pages the reopened row from its empty cursor: the same as the job skipped here.
 	first := firstPage(row, b.maxAttempts())
-	res, err := b.River.InsertTx(ctx, tx, first.Args, first.InsertOpts)
-	if err != nil {
+	if _, err := b.River.InsertTx(ctx, tx, first.Args, first.InsertOpts); err != nil {
 		return ResetResult{}, fmt.Errorf("enqueue %s: %w", collection, err)
-	}
-	if res.UniqueSkippedAsDuplicate {
-		return ResetResult{}, fmt.Errorf("reset %s: a chain came back while resetting (job %d); try again", collection, res.Job.ID)
 	}
 	if err := tx.Commit(ctx); err != nil {
 		return ResetResult{}, fmt.Errorf("reset %s: %w", collection, err)

@@ -1,6 +1,7 @@
 package rocksindex
 
 import (
+	"context"
 	"fmt"
 	"os"
 
@@ -211,11 +212,15 @@ func (ix *Index) scan(cf *grocksdb.ColumnFamilyHandle, start, end []byte, visit 
 const deleteBatch = 10000
 
 // DeleteCollection removes every DID of collection from rbc and the matching cbr keys, in
-// synced batches, and returns how many DIDs it removed.
-func (ix *Index) DeleteCollection(collection string) (int, error) {
-	removed := 0
+// synced batches, and returns how many DIDs it removed. Each batch resumes after the last DID
+// removed, so it never walks over its own tombstones. It stops early when ctx ends.
+func (ix *Index) DeleteCollection(ctx context.Context, collection string) (int, error) {
+	removed, after := 0, ""
 	for {
-		dids, err := ix.ListRepos(collection, "", deleteBatch)
+		if err := ctx.Err(); err != nil {
+			return removed, err
+		}
+		dids, err := ix.ListRepos(collection, after, deleteBatch)
 		if err != nil {
 			return removed, err
 		}
@@ -233,6 +238,7 @@ func (ix *Index) DeleteCollection(collection string) (int, error) {
 			return removed, fmt.Errorf("delete DIDs of %s: %w", collection, err)
 		}
 		removed += len(dids)
+		after = dids[len(dids)-1]
 	}
 }
 

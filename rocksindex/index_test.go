@@ -1,6 +1,7 @@
 package rocksindex
 
 import (
+	"context"
 	"fmt"
 	"os"
 	"testing"
@@ -95,7 +96,7 @@ func TestDeleteCollectionRemovesBothSides(t *testing.T) {
 	require.NoError(t, ix.Add("a.b.gone", many))
 	require.NoError(t, ix.Add("a.b.kept", many[:3]))
 
-	n, err := ix.DeleteCollection("a.b.gone")
+	n, err := ix.DeleteCollection(context.Background(), "a.b.gone")
 	require.NoError(t, err)
 	require.Equal(t, len(many), n)
 

@@ -218,14 +218,14 @@ func (q *Queries) ProgressListLag(ctx context.Context, db DBTX) ([]ProgressListL
 	return items, nil
 }
 
-const progressReset = `-- name: ProgressReset :one
+const progressResetBegin = `-- name: ProgressResetBegin :one
 UPDATE backfill_progress
 SET cursor = '',
     imported_count = 0,
     skipped_count = 0,
     pages_fetched = 0,
-    completed_at = NULL,
-    last_error = '',
+    completed_at = now(),
+    last_error = 'reset in progress: its DIDs are being removed from the index (if this stays, reset it again)',
     first_page_at = NULL,
     last_page_at = NULL,
     updated_at = now()
@@ -233,9 +233,11 @@ WHERE collection = $1
 RETURNING collection, source, cursor, imported_count, completed_at, created_at, skipped_count, pages_fetched, last_error, last_page_at, updated_at, first_page_at
 `
 
-// Starts a collection over: the next page job pages it from the beginning.
-func (q *Queries) ProgressReset(ctx context.Context, db DBTX, collection string) (BackfillProgress, error) {
-	row := db.QueryRow(ctx, progressReset, collection)
+// The first step of a reset: the row claims nothing (cursor, counts zero) and is marked
+// complete, so no start or retry pages it while its DIDs leave the index. A reset cut short
+// leaves it so, with the error saying what to do.
+func (q *Queries) ProgressResetBegin(ctx context.Context, db DBTX, collection string) (BackfillProgress, error) {
+	row := db.QueryRow(ctx, progressResetBegin, collection)
 	var i BackfillProgress
 	err := row.Scan(
 		&i.Collection,
@@ -252,6 +254,18 @@ func (q *Queries) ProgressReset(ctx context.Context, db DBTX, collection string)
 		&i.FirstPageAt,
 	)
 	return i, err
+}
+
+const progressResetFinish = `-- name: ProgressResetFinish :exec
+UPDATE backfill_progress
+SET completed_at = NULL, last_error = '', updated_at = now()
+WHERE collection = $1
+`
+
+// The last step of a reset: the collection is paged again from the beginning.
+func (q *Queries) ProgressResetFinish(ctx context.Context, db DBTX, collection string) error {
+	_, err := db.Exec(ctx, progressResetFinish, collection)
+	return err
 }
 
 const progressSetError = `-- name: ProgressSetError :exec

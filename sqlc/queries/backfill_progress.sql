@@ -43,24 +43,32 @@ UPDATE backfill_progress
 SET last_error = @last_error, updated_at = now()
 WHERE collection = @collection;
 
--- name: ProgressReset :one
--- Starts a collection over: the next page job pages it from the beginning.
-UPDATE backfill_progress
-SET cursor = '',
-    imported_count = 0,
-    skipped_count = 0,
-    pages_fetched = 0,
-    completed_at = NULL,
-    last_error = '',
-    first_page_at = NULL,
-    last_page_at = NULL,
-    updated_at = now()
-WHERE collection = @collection
-RETURNING *;
-
 -- name: ProgressListLag :many
 -- Incomplete collections and how long since each last committed a page (or was discovered).
 SELECT collection,
        extract(epoch FROM now() - coalesce(last_page_at, created_at))::float8 AS seconds_since_progress
 FROM backfill_progress
 WHERE completed_at IS NULL;
+
+-- name: ProgressResetBegin :one
+-- The first step of a reset: the row claims nothing (cursor, counts zero) and is marked
+-- complete, so no start or retry pages it while its DIDs leave the index. A reset cut short
+-- leaves it so, with the error saying what to do.
+UPDATE backfill_progress
+SET cursor = '',
+    imported_count = 0,
+    skipped_count = 0,
+    pages_fetched = 0,
+    completed_at = now(),
+    last_error = 'reset in progress: its DIDs are being removed from the index (if this stays, reset it again)',
+    first_page_at = NULL,
+    last_page_at = NULL,
+    updated_at = now()
+WHERE collection = @collection
+RETURNING *;
+
+-- name: ProgressResetFinish :exec
+-- The last step of a reset: the collection is paged again from the beginning.
+UPDATE backfill_progress
+SET completed_at = NULL, last_error = '', updated_at = now()
+WHERE collection = @collection;
