@@ -2,6 +2,7 @@ package jobs
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -14,6 +15,7 @@ import (
 	"github.com/jackc/pgx/v5/pgxpool"
 	"github.com/riverqueue/river"
 	"github.com/riverqueue/river/riverdriver/riverpgxv5"
+	"github.com/riverqueue/river/rivertype"
 
 	"github.com/colindex/colindex/metrics"
 	"github.com/colindex/colindex/rocksindex"
@@ -169,8 +171,18 @@ func (w *PageWorker) commit(ctx context.Context, job *river.Job[PageArgs], row d
 		w.Logger.WarnContext(ctx, "page already committed; dropping duplicate", "collection", coll)
 		return false, nil
 	}
-	if _, err := river.JobCompleteTx[*riverpgxv5.Driver](ctx, tx, job); err != nil {
+	completed, err := river.JobCompleteTx[*riverpgxv5.Driver](ctx, tx, job)
+	if err != nil {
 		return false, fmt.Errorf("complete page job of %s: %w", coll, err)
+	}
+	// JobCompleteTx leaves a job that is no longer running (rescued, or already finalised)
+	// as it is, without an error; and a cancel may have been asked for while this page was
+	// in flight. Either way this worker no longer owns the chain: roll back.
+	if completed.State != rivertype.JobStateCompleted {
+		return false, fmt.Errorf("page job of %s is %s, no longer running: page dropped", coll, completed.State)
+	}
+	if cancelRequested(completed.Metadata) {
+		return false, river.JobCancel(fmt.Errorf("backfill of %s cancelled", coll))
 	}
 	if !done {
 		client, err := river.ClientFromContextSafely[pgx.Tx](ctx)
@@ -199,12 +211,16 @@ func (w *PageWorker) commit(ctx context.Context, job *river.Job[PageArgs], row d
 	return true, nil
 }
 
-// fail records err as the collection's last error and returns it. A shutdown is not a failure
-// of the collection, so a cancelled context records nothing.
+// fail records err as the collection's last error and returns it. A shutdown or a cancel is
+// not a failure of the collection, so a cancelled context records nothing; a job that ran out
+// of time is one, and is recorded.
 func (w *PageWorker) fail(ctx context.Context, coll string, err error) error {
-	if ctx.Err() != nil {
+	if errors.Is(ctx.Err(), context.Canceled) {
 		return err
 	}
+	// The job's own context may be past its deadline: record with a fresh one.
+	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 5*time.Second)
+	defer cancel()
 	metrics.PagesFailed.Inc()
 	msg := err.Error()
 	if len(msg) > 1000 {
@@ -215,6 +231,14 @@ func (w *PageWorker) fail(ctx context.Context, coll string, err error) error {
 	}
 	w.Logger.WarnContext(ctx, "page failed", "collection", coll, "error", msg)
 	return err
+}
+
+// cancelRequested reports whether River recorded a cancel request in a job's metadata.
+func cancelRequested(metadata []byte) bool {
+	var m struct {
+		CancelAttemptedAt *time.Time `json:"cancel_attempted_at"`
+	}
+	return json.Unmarshal(metadata, &m) == nil && m.CancelAttemptedAt != nil
 }
 
 // nextSeenCursors adds the cursor a page was fetched from to the chain's fingerprints,
