@@ -3,7 +3,9 @@ package source
 import (
 	"container/heap"
 	"context"
+	"errors"
 	"sync"
+	"time"
 
 	"golang.org/x/time/rate"
 )
@@ -34,11 +36,18 @@ type waiter struct {
 
 func newTokenQueue(l *rate.Limiter) *tokenQueue { return &tokenQueue{limiter: l} }
 
-// wait blocks until the request may be sent.
-func (q *tokenQueue) wait(ctx context.Context, priority int64) error {
+// errQueueTimeout says a request waited maxWait without getting a token.
+var errQueueTimeout = errors.New("rate cap: no token within the wait limit")
+
+// wait blocks until the request may be sent, or for at most maxWait: a low-priority request
+// can wait behind deeper chains for as long as they keep the cap busy, and its caller should
+// then step aside (snooze) rather than spend its job's time.
+func (q *tokenQueue) wait(ctx context.Context, priority int64, maxWait time.Duration) error {
 	if q.limiter.Limit() == rate.Inf {
 		return ctx.Err()
 	}
+	timer := time.NewTimer(maxWait)
+	defer timer.Stop()
 	q.mu.Lock()
 	q.seq++
 	w := &waiter{priority: priority, seq: q.seq, ready: make(chan struct{})}
@@ -49,10 +58,7 @@ func (q *tokenQueue) wait(ctx context.Context, priority int64) error {
 	}
 	q.mu.Unlock()
 
-	select {
-	case <-w.ready:
-		return nil
-	case <-ctx.Done():
+	giveUp := func(err error) error {
 		q.mu.Lock()
 		defer q.mu.Unlock()
 		select {
@@ -60,8 +66,16 @@ func (q *tokenQueue) wait(ctx context.Context, priority int64) error {
 			return nil
 		default:
 			w.gone = true
-			return ctx.Err()
+			return err
 		}
+	}
+	select {
+	case <-w.ready:
+		return nil
+	case <-ctx.Done():
+		return giveUp(ctx.Err())
+	case <-timer.C:
+		return giveUp(errQueueTimeout)
 	}
 }
 

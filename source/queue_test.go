@@ -25,7 +25,7 @@ func TestTokenQueueServesByPriority(t *testing.T) {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			require.NoError(t, q.wait(context.Background(), p))
+			require.NoError(t, q.wait(context.Background(), p, time.Minute))
 			mu.Lock()
 			order = append(order, p)
 			mu.Unlock()
@@ -48,5 +48,13 @@ func TestTokenQueueWaiterCanGiveUp(t *testing.T) {
 	q := newTokenQueue(l)
 	ctx, cancel := context.WithCancel(context.Background())
 	cancel()
-	require.ErrorIs(t, q.wait(ctx, 1), context.Canceled)
+	require.ErrorIs(t, q.wait(ctx, 1, time.Minute), context.Canceled)
+}
+
+func TestTokenQueueStepsAsideAfterMaxWait(t *testing.T) {
+	t.Parallel()
+	l := rate.NewLimiter(rate.Every(time.Hour), 1)
+	require.True(t, l.Allow())
+	q := newTokenQueue(l)
+	require.ErrorIs(t, q.wait(context.Background(), 1, 20*time.Millisecond), errQueueTimeout)
 }

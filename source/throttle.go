@@ -2,6 +2,7 @@ package source
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"net/http"
 	"strconv"
@@ -15,25 +16,31 @@ import (
 )
 
 const (
-	// maxInlineWait is the longest a request waits for a source's throttle inside a page job;
+	// maxInlineWait is the longest a request waits for a source's hold inside a page job;
 	// longer waits are handed back as a RateLimitedError so the job can snooze instead of
 	// holding a worker and its lease.
 	maxInlineWait = 2 * time.Second
+	// maxQueueWait is the longest a request queues for the rate cap's next token before it
+	// steps aside (RateLimitedError) for the deeper chains that keep the cap busy.
+	maxQueueWait = 5 * time.Second
+	// queueRetry is how long a request that stepped aside waits before queueing again.
+	queueRetry = time.Second
 	// defaultBackoff is used for a 429 that names no time to wait.
 	defaultBackoff = 5 * time.Second
 	// maxBackoff caps what a source can ask for.
 	maxBackoff = 15 * time.Minute
 )
 
-// RateLimitedError says a source asked colindex to wait. It is not a failure: the caller
-// should try again after Wait.
+// RateLimitedError says paging of a source must wait: the source asked for it (429,
+// RateLimit-*), or the rate cap is busy with higher-priority requests. It is not a failure:
+// the caller should try again after Wait.
 type RateLimitedError struct {
 	Source string
 	Wait   time.Duration
 }
 
 func (e *RateLimitedError) Error() string {
-	return fmt.Sprintf("%s asked to wait %s", e.Source, e.Wait.Round(time.Millisecond))
+	return fmt.Sprintf("paging %s must wait %s", e.Source, e.Wait.Round(time.Millisecond))
 }
 
 // throttle paces the requests to one source: the operator's rate cap (a token bucket shared
@@ -59,24 +66,39 @@ func newThrottle(name string, rps float64) *throttle {
 }
 
 // wait blocks until a request may be sent (higher priority first), or returns a
-// RateLimitedError when the source's hold lasts longer than maxInlineWait.
+// RateLimitedError when the source's hold, or the queue for the cap, lasts too long.
 func (t *throttle) wait(ctx context.Context, priority int64) error {
+	if err := t.holdOff(ctx); err != nil {
+		return err
+	}
+	if err := t.queue.wait(ctx, priority, maxQueueWait); errors.Is(err, errQueueTimeout) {
+		return &RateLimitedError{Source: t.name, Wait: queueRetry}
+	} else if err != nil {
+		return err
+	}
+	// A 429 may have come in while this request queued: honour it before sending.
+	return t.holdOff(ctx)
+}
+
+// holdOff waits out the source's hold, if any, or hands it back when it is long.
+func (t *throttle) holdOff(ctx context.Context) error {
 	t.mu.Lock()
 	hold := time.Until(t.until)
 	t.mu.Unlock()
+	if hold <= 0 {
+		return nil
+	}
 	if hold > maxInlineWait {
 		return &RateLimitedError{Source: t.name, Wait: hold}
 	}
-	if hold > 0 {
-		timer := time.NewTimer(hold)
-		defer timer.Stop()
-		select {
-		case <-ctx.Done():
-			return ctx.Err()
-		case <-timer.C:
-		}
+	timer := time.NewTimer(hold)
+	defer timer.Stop()
+	select {
+	case <-ctx.Done():
+		return ctx.Err()
+	case <-timer.C:
+		return nil
 	}
-	return t.queue.wait(ctx, priority)
 }
 
 // observe reads a response's rate-limit headers and returns the hold they ask for: after a
