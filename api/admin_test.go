@@ -141,7 +141,7 @@ func TestHealthAnswers(t *testing.T) {
 	s.srv.Pool.Close()
 	code, body = s.do(t, http.MethodGet, "/_health")
 	require.Equal(t, http.StatusServiceUnavailable, code)
-	require.Contains(t, body, `"postgres":"closed pool"`)
+	require.JSONEq(t, `{"status":"error","postgres":"unreachable","index":"ok"}`, body)
 }
 
 func TestOpenAPIDocumentIsServed(t *testing.T) {
@@ -277,5 +277,18 @@ func TestWrongCredentialsAllLookTheSame(t *testing.T) {
 	}
 	for _, b := range bodies[1:] {
 		require.Equal(t, bodies[0], b)
+	}
+}
+
+func TestClientKey(t *testing.T) {
+	t.Parallel()
+	for addr, want := range map[string]string{
+		"192.0.2.7:4321":             "192.0.2.7",
+		"[2001:db8:1:2:3:4:5:6]:443": "2001:db8:1:2::/64",
+		"[2001:db8:1:2:ffff::1]:443": "2001:db8:1:2::/64",
+		"[::ffff:192.0.2.7]:80":      "192.0.2.7",
+		"not an address":             "not an address",
+	} {
+		require.Equal(t, want, clientKey(addr), addr)
 	}
 }

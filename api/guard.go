@@ -3,6 +3,7 @@ package api
 import (
 	"net"
 	"net/http"
+	"net/netip"
 	"strconv"
 	"sync"
 	"time"
@@ -32,13 +33,23 @@ func newLoginGuard(burst int) *loginGuard {
 	return &loginGuard{burst: burst, clients: map[string]*rate.Limiter{}}
 }
 
-// clientKey is the client's address without its port. colindex trusts no forwarding header:
-// behind a proxy, every client shares the proxy's allowance, which errs on the safe side.
+// clientKey is the client's address without its port; for IPv6, its /64, since one client
+// can hold a whole /64. colindex trusts no forwarding header: behind a proxy, every client
+// shares the proxy's allowance, which errs on the safe side.
 func clientKey(remoteAddr string) string {
-	if host, _, err := net.SplitHostPort(remoteAddr); err == nil {
+	host, _, err := net.SplitHostPort(remoteAddr)
+	if err != nil {
+		host = remoteAddr
+	}
+	addr, err := netip.ParseAddr(host)
+	if err != nil {
 		return host
 	}
-	return remoteAddr
+	if addr.Is4() || addr.Is4In6() {
+		return addr.Unmap().String()
+	}
+	prefix, _ := addr.Prefix(64)
+	return prefix.String()
 }
 
 // blocked reports whether a client has spent its allowance, and how long until it may try again.
@@ -71,11 +82,19 @@ func (g *loginGuard) failed(client string) {
 	l.Allow()
 }
 
+// prune drops the clients that have their full allowance back (they carry no state); if the
+// table is still full, some others go too (a flood of addresses cannot grow it without bound).
 func (g *loginGuard) prune() {
 	for k, l := range g.clients {
 		if l.Tokens() >= float64(g.burst) {
 			delete(g.clients, k)
 		}
+	}
+	for k := range g.clients {
+		if len(g.clients) < guardEntries*9/10 {
+			break
+		}
+		delete(g.clients, k)
 	}
 }
 

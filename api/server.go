@@ -92,11 +92,15 @@ func (s *Server) health(w http.ResponseWriter, r *http.Request) {
 	defer cancel()
 	out := healthOutput{Status: "ok", Postgres: "ok", Index: "ok"}
 	status := http.StatusOK
+	// The endpoint is public: it names what is wrong, and the log has the details (which
+	// can carry host names and users).
 	if err := s.Pool.Ping(ctx); err != nil {
-		out.Status, out.Postgres, status = "error", err.Error(), http.StatusServiceUnavailable
+		s.Logger.WarnContext(ctx, "health: postgres", "error", err)
+		out.Status, out.Postgres, status = "error", "unreachable", http.StatusServiceUnavailable
 	}
 	if err := s.Index.Ping(); err != nil {
-		out.Status, out.Index, status = "error", err.Error(), http.StatusServiceUnavailable
+		s.Logger.WarnContext(ctx, "health: index", "error", err)
+		out.Status, out.Index, status = "error", "unreadable", http.StatusServiceUnavailable
 	}
 	writeJSON(w, status, out)
 }

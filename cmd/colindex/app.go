@@ -183,14 +183,24 @@ func serve(c *cli.Context) error {
 	}
 	shutdownCtx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
+	clean := true
 	if err := httpServer.Shutdown(shutdownCtx); err != nil && !errors.Is(err, http.ErrServerClosed) {
 		log.Warn("http shutdown", "error", err)
+		clean = false
 	}
 	if err := riverClient.Stop(shutdownCtx); err != nil {
 		log.Warn("river did not stop in time; cancelling running jobs", "error", err)
 		hardCtx, cancelHard := context.WithTimeout(context.Background(), 10*time.Second)
 		defer cancelHard()
-		_ = riverClient.StopAndCancel(hardCtx)
+		if err := riverClient.StopAndCancel(hardCtx); err != nil {
+			clean = false
+		}
+	}
+	if !clean {
+		// A handler or worker may still be inside the index: closing it under them would
+		// crash. Every write was synced, so leaving without Close loses nothing.
+		log.Warn("stopped without closing the index: work was still running")
+		os.Exit(1)
 	}
 	log.Info("stopped")
 	return nil
