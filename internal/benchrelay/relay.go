@@ -24,18 +24,29 @@ type Relay struct {
 	data    *Dataset
 	latency Latency
 
-	mu    sync.Mutex
-	times []time.Time // when each listReposByCollection request arrived
+	record bool // keep arrival times for Stats (the benchmark's relays only)
+	mu     sync.Mutex
+	times  []time.Time // when each listReposByCollection request arrived
 }
 
-// New starts a relay serving data with the given latency.
+// New starts a relay on loopback serving data with the given latency.
 func New(data *Dataset, latency Latency) *Relay {
+	r := &Relay{data: data, latency: latency, record: true}
+	r.Server = httptest.NewServer(r.mux())
+	return r
+}
+
+// Handler serves data with the given latency, for a server of the caller's own.
+func Handler(data *Dataset, latency Latency) http.Handler {
 	r := &Relay{data: data, latency: latency}
+	return r.mux()
+}
+
+func (r *Relay) mux() *http.ServeMux {
 	mux := http.NewServeMux()
 	mux.HandleFunc("GET /xrpc/com.atproto.sync.listReposByCollection", r.listRepos)
 	mux.HandleFunc("GET /llms.txt", r.llmsTxt)
-	r.Server = httptest.NewServer(mux)
-	return r
+	return mux
 }
 
 // llmsTxt lists every collection (or those named in ?only=a,b) as Lexicon Garden links.
@@ -54,9 +65,11 @@ func (r *Relay) llmsTxt(w http.ResponseWriter, req *http.Request) {
 
 func (r *Relay) listRepos(w http.ResponseWriter, req *http.Request) {
 	arrived := time.Now()
-	r.mu.Lock()
-	r.times = append(r.times, arrived)
-	r.mu.Unlock()
+	if r.record {
+		r.mu.Lock()
+		r.times = append(r.times, arrived)
+		r.mu.Unlock()
+	}
 
 	q := req.URL.Query()
 	i, ok := r.data.index[q.Get("collection")]

@@ -1,0 +1,37 @@
+// Command benchrelay serves a synthetic, network-shaped source relay on its own, for trying
+// colindex locally without reaching bsky.network (the benchmark runs the same relay in its
+// driver). It answers com.atproto.sync.listReposByCollection like bsky.network's
+// collectiondir and lists its collections at /llms.txt, Lexicon Garden style:
+//
+//	go run ./cmd/benchrelay -listen 127.0.0.1:2600 -pairs 100000
+//	COLINDEX_LEXICON_LIST_URL=http://127.0.0.1:2600/llms.txt make run
+//	./bin/colindex start http://127.0.0.1:2600
+package main
+
+import (
+	"flag"
+	"fmt"
+	"log"
+	"net/http"
+	"time"
+
+	"github.com/colindex/colindex/internal/benchrelay"
+)
+
+func main() {
+	listen := flag.String("listen", "127.0.0.1:2600", "listen address")
+	collections := flag.Int("collections", 200, "collections")
+	pairs := flag.Int("pairs", 100_000, "(DID, collection) pairs in all")
+	largest := flag.Float64("largest", 0.3, "share of the pairs in the largest collection")
+	base := flag.Duration("latency", 20*time.Millisecond, "latency per request")
+	perDID := flag.Duration("latency-per-did", 50*time.Microsecond, "added latency per DID returned")
+	prefix := flag.String("prefix", "com.bench", "collection name prefix")
+	flag.Parse()
+
+	data := benchrelay.NewDataset(benchrelay.Spec{Collections: *collections, Pairs: *pairs, LargestShare: *largest, Prefix: *prefix})
+	handler := benchrelay.Handler(data, benchrelay.Latency{Base: *base, PerDID: *perDID})
+	fmt.Printf("benchrelay: %d collections, %d pairs (largest %s with %d) on http://%s\n",
+		len(data.Names), data.Pairs(), data.Names[0], data.Sizes[0], *listen)
+	srv := &http.Server{Addr: *listen, Handler: handler, ReadHeaderTimeout: 10 * time.Second}
+	log.Fatal(srv.ListenAndServe())
+}
