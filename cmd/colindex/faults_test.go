@@ -21,17 +21,7 @@ import (
 // finishes the backfill exactly.
 func TestGracefulShutdownMidRun(t *testing.T) {
 	t.Parallel()
-	relay := testrelay.New()
-	t.Cleanup(relay.Close)
-	names := networkShaped(relay, 4, 3000)
-	relay.SetLLMsTxt(lexiconList(names))
-	svc := newService(t, relay, "COLINDEX_PAGE_LIMIT=20", "COLINDEX_PAGE_PAUSE=10ms")
-	svc.start()
-	code, body := svc.call(http.MethodPost, "/admin/backfill-collections")
-	require.Equal(t, http.StatusOK, code, string(body))
-	for st, _ := svc.status(); st.TotalImported < 300; st, _ = svc.status() {
-		time.Sleep(20 * time.Millisecond)
-	}
+	svc, relay, names := midBackfill(t)
 	require.NoError(t, svc.stop(syscall.SIGTERM), "a clean exit")
 	require.Contains(t, svc.logs.String(), `"msg":"stopped"`)
 
@@ -44,17 +34,7 @@ func TestGracefulShutdownMidRun(t *testing.T) {
 // itself when Postgres is back.
 func TestPostgresOutageMidRun(t *testing.T) {
 	t.Parallel()
-	relay := testrelay.New()
-	t.Cleanup(relay.Close)
-	names := networkShaped(relay, 4, 3000)
-	relay.SetLLMsTxt(lexiconList(names))
-	svc := newService(t, relay, "COLINDEX_PAGE_LIMIT=20", "COLINDEX_PAGE_PAUSE=10ms")
-	svc.start()
-	code, body := svc.call(http.MethodPost, "/admin/backfill-collections")
-	require.Equal(t, http.StatusOK, code, string(body))
-	for st, _ := svc.status(); st.TotalImported < 300; st, _ = svc.status() {
-		time.Sleep(20 * time.Millisecond)
-	}
+	svc, relay, names := midBackfill(t)
 
 	db := databaseName(t, svc.env)
 	ctx := context.Background()
@@ -94,6 +74,24 @@ func TestPostgresOutageMidRun(t *testing.T) {
 	_, err = admin.Exec(ctx, "ALTER DATABASE "+db+" WITH ALLOW_CONNECTIONS true")
 	require.NoError(t, err)
 	svc.requireExactly(relay, names, 3*time.Minute)
+}
+
+// midBackfill starts a service on a small, slowly paged backfill and returns once it is
+// under way.
+func midBackfill(t *testing.T) (*service, *testrelay.Relay, []string) {
+	t.Helper()
+	relay := testrelay.New()
+	t.Cleanup(relay.Close)
+	names := networkShaped(relay, 4, 3000)
+	relay.SetLLMsTxt(lexiconList(names))
+	svc := newService(t, relay, "COLINDEX_PAGE_LIMIT=20", "COLINDEX_PAGE_PAUSE=10ms")
+	svc.start()
+	code, body := svc.call(http.MethodPost, "/admin/backfill-collections")
+	require.Equal(t, http.StatusOK, code, string(body))
+	for st, _ := svc.status(); st.TotalImported < 300; st, _ = svc.status() {
+		time.Sleep(20 * time.Millisecond)
+	}
+	return svc, relay, names
 }
 
 func databaseName(t *testing.T, env []string) string {
