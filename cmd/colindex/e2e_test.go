@@ -57,7 +57,25 @@ type service struct {
 	env  []string
 	base string
 	cmd  *exec.Cmd
-	logs *bytes.Buffer
+	logs *logBuffer
+}
+
+// logBuffer collects a process's output; tests read it while the process still writes.
+type logBuffer struct {
+	mu  sync.Mutex
+	buf bytes.Buffer
+}
+
+func (b *logBuffer) Write(p []byte) (int, error) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.buf.Write(p)
+}
+
+func (b *logBuffer) String() string {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.buf.String()
 }
 
 func newService(t *testing.T, relay *testrelay.Relay, extraEnv ...string) *service {
@@ -82,7 +100,7 @@ func newService(t *testing.T, relay *testrelay.Relay, extraEnv ...string) *servi
 	}
 	t.Cleanup(func() {
 		s.stop(syscall.SIGKILL)
-		if t.Failed() {
+		if t.Failed() && s.logs != nil {
 			t.Logf("colindex logs:\n%s", s.logs.String())
 		}
 	})
@@ -93,7 +111,7 @@ func (s *service) start() {
 	s.t.Helper()
 	s.cmd = exec.Command(binary(s.t), "serve")
 	s.cmd.Env = s.env
-	s.logs = &bytes.Buffer{}
+	s.logs = &logBuffer{}
 	s.cmd.Stdout, s.cmd.Stderr = s.logs, s.logs
 	require.NoError(s.t, s.cmd.Start())
 	deadline := time.Now().Add(60 * time.Second)
@@ -105,7 +123,7 @@ func (s *service) start() {
 				return
 			}
 		}
-		require.True(s.t, time.Now().Before(deadline), "colindex did not become healthy:\n%s", s.logs)
+		require.True(s.t, time.Now().Before(deadline), "colindex did not become healthy:\n%s", s.logs.String())
 		time.Sleep(50 * time.Millisecond)
 	}
 }
