@@ -3,7 +3,6 @@ package jobs
 import (
 	"context"
 	"errors"
-	"fmt"
 	"net/http"
 	"strings"
 	"sync"
@@ -241,8 +240,7 @@ func TestStuckCursorStopsTheCollection(t *testing.T) {
 	b.relay.Intercept(func(w http.ResponseWriter, r *http.Request, n int64) bool {
 		if c := r.URL.Query().Get("cursor"); c != "" {
 			// A source that lies: a full page that hands back the cursor it was given.
-			w.Header().Set("Content-Type", "application/json")
-			fmt.Fprintf(w, `{"repos":[{"did":"did:plc:aaaaaaaaaaaaaaaaaaaaaaaa"},{"did":"did:plc:aaaaaaaaaaaaaaaaaaaaaaab"},{"did":"did:plc:aaaaaaaaaaaaaaaaaaaaaaac"},{"did":"did:plc:aaaaaaaaaaaaaaaaaaaaaaad"},{"did":"did:plc:aaaaaaaaaaaaaaaaaaaaaaae"},{"did":"did:plc:aaaaaaaaaaaaaaaaaaaaaaaf"},{"did":"did:plc:aaaaaaaaaaaaaaaaaaaaaaag"}],"cursor":%q}`, c)
+			writeFullPage(w, c)
 			return true
 		}
 		return false

@@ -2,7 +2,6 @@ package jobs
 
 import (
 	"context"
-	"fmt"
 	"net/http"
 	"strings"
 	"sync"
@@ -83,8 +82,7 @@ func TestCursorLoopStopsTheCollection(t *testing.T) {
 		}
 		if len(cursors) == 3 {
 			// The third cursored request answers with the first cursor ever handed out.
-			w.Header().Set("Content-Type", "application/json")
-			fmt.Fprintf(w, `{"repos":[{"did":"did:plc:aaaaaaaaaaaaaaaaaaaaaaaa"},{"did":"did:plc:aaaaaaaaaaaaaaaaaaaaaaab"},{"did":"did:plc:aaaaaaaaaaaaaaaaaaaaaaac"},{"did":"did:plc:aaaaaaaaaaaaaaaaaaaaaaad"},{"did":"did:plc:aaaaaaaaaaaaaaaaaaaaaaae"},{"did":"did:plc:aaaaaaaaaaaaaaaaaaaaaaaf"},{"did":"did:plc:aaaaaaaaaaaaaaaaaaaaaaag"}],"cursor":%q}`, cursors[0])
+			writeFullPage(w, cursors[0])
 			return true
 		}
 		return false

@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"log/slog"
+	"net/http"
 	"os"
 	"slices"
 	"testing"
@@ -136,4 +137,18 @@ func statusOf(t *testing.T, st Status, collection string) CollectionStatus {
 	}
 	t.Fatalf("no status for %s", collection)
 	return CollectionStatus{}
+}
+
+// writeFullPage answers with a full page (7 DIDs, the tests' page size) and the given cursor:
+// what a source that lies about its cursor sends.
+func writeFullPage(w http.ResponseWriter, cursor string) {
+	w.Header().Set("Content-Type", "application/json")
+	fmt.Fprint(w, `{"repos":[`)
+	for i := range 7 {
+		if i > 0 {
+			fmt.Fprint(w, ",")
+		}
+		fmt.Fprintf(w, `{"did":"did:plc:aaaaaaaaaaaaaaaaaaaaaaa%c"}`, 'a'+i)
+	}
+	fmt.Fprintf(w, `],"cursor":%q}`, cursor)
 }
