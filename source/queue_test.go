@@ -13,7 +13,7 @@ import (
 // Waiting requests get tokens highest priority first, oldest first among equals.
 func TestTokenQueueServesByPriority(t *testing.T) {
 	t.Parallel()
-	l := rate.NewLimiter(rate.Every(50*time.Millisecond), 1)
+	l := rate.NewLimiter(rate.Every(200*time.Millisecond), 1) // slow: all five queue before the first token
 	require.True(t, l.Allow()) // the bucket is empty: everyone below waits
 	q := newTokenQueue(l)
 
