@@ -14,7 +14,7 @@ import (
 func TestTokenQueueServesByPriority(t *testing.T) {
 	t.Parallel()
 	l := rate.NewLimiter(rate.Every(200*time.Millisecond), 1) // slow: all five queue before the first token
-	require.True(t, l.Allow()) // the bucket is empty: everyone below waits
+	require.True(t, l.Allow())                                // the bucket is empty: everyone below waits
 	q := newTokenQueue(l)
 
 	var mu sync.Mutex
