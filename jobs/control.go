@@ -110,6 +110,7 @@ func (b *Backfill) Retry(ctx context.Context) (RetryResult, error) {
 	if len(rows) == 0 {
 		return RetryResult{}, nil
 	}
+	orderLargestFirst(rows, b.Index)
 	params := make([]river.InsertManyParams, len(rows))
 	for i, row := range rows {
 		params[i] = firstPage(row, b.maxAttempts())

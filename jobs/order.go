@@ -1,7 +1,9 @@
 package jobs
 
 import (
+	"cmp"
 	"slices"
+	"strings"
 
 	"github.com/colindex/colindex/rocksindex"
 	"github.com/colindex/colindex/sqlc/dbsqlc"
@@ -48,22 +50,12 @@ func orderLargestFirst(rows []dbsqlc.BackfillProgress, index *rocksindex.Index) 
 		}
 		return len(knownLarge)
 	}
-	slices.SortStableFunc(rows, func(a, b dbsqlc.BackfillProgress) int {
-		switch {
-		case a.ImportedCount != b.ImportedCount:
-			return cmpDesc(a.ImportedCount, b.ImportedCount)
-		case size[a.Collection] != size[b.Collection]:
-			return cmpDesc(size[a.Collection], size[b.Collection])
-		case rank(a.Collection) != rank(b.Collection):
-			return rank(a.Collection) - rank(b.Collection)
-		}
-		return 0 // ProgressListIncomplete already orders by name
+	slices.SortFunc(rows, func(a, b dbsqlc.BackfillProgress) int {
+		return cmp.Or(
+			cmp.Compare(b.ImportedCount, a.ImportedCount),
+			cmp.Compare(size[b.Collection], size[a.Collection]),
+			cmp.Compare(rank(a.Collection), rank(b.Collection)),
+			strings.Compare(a.Collection, b.Collection),
+		)
 	})
-}
-
-func cmpDesc[T int64 | uint64](a, b T) int {
-	if a > b {
-		return -1
-	}
-	return 1
 }

@@ -148,10 +148,10 @@ func (q *Queries) ProgressList(ctx context.Context, db DBTX) ([]BackfillProgress
 const progressListIncomplete = `-- name: ProgressListIncomplete :many
 SELECT collection, source, cursor, imported_count, completed_at, created_at, skipped_count, pages_fetched, last_error, last_page_at, updated_at, first_page_at FROM backfill_progress
 WHERE completed_at IS NULL
-ORDER BY imported_count DESC, collection
+ORDER BY collection
 `
 
-// Largest known collections first, so the longest chains are never left for the end.
+// By name; jobs.orderLargestFirst decides the paging order.
 func (q *Queries) ProgressListIncomplete(ctx context.Context, db DBTX) ([]BackfillProgress, error) {
 	rows, err := db.Query(ctx, progressListIncomplete)
 	if err != nil {

@@ -12,10 +12,10 @@ SELECT * FROM backfill_progress WHERE collection = @collection;
 SELECT * FROM backfill_progress ORDER BY collection;
 
 -- name: ProgressListIncomplete :many
--- Largest known collections first, so the longest chains are never left for the end.
+-- By name; jobs.orderLargestFirst decides the paging order.
 SELECT * FROM backfill_progress
 WHERE completed_at IS NULL
-ORDER BY imported_count DESC, collection;
+ORDER BY collection;
 
 -- name: ProgressCountCompleted :one
 SELECT count(*) FROM backfill_progress WHERE completed_at IS NOT NULL;
