@@ -67,8 +67,8 @@ func TestStartManyAtOnceGivesExactlyOne200(t *testing.T) {
 	relay := testrelay.New()
 	t.Cleanup(relay.Close)
 	s := newStack(t, stackOpts{pagePause: 30 * time.Millisecond})
-	relay.Append("com.example.slow", dids("s", 70)...)
-	require.NoError(t, s.index.Add("com.example.slow", dids("s", 1)))
+	relay.Append("com.example.slow", testrelay.DIDs("s", 70)...)
+	require.NoError(t, s.index.Add("com.example.slow", testrelay.DIDs("s", 1)))
 
 	const callers = 10
 	codes := make([]int, callers)
@@ -109,7 +109,7 @@ func TestBadSourceIs400AndTouchesNothing(t *testing.T) {
 	relay := testrelay.New()
 	t.Cleanup(relay.Close)
 	s := newStack(t, stackOpts{lexiconListURL: relay.URL + "/llms.txt"})
-	require.NoError(t, s.index.Add("com.example.x", dids("x", 1)))
+	require.NoError(t, s.index.Add("com.example.x", testrelay.DIDs("x", 1)))
 	long := "a"
 	for len(long) < 400 {
 		long += ".aaaaaaaa"
@@ -188,8 +188,8 @@ func TestMetricsMoveDuringABackfill(t *testing.T) {
 	relay := testrelay.New()
 	t.Cleanup(relay.Close)
 	s := newStack(t, stackOpts{})
-	relay.Append("com.example.m", dids("m", 20)...)
-	require.NoError(t, s.index.Add("com.example.m", dids("m", 1)))
+	relay.Append("com.example.m", testrelay.DIDs("m", 20)...)
+	require.NoError(t, s.index.Add("com.example.m", testrelay.DIDs("m", 1)))
 
 	scrape := func() string {
 		code, body := s.do(t, http.MethodGet, "/metrics", adminAuth)

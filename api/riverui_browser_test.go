@@ -32,8 +32,8 @@ func TestRiverUIRendersInChromium(t *testing.T) {
 	relay := testrelay.New()
 	t.Cleanup(relay.Close)
 	s := newStack(t, stackOpts{})
-	relay.Append("com.example.ui", dids("u", 30)...)
-	require.NoError(t, s.index.Add("com.example.ui", dids("u", 1)))
+	relay.Append("com.example.ui", testrelay.DIDs("u", 30)...)
+	require.NoError(t, s.index.Add("com.example.ui", testrelay.DIDs("u", 1)))
 	code, body := s.do(t, http.MethodPost, "/admin/backfill-collections?source="+url.QueryEscape(relay.URL), adminAuth)
 	require.Equal(t, http.StatusOK, code, body)
 

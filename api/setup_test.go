@@ -3,7 +3,6 @@ package api
 import (
 	"cmp"
 	"context"
-	"fmt"
 	"io"
 	"log/slog"
 	"net/http"
@@ -13,6 +12,7 @@ import (
 	"time"
 
 	"github.com/stretchr/testify/require"
+
 	"riverqueue.com/riverui"
 
 	"github.com/colindex/colindex/internal/pgtest"
@@ -99,11 +99,3 @@ func (s *stack) do(t *testing.T, method, path string, headers ...string) (int, s
 }
 
 var adminAuth = "Authorization: Bearer " + testPassword
-
-func dids(prefix string, n int) []string {
-	out := make([]string, n)
-	for i := range out {
-		out[i] = fmt.Sprintf("did:plc:%s%0*d", prefix, 24-len(prefix), i)
-	}
-	return out
-}

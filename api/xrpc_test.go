@@ -2,7 +2,7 @@ package api
 
 import (
 	"encoding/json"
-	"fmt"
+	"maps"
 	"net/http"
 	"net/url"
 	"slices"
@@ -36,11 +36,11 @@ func (s *stack) list(t *testing.T, query string) (int, listOut, string) {
 func TestListReposPagesInDIDOrder(t *testing.T) {
 	t.Parallel()
 	s := newStack(t, stackOpts{})
-	want := dids("p", 25)
+	want := testrelay.DIDs("p", 25)
 	shuffled := slices.Clone(want)
 	slices.Reverse(shuffled)
 	require.NoError(t, s.index.Add("com.example.p", shuffled))
-	require.NoError(t, s.index.Add("com.example.twenty", dids("t", 20)))
+	require.NoError(t, s.index.Add("com.example.twenty", testrelay.DIDs("t", 20)))
 
 	var got []string
 	cursor := ""
@@ -76,7 +76,7 @@ func TestListReposPagesInDIDOrder(t *testing.T) {
 func TestListReposLimitDefaultsAndClamps(t *testing.T) {
 	t.Parallel()
 	s := newStack(t, stackOpts{})
-	require.NoError(t, s.index.Add("com.example.big", dids("b", 10010)))
+	require.NoError(t, s.index.Add("com.example.big", testrelay.DIDs("b", 10010)))
 	for query, n := range map[string]int{"": 500, "&limit=0": 1, "&limit=-5": 1, "&limit=10001": 10000, "&limit=99999999": 10000} {
 		code, out, body := s.list(t, "collection=com.example.big"+query)
 		require.Equal(t, http.StatusOK, code, body)
@@ -108,18 +108,16 @@ func TestAnotherColindexCanBackfillFromThisOne(t *testing.T) {
 	t.Parallel()
 	upstream := newStack(t, stackOpts{})
 	want := map[string][]string{
-		"com.example.a": dids("a", 23),
-		"com.example.b": dids("b", 7),
-		"com.example.c": dids("c", 1),
+		"com.example.a": testrelay.DIDs("a", 23),
+		"com.example.b": testrelay.DIDs("b", 7),
+		"com.example.c": testrelay.DIDs("c", 1),
 	}
-	var list strings.Builder
 	for c, d := range want {
 		require.NoError(t, upstream.index.Add(c, d))
-		fmt.Fprintf(&list, "- [%s](https://lexicon.garden/lexicon/did:plc:abc/%s)\n", c, c)
 	}
 	lexicons := testrelay.New()
 	t.Cleanup(lexicons.Close)
-	lexicons.SetLLMsTxt(list.String())
+	lexicons.SetLLMsTxt(testrelay.LexiconList(slices.Collect(maps.Keys(want))...))
 
 	downstream := newStack(t, stackOpts{lexiconListURL: lexicons.URL + "/llms.txt", pageLimit: 5})
 	code, body := downstream.do(t, http.MethodPost, "/admin/backfill-collections?source="+url.QueryEscape(upstream.http.URL), adminAuth)

@@ -13,6 +13,8 @@ import (
 	"github.com/riverqueue/river"
 	"github.com/riverqueue/river/rivertype"
 	"github.com/stretchr/testify/require"
+
+	"github.com/colindex/colindex/internal/testrelay"
 )
 
 func TestBackfillPagesEveryCollectionExactly(t *testing.T) {
@@ -31,10 +33,10 @@ func TestBackfillPagesEveryCollectionExactly(t *testing.T) {
 		nsids = append(nsids, c)
 		if n > 0 {
 			// Shared DIDs across collections, like the network.
-			b.relay.Append(c, dids("", n)...)
+			b.relay.Append(c, testrelay.DIDs("", n)...)
 		}
 	}
-	b.relay.SetLLMsTxt(lexiconList(nsids...))
+	b.relay.SetLLMsTxt(testrelay.LexiconList(nsids...))
 
 	res, err := b.backfill.Start(context.Background(), b.src)
 	require.NoError(t, err)
@@ -62,7 +64,7 @@ func TestBackfillPagesEveryCollectionExactly(t *testing.T) {
 	require.NotNil(t, st.LastRun.FinishedAt)
 
 	// cbr mirrors rbc.
-	colls, err := b.index.CollectionsOf(dids("", 1)[0])
+	colls, err := b.index.CollectionsOf(testrelay.DIDs("", 1)[0])
 	require.NoError(t, err)
 	require.Len(t, colls, 5)
 }
@@ -70,8 +72,8 @@ func TestBackfillPagesEveryCollectionExactly(t *testing.T) {
 func TestStartRefusesWhileARunIsLive(t *testing.T) {
 	t.Parallel()
 	b := setup(t, setupOpts{pagePause: 30 * time.Millisecond})
-	b.relay.Append("com.example.slow", dids("slow", 70)...)
-	require.NoError(t, b.index.Add("com.example.slow", dids("slow", 1))) // discovered from the index
+	b.relay.Append("com.example.slow", testrelay.DIDs("slow", 70)...)
+	require.NoError(t, b.index.Add("com.example.slow", testrelay.DIDs("slow", 1))) // discovered from the index
 
 	const callers = 12
 	var ok, refused atomic.Int32
@@ -112,16 +114,16 @@ func TestStartRefusesWhileARunIsLive(t *testing.T) {
 func TestRerunSkipsCompletedAndAddsNew(t *testing.T) {
 	t.Parallel()
 	b := setup(t, setupOpts{lexiconList: true})
-	b.relay.Append("com.example.a", dids("a", 10)...)
-	b.relay.SetLLMsTxt(lexiconList("com.example.a"))
+	b.relay.Append("com.example.a", testrelay.DIDs("a", 10)...)
+	b.relay.SetLLMsTxt(testrelay.LexiconList("com.example.a"))
 	_, err := b.backfill.Start(context.Background(), b.src)
 	require.NoError(t, err)
 	b.waitDone(t, 30*time.Second)
 
 	// The source grows, and a new lexicon is published.
-	b.relay.Append("com.example.a", dids("late", 5)...)
-	b.relay.Append("com.example.b", dids("b", 9)...)
-	b.relay.SetLLMsTxt(lexiconList("com.example.a", "com.example.b"))
+	b.relay.Append("com.example.a", testrelay.DIDs("late", 5)...)
+	b.relay.Append("com.example.b", testrelay.DIDs("b", 9)...)
+	b.relay.SetLLMsTxt(testrelay.LexiconList("com.example.a", "com.example.b"))
 
 	res, err := b.backfill.Start(context.Background(), b.src)
 	require.NoError(t, err)
@@ -139,9 +141,9 @@ func TestDiscoveryFromIndexAloneWhenLexiconListFails(t *testing.T) {
 	t.Parallel()
 	b := setup(t, setupOpts{})
 	b.backfill.Discoverer.LexiconListURL = b.relay.URL + "/no-such-list"
-	require.NoError(t, b.index.Add("com.example.seen", dids("x", 1)))
-	require.NoError(t, b.index.Add("com.example.seen2", dids("y", 1)))
-	b.relay.Append("com.example.seen", dids("s", 20)...)
+	require.NoError(t, b.index.Add("com.example.seen", testrelay.DIDs("x", 1)))
+	require.NoError(t, b.index.Add("com.example.seen2", testrelay.DIDs("y", 1)))
+	b.relay.Append("com.example.seen", testrelay.DIDs("s", 20)...)
 
 	res, err := b.backfill.Start(context.Background(), b.src)
 	require.NoError(t, err)
@@ -157,7 +159,7 @@ func TestDiscoveryFromIndexAloneWhenLexiconListFails(t *testing.T) {
 func TestInvalidDIDsAreSkippedAndCounted(t *testing.T) {
 	t.Parallel()
 	b := setup(t, setupOpts{lexiconList: true})
-	good := dids("g", 9)
+	good := testrelay.DIDs("g", 9)
 	huge := "did:plc:" + strings.Repeat("a", 3000)
 	bad := []string{"", "not-a-did", "did:PLC:abcdefghijklmnopqrstuvwx", huge, "did:plc:has space"}
 	var mixed []string
@@ -168,7 +170,7 @@ func TestInvalidDIDsAreSkippedAndCounted(t *testing.T) {
 		}
 	}
 	b.relay.Append("com.example.mixed", mixed...)
-	b.relay.SetLLMsTxt(lexiconList("com.example.mixed"))
+	b.relay.SetLLMsTxt(testrelay.LexiconList("com.example.mixed"))
 
 	_, err := b.backfill.Start(context.Background(), b.src)
 	require.NoError(t, err)
@@ -183,8 +185,8 @@ func TestInvalidDIDsAreSkippedAndCounted(t *testing.T) {
 func TestFailedFetchIsRetriedWithoutDoubleCounting(t *testing.T) {
 	t.Parallel()
 	b := setup(t, setupOpts{lexiconList: true})
-	b.relay.Append("com.example.flaky", dids("f", 30)...)
-	b.relay.SetLLMsTxt(lexiconList("com.example.flaky"))
+	b.relay.Append("com.example.flaky", testrelay.DIDs("f", 30)...)
+	b.relay.SetLLMsTxt(testrelay.LexiconList("com.example.flaky"))
 	var failed atomic.Bool
 	b.relay.Intercept(func(w http.ResponseWriter, r *http.Request, n int64) bool {
 		// The third page request fails once with a 502.
@@ -217,8 +219,8 @@ func TestUncommittedPageIsFetchedAgainAndCountedOnce(t *testing.T) {
 		}
 		return nil
 	}})
-	b.relay.Append("com.example.c", dids("c", 25)...)
-	b.relay.SetLLMsTxt(lexiconList("com.example.c"))
+	b.relay.Append("com.example.c", testrelay.DIDs("c", 25)...)
+	b.relay.SetLLMsTxt(testrelay.LexiconList("com.example.c"))
 
 	_, err := b.backfill.Start(context.Background(), b.src)
 	require.NoError(t, err)
@@ -235,8 +237,8 @@ func TestUncommittedPageIsFetchedAgainAndCountedOnce(t *testing.T) {
 func TestStuckCursorStopsTheCollection(t *testing.T) {
 	t.Parallel()
 	b := setup(t, setupOpts{lexiconList: true})
-	b.relay.Append("com.example.stuck", dids("s", 20)...)
-	b.relay.SetLLMsTxt(lexiconList("com.example.stuck"))
+	b.relay.Append("com.example.stuck", testrelay.DIDs("s", 20)...)
+	b.relay.SetLLMsTxt(testrelay.LexiconList("com.example.stuck"))
 	b.relay.Intercept(func(w http.ResponseWriter, r *http.Request, n int64) bool {
 		if c := r.URL.Query().Get("cursor"); c != "" {
 			// A source that lies: a full page that hands back the cursor it was given.
@@ -259,8 +261,8 @@ func TestStuckCursorStopsTheCollection(t *testing.T) {
 func TestTooManyRequestsWaitsWithoutFailing(t *testing.T) {
 	t.Parallel()
 	b := setup(t, setupOpts{lexiconList: true})
-	b.relay.Append("com.example.busy", dids("b", 20)...)
-	b.relay.SetLLMsTxt(lexiconList("com.example.busy"))
+	b.relay.Append("com.example.busy", testrelay.DIDs("b", 20)...)
+	b.relay.SetLLMsTxt(testrelay.LexiconList("com.example.busy"))
 	var throttled atomic.Int32
 	b.relay.Intercept(func(w http.ResponseWriter, r *http.Request, n int64) bool {
 		if n == 2 {

@@ -8,6 +8,8 @@ import (
 	"time"
 
 	"github.com/stretchr/testify/require"
+
+	"github.com/colindex/colindex/internal/testrelay"
 )
 
 // slowRun starts a run over three collections that takes a while: 70 DIDs each, 7 per page,
@@ -17,9 +19,9 @@ func slowRun(t *testing.T) *bundle {
 	b := setup(t, setupOpts{lexiconList: true, pagePause: 30 * time.Millisecond})
 	names := []string{"com.example.a", "com.example.b", "com.example.c"}
 	for _, n := range names {
-		b.relay.Append(n, dids(n[len(n)-1:], 70)...)
+		b.relay.Append(n, testrelay.DIDs(n[len(n)-1:], 70)...)
 	}
-	b.relay.SetLLMsTxt(lexiconList(names...))
+	b.relay.SetLLMsTxt(testrelay.LexiconList(names...))
 	_, err := b.backfill.Start(context.Background(), b.src)
 	require.NoError(t, err)
 	return b
@@ -92,16 +94,16 @@ func TestPauseHoldsPagingAndResumeFinishes(t *testing.T) {
 func TestResetRepagesOneCollectionFromScratch(t *testing.T) {
 	t.Parallel()
 	b := setup(t, setupOpts{lexiconList: true})
-	b.relay.Append("com.example.r", dids("r", 20)...)
-	b.relay.Append("com.example.keep", dids("k", 5)...)
-	b.relay.SetLLMsTxt(lexiconList("com.example.r", "com.example.keep"))
+	b.relay.Append("com.example.r", testrelay.DIDs("r", 20)...)
+	b.relay.Append("com.example.keep", testrelay.DIDs("k", 5)...)
+	b.relay.SetLLMsTxt(testrelay.LexiconList("com.example.r", "com.example.keep"))
 	_, err := b.backfill.Start(context.Background(), b.src)
 	require.NoError(t, err)
 	b.waitDone(t, 30*time.Second)
 
 	// The index picked up an entry the source no longer serves; the source grew meanwhile.
 	require.NoError(t, b.index.Add("com.example.r", []string{"did:plc:stalestalestalestalestale"}))
-	b.relay.Append("com.example.r", dids("late", 4)...)
+	b.relay.Append("com.example.r", testrelay.DIDs("late", 4)...)
 
 	res, err := b.backfill.Reset(context.Background(), "com.example.r")
 	require.NoError(t, err)
@@ -118,8 +120,8 @@ func TestResetRepagesOneCollectionFromScratch(t *testing.T) {
 func TestRetryRestartsAStoppedChain(t *testing.T) {
 	t.Parallel()
 	b := setup(t, setupOpts{lexiconList: true})
-	b.relay.Append("com.example.s", dids("s", 20)...)
-	b.relay.SetLLMsTxt(lexiconList("com.example.s"))
+	b.relay.Append("com.example.s", testrelay.DIDs("s", 20)...)
+	b.relay.SetLLMsTxt(testrelay.LexiconList("com.example.s"))
 	b.relay.Intercept(func(w http.ResponseWriter, r *http.Request, n int64) bool {
 		if c := r.URL.Query().Get("cursor"); c != "" {
 			w.Header().Set("Content-Type", "application/json")
@@ -151,8 +153,8 @@ func TestRetryRestartsAStoppedChain(t *testing.T) {
 func TestCollectionDetail(t *testing.T) {
 	t.Parallel()
 	b := setup(t, setupOpts{lexiconList: true})
-	b.relay.Append("com.example.d", dids("d", 30)...)
-	b.relay.SetLLMsTxt(lexiconList("com.example.d"))
+	b.relay.Append("com.example.d", testrelay.DIDs("d", 30)...)
+	b.relay.SetLLMsTxt(testrelay.LexiconList("com.example.d"))
 	_, err := b.backfill.Start(context.Background(), b.src)
 	require.NoError(t, err)
 	b.waitDone(t, 30*time.Second)

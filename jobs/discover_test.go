@@ -5,11 +5,13 @@ import (
 	"testing"
 
 	"github.com/stretchr/testify/require"
+
+	"github.com/colindex/colindex/internal/testrelay"
 )
 
 func TestParseLexiconListKeepsOnlyLexiconLinks(t *testing.T) {
 	t.Parallel()
-	md := lexiconList("app.bsky.feed.post", "sh.tangled.repo", "app.bsky.feed.post") +
+	md := testrelay.LexiconList("app.bsky.feed.post", "sh.tangled.repo", "app.bsky.feed.post") +
 		"[bad](https://lexicon.garden/lexicon/did:plc:x/not_an.nsid!)\n" +
 		"[no did](https://lexicon.garden/lexicon/notadid/com.example.x)\n" +
 		"[two parts](https://lexicon.garden/lexicon/did:plc:x/example.com)\n" +

@@ -10,6 +10,8 @@ import (
 	"time"
 
 	"github.com/stretchr/testify/require"
+
+	"github.com/colindex/colindex/internal/testrelay"
 )
 
 // A source that keeps failing stops the collection with its error once the retry budget is
@@ -17,8 +19,8 @@ import (
 func TestRetryBudgetStopsTheCollectionAndAStartResumesIt(t *testing.T) {
 	t.Parallel()
 	b := setup(t, setupOpts{lexiconList: true, maxAttempts: 2})
-	b.relay.Append("com.example.down", dids("d", 20)...)
-	b.relay.SetLLMsTxt(lexiconList("com.example.down"))
+	b.relay.Append("com.example.down", testrelay.DIDs("d", 20)...)
+	b.relay.SetLLMsTxt(testrelay.LexiconList("com.example.down"))
 	var broken atomic.Bool
 	broken.Store(true)
 	var firstPages atomic.Int32
@@ -67,8 +69,8 @@ func TestRetryBudgetStopsTheCollectionAndAStartResumesIt(t *testing.T) {
 func TestCursorLoopStopsTheCollection(t *testing.T) {
 	t.Parallel()
 	b := setup(t, setupOpts{lexiconList: true})
-	b.relay.Append("com.example.loop", dids("l", 50)...)
-	b.relay.SetLLMsTxt(lexiconList("com.example.loop"))
+	b.relay.Append("com.example.loop", testrelay.DIDs("l", 50)...)
+	b.relay.SetLLMsTxt(testrelay.LexiconList("com.example.loop"))
 	var mu sync.Mutex
 	var cursors []string
 	var requests atomic.Int32
@@ -102,8 +104,8 @@ func TestCursorLoopStopsTheCollection(t *testing.T) {
 func TestGarbledPageWritesNothing(t *testing.T) {
 	t.Parallel()
 	b := setup(t, setupOpts{lexiconList: true, maxAttempts: 1})
-	b.relay.Append("com.example.garbled", dids("g", 20)...)
-	b.relay.SetLLMsTxt(lexiconList("com.example.garbled"))
+	b.relay.Append("com.example.garbled", testrelay.DIDs("g", 20)...)
+	b.relay.SetLLMsTxt(testrelay.LexiconList("com.example.garbled"))
 	b.relay.Intercept(func(w http.ResponseWriter, r *http.Request, n int64) bool {
 		if r.URL.Query().Get("cursor") == "" {
 			return false
@@ -127,8 +129,8 @@ func TestHugeLexiconListIsRefusedAndDiscoveryGoesOn(t *testing.T) {
 	t.Parallel()
 	b := setup(t, setupOpts{lexiconList: true})
 	b.relay.SetLLMsTxt(strings.Repeat("[x](https://lexicon.garden/lexicon/did:plc:x/com.example.x)\n", maxLexiconListBytes/50))
-	require.NoError(t, b.index.Add("com.example.known", dids("k", 1)))
-	b.relay.Append("com.example.known", dids("k", 3)...)
+	require.NoError(t, b.index.Add("com.example.known", testrelay.DIDs("k", 1)))
+	b.relay.Append("com.example.known", testrelay.DIDs("k", 3)...)
 	res, err := b.backfill.Start(context.Background(), b.src)
 	require.NoError(t, err)
 	require.Contains(t, res.LexiconListError, "larger than")

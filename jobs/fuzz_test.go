@@ -4,10 +4,12 @@ import (
 	"testing"
 
 	"github.com/bluesky-social/indigo/atproto/syntax"
+
+	"github.com/colindex/colindex/internal/testrelay"
 )
 
 func FuzzParseLexiconList(f *testing.F) {
-	f.Add(lexiconList("app.bsky.feed.post", "sh.tangled.repo"))
+	f.Add(testrelay.LexiconList("app.bsky.feed.post", "sh.tangled.repo"))
 	f.Add("[x](https://lexicon.garden/lexicon/did:plc:abc/com.example.x/llms.txt)")
 	f.Add("[](/lexicon/did:web:a/a.b.c) [[]]((( ](lexicon/did:/x.y.z)")
 	f.Add("# prose only\n\nno links here")

@@ -79,28 +79,6 @@ func setup(t *testing.T, opts setupOpts) *bundle {
 	}
 }
 
-// lexiconList renders an llms.txt linking the given NSIDs, with junk around them.
-func lexiconList(nsids ...string) string {
-	s := "# Lexicon Garden\n\nSome prose. [Home](https://lexicon.garden/) and [docs](https://lexicon.garden/docs/getting.started.guide).\n\n"
-	for i, n := range nsids {
-		if i%2 == 0 {
-			s += fmt.Sprintf("- [%s](https://lexicon.garden/lexicon/did:plc:abcdefghijklmnopqrstuvwx/%s)\n", n, n)
-		} else {
-			s += fmt.Sprintf("- [%s](https://lexicon.garden/lexicon/did:plc:abcdefghijklmnopqrstuvwx/%s/llms.txt)\n", n, n)
-		}
-	}
-	return s
-}
-
-// dids makes n distinct valid DIDs with a prefix that keeps collections' sets apart or shared.
-func dids(prefix string, n int) []string {
-	out := make([]string, n)
-	for i := range out {
-		out[i] = fmt.Sprintf("did:plc:%s%0*d", prefix, 24-len(prefix), i)
-	}
-	return out
-}
-
 // waitDone waits until no backfill job is live and returns the final status.
 func (b *bundle) waitDone(t *testing.T, timeout time.Duration) Status {
 	t.Helper()

@@ -27,7 +27,7 @@ func TestChaosRandomKills(t *testing.T) {
 	relay := testrelay.New()
 	t.Cleanup(relay.Close)
 	names := chaosDataset(relay)
-	relay.SetLLMsTxt(lexiconList(names))
+	relay.SetLLMsTxt(testrelay.LexiconList(names...))
 	pairs := 0
 	for _, n := range names {
 		pairs += len(relay.Collection(n))

@@ -32,7 +32,7 @@ func TestCLIDrivesTheServer(t *testing.T) {
 	relay := testrelay.New()
 	t.Cleanup(relay.Close)
 	names := networkShaped(relay, 6, 400)
-	relay.SetLLMsTxt(lexiconList(names))
+	relay.SetLLMsTxt(testrelay.LexiconList(names...))
 	svc := newService(t, relay, "COLINDEX_PAGE_LIMIT=10", "COLINDEX_PAGE_PAUSE=20ms")
 	svc.start()
 	env := svc.adminEnv()
@@ -120,7 +120,7 @@ func TestBackfillStatusScriptReadsZlayDotEnv(t *testing.T) {
 	relay := testrelay.New()
 	t.Cleanup(relay.Close)
 	relay.Append("com.example.z", "did:plc:zzzzzzzzzzzzzzzzzzzzzzzz")
-	relay.SetLLMsTxt(lexiconList([]string{"com.example.z"}))
+	relay.SetLLMsTxt(testrelay.LexiconList("com.example.z"))
 	svc := newService(t, relay)
 	svc.start()
 

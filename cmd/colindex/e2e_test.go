@@ -12,7 +12,6 @@ import (
 	"os/exec"
 	"path/filepath"
 	"slices"
-	"strings"
 	"sync"
 	"syscall"
 	"testing"
@@ -270,21 +269,12 @@ func networkShaped(relay *testrelay.Relay, collections, largest int) []string {
 	return names
 }
 
-func lexiconList(names []string) string {
-	var b strings.Builder
-	b.WriteString("# Lexicon Garden\n\n[home](https://lexicon.garden/)\n")
-	for _, n := range names {
-		fmt.Fprintf(&b, "- [%s](https://lexicon.garden/lexicon/did:plc:abc/%s)\n", n, n)
-	}
-	return b.String()
-}
-
 func TestEndToEndBackfillThroughTheBinary(t *testing.T) {
 	t.Parallel()
 	relay := testrelay.New()
 	t.Cleanup(relay.Close)
 	names := networkShaped(relay, 30, 3000)
-	relay.SetLLMsTxt(lexiconList(names))
+	relay.SetLLMsTxt(testrelay.LexiconList(names...))
 
 	svc := newService(t, relay, "COLINDEX_PAGE_LIMIT=100", "COLINDEX_PAGE_PAUSE=5ms")
 	svc.start()
@@ -341,7 +331,7 @@ func TestEndToEndKilledServiceResumesByItself(t *testing.T) {
 	relay := testrelay.New()
 	t.Cleanup(relay.Close)
 	names := networkShaped(relay, 4, 4000)
-	relay.SetLLMsTxt(lexiconList(names))
+	relay.SetLLMsTxt(testrelay.LexiconList(names...))
 
 	svc := newService(t, relay, "COLINDEX_PAGE_LIMIT=20", "COLINDEX_PAGE_PAUSE=10ms")
 	svc.start()

@@ -83,7 +83,7 @@ func midBackfill(t *testing.T) (*service, *testrelay.Relay, []string) {
 	relay := testrelay.New()
 	t.Cleanup(relay.Close)
 	names := networkShaped(relay, 4, 3000)
-	relay.SetLLMsTxt(lexiconList(names))
+	relay.SetLLMsTxt(testrelay.LexiconList(names...))
 	svc := newService(t, relay, "COLINDEX_PAGE_LIMIT=20", "COLINDEX_PAGE_PAUSE=10ms")
 	svc.start()
 	code, body := svc.call(http.MethodPost, "/admin/backfill-collections")

@@ -17,10 +17,12 @@ import (
 	"encoding/base64"
 	"encoding/binary"
 	"encoding/json"
+	"fmt"
 	"math/rand/v2"
 	"net/http"
 	"net/http/httptest"
 	"strconv"
+	"strings"
 	"sync"
 	"sync/atomic"
 
@@ -215,4 +217,29 @@ func writeError(w http.ResponseWriter, status int, name, msg string) {
 	w.Header().Set("Content-Type", "application/json; charset=utf-8")
 	w.WriteHeader(status)
 	_ = json.NewEncoder(w).Encode(map[string]string{"error": name, "message": msg})
+}
+
+// DIDs makes n distinct valid did:plc DIDs; the prefix keeps collections' sets apart (or,
+// repeated, shared).
+func DIDs(prefix string, n int) []string {
+	out := make([]string, n)
+	for i := range out {
+		out[i] = fmt.Sprintf("did:plc:%s%0*d", prefix, 24-len(prefix), i)
+	}
+	return out
+}
+
+// LexiconList renders a Lexicon Garden llms.txt linking the given NSIDs in both of the
+// site's link forms, with prose and non-lexicon links around them.
+func LexiconList(nsids ...string) string {
+	var b strings.Builder
+	b.WriteString("# Lexicon Garden\n\nSome prose. [Home](https://lexicon.garden/) and [docs](https://lexicon.garden/docs/getting.started.guide).\n\n")
+	for i, n := range nsids {
+		suffix := ""
+		if i%2 == 1 {
+			suffix = "/llms.txt"
+		}
+		fmt.Fprintf(&b, "- [%s](https://lexicon.garden/lexicon/did:plc:abcdefghijklmnopqrstuvwx/%s%s)\n", n, n, suffix)
+	}
+	return b.String()
 }
