@@ -67,9 +67,8 @@ func (s *Server) NewAPI(mux *http.ServeMux) huma.API {
 
 // Handler is the whole HTTP surface.
 func (s *Server) Handler() http.Handler {
-	s.initGuard()
 	mux := http.NewServeMux()
-	s.NewAPI(mux)
+	s.NewAPI(mux) // also sets up the login guard that requireAdmin uses
 	mux.HandleFunc("GET /xrpc/com.atproto.sync.listReposByCollection", s.listReposByCollection)
 	mux.HandleFunc("GET /_health", s.health)
 	if s.RiverUI != nil {
