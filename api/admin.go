@@ -38,19 +38,18 @@ func (s *Server) registerAdmin(api huma.API) {
 			next(ctx)
 			return
 		}
-		client := clientKey(ctx.RemoteAddr())
-		if wait, blocked := s.guard.blocked(client); blocked {
-			ctx.SetHeader("Retry-After", retryAfterSeconds(wait))
-			_ = huma.WriteErr(api, ctx, http.StatusTooManyRequests, "too many failed logins; try again later")
-			return
-		}
-		if token, ok := bearerToken(ctx.Header("Authorization")); ok && pw.matches(token) {
+		// Admin operations take the bearer token only: Basic is for the browser paths.
+		out := s.admit(clientKey(ctx.RemoteAddr()), pw.check(ctx.Header("Authorization"), false))
+		switch out.status {
+		case 0:
 			next(ctx)
-			return
+		case http.StatusTooManyRequests:
+			ctx.SetHeader("Retry-After", retryAfterSeconds(out.wait))
+			_ = huma.WriteErr(api, ctx, http.StatusTooManyRequests, "too many failed logins; try again later")
+		default:
+			ctx.SetHeader("WWW-Authenticate", `Bearer realm="colindex admin"`)
+			_ = huma.WriteErr(api, ctx, http.StatusUnauthorized, "missing or wrong admin bearer token")
 		}
-		s.guard.failed(client)
-		ctx.SetHeader("WWW-Authenticate", `Bearer realm="colindex admin"`)
-		_ = huma.WriteErr(api, ctx, http.StatusUnauthorized, "missing or wrong admin bearer token")
 	})
 
 	huma.Register(api, huma.Operation{

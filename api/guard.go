@@ -12,8 +12,9 @@ import (
 )
 
 // Failed admin logins are limited per client address: a client gets a burst of wrong
-// passwords (DefaultFailedLogins), then one more every failedEvery. While it has none left, every admin request
-// from it is answered 429, right password or not, so guessing is slow whatever the guesser.
+// passwords (DefaultFailedLogins), then one more every failedEvery. While it has none left,
+// its wrong passwords are answered 429 with Retry-After. Requests without credentials spend
+// nothing, and the right password is always served (see Server.admit for why).
 const (
 	// DefaultFailedLogins is a client's allowance of wrong passwords before it is slowed.
 	DefaultFailedLogins = 10

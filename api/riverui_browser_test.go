@@ -1,17 +1,12 @@
 package api
 
 import (
-	"context"
-	"encoding/base64"
 	"net/http"
 	"net/url"
 	"os"
 	"path/filepath"
 	"testing"
-	"time"
 
-	"github.com/chromedp/cdproto/cdp"
-	"github.com/chromedp/cdproto/network"
 	"github.com/chromedp/chromedp"
 	"github.com/stretchr/testify/require"
 
@@ -26,9 +21,6 @@ const chromiumPath = "/usr/bin/chromium"
 // screenshot is kept in test-artifacts/ (or $COLINDEX_ARTIFACT_DIR).
 func TestRiverUIRendersInChromium(t *testing.T) {
 	t.Parallel()
-	_, err := os.Stat(chromiumPath)
-	require.NoError(t, err, "Chromium is needed for this test: run make deps (make test does)")
-
 	relay := testrelay.New()
 	t.Cleanup(relay.Close)
 	s := newStack(t, stackOpts{})
@@ -37,37 +29,16 @@ func TestRiverUIRendersInChromium(t *testing.T) {
 	code, body := s.do(t, http.MethodPost, "/admin/backfill-collections?source="+url.QueryEscape(relay.URL), adminAuth)
 	require.Equal(t, http.StatusOK, code, body)
 
-	allocCtx, cancelAlloc := chromedp.NewExecAllocator(context.Background(),
-		chromedp.ExecPath(chromiumPath),
-		chromedp.Headless, chromedp.NoSandbox, chromedp.DisableGPU, chromedp.NoFirstRun,
-		chromedp.Flag("disable-background-networking", true),
-		chromedp.Flag("disable-component-update", true),
-		chromedp.Flag("disable-sync", true),
-		chromedp.Flag("disable-quic", true),
-		chromedp.UserDataDir(t.TempDir()),
-		chromedp.WindowSize(1400, 900),
-	)
-	defer cancelAlloc()
-	ctx, cancel := chromedp.NewContext(allocCtx)
-	defer cancel()
-	ctx, cancelTimeout := context.WithTimeout(ctx, 90*time.Second)
-	defer cancelTimeout()
+	ctx := newChromium(t)
 
 	// Without credentials the page is refused: the server's Basic challenge cannot be
 	// answered by a headless browser, which reports it as a failed authentication.
-	_, err = chromedp.RunResponse(ctx, chromedp.Navigate(s.http.URL+"/riverui/"))
+	_, err := chromedp.RunResponse(ctx, chromedp.Navigate(s.http.URL+"/riverui/"))
 	require.ErrorContains(t, err, "ERR_INVALID_AUTH_CREDENTIALS")
 
 	// With the admin password, as a browser sends it after the Basic prompt, the jobs list
 	// renders the backfill's jobs.
-	basic := "Basic " + base64.StdEncoding.EncodeToString([]byte("admin:"+testPassword))
-	withAuth := chromedp.Action[chromedp.Void](func(ctx context.Context, tg *chromedp.Target) (chromedp.Void, error) {
-		_, err := cdp.Call(ctx, tg, network.SetExtraHTTPHeaders, network.SetExtraHTTPHeadersParams{
-			Headers: network.Headers{"Authorization": basic},
-		})
-		return chromedp.Void{}, err
-	})
-	require.NoError(t, chromedp.Do(ctx, withAuth))
+	withBasicLogin(t, ctx)
 	resp, err := chromedp.RunResponse(ctx, chromedp.Navigate(s.http.URL+"/riverui/jobs?state=completed"))
 	require.NoError(t, err)
 	require.EqualValues(t, http.StatusOK, resp.Status)

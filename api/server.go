@@ -72,7 +72,9 @@ func (s *Server) Handler() http.Handler {
 	mux.HandleFunc("GET /xrpc/com.atproto.sync.listReposByCollection", s.listReposByCollection)
 	mux.HandleFunc("GET /_health", s.health)
 	if s.RiverUI != nil {
-		mux.Handle("/riverui/", s.requireAdmin(s.RiverUI))
+		// The login check runs first, so sameOriginWrites sees a bearer header only when its
+		// token is right.
+		mux.Handle("/riverui/", s.requireAdmin(sameOriginWrites(s.RiverUI)))
 	}
 	// Prometheus scrapes with the admin bearer token (bearer_token in its scrape config).
 	mux.Handle("GET /metrics", s.requireAdmin(promhttp.HandlerFor(metrics.Registry, promhttp.HandlerOpts{})))
