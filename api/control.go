@@ -62,8 +62,11 @@ func (s *Server) registerControl(api huma.API) {
 		s.getCollection)
 	huma.Register(api, op("resetCollection", http.MethodPost, "/admin/backfill-collections/{collection}/reset",
 		"Reset one collection",
-		"Cancels the collection's chain, removes its DIDs from the index, zeroes its cursor and counts, "+
-			"and pages it again from the beginning.", http.StatusBadRequest, http.StatusNotFound),
+		"Zeroes the collection's cursor and counts at once, then a background job (River kind "+
+			"collection_reset) cancels its chain, removes its DIDs from the index with a range delete and a "+
+			"compaction, and pages it again from the beginning. Answers at once with the job; the collection's "+
+			"detail shows resetting and reset_removed meanwhile. A reset requested while one of the same "+
+			"collection is under way answers with that one (already_running).", http.StatusBadRequest, http.StatusNotFound),
 		s.resetCollection)
 }
 
@@ -126,7 +129,7 @@ func (s *Server) resetCollection(ctx context.Context, in *collectionInput) (*res
 	if err != nil {
 		return nil, s.internal(ctx, "reset collection", err)
 	}
-	s.Logger.InfoContext(ctx, "collection reset", "collection", in.Collection, "removed", res.RemovedIndexEntries)
+	s.Logger.InfoContext(ctx, "collection reset", "collection", in.Collection, "job_id", res.JobID, "already_running", res.AlreadyRunning)
 	return &resetOutput{Body: res}, nil
 }
 

@@ -8,6 +8,8 @@ import (
 	"strconv"
 
 	"github.com/bluesky-social/indigo/atproto/syntax"
+
+	"github.com/colindex/colindex/source"
 )
 
 const (
@@ -57,12 +59,20 @@ func parseListReposQuery(q url.Values) (listReposQuery, error) {
 
 // listReposByCollection serves com.atproto.sync.listReposByCollection from the index, in DID
 // order. The cursor is the last DID returned, and the last page carries none.
+//
+// Every page says whether this colindex has finished the collection (source.BackfillHeader).
+// A DID added behind a client's cursor never reaches that client, so a downstream colindex
+// only accepts pages of a complete collection, whose DIDs no longer change.
 func (s *Server) listReposByCollection(w http.ResponseWriter, r *http.Request) {
 	q, err := parseListReposQuery(r.URL.Query())
 	if err != nil {
 		writeXRPCError(w, http.StatusBadRequest, "InvalidRequest", err.Error())
 		return
 	}
+	// Asked before the read, so a "complete" page was read after the last DID was written
+	// (a page's DIDs are in the index before its collection can complete), and again after
+	// it, so a reset that began during the read does not pass for complete.
+	complete := s.collectionComplete(r, q.collection)
 	// One more than asked: if it exists, there is a next page.
 	dids, err := s.Index.ListRepos(q.collection, q.cursor, q.limit+1)
 	if err != nil {
@@ -70,6 +80,12 @@ func (s *Server) listReposByCollection(w http.ResponseWriter, r *http.Request) {
 		writeXRPCError(w, http.StatusInternalServerError, "InternalServerError", "index read failed")
 		return
 	}
+	complete = complete && s.collectionComplete(r, q.collection)
+	state := source.BackfillIncomplete
+	if complete {
+		state = source.BackfillComplete
+	}
+	w.Header().Set(source.BackfillHeader, state)
 	out := xrpcListReposOutput{Repos: make([]xrpcRepo, 0, min(len(dids), q.limit))}
 	if len(dids) > q.limit {
 		dids = dids[:q.limit]
@@ -79,6 +95,22 @@ func (s *Server) listReposByCollection(w http.ResponseWriter, r *http.Request) {
 		out.Repos = append(out.Repos, xrpcRepo{DID: d})
 	}
 	writeJSON(w, http.StatusOK, out)
+}
+
+// collectionComplete says whether the backfill of collection has finished; when that cannot
+// be told (no backfill wired, database down) the answer is no: a downstream then waits
+// rather than risk missing DIDs.
+func (s *Server) collectionComplete(r *http.Request, collection string) bool {
+	if s.Backfill == nil {
+		return false
+	}
+	ok, err := s.Backfill.CollectionComplete(r.Context(), collection)
+	if err != nil {
+		s.Logger.WarnContext(r.Context(), "list repos: backfill state unknown, answering incomplete",
+			"collection", collection, "error", err)
+		return false
+	}
+	return ok
 }
 
 func writeXRPCError(w http.ResponseWriter, status int, name, msg string) {

@@ -114,6 +114,7 @@ func TestAnotherColindexCanBackfillFromThisOne(t *testing.T) {
 	}
 	for c, d := range want {
 		require.NoError(t, upstream.index.Add(c, d))
+		upstream.setProgress(t, c, true, false) // a downstream only takes a finished collection
 	}
 	lexicons := testrelay.New()
 	t.Cleanup(lexicons.Close)

@@ -16,6 +16,9 @@ import (
 const (
 	QueuePages = "backfill_pages"
 	QueueRuns  = "backfill_runs"
+	// QueueMaintenance runs index maintenance (collection resets) one at a time, apart from
+	// the page workers, so a long delete and its compaction never hold up paging.
+	QueueMaintenance = "index_maintenance"
 )
 
 // liveStates are the states in which a job still holds its unique slot. Completed, cancelled
@@ -100,5 +103,27 @@ func (RunArgs) InsertOpts() river.InsertOpts {
 		Queue: QueueRuns,
 		// Unique by kind alone: one live run at a time, whatever its source.
 		UniqueOpts: river.UniqueOpts{ByState: liveStates},
+	}
+}
+
+// ResetArgs removes one collection's DIDs from the index and reopens its progress row. The
+// generation is the row's reset_generation when this reset began: the job only reopens a row
+// still at that generation.
+type ResetArgs struct {
+	Collection string `json:"collection" river:"unique"`
+	Generation int64  `json:"generation"`
+}
+
+// ResetKind is the River kind of collection resets.
+const ResetKind = "collection_reset"
+
+func (ResetArgs) Kind() string { return ResetKind }
+
+func (ResetArgs) InsertOpts() river.InsertOpts {
+	return river.InsertOpts{
+		Queue:       QueueMaintenance,
+		MaxAttempts: resetMaxAttempts,
+		// One live reset per collection: a second request while one runs gets that one.
+		UniqueOpts: river.UniqueOpts{ByArgs: true, ByState: liveStates},
 	}
 }

@@ -19,6 +19,11 @@ import (
 // ErrRunning is returned by Start while another run is live.
 var ErrRunning = errors.New("a backfill is already running")
 
+// ErrCancelPending is returned by Start while cancelled page jobs are still running (their
+// process may have died mid-page): a start now would skip their collections, which would
+// then end with no chain.
+var ErrCancelPending = errors.New("cancelled page jobs are still running")
+
 // Backfill starts runs and reports on them. The admin API is a thin layer over it.
 type Backfill struct {
 	Pool       *pgxpool.Pool
@@ -27,9 +32,17 @@ type Backfill struct {
 	Discoverer *Discoverer
 	// PageMaxAttempts is each page job's retry budget (DefaultPageMaxAttempts when 0).
 	PageMaxAttempts int
+	// PagePause is the workers' pause between two pages of a collection: part of a page
+	// job's timeout, which bounds how long a cancel waits.
+	PagePause time.Duration
+
+	// cancelWait bounds Cancel's wait for cancelled jobs (tests only; a page timeout and 5 s).
+	cancelWait time.Duration
 }
 
 func (b *Backfill) maxAttempts() int { return cmp.Or(b.PageMaxAttempts, DefaultPageMaxAttempts) }
+
+func (b *Backfill) pageTimeout() time.Duration { return PageJobTimeout(b.PagePause) }
 
 // StartResult describes an accepted run.
 type StartResult struct {
@@ -41,12 +54,25 @@ type StartResult struct {
 	AlreadyComplete  int    `json:"already_complete" doc:"Collections skipped because an earlier run completed them."`
 	LexiconListError string `json:"lexicon_list_error,omitempty" doc:"Why the lexicon list could not be read, when it could not."`
 	IndexScanError   string `json:"index_scan_error,omitempty" doc:"Why the index could not be scanned, when it could not."`
+	// LexiconListDropped is what the cap left out.
+	LexiconListDropped int `json:"lexicon_list_dropped,omitempty" doc:"Lexicon-list collections left out because the list named more than the cap (lexicon_list_max, default 5000)."`
+}
+
+// StartOptions are a start's settings beyond its source.
+type StartOptions struct {
+	// LexiconListMax caps the collections the lexicon list adds (DefaultLexiconListMax when 0).
+	LexiconListMax int
 }
 
 // Start discovers collections and starts paging every incomplete one from its own row's
 // source; src is the source of collections that have no row yet. It returns ErrRunning
 // while a run is live.
 func (b *Backfill) Start(ctx context.Context, src source.Source) (StartResult, error) {
+	return b.StartWith(ctx, src, StartOptions{})
+}
+
+// StartWith is Start with options.
+func (b *Backfill) StartWith(ctx context.Context, src source.Source, opts StartOptions) (StartResult, error) {
 	// Cheap early answer, so a refused start does not fetch the lexicon list. The unique
 	// insert below is what actually decides.
 	if live, err := anyLive(ctx, b.River, RunKind); err != nil {
@@ -54,7 +80,13 @@ func (b *Backfill) Start(ctx context.Context, src source.Source) (StartResult, e
 	} else if live {
 		return StartResult{}, ErrRunning
 	}
-	found := b.Discoverer.Discover(ctx)
+	if pending, err := cancelPending(ctx, b.River); err != nil {
+		return StartResult{}, err
+	} else if len(pending) > 0 {
+		return StartResult{}, fmt.Errorf("%w: %s; they end when their worker returns or River's rescuer reaches them "+
+			"(within about %s of their start), then start again", ErrCancelPending, describeJobs(pending), rescueAfter(b.pageTimeout()))
+	}
+	found := b.Discoverer.Discover(ctx, opts.LexiconListMax)
 
 	tx, err := b.Pool.Begin(ctx)
 	if err != nil {
@@ -83,6 +115,8 @@ func (b *Backfill) Start(ctx context.Context, src source.Source) (StartResult, e
 		Enqueued:         int32(len(incomplete)),
 		LexiconListError: found.LexiconListError,
 		IndexScanError:   found.IndexScanError,
+
+		LexiconListDropped: int32(found.LexiconListDropped),
 	})
 	if err != nil {
 		return StartResult{}, fmt.Errorf("record run: %w", err)
@@ -120,13 +154,15 @@ func (b *Backfill) Start(ctx context.Context, src source.Source) (StartResult, e
 		AlreadyComplete:  int(completed),
 		LexiconListError: found.LexiconListError,
 		IndexScanError:   found.IndexScanError,
+
+		LexiconListDropped: found.LexiconListDropped,
 	}, nil
 }
 
 // Status is the progress of every collection, in the shape zlay operators script against;
 // fields beyond zlay's are additions, none of zlay's change.
 type Status struct {
-	Running       bool               `json:"running" doc:"True while any backfill job is live."`
+	Running       bool               `json:"running" doc:"True while any backfill job (run, page or collection reset) is live."`
 	Paused        bool               `json:"paused" doc:"True while paging is paused (see pauseBackfill)."`
 	Total         int                `json:"total" doc:"Collections with a progress row."`
 	Completed     int                `json:"completed" doc:"Collections paged to the end."`
@@ -147,6 +183,9 @@ type CollectionStatus struct {
 	Pages      int64      `json:"pages" doc:"Pages committed."`
 	Error      string     `json:"error,omitempty" doc:"The last failure since the last committed page."`
 	LastPageAt *time.Time `json:"last_page_at,omitempty" doc:"When the last page was committed."`
+	// Resetting is true while a reset job removes the collection's DIDs.
+	Resetting    bool  `json:"resetting,omitempty" doc:"True while a reset removes the collection's DIDs from the index; it pages again once they are gone."`
+	ResetRemoved int64 `json:"reset_removed,omitempty" doc:"DIDs the reset under way has removed so far (while resetting), or the last reset removed."`
 }
 
 // RunStatus describes one run.
@@ -160,11 +199,13 @@ type RunStatus struct {
 	LexiconListError string     `json:"lexicon_list_error,omitempty"`
 	IndexScanError   string     `json:"index_scan_error,omitempty"`
 	CancelledAt      *time.Time `json:"cancelled_at,omitempty"`
+	// LexiconListDropped is what the discovery cap left out of this run.
+	LexiconListDropped int `json:"lexicon_list_dropped,omitempty" doc:"Lexicon-list collections the cap left out of this run."`
 }
 
 // Status reads every collection's progress and whether a backfill is live.
 func (b *Backfill) Status(ctx context.Context) (Status, error) {
-	running, err := anyLive(ctx, b.River, RunKind, PageKind)
+	running, err := anyLive(ctx, b.River, RunKind, PageKind, ResetKind)
 	if err != nil {
 		return Status{}, err
 	}
@@ -197,7 +238,7 @@ func (b *Backfill) Status(ctx context.Context) (Status, error) {
 			ID: run.ID, Source: run.Source, StartedAt: run.StartedAt, FinishedAt: run.FinishedAt,
 			Discovered: int(run.Discovered), Enqueued: int(run.Enqueued),
 			LexiconListError: run.LexiconListError, IndexScanError: run.IndexScanError,
-			CancelledAt: run.CancelledAt,
+			CancelledAt: run.CancelledAt, LexiconListDropped: int(run.LexiconListDropped),
 		}
 	}
 	return st, nil

@@ -1,6 +1,7 @@
 package jobs
 
 import (
+	"cmp"
 	"context"
 	"encoding/json"
 	"errors"
@@ -21,24 +22,29 @@ var ErrNoSuchCollection = errors.New("no such collection")
 type CancelResult struct {
 	CancelledJobs int   `json:"cancelled_jobs" doc:"Run and page jobs cancelled."`
 	RunID         int64 `json:"run_id,omitempty" doc:"The run that was cancelled, when one was live."`
+	// StillLive lists the cancelled jobs that had not stopped when Cancel gave up waiting.
+	StillLive []LiveJob `json:"still_live,omitempty" doc:"Cancelled jobs still running when the wait ended (a page job's timeout): usually a job whose process died, which River's rescuer ends. A start is refused until they have stopped."`
 }
 
 // Cancel stops the live run and every page chain. Cursors and counts stay as committed, so a
 // later start resumes each collection where it stopped. A page in flight either commits
 // before it notices or rolls back; a committed link's successor is cancelled on the next
-// pass. Cancel returns once nothing is live, or after a page job's timeout (a job running in
-// a process that died stays live until River's rescuer ends it, cancelled).
+// pass. Cancel returns once nothing is live, or after a page job's timeout, reporting what is
+// still live (a job running in a process that died stays live until River's rescuer ends it).
 func (b *Backfill) Cancel(ctx context.Context) (CancelResult, error) {
 	var res CancelResult
 	cancelled := map[int64]bool{}
-	deadline := time.Now().Add(pageJobTimeout + 5*time.Second)
+	deadline := time.Now().Add(cmp.Or(b.cancelWait, b.pageTimeout()+5*time.Second))
 	for {
-		live, err := b.liveJobs(ctx, RunKind, PageKind)
+		live, err := liveJobs(ctx, b.River, RunKind, PageKind)
 		if err != nil {
 			return res, err
 		}
 		if len(live) == 0 || time.Now().After(deadline) {
 			res.CancelledJobs = len(cancelled)
+			for _, j := range live {
+				res.StillLive = append(res.StillLive, liveJob(j))
+			}
 			return res, nil
 		}
 		for _, j := range live {
@@ -128,63 +134,14 @@ func (b *Backfill) Retry(ctx context.Context) (RetryResult, error) {
 	return res, nil
 }
 
-// ResetResult says what Reset removed.
-type ResetResult struct {
-	Collection          string `json:"collection"`
-	RemovedIndexEntries int    `json:"removed_index_entries" doc:"DIDs removed from the index for this collection."`
-}
-
-// Reset starts one collection over: its chain is cancelled, its DIDs leave the index, its
-// cursor and counts go back to zero, and a new chain pages it from the beginning.
-//
-// The steps are ordered so the row never claims a DID the index lacks, whatever stops the
-// reset half way: the row first claims nothing and is marked complete (so no start or retry
-// pages it meanwhile; a chain that slips in finds it complete and stops), then the DIDs are
-// deleted, then the row is reopened and its first page enqueued.
-func (b *Backfill) Reset(ctx context.Context, collection string) (ResetResult, error) {
-	if _, err := queries.ProgressGet(ctx, b.Pool, collection); errors.Is(err, pgx.ErrNoRows) {
-		return ResetResult{}, ErrNoSuchCollection
-	} else if err != nil {
-		return ResetResult{}, fmt.Errorf("load %s: %w", collection, err)
-	}
-	if err := b.cancelChain(ctx, collection); err != nil {
-		return ResetResult{}, err
-	}
-	row, err := queries.ProgressResetBegin(ctx, b.Pool, collection)
-	if err != nil {
-		return ResetResult{}, fmt.Errorf("reset %s: %w", collection, err)
-	}
-	removed, err := b.Index.DeleteCollection(ctx, collection)
-	if err != nil {
-		return ResetResult{}, fmt.Errorf("reset %s: removed %d DIDs, then: %w", collection, removed, err)
-	}
-
-	tx, err := b.Pool.Begin(ctx)
-	if err != nil {
-		return ResetResult{}, fmt.Errorf("reset %s: %w", collection, err)
-	}
-	defer tx.Rollback(context.WithoutCancel(ctx)) //nolint:errcheck // no-op after commit
-	if err := queries.ProgressResetFinish(ctx, tx, collection); err != nil {
-		return ResetResult{}, fmt.Errorf("reset %s: %w", collection, err)
-	}
-	// A chain still live here (one that slipped in and has not yet seen the row complete)
-	// pages the reopened row from its empty cursor: the same as the job skipped here.
-	first := firstPage(row, b.maxAttempts())
-	if _, err := b.River.InsertTx(ctx, tx, first.Args, first.InsertOpts); err != nil {
-		return ResetResult{}, fmt.Errorf("enqueue %s: %w", collection, err)
-	}
-	if err := tx.Commit(ctx); err != nil {
-		return ResetResult{}, fmt.Errorf("reset %s: %w", collection, err)
-	}
-	return ResetResult{Collection: collection, RemovedIndexEntries: removed}, nil
-}
-
 // cancelChain cancels a collection's live page job and waits until none is live, so nothing
-// writes to its index entries afterwards.
-func (b *Backfill) cancelChain(ctx context.Context, collection string) error {
-	deadline := time.Now().Add(pageJobTimeout + 5*time.Second)
+// writes to its index entries afterwards. A job whose process died stays live until River's
+// rescuer ends it, so the wait is bounded by a page job's timeout.
+func cancelChain(ctx context.Context, client *river.Client[pgx.Tx], collection string, pageTimeout time.Duration) error {
+	wait := pageTimeout + 5*time.Second
+	deadline := time.Now().Add(wait)
 	for {
-		live, err := b.chainJobs(ctx, collection)
+		live, err := chainJobs(ctx, client, collection)
 		if err != nil {
 			return err
 		}
@@ -192,12 +149,12 @@ func (b *Backfill) cancelChain(ctx context.Context, collection string) error {
 			return nil
 		}
 		if time.Now().After(deadline) {
-			return fmt.Errorf("chain of %s did not stop within %s", collection, pageJobTimeout)
+			return fmt.Errorf("chain of %s did not stop within %s (job %d is %s)", collection, wait, live[0].ID, live[0].State)
 		}
 		// Cancelling a running job only signals its worker; it stops being live when the
 		// worker returns, hence the wait.
 		for _, j := range live {
-			if _, err := b.River.JobCancel(ctx, j.ID); err != nil && !errors.Is(err, river.ErrNotFound) {
+			if _, err := client.JobCancel(ctx, j.ID); err != nil && !errors.Is(err, river.ErrNotFound) {
 				return fmt.Errorf("cancel job %d: %w", j.ID, err)
 			}
 		}
@@ -246,7 +203,7 @@ func (b *Backfill) Collection(ctx context.Context, collection string) (Collectio
 			d.DIDsPerSec = float64(row.ImportedCount) / span
 		}
 	}
-	live, err := b.chainJobs(ctx, collection)
+	live, err := chainJobs(ctx, b.River, collection)
 	if err != nil {
 		return CollectionDetail{}, err
 	}
@@ -270,6 +227,9 @@ func collectionStatus(r dbsqlc.BackfillProgress) CollectionStatus {
 		Pages:      r.PagesFetched,
 		Error:      r.LastError,
 		LastPageAt: r.LastPageAt,
+
+		Resetting:    r.ResettingSince != nil,
+		ResetRemoved: r.ResetRemoved,
 	}
 	if !c.Completed {
 		c.Cursor = r.Cursor
@@ -278,13 +238,13 @@ func collectionStatus(r dbsqlc.BackfillProgress) CollectionStatus {
 }
 
 // liveJobs lists every live job of the given kinds.
-func (b *Backfill) liveJobs(ctx context.Context, kinds ...string) ([]*rivertype.JobRow, error) {
-	return listAll(ctx, b.River, river.NewJobListParams().Kinds(kinds...).States(liveStates...))
+func liveJobs(ctx context.Context, client *river.Client[pgx.Tx], kinds ...string) ([]*rivertype.JobRow, error) {
+	return listAll(ctx, client, river.NewJobListParams().Kinds(kinds...).States(liveStates...))
 }
 
 // chainJobs lists the live page jobs of one collection.
-func (b *Backfill) chainJobs(ctx context.Context, collection string) ([]*rivertype.JobRow, error) {
-	return listAll(ctx, b.River, river.NewJobListParams().Kinds(PageKind).States(liveStates...).
+func chainJobs(ctx context.Context, client *river.Client[pgx.Tx], collection string) ([]*rivertype.JobRow, error) {
+	return listAll(ctx, client, river.NewJobListParams().Kinds(PageKind).States(liveStates...).
 		Where("args->>'collection' = @collection", river.NamedArgs{"collection": collection}))
 }
 

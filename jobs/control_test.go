@@ -107,9 +107,12 @@ func TestResetRepagesOneCollectionFromScratch(t *testing.T) {
 
 	res, err := b.backfill.Reset(context.Background(), "com.example.r")
 	require.NoError(t, err)
-	require.Equal(t, 21, res.RemovedIndexEntries)
+	require.NotZero(t, res.JobID)
+	require.False(t, res.AlreadyRunning)
 	st := b.waitDone(t, 30*time.Second)
 	require.EqualValues(t, 24, statusOf(t, st, "com.example.r").Imported)
+	require.EqualValues(t, 21, statusOf(t, st, "com.example.r").ResetRemoved, "the 20 paged DIDs and the stale one")
+	require.False(t, statusOf(t, st, "com.example.r").Resetting)
 	require.EqualValues(t, 5, statusOf(t, st, "com.example.keep").Imported, "other collections untouched")
 	b.requireIndexed(t, "com.example.r", b.relay.Collection("com.example.r"))
 

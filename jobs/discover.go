@@ -1,6 +1,7 @@
 package jobs
 
 import (
+	"cmp"
 	"context"
 	"fmt"
 	"io"
@@ -17,6 +18,12 @@ import (
 
 // maxLexiconListBytes caps the lexicon list download; the real one is about 100 KB.
 const maxLexiconListBytes = 8 << 20
+
+// DefaultLexiconListMax caps how many collections one lexicon list may add to a run. A
+// third-party list decides how many progress rows, page jobs and metric series colindex
+// creates (8 MiB can link about 100,000 NSIDs); the real list names about 700, the network
+// about 1,300 collections. A start can raise the cap (lexicon_list_max).
+const DefaultLexiconListMax = 5000
 
 // Discoverer finds the collections a run pages: the union of Lexicon Garden's list and the
 // collections already in the index.
@@ -35,16 +42,24 @@ type Discovery struct {
 	FromIndex        int
 	LexiconListError string
 	IndexScanError   string
+	// LexiconListDropped counts the list's NSIDs past the cap, left out of the run.
+	LexiconListDropped int
 }
 
-// Discover runs both sources and unions them, sorted.
-func (d *Discoverer) Discover(ctx context.Context) Discovery {
+// Discover runs both sources and unions them, sorted. The lexicon list contributes at most
+// lexiconListMax NSIDs (DefaultLexiconListMax when 0), in the list's order; the index's
+// collections are real and all count.
+func (d *Discoverer) Discover(ctx context.Context, lexiconListMax int) Discovery {
 	var out Discovery
 	set := map[string]struct{}{}
 	if d.LexiconListURL != "" {
 		nsids, err := d.fetchLexiconList(ctx)
 		if err != nil {
 			out.LexiconListError = err.Error()
+		}
+		if limit := cmp.Or(lexiconListMax, DefaultLexiconListMax); len(nsids) > limit {
+			out.LexiconListDropped = len(nsids) - limit
+			nsids = nsids[:limit]
 		}
 		out.FromLexiconList = len(nsids)
 		for _, n := range nsids {

@@ -1,8 +1,8 @@
 package jobs
 
 import (
+	"cmp"
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -24,15 +24,15 @@ import (
 )
 
 const (
-	// pageJobTimeout bounds one page job: pause, rate-limit wait, fetch (source.RequestTimeout),
-	// index write and commit. The rescuer only retries a job killed with its process once the
-	// job is older than this, so it is kept short (see NewRiverClient).
-	pageJobTimeout = 15 * time.Second
 	// DefaultPageMaxAttempts with pageRetryCap rides out a source outage of about half an
 	// hour before the chain stops with its last error (a re-POST or a retry resumes it).
 	DefaultPageMaxAttempts = 12
 	pageRetryCap           = 5 * time.Minute
 )
+
+// errChainCancelled ends a page whose chain was cancelled while it was in flight: an
+// operator's decision, not a failure of the collection, so it is not recorded as its error.
+var errChainCancelled = errors.New("chain cancelled")
 
 // ErrCursorRepeated is returned when a page comes back with the cursor it was asked for, or
 // with one the chain has already followed: following it would loop forever.
@@ -55,12 +55,17 @@ type PageWorker struct {
 	// MaxAttempts is the retry budget of each page job.
 	MaxAttempts int
 
+	// timeout is PageJobTimeout(Pause).
+	timeout time.Duration
+
 	// beforeCommit, when set (tests only), runs just before the page's transaction commits;
 	// an error from it rolls the page back as a crash at that point would.
 	beforeCommit func(ctx context.Context, collection string) error
 }
 
-func (w *PageWorker) Timeout(*river.Job[PageArgs]) time.Duration { return pageJobTimeout }
+func (w *PageWorker) Timeout(*river.Job[PageArgs]) time.Duration {
+	return cmp.Or(w.timeout, PageJobTimeout(w.Pause))
+}
 
 // NextRetry backs off exponentially with full jitter: 1 s, 2 s, 4 s, … capped at pageRetryCap.
 func (w *PageWorker) NextRetry(job *river.Job[PageArgs]) time.Time {
@@ -171,6 +176,10 @@ func (w *PageWorker) commit(ctx context.Context, job *river.Job[PageArgs], row d
 		w.Logger.WarnContext(ctx, "page already committed; dropping duplicate", "collection", coll)
 		return false, nil
 	}
+	// A plain error: the retry may land on the process that holds the bound index.
+	if err := checkIndexBound(ctx, tx, w.Index); err != nil {
+		return false, err
+	}
 	completed, err := river.JobCompleteTx[*riverpgxv5.Driver](ctx, tx, job)
 	if err != nil {
 		return false, fmt.Errorf("complete page job of %s: %w", coll, err)
@@ -182,7 +191,7 @@ func (w *PageWorker) commit(ctx context.Context, job *river.Job[PageArgs], row d
 		return false, fmt.Errorf("page job of %s is %s, no longer running: page dropped", coll, completed.State)
 	}
 	if cancelRequested(completed.Metadata) {
-		return false, river.JobCancel(fmt.Errorf("backfill of %s cancelled", coll))
+		return false, river.JobCancel(fmt.Errorf("backfill of %s: %w", coll, errChainCancelled))
 	}
 	if !done {
 		client, err := river.ClientFromContextSafely[pgx.Tx](ctx)
@@ -212,10 +221,10 @@ func (w *PageWorker) commit(ctx context.Context, job *river.Job[PageArgs], row d
 }
 
 // fail records err as the collection's last error and returns it. A shutdown or a cancel is
-// not a failure of the collection, so a cancelled context records nothing; a job that ran out
-// of time is one, and is recorded.
+// not a failure of the collection, so a cancelled context or chain records nothing; a job that
+// ran out of time is one, and is recorded.
 func (w *PageWorker) fail(ctx context.Context, coll string, err error) error {
-	if errors.Is(ctx.Err(), context.Canceled) {
+	if errors.Is(ctx.Err(), context.Canceled) || errors.Is(err, errChainCancelled) {
 		return err
 	}
 	// The job's own context may be past its deadline: record with a fresh one.
@@ -231,14 +240,6 @@ func (w *PageWorker) fail(ctx context.Context, coll string, err error) error {
 	}
 	w.Logger.WarnContext(ctx, "page failed", "collection", coll, "error", msg)
 	return err
-}
-
-// cancelRequested reports whether River recorded a cancel request in a job's metadata.
-func cancelRequested(metadata []byte) bool {
-	var m struct {
-		CancelAttemptedAt *time.Time `json:"cancel_attempted_at"`
-	}
-	return json.Unmarshal(metadata, &m) == nil && m.CancelAttemptedAt != nil
 }
 
 // nextSeenCursors adds the cursor a page was fetched from to the chain's fingerprints,

@@ -31,6 +31,8 @@ type Config struct {
 
 	// beforeCommit is PageWorker.beforeCommit (tests only).
 	beforeCommit func(ctx context.Context, collection string) error
+	// beforeResetFinish is ResetWorker.beforeFinish (tests only).
+	beforeResetFinish func(ctx context.Context, collection string) error
 }
 
 // NewRiverClient builds the River client that runs the backfill's workers.
@@ -40,8 +42,10 @@ type Config struct {
 // with River's defaults, 10 ms here). A job killed with its process is rescued once older than
 // RescueStuckJobsAfter, checked when a client becomes leader (about 15 s after the old leader
 // died) and every 30 s after; at the page job timeout, the first check already qualifies, so
-// an interrupted chain resumes about 20 s after a restart (measured by the end-to-end test).
+// an interrupted chain resumes within a minute of a restart (measured by the end-to-end test).
 func NewRiverClient(cfg Config) (*river.Client[pgx.Tx], error) {
+	pageTimeout := PageJobTimeout(cfg.PagePause)
+	maxAttempts := cmp.Or(cfg.PageMaxAttempts, DefaultPageMaxAttempts)
 	workers := river.NewWorkers()
 	river.AddWorker(workers, &PageWorker{
 		Pool:        cfg.Pool,
@@ -50,11 +54,17 @@ func NewRiverClient(cfg Config) (*river.Client[pgx.Tx], error) {
 		Logger:      cfg.Logger,
 		Limit:       cfg.PageLimit,
 		Pause:       cfg.PagePause,
-		MaxAttempts: cmp.Or(cfg.PageMaxAttempts, DefaultPageMaxAttempts),
+		MaxAttempts: maxAttempts,
+		timeout:     pageTimeout,
 
 		beforeCommit: cfg.beforeCommit,
 	})
 	river.AddWorker(workers, &RunWorker{Pool: cfg.Pool})
+	river.AddWorker(workers, &ResetWorker{
+		Pool: cfg.Pool, Index: cfg.Index, PageTimeout: pageTimeout, PageMaxAttempts: maxAttempts,
+
+		beforeFinish: cfg.beforeResetFinish,
+	})
 	return river.NewClient(riverpgxv5.New(cfg.Pool), &river.Config{
 		Logger:  cfg.Logger,
 		Workers: workers,
@@ -64,13 +74,14 @@ func NewRiverClient(cfg Config) (*river.Client[pgx.Tx], error) {
 				FetchCooldown:     10 * time.Millisecond,
 				FetchPollInterval: 50 * time.Millisecond,
 			},
-			QueueRuns: {MaxWorkers: 1},
+			QueueRuns:        {MaxWorkers: 1},
+			QueueMaintenance: {MaxWorkers: 1},
 		},
 		// Client-level too: River also throttles its insert notifications to one per
 		// FetchCooldown per queue, and a dropped notification leaves a link to the poll.
 		FetchCooldown:        10 * time.Millisecond,
 		FetchPollInterval:    50 * time.Millisecond,
-		JobTimeout:           pageJobTimeout,
-		RescueStuckJobsAfter: pageJobTimeout,
+		JobTimeout:           pageTimeout,
+		RescueStuckJobsAfter: rescueAfter(pageTimeout),
 	})
 }

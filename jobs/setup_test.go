@@ -34,6 +34,10 @@ type setupOpts struct {
 	beforeCommit func(ctx context.Context, collection string) error
 	lexiconList  bool // serve discovery's list from the relay's /llms.txt
 	maxAttempts  int
+	// beforeResetFinish is ResetWorker.beforeFinish.
+	beforeResetFinish func(ctx context.Context, collection string) error
+	// cancelWait bounds how long Cancel waits for cancelled jobs (a page timeout when 0).
+	cancelWait time.Duration
 }
 
 func setup(t *testing.T, opts setupOpts) *bundle {
@@ -44,6 +48,7 @@ func setup(t *testing.T, opts setupOpts) *bundle {
 	pool := pgtest.NewPool(t)
 	index, err := rocksindex.Open(t.TempDir())
 	require.NoError(t, err)
+	require.NoError(t, BindIndex(context.Background(), pool, index, "test"))
 	relay := testrelay.New()
 	t.Cleanup(relay.Close)
 
@@ -52,11 +57,15 @@ func setup(t *testing.T, opts setupOpts) *bundle {
 	rc, err := NewRiverClient(Config{
 		Pool: pool, Index: index, Source: client, Logger: logger,
 		PageLimit: opts.pageLimit, PagePause: opts.pagePause, Concurrency: 4,
-		PageMaxAttempts: opts.maxAttempts,
-		beforeCommit:    opts.beforeCommit,
+		PageMaxAttempts:   opts.maxAttempts,
+		beforeCommit:      opts.beforeCommit,
+		beforeResetFinish: opts.beforeResetFinish,
 	})
 	require.NoError(t, err)
 	ctx, cancel := context.WithCancel(context.Background())
+	release, err := HoldClientLock(ctx, pool, rc.ID())
+	require.NoError(t, err)
+	t.Cleanup(release)
 	require.NoError(t, rc.Start(ctx))
 	// Cleanups run last-in first-out: stop River before the index closes.
 	t.Cleanup(index.Close)
@@ -75,7 +84,10 @@ func setup(t *testing.T, opts setupOpts) *bundle {
 	}
 	return &bundle{
 		pool: pool, index: index, relay: relay, src: src,
-		backfill: &Backfill{Pool: pool, River: rc, Index: index, Discoverer: d, PageMaxAttempts: opts.maxAttempts},
+		backfill: &Backfill{
+			Pool: pool, River: rc, Index: index, Discoverer: d, PageMaxAttempts: opts.maxAttempts,
+			PagePause: opts.pagePause, cancelWait: opts.cancelWait,
+		},
 	}
 }
 

@@ -1,7 +1,6 @@
 package rocksindex
 
 import (
-	"context"
 	"fmt"
 	"os"
 
@@ -119,6 +118,12 @@ func (ix *Index) Add(collection string, dids []string) error {
 // ListRepos returns up to limit DIDs of collection in DID order, starting after the DID
 // after ("" starts at the beginning).
 func (ix *Index) ListRepos(collection, after string, limit int) ([]string, error) {
+	return ix.listRaw(collection, after, limit)
+}
+
+// listRaw returns up to limit DIDs of collection in DID order, starting after the DID
+// after, every DID the rbc family holds.
+func (ix *Index) listRaw(collection, after string, limit int) ([]string, error) {
 	if limit <= 0 {
 		return nil, nil
 	}
@@ -205,41 +210,6 @@ func (ix *Index) scan(cf *grocksdb.ColumnFamilyHandle, start, end []byte, visit 
 		}
 	}
 	return it.Err()
-}
-
-// deleteBatch bounds one delete batch, so removing a 30M-DID collection never holds a huge
-// batch in memory.
-const deleteBatch = 10000
-
-// DeleteCollection removes every DID of collection from rbc and the matching cbr keys, in
-// synced batches, and returns how many DIDs it removed. Each batch resumes after the last DID
-// removed, so it never walks over its own tombstones. It stops early when ctx ends.
-func (ix *Index) DeleteCollection(ctx context.Context, collection string) (int, error) {
-	removed, after := 0, ""
-	for {
-		if err := ctx.Err(); err != nil {
-			return removed, err
-		}
-		dids, err := ix.ListRepos(collection, after, deleteBatch)
-		if err != nil {
-			return removed, err
-		}
-		if len(dids) == 0 {
-			return removed, nil
-		}
-		wb := grocksdb.NewWriteBatch()
-		for _, did := range dids {
-			wb.DeleteCF(ix.rbc, rbcKey(collection, did))
-			wb.DeleteCF(ix.cbr, cbrKey(did, collection))
-		}
-		err = ix.db.Write(ix.syncWrite, wb)
-		wb.Destroy()
-		if err != nil {
-			return removed, fmt.Errorf("delete DIDs of %s: %w", collection, err)
-		}
-		removed += len(dids)
-		after = dids[len(dids)-1]
-	}
 }
 
 // ApproximateSizes estimates, for each collection, the bytes its rbc keys take on disk

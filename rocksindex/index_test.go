@@ -94,21 +94,56 @@ func TestDeleteCollectionRemovesBothSides(t *testing.T) {
 		many[i] = fmt.Sprintf("did:plc:%024d", i)
 	}
 	require.NoError(t, ix.Add("a.b.gone", many))
+	// Neighbours in key order: a longer NSID with the same start, and the next name.
+	require.NoError(t, ix.Add("a.b.gone.more", many[:2]))
+	require.NoError(t, ix.Add("a.b.gonf", many[:1]))
 	require.NoError(t, ix.Add("a.b.kept", many[:3]))
 
-	n, err := ix.DeleteCollection(context.Background(), "a.b.gone")
+	var reported []int
+	n, err := ix.DeleteCollection(context.Background(), "a.b.gone", func(removed int) { reported = append(reported, removed) })
 	require.NoError(t, err)
 	require.Equal(t, len(many), n)
+	require.Equal(t, []int{deleteBatch, len(many)}, reported, "progress after each batch")
 
 	left, err := ix.ListRepos("a.b.gone", "", 10)
 	require.NoError(t, err)
 	require.Empty(t, left)
 	colls, err := ix.CollectionsOf(many[0])
 	require.NoError(t, err)
-	require.Equal(t, []string{"a.b.kept"}, colls, "cbr keeps only the other collection")
+	require.Equal(t, []string{"a.b.gone.more", "a.b.gonf", "a.b.kept"}, colls, "cbr keeps only the other collections")
 	all, err := ix.Collections()
 	require.NoError(t, err)
-	require.Equal(t, []string{"a.b.kept"}, all)
+	require.Equal(t, []string{"a.b.gone.more", "a.b.gonf", "a.b.kept"}, all)
+	more, err := ix.ListRepos("a.b.gone.more", "", 10)
+	require.NoError(t, err)
+	require.Equal(t, many[:2], more)
+}
+
+func TestDeleteCollectionCutShortFinishesWhenRunAgain(t *testing.T) {
+	t.Parallel()
+	ix := openTemp(t)
+	many := make([]string, 2*deleteBatch+1)
+	for i := range many {
+		many[i] = fmt.Sprintf("did:plc:%024d", i)
+	}
+	require.NoError(t, ix.Add("a.b.gone", many))
+	ctx, cancel := context.WithCancel(context.Background())
+	n, err := ix.DeleteCollection(ctx, "a.b.gone", func(int) { cancel() })
+	require.ErrorIs(t, err, context.Canceled)
+	require.Equal(t, deleteBatch, n)
+	// Cut short: the rbc side still lists every DID, so the next run finds them all.
+	listed, err := ix.ListRepos("a.b.gone", "", len(many)+1)
+	require.NoError(t, err)
+	require.Len(t, listed, len(many))
+
+	n, err = ix.DeleteCollection(context.Background(), "a.b.gone", nil)
+	require.NoError(t, err)
+	require.Equal(t, len(many), n)
+	for _, did := range []string{many[0], many[deleteBatch], many[len(many)-1]} {
+		colls, err := ix.CollectionsOf(did)
+		require.NoError(t, err)
+		require.Empty(t, colls, did)
+	}
 }
 
 func TestOpenFailsClearlyOnAFile(t *testing.T) {

@@ -79,22 +79,27 @@ func NewClient(rps float64) *Client {
 		ResponseHeaderTimeout: RequestTimeout,
 	}
 	return &Client{
-		http:      &http.Client{Transport: transport, Timeout: RequestTimeout},
+		http:      &http.Client{Transport: transport, Timeout: RequestTimeout, CheckRedirect: checkRedirect},
 		rps:       rps,
 		throttles: map[string]*throttle{},
 	}
 }
 
-// HTTP is the shared HTTP client, for other fetches (the lexicon list).
+// HTTP is the shared HTTP client, for other fetches (the lexicon list). It follows only
+// redirects that stay on the request's origin (ErrCrossHostRedirect).
 func (c *Client) HTTP() *http.Client { return c.http }
 
+// throttle returns the source's rate limiter, keyed by origin (scheme, host, port with the
+// default port explicit): "bsky.network", "https://bsky.network" and
+// "https://bsky.network:443" are one server and share one cap, not three.
 func (c *Client) throttle(src Source) *throttle {
+	key := originOf(src)
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	t, ok := c.throttles[src.Name]
+	t, ok := c.throttles[key]
 	if !ok {
-		t = newThrottle(src.Name, c.rps)
-		c.throttles[src.Name] = t
+		t = newThrottle(key, c.rps)
+		c.throttles[key] = t
 	}
 	return t
 }
@@ -152,6 +157,9 @@ func (c *Client) Fetch(ctx context.Context, src Source, req PageRequest) (Page, 
 	waited := time.Since(waitStart)
 	if resp.StatusCode != http.StatusOK {
 		return Page{}, decodeXRPCError(resp.StatusCode, body)
+	}
+	if err := checkUpstream(resp.Header, src, req.Collection); err != nil {
+		return Page{}, err
 	}
 	// A proxy's HTML error page or anything else that is not JSON is not a page.
 	if ct := resp.Header.Get("Content-Type"); ct != "" && !strings.Contains(strings.ToLower(ct), "json") {

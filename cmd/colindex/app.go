@@ -9,6 +9,7 @@ import (
 	"net/http"
 	"os"
 	"os/signal"
+	"path/filepath"
 	"syscall"
 	"time"
 
@@ -31,6 +32,8 @@ func newApp() *cli.App {
 		Commands: append([]*cli.Command{
 			{Name: "serve", Usage: "run the service", Flags: serveFlags(), Action: serve},
 			{Name: "migrate", Usage: "apply database migrations and exit", Flags: []cli.Flag{databaseFlag, logFormatFlag}, Action: migrate},
+			{Name: "reopen-all", Usage: "bind the database to the index in --index-dir and page every collection again (after an index was lost or replaced; stop serve first)",
+				Flags: []cli.Flag{databaseFlag, logFormatFlag, indexDirFlag}, Action: reopenAll},
 			{Name: "openapi", Usage: "print the OpenAPI document", Flags: []cli.Flag{
 				&cli.BoolFlag{Name: "3.0", Usage: "print the OpenAPI 3.0.3 downgrade instead of 3.1"},
 			}, Action: printOpenAPI},
@@ -51,6 +54,42 @@ func migrate(c *cli.Context) error {
 	}
 	log.Info("migrated", "applied", n)
 	return nil
+}
+
+// reopenAll is the way back when serve refuses an index that is not the database's: every
+// collection is reopened (cursor and counts zero) and the next start pages it into this index.
+func reopenAll(c *cli.Context) error {
+	log := newLogger(c.String("log-format"))
+	pool, err := pgxpool.New(c.Context, c.String("database-url"))
+	if err != nil {
+		return fmt.Errorf("database: %w", err)
+	}
+	defer pool.Close()
+	if _, err := migrations.Up(c.Context, pool); err != nil {
+		return err
+	}
+	// Opening takes RocksDB's lock: this fails clearly while a serve holds the index.
+	index, err := rocksindex.Open(c.String("index-dir"))
+	if err != nil {
+		return err
+	}
+	defer index.Close()
+	n, err := jobs.ReopenAll(c.Context, pool, index)
+	if err != nil {
+		return err
+	}
+	log.Info("every collection reopened; start a backfill to page them into this index",
+		"collections", n, "index_dir", absPath(c.String("index-dir")))
+	return nil
+}
+
+// absPath makes a relative index directory absolute for messages: ./data/index means
+// something else from another working directory.
+func absPath(dir string) string {
+	if abs, err := filepath.Abs(dir); err == nil {
+		return abs
+	}
+	return dir
 }
 
 func printOpenAPI(c *cli.Context) error {
@@ -82,11 +121,19 @@ func serve(c *cli.Context) error {
 		return err
 	}
 	log := newLogger(cfg.LogFormat)
-	if len(cfg.AdminPassword) < 16 {
-		log.Warn("RELAY_ADMIN_PASSWORD is shorter than 16 characters; use a long random one")
+	for _, w := range cfg.Warnings { // a short password, a password on the command line
+		log.Warn(w)
 	}
 	ctx, stop := signal.NotifyContext(c.Context, os.Interrupt, syscall.SIGTERM)
 	defer stop()
+
+	// Listen before anything else: a start that cannot serve (the port is taken) must fail
+	// before River takes page jobs it would leave running until the rescuer finds them.
+	ln, err := net.Listen("tcp", cfg.Listen)
+	if err != nil {
+		return fmt.Errorf("listen: %w", err)
+	}
+	defer ln.Close()
 
 	pool, err := pgxpool.New(ctx, cfg.DatabaseURL)
 	if err != nil {
@@ -102,6 +149,9 @@ func serve(c *cli.Context) error {
 		return err
 	}
 	defer index.Close()
+	if err := jobs.BindIndex(ctx, pool, index, absPath(cfg.IndexDir)); err != nil {
+		return err
+	}
 
 	src := source.NewClient(cfg.SourceRPS)
 	riverClient, err := jobs.NewRiverClient(jobs.Config{
@@ -122,8 +172,20 @@ func serve(c *cli.Context) error {
 	// HTTP server, so running pages finish (or roll back) before the index closes.
 	riverCtx, cancelRiver := context.WithCancel(context.WithoutCancel(ctx))
 	defer cancelRiver()
+	// While this process lives, its River client's jobs are its own; once it dies, the next
+	// start rescues them at once instead of waiting for River's rescuer.
+	releaseClientLock, err := jobs.HoldClientLock(ctx, pool, riverClient.ID())
+	if err != nil {
+		return err
+	}
+	defer releaseClientLock()
 	if err := riverClient.Start(riverCtx); err != nil {
 		return fmt.Errorf("start river: %w", err)
+	}
+	if n, err := jobs.RescueOrphans(ctx, pool, riverClient); err != nil {
+		log.Warn("rescue jobs of a dead process; River's rescuer will", "error", err)
+	} else if n > 0 {
+		log.Info("rescued jobs left running by a process that died", "jobs", n)
 	}
 
 	ui, err := riverui.NewHandler(&riverui.HandlerOpts{
@@ -147,6 +209,7 @@ func serve(c *cli.Context) error {
 			Index: index,
 
 			PageMaxAttempts: cfg.MaxAttempts,
+			PagePause:       cfg.PagePause,
 			Discoverer: &jobs.Discoverer{
 				HTTP:           src.HTTP(),
 				LexiconListURL: cfg.LexiconListURL,
@@ -164,10 +227,6 @@ func serve(c *cli.Context) error {
 		Handler:           srv.Handler(),
 		ReadHeaderTimeout: 10 * time.Second,
 		IdleTimeout:       2 * time.Minute,
-	}
-	ln, err := net.Listen("tcp", cfg.Listen)
-	if err != nil {
-		return fmt.Errorf("listen: %w", err)
 	}
 	log.Info("colindex serving", "listen", ln.Addr().String(), "index_dir", cfg.IndexDir,
 		"concurrency", cfg.Concurrency, "page_limit", cfg.PageLimit, "page_pause", cfg.PagePause.String(),

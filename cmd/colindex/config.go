@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"log/slog"
 	"os"
+	"strings"
 	"time"
 
 	"github.com/urfave/cli/v2"
@@ -23,6 +24,9 @@ type config struct {
 	MaxAttempts    int
 	SourceRPS      float64
 	LogFormat      string
+	// Warnings are what serve logs at start (no logger exists yet here): settings that work
+	// but should change. They never quote the password.
+	Warnings []string
 }
 
 const defaultDatabaseURL = "postgres://postgres@127.0.0.1:5432/colindex?sslmode=disable"
@@ -30,6 +34,11 @@ const defaultDatabaseURL = "postgres://postgres@127.0.0.1:5432/colindex?sslmode=
 var databaseFlag = &cli.StringFlag{
 	Name: "database-url", EnvVars: []string{"DATABASE_URL"}, Value: defaultDatabaseURL,
 	Usage: "Postgres connection URL",
+}
+
+var indexDirFlag = &cli.StringFlag{
+	Name: "index-dir", EnvVars: []string{"COLINDEX_INDEX_DIR"}, Value: "./data/index",
+	Usage: "RocksDB collection index directory (bound to the database: see reopen-all)",
 }
 
 var logFormatFlag = &cli.StringFlag{
@@ -45,8 +54,7 @@ func serveFlags() []cli.Flag {
 			Usage: "bearer token for the admin API and River UI (required)"},
 		&cli.StringFlag{Name: "listen", EnvVars: []string{"COLINDEX_LISTEN"}, Value: ":2510",
 			Usage: "HTTP listen address"},
-		&cli.StringFlag{Name: "index-dir", EnvVars: []string{"COLINDEX_INDEX_DIR"}, Value: "./data/index",
-			Usage: "RocksDB collection index directory"},
+		indexDirFlag,
 		&cli.StringFlag{Name: "lexicon-list-url", EnvVars: []string{"COLINDEX_LEXICON_LIST_URL"},
 			Value: "https://lexicon.garden/llms.txt", Usage: "Lexicon Garden llms.txt for discovery; empty disables it"},
 		&cli.StringFlag{Name: "default-source", EnvVars: []string{"COLINDEX_DEFAULT_SOURCE"}, Value: "bsky.network",
@@ -93,7 +101,35 @@ func loadConfig(c *cli.Context) (config, error) {
 	case cfg.SourceRPS < 0:
 		return cfg, fmt.Errorf("COLINDEX_SOURCE_RPS must not be negative")
 	}
+	if len(cfg.AdminPassword) < 16 {
+		cfg.Warnings = append(cfg.Warnings, "RELAY_ADMIN_PASSWORD is shorter than 16 characters; use a long random one")
+	}
+	if adminPasswordFromFlag(cfg.AdminPassword, os.Getenv("RELAY_ADMIN_PASSWORD"), os.Args[1:]) {
+		cfg.Warnings = append(cfg.Warnings, "the admin password was given with --admin-password, which "+
+			"other users of this machine can read in the process list (ps); set RELAY_ADMIN_PASSWORD "+
+			"(in the environment or .env) instead")
+	}
 	return cfg, nil
+}
+
+// adminPasswordFromFlag tells whether serve's password came from the command line, where
+// ps shows it. The flag wins over RELAY_ADMIN_PASSWORD, so a password other than the
+// variable's (fromEnv) came from the flag; args catch the flag given with the variable's own
+// value.
+func adminPasswordFromFlag(password, fromEnv string, args []string) bool {
+	if password != "" && password != fromEnv {
+		return true
+	}
+	for _, a := range args {
+		if a == "--" {
+			break
+		}
+		name, _, _ := strings.Cut(strings.TrimLeft(a, "-"), "=")
+		if strings.HasPrefix(a, "-") && name == "admin-password" {
+			return true
+		}
+	}
+	return false
 }
 
 func newLogger(format string) *slog.Logger {

@@ -23,6 +23,9 @@ type CancelResult struct {
 
 	// RunId The run that was cancelled, when one was live.
 	RunId *int64 `json:"run_id,omitempty"`
+
+	// StillLive Cancelled jobs still running when the wait ended (a page job's timeout): usually a job whose process died, which River's rescuer ends. A start is refused until they have stopped.
+	StillLive *[]LiveJob `json:"still_live,omitempty"`
 }
 
 // ChainJob defines model for ChainJob.
@@ -65,6 +68,12 @@ type CollectionDetail struct {
 	// Pages Pages committed.
 	Pages int64 `json:"pages"`
 
+	// ResetRemoved DIDs the reset under way has removed so far (while resetting), or the last reset removed.
+	ResetRemoved *int64 `json:"reset_removed,omitempty"`
+
+	// Resetting True while a reset removes the collection's DIDs from the index; it pages again once they are gone.
+	Resetting *bool `json:"resetting,omitempty"`
+
 	// Skipped Entries the source sent that were not valid DIDs (never indexed).
 	Skipped int64 `json:"skipped"`
 
@@ -91,6 +100,12 @@ type CollectionStatus struct {
 
 	// Pages Pages committed.
 	Pages int64 `json:"pages"`
+
+	// ResetRemoved DIDs the reset under way has removed so far (while resetting), or the last reset removed.
+	ResetRemoved *int64 `json:"reset_removed,omitempty"`
+
+	// Resetting True while a reset removes the collection's DIDs from the index; it pages again once they are gone.
+	Resetting *bool `json:"resetting,omitempty"`
 
 	// Skipped Entries the source sent that were not valid DIDs (never indexed).
 	Skipped int64 `json:"skipped"`
@@ -142,6 +157,16 @@ type ErrorModel struct {
 	Type *string `json:"type,omitempty"`
 }
 
+// LiveJob defines model for LiveJob.
+type LiveJob struct {
+	// AttemptedAt When its current attempt began.
+	AttemptedAt *time.Time `json:"attempted_at,omitempty"`
+	Collection  *string    `json:"collection,omitempty"`
+	Id          int64      `json:"id"`
+	Kind        string     `json:"kind"`
+	State       string     `json:"state"`
+}
+
 // PauseState defines model for PauseState.
 type PauseState struct {
 	// Paused Whether paging is now paused.
@@ -150,10 +175,12 @@ type PauseState struct {
 
 // ResetResult defines model for ResetResult.
 type ResetResult struct {
-	Collection string `json:"collection"`
+	// AlreadyRunning True when a reset of this collection was already under way; nothing new was started.
+	AlreadyRunning bool   `json:"already_running"`
+	Collection     string `json:"collection"`
 
-	// RemovedIndexEntries DIDs removed from the index for this collection.
-	RemovedIndexEntries int64 `json:"removed_index_entries"`
+	// JobId The River job removing the collection's DIDs; colindex collection NSID shows its progress.
+	JobId int64 `json:"job_id"`
 }
 
 // RetryResult defines model for RetryResult.
@@ -164,15 +191,18 @@ type RetryResult struct {
 
 // RunStatus defines model for RunStatus.
 type RunStatus struct {
-	CancelledAt      *time.Time `json:"cancelled_at,omitempty"`
-	Discovered       int64      `json:"discovered"`
-	Enqueued         int64      `json:"enqueued"`
-	FinishedAt       *time.Time `json:"finished_at,omitempty"`
-	Id               int64      `json:"id"`
-	IndexScanError   *string    `json:"index_scan_error,omitempty"`
-	LexiconListError *string    `json:"lexicon_list_error,omitempty"`
-	Source           string     `json:"source"`
-	StartedAt        time.Time  `json:"started_at"`
+	CancelledAt    *time.Time `json:"cancelled_at,omitempty"`
+	Discovered     int64      `json:"discovered"`
+	Enqueued       int64      `json:"enqueued"`
+	FinishedAt     *time.Time `json:"finished_at,omitempty"`
+	Id             int64      `json:"id"`
+	IndexScanError *string    `json:"index_scan_error,omitempty"`
+
+	// LexiconListDropped Lexicon-list collections the cap left out of this run.
+	LexiconListDropped *int64    `json:"lexicon_list_dropped,omitempty"`
+	LexiconListError   *string   `json:"lexicon_list_error,omitempty"`
+	Source             string    `json:"source"`
+	StartedAt          time.Time `json:"started_at"`
 }
 
 // StartResult defines model for StartResult.
@@ -191,6 +221,9 @@ type StartResult struct {
 
 	// IndexScanError Why the index could not be scanned, when it could not.
 	IndexScanError *string `json:"index_scan_error,omitempty"`
+
+	// LexiconListDropped Lexicon-list collections left out because the list named more than the cap (lexicon_list_max, default 5000).
+	LexiconListDropped *int64 `json:"lexicon_list_dropped,omitempty"`
 
 	// LexiconListError Why the lexicon list could not be read, when it could not.
 	LexiconListError *string `json:"lexicon_list_error,omitempty"`
@@ -213,7 +246,7 @@ type Status struct {
 	// Paused True while paging is paused (see pauseBackfill).
 	Paused bool `json:"paused"`
 
-	// Running True while any backfill job is live.
+	// Running True while any backfill job (run, page or collection reset) is live.
 	Running bool `json:"running"`
 
 	// Total Collections with a progress row.
@@ -227,6 +260,9 @@ type Status struct {
 type StartBackfillParams struct {
 	// Source Source relay: a bare host (https) or an http(s)://host[:port] URL. Defaults to the server's COLINDEX_DEFAULT_SOURCE. Collections that already have a progress row keep their own source.
 	Source *string `form:"source,omitempty" json:"source,omitempty"`
+
+	// LexiconListMax Most collections the lexicon list may add to this run (default 5000); the run reports what the cap left out as lexicon_list_dropped.
+	LexiconListMax *int64 `form:"lexicon_list_max,omitempty" json:"lexicon_list_max,omitempty"`
 }
 
 // RequestEditorFn is the function signature for the RequestEditor callback function
@@ -354,7 +390,7 @@ type ClientInterface interface {
 
 	// ResetCollection Reset one collection
 	//
-	// Cancels the collection's chain, removes its DIDs from the index, zeroes its cursor and counts, and pages it again from the beginning.
+	// Zeroes the collection's cursor and counts at once, then a background job (River kind collection_reset) cancels its chain, removes its DIDs from the index with a range delete and a compaction, and pages it again from the beginning. Answers at once with the job; the collection's detail shows resetting and reset_removed meanwhile. A reset requested while one of the same collection is under way answers with that one (already_running).
 	//
 	// Corresponds with POST /admin/backfill-collections/{collection}/reset (the `ResetCollection` operationId).
 	ResetCollection(ctx context.Context, collection string, reqEditors ...RequestEditorFn) (*http.Response, error)
@@ -481,7 +517,7 @@ func (c *Client) GetCollection(ctx context.Context, collection string, reqEditor
 
 // ResetCollection Reset one collection
 //
-// Cancels the collection's chain, removes its DIDs from the index, zeroes its cursor and counts, and pages it again from the beginning.
+// Zeroes the collection's cursor and counts at once, then a background job (River kind collection_reset) cancels its chain, removes its DIDs from the index with a range delete and a compaction, and pages it again from the beginning. Answers at once with the job; the collection's detail shows resetting and reset_removed meanwhile. A reset requested while one of the same collection is under way answers with that one (already_running).
 //
 // Corresponds with POST /admin/backfill-collections/{collection}/reset (the `ResetCollection` operationId).
 func (c *Client) ResetCollection(ctx context.Context, collection string, reqEditors ...RequestEditorFn) (*http.Response, error) {
@@ -554,6 +590,18 @@ func NewStartBackfillRequest(server string, params *StartBackfillParams) (*http.
 		if params.Source != nil {
 
 			if queryFrag, err := runtime.StyleParamWithOptions("form", false, "source", *params.Source, runtime.StyleParamOptions{ParamLocation: runtime.ParamLocationQuery, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			} else {
+				for _, qp := range strings.Split(queryFrag, "&") {
+					rawQueryFragments = append(rawQueryFragments, qp)
+				}
+			}
+
+		}
+
+		if params.LexiconListMax != nil {
+
+			if queryFrag, err := runtime.StyleParamWithOptions("form", false, "lexicon_list_max", *params.LexiconListMax, runtime.StyleParamOptions{ParamLocation: runtime.ParamLocationQuery, Type: "integer", Format: "int64"}); err != nil {
 				return nil, err
 			} else {
 				for _, qp := range strings.Split(queryFrag, "&") {
@@ -862,7 +910,7 @@ type ClientWithResponsesInterface interface {
 
 	// ResetCollectionWithResponse Reset one collection
 	//
-	// Cancels the collection's chain, removes its DIDs from the index, zeroes its cursor and counts, and pages it again from the beginning.
+	// Zeroes the collection's cursor and counts at once, then a background job (River kind collection_reset) cancels its chain, removes its DIDs from the index with a range delete and a compaction, and pages it again from the beginning. Answers at once with the job; the collection's detail shows resetting and reset_removed meanwhile. A reset requested while one of the same collection is under way answers with that one (already_running).
 	//
 	// Returns a wrapper object for the known response body format(s).
 	//
@@ -1536,7 +1584,7 @@ func (c *ClientWithResponses) GetCollectionWithResponse(ctx context.Context, col
 
 // ResetCollectionWithResponse Reset one collection
 //
-// Cancels the collection's chain, removes its DIDs from the index, zeroes its cursor and counts, and pages it again from the beginning.
+// Zeroes the collection's cursor and counts at once, then a background job (River kind collection_reset) cancels its chain, removes its DIDs from the index with a range delete and a compaction, and pages it again from the beginning. Answers at once with the job; the collection's detail shows resetting and reset_removed meanwhile. A reset requested while one of the same collection is under way answers with that one (already_running).
 //
 // Returns a wrapper object for the known response body format(s).
 //

@@ -64,7 +64,7 @@ func (q *Queries) ProgressCountCompleted(ctx context.Context, db DBTX) (int64, e
 }
 
 const progressGet = `-- name: ProgressGet :one
-SELECT collection, source, cursor, imported_count, completed_at, created_at, skipped_count, pages_fetched, last_error, last_page_at, updated_at, first_page_at FROM backfill_progress WHERE collection = $1
+SELECT collection, source, cursor, imported_count, completed_at, created_at, skipped_count, pages_fetched, last_error, last_page_at, updated_at, first_page_at, reset_generation, resetting_since, reset_removed FROM backfill_progress WHERE collection = $1
 `
 
 func (q *Queries) ProgressGet(ctx context.Context, db DBTX, collection string) (BackfillProgress, error) {
@@ -83,6 +83,9 @@ func (q *Queries) ProgressGet(ctx context.Context, db DBTX, collection string) (
 		&i.LastPageAt,
 		&i.UpdatedAt,
 		&i.FirstPageAt,
+		&i.ResetGeneration,
+		&i.ResettingSince,
+		&i.ResetRemoved,
 	)
 	return i, err
 }
@@ -109,7 +112,7 @@ func (q *Queries) ProgressInsertMany(ctx context.Context, db DBTX, arg ProgressI
 }
 
 const progressList = `-- name: ProgressList :many
-SELECT collection, source, cursor, imported_count, completed_at, created_at, skipped_count, pages_fetched, last_error, last_page_at, updated_at, first_page_at FROM backfill_progress ORDER BY collection
+SELECT collection, source, cursor, imported_count, completed_at, created_at, skipped_count, pages_fetched, last_error, last_page_at, updated_at, first_page_at, reset_generation, resetting_since, reset_removed FROM backfill_progress ORDER BY collection
 `
 
 func (q *Queries) ProgressList(ctx context.Context, db DBTX) ([]BackfillProgress, error) {
@@ -134,6 +137,9 @@ func (q *Queries) ProgressList(ctx context.Context, db DBTX) ([]BackfillProgress
 			&i.LastPageAt,
 			&i.UpdatedAt,
 			&i.FirstPageAt,
+			&i.ResetGeneration,
+			&i.ResettingSince,
+			&i.ResetRemoved,
 		); err != nil {
 			return nil, err
 		}
@@ -146,7 +152,7 @@ func (q *Queries) ProgressList(ctx context.Context, db DBTX) ([]BackfillProgress
 }
 
 const progressListIncomplete = `-- name: ProgressListIncomplete :many
-SELECT collection, source, cursor, imported_count, completed_at, created_at, skipped_count, pages_fetched, last_error, last_page_at, updated_at, first_page_at FROM backfill_progress
+SELECT collection, source, cursor, imported_count, completed_at, created_at, skipped_count, pages_fetched, last_error, last_page_at, updated_at, first_page_at, reset_generation, resetting_since, reset_removed FROM backfill_progress
 WHERE completed_at IS NULL
 ORDER BY collection
 `
@@ -174,6 +180,9 @@ func (q *Queries) ProgressListIncomplete(ctx context.Context, db DBTX) ([]Backfi
 			&i.LastPageAt,
 			&i.UpdatedAt,
 			&i.FirstPageAt,
+			&i.ResetGeneration,
+			&i.ResettingSince,
+			&i.ResetRemoved,
 		); err != nil {
 			return nil, err
 		}
@@ -218,6 +227,31 @@ func (q *Queries) ProgressListLag(ctx context.Context, db DBTX) ([]ProgressListL
 	return items, nil
 }
 
+const progressReopenAll = `-- name: ProgressReopenAll :execrows
+UPDATE backfill_progress
+SET cursor = '',
+    imported_count = 0,
+    skipped_count = 0,
+    pages_fetched = 0,
+    completed_at = NULL,
+    last_error = '',
+    first_page_at = NULL,
+    last_page_at = NULL,
+    resetting_since = NULL,
+    reset_removed = 0,
+    updated_at = now()
+`
+
+// Every collection starts over on a fresh index: nothing claimed, paged again from the
+// beginning by the next start. Sources are kept.
+func (q *Queries) ProgressReopenAll(ctx context.Context, db DBTX) (int64, error) {
+	result, err := db.Exec(ctx, progressReopenAll)
+	if err != nil {
+		return 0, err
+	}
+	return result.RowsAffected(), nil
+}
+
 const progressResetBegin = `-- name: ProgressResetBegin :one
 UPDATE backfill_progress
 SET cursor = '',
@@ -225,17 +259,22 @@ SET cursor = '',
     skipped_count = 0,
     pages_fetched = 0,
     completed_at = now(),
-    last_error = 'reset in progress: its DIDs are being removed from the index (if this stays, reset it again)',
+    last_error = '',
     first_page_at = NULL,
     last_page_at = NULL,
+    reset_generation = reset_generation + 1,
+    resetting_since = now(),
+    reset_removed = 0,
     updated_at = now()
 WHERE collection = $1
-RETURNING collection, source, cursor, imported_count, completed_at, created_at, skipped_count, pages_fetched, last_error, last_page_at, updated_at, first_page_at
+RETURNING collection, source, cursor, imported_count, completed_at, created_at, skipped_count, pages_fetched, last_error, last_page_at, updated_at, first_page_at, reset_generation, resetting_since, reset_removed
 `
 
 // The first step of a reset: the row claims nothing (cursor, counts zero) and is marked
-// complete, so no start or retry pages it while its DIDs leave the index. A reset cut short
-// leaves it so, with the error saying what to do.
+// complete, so no start or retry pages it while its DIDs leave the index, and a page in
+// flight cannot commit (ProgressAdvance needs an incomplete row). The generation goes up, so
+// only the reset job enqueued with it may reopen the row. A reset that never finishes leaves
+// the row so, with resetting_since saying why.
 func (q *Queries) ProgressResetBegin(ctx context.Context, db DBTX, collection string) (BackfillProgress, error) {
 	row := db.QueryRow(ctx, progressResetBegin, collection)
 	var i BackfillProgress
@@ -252,19 +291,51 @@ func (q *Queries) ProgressResetBegin(ctx context.Context, db DBTX, collection st
 		&i.LastPageAt,
 		&i.UpdatedAt,
 		&i.FirstPageAt,
+		&i.ResetGeneration,
+		&i.ResettingSince,
+		&i.ResetRemoved,
 	)
 	return i, err
 }
 
-const progressResetFinish = `-- name: ProgressResetFinish :exec
+const progressResetFinish = `-- name: ProgressResetFinish :execrows
 UPDATE backfill_progress
-SET completed_at = NULL, last_error = '', updated_at = now()
-WHERE collection = $1
+SET completed_at = NULL, resetting_since = NULL, reset_removed = $1,
+    last_error = '', updated_at = now()
+WHERE collection = $2 AND reset_generation = $3 AND resetting_since IS NOT NULL
 `
 
-// The last step of a reset: the collection is paged again from the beginning.
-func (q *Queries) ProgressResetFinish(ctx context.Context, db DBTX, collection string) error {
-	_, err := db.Exec(ctx, progressResetFinish, collection)
+type ProgressResetFinishParams struct {
+	Removed    int64
+	Collection string
+	Generation int64
+}
+
+// The last step of a reset: the collection is paged again from the beginning. Conditional on
+// the reset's own first step: a reset that a later one overtook changes nothing.
+func (q *Queries) ProgressResetFinish(ctx context.Context, db DBTX, arg ProgressResetFinishParams) (int64, error) {
+	result, err := db.Exec(ctx, progressResetFinish, arg.Removed, arg.Collection, arg.Generation)
+	if err != nil {
+		return 0, err
+	}
+	return result.RowsAffected(), nil
+}
+
+const progressResetProgress = `-- name: ProgressResetProgress :exec
+UPDATE backfill_progress
+SET reset_removed = $1, updated_at = now()
+WHERE collection = $2 AND reset_generation = $3 AND resetting_since IS NOT NULL
+`
+
+type ProgressResetProgressParams struct {
+	Removed    int64
+	Collection string
+	Generation int64
+}
+
+// How many DIDs the reset job has removed so far (for the status; not a claim).
+func (q *Queries) ProgressResetProgress(ctx context.Context, db DBTX, arg ProgressResetProgressParams) error {
+	_, err := db.Exec(ctx, progressResetProgress, arg.Removed, arg.Collection, arg.Generation)
 	return err
 }
 
@@ -282,4 +353,25 @@ type ProgressSetErrorParams struct {
 func (q *Queries) ProgressSetError(ctx context.Context, db DBTX, arg ProgressSetErrorParams) error {
 	_, err := db.Exec(ctx, progressSetError, arg.LastError, arg.Collection)
 	return err
+}
+
+const progressSummary = `-- name: ProgressSummary :one
+SELECT count(*)::bigint AS collections,
+       coalesce(sum(imported_count), 0)::bigint AS imported,
+       count(*) FILTER (WHERE pages_fetched > 0)::bigint AS paged
+FROM backfill_progress
+`
+
+type ProgressSummaryRow struct {
+	Collections int64
+	Imported    int64
+	Paged       int64
+}
+
+// What the progress rows claim in all, for the index identity check.
+func (q *Queries) ProgressSummary(ctx context.Context, db DBTX) (ProgressSummaryRow, error) {
+	row := db.QueryRow(ctx, progressSummary)
+	var i ProgressSummaryRow
+	err := row.Scan(&i.Collections, &i.Imported, &i.Paged)
+	return i, err
 }

@@ -30,7 +30,7 @@ func (q *Queries) RunFinish(ctx context.Context, db DBTX, id int64) error {
 }
 
 const runGetLatest = `-- name: RunGetLatest :one
-SELECT id, source, started_at, finished_at, discovered, enqueued, lexicon_list_error, index_scan_error, cancelled_at FROM backfill_runs ORDER BY id DESC LIMIT 1
+SELECT id, source, started_at, finished_at, discovered, enqueued, lexicon_list_error, index_scan_error, cancelled_at, lexicon_list_dropped FROM backfill_runs ORDER BY id DESC LIMIT 1
 `
 
 func (q *Queries) RunGetLatest(ctx context.Context, db DBTX) (BackfillRun, error) {
@@ -46,22 +46,24 @@ func (q *Queries) RunGetLatest(ctx context.Context, db DBTX) (BackfillRun, error
 		&i.LexiconListError,
 		&i.IndexScanError,
 		&i.CancelledAt,
+		&i.LexiconListDropped,
 	)
 	return i, err
 }
 
 const runInsert = `-- name: RunInsert :one
-INSERT INTO backfill_runs (source, discovered, enqueued, lexicon_list_error, index_scan_error)
-VALUES ($1, $2, $3, $4, $5)
-RETURNING id, source, started_at, finished_at, discovered, enqueued, lexicon_list_error, index_scan_error, cancelled_at
+INSERT INTO backfill_runs (source, discovered, enqueued, lexicon_list_error, index_scan_error, lexicon_list_dropped)
+VALUES ($1, $2, $3, $4, $5, $6)
+RETURNING id, source, started_at, finished_at, discovered, enqueued, lexicon_list_error, index_scan_error, cancelled_at, lexicon_list_dropped
 `
 
 type RunInsertParams struct {
-	Source           string
-	Discovered       int32
-	Enqueued         int32
-	LexiconListError string
-	IndexScanError   string
+	Source             string
+	Discovered         int32
+	Enqueued           int32
+	LexiconListError   string
+	IndexScanError     string
+	LexiconListDropped int32
 }
 
 func (q *Queries) RunInsert(ctx context.Context, db DBTX, arg RunInsertParams) (BackfillRun, error) {
@@ -71,6 +73,7 @@ func (q *Queries) RunInsert(ctx context.Context, db DBTX, arg RunInsertParams) (
 		arg.Enqueued,
 		arg.LexiconListError,
 		arg.IndexScanError,
+		arg.LexiconListDropped,
 	)
 	var i BackfillRun
 	err := row.Scan(
@@ -83,6 +86,7 @@ func (q *Queries) RunInsert(ctx context.Context, db DBTX, arg RunInsertParams) (
 		&i.LexiconListError,
 		&i.IndexScanError,
 		&i.CancelledAt,
+		&i.LexiconListDropped,
 	)
 	return i, err
 }

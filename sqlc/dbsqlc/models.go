@@ -9,28 +9,38 @@ import (
 )
 
 type BackfillProgress struct {
-	Collection    string
-	Source        string
-	Cursor        string
-	ImportedCount int64
-	CompletedAt   *time.Time
-	CreatedAt     time.Time
-	SkippedCount  int64
-	PagesFetched  int64
-	LastError     string
-	LastPageAt    *time.Time
-	UpdatedAt     time.Time
-	FirstPageAt   *time.Time
+	Collection      string
+	Source          string
+	Cursor          string
+	ImportedCount   int64
+	CompletedAt     *time.Time
+	CreatedAt       time.Time
+	SkippedCount    int64
+	PagesFetched    int64
+	LastError       string
+	LastPageAt      *time.Time
+	UpdatedAt       time.Time
+	FirstPageAt     *time.Time
+	ResetGeneration int64
+	ResettingSince  *time.Time
+	ResetRemoved    int64
 }
 
 type BackfillRun struct {
-	ID               int64
-	Source           string
-	StartedAt        time.Time
-	FinishedAt       *time.Time
-	Discovered       int32
-	Enqueued         int32
-	LexiconListError string
-	IndexScanError   string
-	CancelledAt      *time.Time
+	ID                 int64
+	Source             string
+	StartedAt          time.Time
+	FinishedAt         *time.Time
+	Discovered         int32
+	Enqueued           int32
+	LexiconListError   string
+	IndexScanError     string
+	CancelledAt        *time.Time
+	LexiconListDropped int32
+}
+
+type IndexIdentity struct {
+	Singleton  bool
+	IndexID    string
+	RecordedAt time.Time
 }

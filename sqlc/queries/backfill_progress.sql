@@ -52,23 +52,59 @@ WHERE completed_at IS NULL;
 
 -- name: ProgressResetBegin :one
 -- The first step of a reset: the row claims nothing (cursor, counts zero) and is marked
--- complete, so no start or retry pages it while its DIDs leave the index. A reset cut short
--- leaves it so, with the error saying what to do.
+-- complete, so no start or retry pages it while its DIDs leave the index, and a page in
+-- flight cannot commit (ProgressAdvance needs an incomplete row). The generation goes up, so
+-- only the reset job enqueued with it may reopen the row. A reset that never finishes leaves
+-- the row so, with resetting_since saying why.
 UPDATE backfill_progress
 SET cursor = '',
     imported_count = 0,
     skipped_count = 0,
     pages_fetched = 0,
     completed_at = now(),
-    last_error = 'reset in progress: its DIDs are being removed from the index (if this stays, reset it again)',
+    last_error = '',
     first_page_at = NULL,
     last_page_at = NULL,
+    reset_generation = reset_generation + 1,
+    resetting_since = now(),
+    reset_removed = 0,
     updated_at = now()
 WHERE collection = @collection
 RETURNING *;
 
--- name: ProgressResetFinish :exec
--- The last step of a reset: the collection is paged again from the beginning.
+-- name: ProgressResetProgress :exec
+-- How many DIDs the reset job has removed so far (for the status; not a claim).
 UPDATE backfill_progress
-SET completed_at = NULL, last_error = '', updated_at = now()
-WHERE collection = @collection;
+SET reset_removed = @removed, updated_at = now()
+WHERE collection = @collection AND reset_generation = @generation AND resetting_since IS NOT NULL;
+
+-- name: ProgressResetFinish :execrows
+-- The last step of a reset: the collection is paged again from the beginning. Conditional on
+-- the reset's own first step: a reset that a later one overtook changes nothing.
+UPDATE backfill_progress
+SET completed_at = NULL, resetting_since = NULL, reset_removed = @removed,
+    last_error = '', updated_at = now()
+WHERE collection = @collection AND reset_generation = @generation AND resetting_since IS NOT NULL;
+
+-- name: ProgressSummary :one
+-- What the progress rows claim in all, for the index identity check.
+SELECT count(*)::bigint AS collections,
+       coalesce(sum(imported_count), 0)::bigint AS imported,
+       count(*) FILTER (WHERE pages_fetched > 0)::bigint AS paged
+FROM backfill_progress;
+
+-- name: ProgressReopenAll :execrows
+-- Every collection starts over on a fresh index: nothing claimed, paged again from the
+-- beginning by the next start. Sources are kept.
+UPDATE backfill_progress
+SET cursor = '',
+    imported_count = 0,
+    skipped_count = 0,
+    pages_fetched = 0,
+    completed_at = NULL,
+    last_error = '',
+    first_page_at = NULL,
+    last_page_at = NULL,
+    resetting_since = NULL,
+    reset_removed = 0,
+    updated_at = now();

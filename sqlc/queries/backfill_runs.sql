@@ -1,6 +1,6 @@
 -- name: RunInsert :one
-INSERT INTO backfill_runs (source, discovered, enqueued, lexicon_list_error, index_scan_error)
-VALUES (@source, @discovered, @enqueued, @lexicon_list_error, @index_scan_error)
+INSERT INTO backfill_runs (source, discovered, enqueued, lexicon_list_error, index_scan_error, lexicon_list_dropped)
+VALUES (@source, @discovered, @enqueued, @lexicon_list_error, @index_scan_error, @lexicon_list_dropped)
 RETURNING *;
 
 -- name: RunGetLatest :one

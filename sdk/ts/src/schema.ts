@@ -139,7 +139,7 @@ export interface paths {
         put?: never;
         /**
          * Reset one collection
-         * @description Cancels the collection's chain, removes its DIDs from the index, zeroes its cursor and counts, and pages it again from the beginning.
+         * @description Zeroes the collection's cursor and counts at once, then a background job (River kind collection_reset) cancels its chain, removes its DIDs from the index with a range delete and a compaction, and pages it again from the beginning. Answers at once with the job; the collection's detail shows resetting and reset_removed meanwhile. A reset requested while one of the same collection is under way answers with that one (already_running).
          */
         post: operations["resetCollection"];
         delete?: never;
@@ -163,6 +163,8 @@ export interface components {
              * @description The run that was cancelled, when one was live.
              */
             run_id?: number;
+            /** @description Cancelled jobs still running when the wait ended (a page job's timeout): usually a job whose process died, which River's rescuer ends. A start is refused until they have stopped. */
+            still_live?: components["schemas"]["LiveJob"][];
         };
         ChainJob: {
             /** Format: int64 */
@@ -214,6 +216,13 @@ export interface components {
             pages: number;
             /**
              * Format: int64
+             * @description DIDs the reset under way has removed so far (while resetting), or the last reset removed.
+             */
+            reset_removed?: number;
+            /** @description True while a reset removes the collection's DIDs from the index; it pages again once they are gone. */
+            resetting?: boolean;
+            /**
+             * Format: int64
              * @description Entries the source sent that were not valid DIDs (never indexed).
              */
             skipped: number;
@@ -242,6 +251,13 @@ export interface components {
              * @description Pages committed.
              */
             pages: number;
+            /**
+             * Format: int64
+             * @description DIDs the reset under way has removed so far (while resetting), or the last reset removed.
+             */
+            reset_removed?: number;
+            /** @description True while a reset removes the collection's DIDs from the index; it pages again once they are gone. */
+            resetting?: boolean;
             /**
              * Format: int64
              * @description Entries the source sent that were not valid DIDs (never indexed).
@@ -291,17 +307,31 @@ export interface components {
              */
             type?: string;
         };
+        LiveJob: {
+            /**
+             * Format: date-time
+             * @description When its current attempt began.
+             */
+            attempted_at?: string;
+            collection?: string;
+            /** Format: int64 */
+            id: number;
+            kind: string;
+            state: string;
+        };
         PauseState: {
             /** @description Whether paging is now paused. */
             paused: boolean;
         };
         ResetResult: {
+            /** @description True when a reset of this collection was already under way; nothing new was started. */
+            already_running: boolean;
             collection: string;
             /**
              * Format: int64
-             * @description DIDs removed from the index for this collection.
+             * @description The River job removing the collection's DIDs; colindex collection NSID shows its progress.
              */
-            removed_index_entries: number;
+            job_id: number;
         };
         RetryResult: {
             /**
@@ -322,6 +352,11 @@ export interface components {
             /** Format: int64 */
             id: number;
             index_scan_error?: string;
+            /**
+             * Format: int64
+             * @description Lexicon-list collections the cap left out of this run.
+             */
+            lexicon_list_dropped?: number;
             lexicon_list_error?: string;
             source: string;
             /** Format: date-time */
@@ -350,6 +385,11 @@ export interface components {
             discovered: number;
             /** @description Why the index could not be scanned, when it could not. */
             index_scan_error?: string;
+            /**
+             * Format: int64
+             * @description Lexicon-list collections left out because the list named more than the cap (lexicon_list_max, default 5000).
+             */
+            lexicon_list_dropped?: number;
             /** @description Why the lexicon list could not be read, when it could not. */
             lexicon_list_error?: string;
             /**
@@ -374,7 +414,7 @@ export interface components {
             last_run?: components["schemas"]["RunStatus"];
             /** @description True while paging is paused (see pauseBackfill). */
             paused: boolean;
-            /** @description True while any backfill job is live. */
+            /** @description True while any backfill job (run, page or collection reset) is live. */
             running: boolean;
             /**
              * Format: int64
@@ -448,6 +488,8 @@ export interface operations {
             query?: {
                 /** @description Source relay: a bare host (https) or an http(s)://host[:port] URL. Defaults to the server's COLINDEX_DEFAULT_SOURCE. Collections that already have a progress row keep their own source. */
                 source?: string;
+                /** @description Most collections the lexicon list may add to this run (default 5000); the run reports what the cap left out as lexicon_list_dropped. */
+                lexicon_list_max?: number;
             };
             header?: never;
             path?: never;

@@ -1,0 +1,75 @@
+package jobs
+
+import (
+	"context"
+	"testing"
+
+	"github.com/stretchr/testify/require"
+
+	"github.com/colindex/colindex/internal/pgtest"
+	"github.com/colindex/colindex/rocksindex"
+)
+
+func openIndex(t *testing.T) *rocksindex.Index {
+	t.Helper()
+	ix, err := rocksindex.Open(t.TempDir())
+	require.NoError(t, err)
+	t.Cleanup(ix.Close)
+	return ix
+}
+
+// The database and the index are bound together: the same index passes, a wiped or other
+// index is refused while the database claims DIDs, with the way out in the message, and
+// reopen-all rebinds and starts every collection over.
+func TestIndexIdentityBindsDatabaseAndIndex(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	pool := pgtest.NewPool(t)
+	first := openIndex(t)
+	require.NoError(t, BindIndex(ctx, pool, first, "/first"))
+	require.NoError(t, BindIndex(ctx, pool, first, "/first"), "the same index again")
+
+	// A database whose rows claim nothing yet may move to another index.
+	fresh := openIndex(t)
+	require.NoError(t, BindIndex(ctx, pool, fresh, "/fresh"))
+	bound, err := queries.IndexIdentityGet(ctx, pool)
+	require.NoError(t, err)
+	freshID, err := fresh.ID()
+	require.NoError(t, err)
+	require.Equal(t, freshID, bound)
+
+	// Once the rows claim DIDs, another index is refused.
+	require.NoError(t, BindIndex(ctx, pool, first, "/first"))
+	_, err = pool.Exec(ctx, `INSERT INTO backfill_progress (collection, source, imported_count, pages_fetched, completed_at)
+		VALUES ('com.example.a', 'bsky.network', 40, 1, now())`)
+	require.NoError(t, err)
+	wiped := openIndex(t)
+	err = BindIndex(ctx, pool, wiped, "/data/index")
+	require.ErrorIs(t, err, ErrIndexMismatch)
+	require.ErrorContains(t, err, "claim 40 DIDs")
+	require.ErrorContains(t, err, "colindex reopen-all --index-dir /data/index")
+
+	n, err := ReopenAll(ctx, pool, wiped)
+	require.NoError(t, err)
+	require.EqualValues(t, 1, n)
+	require.NoError(t, BindIndex(ctx, pool, wiped, "/data/index"))
+	row, err := queries.ProgressGet(ctx, pool, "com.example.a")
+	require.NoError(t, err)
+	require.Nil(t, row.CompletedAt, "paged again by the next start")
+	require.Zero(t, row.ImportedCount)
+	require.Empty(t, row.Cursor)
+}
+
+// A page written to an index the database is no longer bound to cannot move the cursor.
+func TestPageCommitChecksTheIndexBinding(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	pool := pgtest.NewPool(t)
+	mine, other := openIndex(t), openIndex(t)
+	require.NoError(t, BindIndex(ctx, pool, mine, "/mine"))
+	tx, err := pool.Begin(ctx)
+	require.NoError(t, err)
+	defer tx.Rollback(ctx) //nolint:errcheck
+	require.NoError(t, checkIndexBound(ctx, tx, mine))
+	require.ErrorIs(t, checkIndexBound(ctx, tx, other), ErrIndexMismatch)
+}

@@ -1,0 +1,89 @@
+package jobs
+
+import (
+	"context"
+	"testing"
+	"time"
+
+	"github.com/riverqueue/river/rivertype"
+	"github.com/stretchr/testify/require"
+
+	"github.com/colindex/colindex/internal/testrelay"
+	"github.com/colindex/colindex/sqlc/dbsqlc"
+)
+
+// insertRunningJobOf writes a page job left running by the River client clientID.
+func (b *bundle) insertRunningJobOf(t *testing.T, collection, clientID string, metadata string) int64 {
+	t.Helper()
+	var id int64
+	err := b.pool.QueryRow(context.Background(), `
+		INSERT INTO river_job (args, kind, max_attempts, queue, state, attempt, attempted_at, attempted_by, priority, metadata)
+		VALUES (jsonb_build_object('collection', $1::text), $2, 12, $3, 'running', 1, now() - interval '1 second', ARRAY[$4::text], 1, $5::jsonb)
+		RETURNING id`, collection, PageKind, QueuePages, clientID, metadata).Scan(&id)
+	require.NoError(t, err)
+	return id
+}
+
+// A job whose process died (its client lock is free) is rescued at once and its chain goes on;
+// a job of a live process (its lock is held) is left alone; a dead job that was cancelled ends
+// cancelled. River's rescue query is an internal API: this fails if an upgrade changes it.
+func TestRescueOrphansLeavesLiveProcessesAlone(t *testing.T) {
+	t.Parallel()
+	b := setup(t, setupOpts{lexiconList: true})
+	b.relay.Append("com.example.dead", testrelay.DIDs("d", 15)...)
+	b.relay.SetLLMsTxt(testrelay.LexiconList("com.example.dead"))
+	ctx := context.Background()
+	_, err := queries.ProgressInsertMany(ctx, b.pool, dbsqlcInsert("com.example.dead", b.src.Name))
+	require.NoError(t, err)
+
+	release, err := HoldClientLock(ctx, b.pool, "client-alive")
+	require.NoError(t, err)
+	defer release()
+	dead := b.insertRunningJobOf(t, "com.example.dead", "client-dead", `{}`)
+	alive := b.insertRunningJobOf(t, "com.example.alive", "client-alive", `{}`)
+	cancelled := b.insertRunningJobOf(t, "com.example.gone", "client-dead-too", `{"cancel_attempted_at":"2026-01-01T00:00:00Z"}`)
+
+	n, err := RescueOrphans(ctx, b.pool, b.backfill.River)
+	require.NoError(t, err)
+	require.Equal(t, 2, n)
+
+	job, err := b.backfill.River.JobGet(ctx, alive)
+	require.NoError(t, err)
+	require.Equal(t, rivertype.JobStateRunning, job.State, "a live process keeps its job")
+	job, err = b.backfill.River.JobGet(ctx, cancelled)
+	require.NoError(t, err)
+	require.Equal(t, rivertype.JobStateCancelled, job.State)
+
+	// The dead process's chain is worked again by this one, to the end.
+	for deadline := time.Now().Add(30 * time.Second); ; {
+		st, err := b.backfill.Status(ctx)
+		require.NoError(t, err)
+		if statusOf(t, st, "com.example.dead").Completed {
+			break
+		}
+		require.True(t, time.Now().Before(deadline), "the rescued chain did not finish")
+		time.Sleep(20 * time.Millisecond)
+	}
+	b.requireIndexed(t, "com.example.dead", b.relay.Collection("com.example.dead"))
+	job, err = b.backfill.River.JobGet(ctx, dead)
+	require.NoError(t, err)
+	require.Equal(t, rivertype.JobStateCompleted, job.State)
+
+	// Once its lock is gone (the session ends a moment after its connection closes), the
+	// other process's job is rescued too.
+	release()
+	for deadline := time.Now().Add(10 * time.Second); ; {
+		n, err = RescueOrphans(ctx, b.pool, b.backfill.River)
+		require.NoError(t, err)
+		if n == 1 {
+			break
+		}
+		require.Zero(t, n)
+		require.True(t, time.Now().Before(deadline), "the job of a process whose lock is gone was never rescued")
+		time.Sleep(20 * time.Millisecond)
+	}
+}
+
+func dbsqlcInsert(collection, source string) dbsqlc.ProgressInsertManyParams {
+	return dbsqlc.ProgressInsertManyParams{Collections: []string{collection}, Source: source}
+}

@@ -1,0 +1,25 @@
+package jobs
+
+import (
+	"time"
+
+	"github.com/colindex/colindex/source"
+)
+
+// pageCommitBudget covers a page's work after its fetch: validating the DIDs, the synced
+// index write and the commit transaction (tens of milliseconds normally; seconds when
+// Postgres or the disk is slow).
+const pageCommitBudget = 3 * time.Second
+
+// PageJobTimeout is the longest one page job may run, sized from its parts: the pause
+// between two pages of a collection, the longest a fetch can wait and take
+// (source.MaxFetchTime), and the commit. A timeout shorter than its own waits fails slow
+// pages that were still working, and River's rescuer would run them a second time.
+func PageJobTimeout(pagePause time.Duration) time.Duration {
+	return pagePause + source.MaxFetchTime + pageCommitBudget
+}
+
+// rescueAfter is when River's rescuer may retry a page job left running by a process that
+// died: just past the timeout, since only a job older than its timeout can be a dead one,
+// and every second more delays the resume after a crash.
+func rescueAfter(pageTimeout time.Duration) time.Duration { return pageTimeout + time.Second }
