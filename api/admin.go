@@ -30,30 +30,7 @@ type backfillStatusOutput struct {
 	Body jobs.Status
 }
 
-// adminSecurity is set on every admin operation; the middleware enforces it.
-var adminSecurity = []map[string][]string{{adminSecurityScheme: {}}}
-
 func (s *Server) registerAdmin(api huma.API) {
-	pw := newPassword(s.AdminPassword)
-	api.UseMiddleware(func(ctx huma.Context, next func(huma.Context)) {
-		if len(ctx.Operation().Security) == 0 {
-			next(ctx)
-			return
-		}
-		// Admin operations take the bearer token only: Basic is for the browser paths.
-		out := s.admit(clientKey(ctx.RemoteAddr()), pw.check(ctx.Header("Authorization"), false))
-		switch out.status {
-		case 0:
-			next(ctx)
-		case http.StatusTooManyRequests:
-			ctx.SetHeader("Retry-After", retryAfterSeconds(out.wait))
-			_ = huma.WriteErr(api, ctx, http.StatusTooManyRequests, "too many failed logins; try again later")
-		default:
-			ctx.SetHeader("WWW-Authenticate", `Bearer realm="colindex admin"`)
-			_ = huma.WriteErr(api, ctx, http.StatusUnauthorized, "missing or wrong admin bearer token")
-		}
-	})
-
 	huma.Register(api, huma.Operation{
 		OperationID: "startBackfill",
 		Method:      http.MethodPost,
@@ -63,9 +40,8 @@ func (s *Server) registerAdmin(api huma.API) {
 			"new one, and pages every incomplete collection from its source in the background. Completed " +
 			"collections are skipped; interrupted ones resume from their saved cursor.",
 		Tags:          []string{"backfill"},
-		Security:      adminSecurity,
 		DefaultStatus: http.StatusOK,
-		Errors:        []int{http.StatusBadRequest, http.StatusUnauthorized, http.StatusConflict, http.StatusTooManyRequests},
+		Errors:        adminErrors(http.StatusBadRequest, http.StatusConflict),
 	}, s.startBackfill)
 
 	huma.Register(api, huma.Operation{
@@ -75,8 +51,7 @@ func (s *Server) registerAdmin(api huma.API) {
 		Summary:     "Read backfill progress",
 		Description: "Every collection's progress, in the shape zlay's status endpoint returns, plus the last run.",
 		Tags:        []string{"backfill"},
-		Security:    adminSecurity,
-		Errors:      []int{http.StatusUnauthorized, http.StatusTooManyRequests},
+		Errors:      adminErrors(),
 	}, s.backfillStatus)
 }
 

@@ -34,8 +34,7 @@ func (s *Server) registerControl(api huma.API) {
 	op := func(id, method, path, summary, description string, errs ...int) huma.Operation {
 		return huma.Operation{
 			OperationID: id, Method: method, Path: path, Summary: summary, Description: description,
-			Tags: []string{"run control"}, Security: adminSecurity,
-			Errors: append([]int{http.StatusUnauthorized, http.StatusTooManyRequests}, errs...),
+			Tags: []string{"run control"}, Errors: adminErrors(errs...),
 		}
 	}
 	huma.Register(api, op("cancelBackfill", http.MethodPost, "/admin/backfill-collections/cancel",

@@ -60,8 +60,9 @@ func (s *Server) NewAPI(mux *http.ServeMux) huma.API {
 		},
 	}
 	api := humago.New(mux, cfg)
-	s.registerAdmin(api)
-	s.registerControl(api)
+	admin := s.adminGroup(api)
+	s.registerAdmin(admin)
+	s.registerControl(admin)
 	return api
 }
 

@@ -18,17 +18,15 @@ import (
 	"github.com/colindex/colindex/internal/pgtest"
 	"github.com/colindex/colindex/jobs"
 	"github.com/colindex/colindex/rocksindex"
-	"github.com/colindex/colindex/source"
 )
 
 const testPassword = "correct-horse-battery-staple"
 
 // stack is a whole colindex (real Postgres, RocksDB, River, River UI) behind an httptest server.
 type stack struct {
-	srv    *Server
-	http   *httptest.Server
-	index  *rocksindex.Index
-	config jobs.Config
+	srv   *Server
+	http  *httptest.Server
+	index *rocksindex.Index
 }
 
 type stackOpts struct {
@@ -46,39 +44,38 @@ func newStack(t *testing.T, opts stackOpts) *stack {
 	pool := pgtest.NewPool(t)
 	index, err := rocksindex.Open(t.TempDir())
 	require.NoError(t, err)
+	require.NoError(t, jobs.BindIndex(context.Background(), pool, index, "test"))
 	logger := slog.New(slog.NewTextHandler(io.Discard, nil))
-	client := source.NewClient(0)
 	cfg := jobs.Config{
-		Pool: pool, Index: index, Source: client, Logger: logger,
+		Pool: pool, Index: index, Logger: logger, LexiconListURL: opts.lexiconListURL,
 		PageLimit: opts.pageLimit, PagePause: opts.pagePause, Concurrency: 4,
 	}
-	rc, err := jobs.NewRiverClient(cfg)
+	backfill, err := jobs.New(cfg)
 	require.NoError(t, err)
 	ctx, cancel := context.WithCancel(context.Background())
-	require.NoError(t, rc.Start(ctx))
+	require.NoError(t, backfill.StartWorkers(ctx))
 	ui, err := riverui.NewHandler(&riverui.HandlerOpts{
-		Endpoints: riverui.NewEndpoints(rc, nil), Logger: logger, Prefix: "/riverui",
+		Endpoints: riverui.NewEndpoints(backfill.River, nil), Logger: logger, Prefix: "/riverui",
 	})
 	require.NoError(t, err)
 	require.NoError(t, ui.Start(ctx))
 
 	srv := &Server{
-		Backfill: &jobs.Backfill{Pool: pool, River: rc, Index: index, Discoverer: &jobs.Discoverer{
-			HTTP: client.HTTP(), LexiconListURL: opts.lexiconListURL, Index: index,
-		}},
-		Index: index, Pool: pool, AdminPassword: testPassword, DefaultSource: "bsky.network",
+		Backfill: backfill,
+		Index:    index, Pool: pool, AdminPassword: testPassword, DefaultSource: "bsky.network",
 		Logger: logger, RiverUI: ui, FailedLogins: cmp.Or(opts.failedLogins, 1000),
 	}
 	hs := httptest.NewServer(srv.Handler())
 	t.Cleanup(index.Close)
 	t.Cleanup(func() {
 		hs.Close()
-		stopCtx, stopCancel := context.WithTimeout(context.Background(), 10*time.Second)
-		defer stopCancel()
-		_ = rc.StopAndCancel(stopCtx)
+		// No grace: cancel what runs at once.
+		stopCtx, stopCancel := context.WithCancel(context.Background())
+		stopCancel()
+		backfill.StopWorkers(stopCtx, 10*time.Second)
 		cancel()
 	})
-	return &stack{srv: srv, http: hs, index: index, config: cfg}
+	return &stack{srv: srv, http: hs, index: index}
 }
 
 // do sends a request with optional headers ("Name: value") and returns status and body.

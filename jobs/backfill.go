@@ -5,6 +5,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"log/slog"
 	"time"
 
 	"github.com/jackc/pgx/v5"
@@ -24,7 +25,8 @@ var ErrRunning = errors.New("a backfill is already running")
 // then end with no chain.
 var ErrCancelPending = errors.New("cancelled page jobs are still running")
 
-// Backfill starts runs and reports on them. The admin API is a thin layer over it.
+// Backfill is the job system (built by New): it starts runs and reports on them, and the
+// admin API is a thin layer over it.
 type Backfill struct {
 	Pool       *pgxpool.Pool
 	River      *river.Client[pgx.Tx]
@@ -38,6 +40,9 @@ type Backfill struct {
 
 	// cancelWait bounds Cancel's wait for cancelled jobs (tests only; a page timeout and 5 s).
 	cancelWait time.Duration
+
+	logger            *slog.Logger
+	releaseClientLock func()
 }
 
 func (b *Backfill) maxAttempts() int { return cmp.Or(b.PageMaxAttempts, DefaultPageMaxAttempts) }

@@ -12,17 +12,6 @@ import (
 	"github.com/riverqueue/river/rivertype"
 )
 
-// cancelRequested reports whether River recorded a cancel request in a job's metadata.
-// River's JobCancel on a running job only writes this key (River's own name for it, not a
-// public API: TestCancelRequestIsRecordedUnderTheKeyWeRead fails if an upgrade renames it)
-// and leaves the job running until its worker returns.
-func cancelRequested(metadata []byte) bool {
-	var m struct {
-		CancelAttemptedAt *time.Time `json:"cancel_attempted_at"`
-	}
-	return json.Unmarshal(metadata, &m) == nil && m.CancelAttemptedAt != nil
-}
-
 // cancelPending lists the page jobs that were cancelled but are still running: a worker
 // that has not yet returned, or one whose process died (River's rescuer ends those).
 func cancelPending(ctx context.Context, client *river.Client[pgx.Tx]) ([]*rivertype.JobRow, error) {

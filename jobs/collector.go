@@ -9,7 +9,6 @@ import (
 	"github.com/jackc/pgx/v5/pgxpool"
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/riverqueue/river"
-	"github.com/riverqueue/river/riverdriver"
 )
 
 // Collector exports, at scrape time, what lives in Postgres: how long each incomplete
@@ -44,9 +43,7 @@ func (c *Collector) Collect(ch chan<- prometheus.Metric) {
 	for _, l := range lags {
 		ch <- prometheus.MustNewConstMetric(lagDesc, prometheus.GaugeValue, l.SecondsSinceProgress, l.Collection)
 	}
-	counts, err := c.River.Driver().GetExecutor().JobCountByQueueAndState(ctx, &riverdriver.JobCountByQueueAndStateParams{
-		QueueNames: []string{QueuePages, QueueRuns},
-	})
+	counts, err := queueCounts(ctx, c.River, QueuePages, QueueRuns, QueueMaintenance)
 	if err != nil {
 		c.Logger.WarnContext(ctx, "metrics: queue depth", "error", err)
 	}

@@ -12,14 +12,14 @@ import (
 	"github.com/colindex/colindex/internal/testrelay"
 )
 
-// slowRun starts a run over three collections that takes a while: 70 DIDs each, 7 per page,
+// slowRun starts a run over three collections that takes a while: 210 DIDs each, 7 per page,
 // 30 ms between pages.
 func slowRun(t *testing.T) *bundle {
 	t.Helper()
 	b := setup(t, setupOpts{lexiconList: true, pagePause: 30 * time.Millisecond})
 	names := []string{"com.example.a", "com.example.b", "com.example.c"}
 	for _, n := range names {
-		b.relay.Append(n, testrelay.DIDs(n[len(n)-1:], 70)...)
+		b.relay.Append(n, testrelay.DIDs(n[len(n)-1:], 210)...)
 	}
 	b.relay.SetLLMsTxt(testrelay.LexiconList(names...))
 	_, err := b.backfill.Start(context.Background(), b.src)
@@ -50,7 +50,7 @@ func TestCancelKeepsCursorsAndALaterStartResumes(t *testing.T) {
 	require.NotZero(t, res.RunID)
 	require.GreaterOrEqual(t, res.CancelledJobs, 2, "the run and at least one chain")
 	st := b.waitDone(t, 20*time.Second)
-	require.Less(t, st.TotalImported, int64(210))
+	require.Less(t, st.TotalImported, int64(630))
 	require.NotNil(t, st.LastRun.CancelledAt)
 	for _, c := range st.Collections {
 		if !c.Completed && c.Pages > 0 {
@@ -65,7 +65,7 @@ func TestCancelKeepsCursorsAndALaterStartResumes(t *testing.T) {
 	require.NoError(t, err)
 	st = b.waitDone(t, 30*time.Second)
 	require.Equal(t, 3, st.Completed)
-	require.EqualValues(t, 210, st.TotalImported, "resumed from the cursors, nothing counted twice")
+	require.EqualValues(t, 630, st.TotalImported, "resumed from the cursors, nothing counted twice")
 	for _, c := range st.Collections {
 		b.requireIndexed(t, c.Collection, b.relay.Collection(c.Collection))
 	}
@@ -88,7 +88,7 @@ func TestPauseHoldsPagingAndResumeFinishes(t *testing.T) {
 	require.NoError(t, b.backfill.Resume(context.Background()))
 	st = b.waitDone(t, 30*time.Second)
 	require.False(t, st.Paused)
-	require.EqualValues(t, 210, st.TotalImported)
+	require.EqualValues(t, 630, st.TotalImported)
 }
 
 func TestResetRepagesOneCollectionFromScratch(t *testing.T) {

@@ -96,10 +96,7 @@ func RescueOrphans(ctx context.Context, pool *pgxpool.Pool, client *river.Client
 	if len(params.ID) == 0 {
 		return 0, nil
 	}
-	// River's own rescue query (the JobRescuer's): it only moves jobs still running and
-	// attempted before the horizon. Driver executor calls are River internals; see
-	// TestRescueOrphansLeavesLiveProcessesAlone for what an upgrade must keep.
-	if _, err := client.Driver().GetExecutor().JobRescueMany(ctx, &params); err != nil {
+	if err := rescueJobs(ctx, client, &params); err != nil {
 		return 0, fmt.Errorf("rescue jobs of dead processes: %w", err)
 	}
 	return len(params.ID), nil

@@ -87,3 +87,20 @@ func TestRescueOrphansLeavesLiveProcessesAlone(t *testing.T) {
 func dbsqlcInsert(collection, source string) dbsqlc.ProgressInsertManyParams {
 	return dbsqlc.ProgressInsertManyParams{Collections: []string{collection}, Source: source}
 }
+
+// The queue gauge reads River's per-queue counts through its driver executor (an internal
+// API): it must see every queue colindex works, with what is available and running.
+func TestQueueCountsSeeEveryQueue(t *testing.T) {
+	t.Parallel()
+	b := setup(t, setupOpts{})
+	ctx := context.Background()
+	b.insertRunningJobOf(t, "com.example.q", "client-elsewhere", `{}`)
+	counts, err := queueCounts(ctx, b.backfill.River, QueuePages, QueueRuns, QueueMaintenance)
+	require.NoError(t, err)
+	byQueue := map[string]int64{}
+	for _, c := range counts {
+		byQueue[c.Queue] = c.CountRunning
+	}
+	require.Len(t, byQueue, 3, "one row per queue asked, even an empty one: %v", byQueue)
+	require.EqualValues(t, 1, byQueue[QueuePages])
+}

@@ -1,12 +1,12 @@
 package jobs
 
 import (
-	"cmp"
 	"context"
+	"errors"
+	"fmt"
 	"log/slog"
 	"time"
 
-	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgxpool"
 	"github.com/riverqueue/river"
 	"github.com/riverqueue/river/riverdriver/riverpgxv5"
@@ -15,19 +15,29 @@ import (
 	"github.com/colindex/colindex/source"
 )
 
-// Config is what the River client and the workers need.
+// Defaults of Config, which serve's flags show as theirs.
+const (
+	DefaultPageLimit   = 1000
+	DefaultPagePause   = 100 * time.Millisecond
+	DefaultConcurrency = 8
+)
+
+// Config is everything the job system needs. New fills the zero values with the defaults
+// (WithDefaults) and refuses what cannot work (validate), once, for serve and every test.
 type Config struct {
 	Pool   *pgxpool.Pool
 	Index  *rocksindex.Index
 	Source *source.Client
 	Logger *slog.Logger
-	// PageLimit is the page size asked of sources; PagePause the least time between two
-	// pages of one collection; Concurrency how many collections page at once.
+	// PageLimit is the page size asked of sources (1..10000); PagePause the least time
+	// between two pages of one collection; Concurrency how many collections page at once.
 	PageLimit   int
 	PagePause   time.Duration
 	Concurrency int
-	// PageMaxAttempts is each page job's retry budget (DefaultPageMaxAttempts when 0).
+	// PageMaxAttempts is each page job's retry budget.
 	PageMaxAttempts int
+	// LexiconListURL is Lexicon Garden's llms.txt (or a stand-in); empty disables it.
+	LexiconListURL string
 
 	// beforeCommit is PageWorker.beforeCommit (tests only).
 	beforeCommit func(ctx context.Context, collection string) error
@@ -35,17 +45,57 @@ type Config struct {
 	beforeResetFinish func(ctx context.Context, collection string) error
 }
 
-// NewRiverClient builds the River client that runs the backfill's workers.
+// WithDefaults returns a copy of the config with every unset setting at its default.
+func (c Config) WithDefaults() Config {
+	if c.PageLimit == 0 {
+		c.PageLimit = DefaultPageLimit
+	}
+	if c.Concurrency == 0 {
+		c.Concurrency = DefaultConcurrency
+	}
+	if c.PageMaxAttempts == 0 {
+		c.PageMaxAttempts = DefaultPageMaxAttempts
+	}
+	if c.Logger == nil {
+		c.Logger = slog.Default()
+	}
+	if c.Source == nil {
+		c.Source = source.NewClient(0)
+	}
+	return c
+}
+
+func (c Config) validate() error {
+	switch {
+	case c.Pool == nil:
+		return errors.New("jobs: Config.Pool is required")
+	case c.Index == nil:
+		return errors.New("jobs: Config.Index is required")
+	case c.PageLimit < 1 || c.PageLimit > 10000:
+		return fmt.Errorf("jobs: page limit must be 1..10000, not %d", c.PageLimit)
+	case c.PagePause < 0:
+		return errors.New("jobs: page pause must not be negative")
+	case c.Concurrency < 1:
+		return fmt.Errorf("jobs: concurrency must be at least 1, not %d", c.Concurrency)
+	case c.PageMaxAttempts < 1:
+		return fmt.Errorf("jobs: page max attempts must be at least 1, not %d", c.PageMaxAttempts)
+	}
+	return nil
+}
+
+// New builds the job system: the workers, the River client that runs them, discovery, and
+// the Backfill API over them. Start its workers with StartWorkers.
 //
 // Tuned for chains of page jobs: River wakes a queue's producer with LISTEN/NOTIFY at commit,
 // debounced by FetchCooldown, so a chain's per-link overhead is about FetchCooldown (100 ms
-// with River's defaults, 10 ms here). A job killed with its process is rescued once older than
-// RescueStuckJobsAfter, checked when a client becomes leader (about 15 s after the old leader
-// died) and every 30 s after; at the page job timeout, the first check already qualifies, so
-// an interrupted chain resumes within a minute of a restart (measured by the end-to-end test).
-func NewRiverClient(cfg Config) (*river.Client[pgx.Tx], error) {
+// with River's defaults, 10 ms here). A job killed with its process is rescued by the next
+// start (RescueOrphans), or by River's rescuer once older than its timeout.
+func New(cfg Config) (*Backfill, error) {
+	cfg = cfg.WithDefaults()
+	if err := cfg.validate(); err != nil {
+		return nil, err
+	}
 	pageTimeout := PageJobTimeout(cfg.PagePause)
-	maxAttempts := cmp.Or(cfg.PageMaxAttempts, DefaultPageMaxAttempts)
 	workers := river.NewWorkers()
 	river.AddWorker(workers, &PageWorker{
 		Pool:        cfg.Pool,
@@ -54,23 +104,23 @@ func NewRiverClient(cfg Config) (*river.Client[pgx.Tx], error) {
 		Logger:      cfg.Logger,
 		Limit:       cfg.PageLimit,
 		Pause:       cfg.PagePause,
-		MaxAttempts: maxAttempts,
+		MaxAttempts: cfg.PageMaxAttempts,
 		timeout:     pageTimeout,
 
 		beforeCommit: cfg.beforeCommit,
 	})
 	river.AddWorker(workers, &RunWorker{Pool: cfg.Pool})
 	river.AddWorker(workers, &ResetWorker{
-		Pool: cfg.Pool, Index: cfg.Index, PageTimeout: pageTimeout, PageMaxAttempts: maxAttempts,
+		Pool: cfg.Pool, Index: cfg.Index, PageTimeout: pageTimeout, PageMaxAttempts: cfg.PageMaxAttempts,
 
 		beforeFinish: cfg.beforeResetFinish,
 	})
-	return river.NewClient(riverpgxv5.New(cfg.Pool), &river.Config{
+	client, err := river.NewClient(riverpgxv5.New(cfg.Pool), &river.Config{
 		Logger:  cfg.Logger,
 		Workers: workers,
 		Queues: map[string]river.QueueConfig{
 			QueuePages: {
-				MaxWorkers:        max(cfg.Concurrency, 1),
+				MaxWorkers:        cfg.Concurrency,
 				FetchCooldown:     10 * time.Millisecond,
 				FetchPollInterval: 50 * time.Millisecond,
 			},
@@ -84,4 +134,55 @@ func NewRiverClient(cfg Config) (*river.Client[pgx.Tx], error) {
 		JobTimeout:           pageTimeout,
 		RescueStuckJobsAfter: rescueAfter(pageTimeout),
 	})
+	if err != nil {
+		return nil, fmt.Errorf("river: %w", err)
+	}
+	return &Backfill{
+		Pool:  cfg.Pool,
+		River: client,
+		Index: cfg.Index,
+		Discoverer: &Discoverer{
+			HTTP: cfg.Source.HTTP(), LexiconListURL: cfg.LexiconListURL, Index: cfg.Index,
+		},
+		PageMaxAttempts: cfg.PageMaxAttempts,
+		PagePause:       cfg.PagePause,
+		logger:          cfg.Logger,
+	}, nil
+}
+
+// StartWorkers starts working jobs on ctx. While this process lives, its River client's jobs
+// are its own (HoldClientLock); jobs that a dead process left running are rescued at once.
+func (b *Backfill) StartWorkers(ctx context.Context) error {
+	release, err := HoldClientLock(ctx, b.Pool, b.River.ID())
+	if err != nil {
+		return err
+	}
+	if err := b.River.Start(ctx); err != nil {
+		release()
+		return fmt.Errorf("start river: %w", err)
+	}
+	b.releaseClientLock = release
+	if n, err := RescueOrphans(ctx, b.Pool, b.River); err != nil {
+		b.logger.WarnContext(ctx, "rescue jobs of a dead process; River's rescuer will", "error", err)
+	} else if n > 0 {
+		b.logger.InfoContext(ctx, "rescued jobs left running by a process that died", "jobs", n)
+	}
+	return nil
+}
+
+// StopWorkers lets running jobs finish within ctx, then cancels what still runs (waiting up
+// to hardStop more). It reports false when a job may still be running: the index must then
+// stay open.
+func (b *Backfill) StopWorkers(ctx context.Context, hardStop time.Duration) bool {
+	stopped := true
+	if err := b.River.Stop(ctx); err != nil {
+		b.logger.Warn("river did not stop in time; cancelling running jobs", "error", err)
+		hardCtx, cancel := context.WithTimeout(context.Background(), hardStop)
+		defer cancel()
+		stopped = b.River.StopAndCancel(hardCtx) == nil
+	}
+	if stopped && b.releaseClientLock != nil {
+		b.releaseClientLock()
+	}
+	return stopped
 }

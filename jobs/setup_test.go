@@ -53,42 +53,31 @@ func setup(t *testing.T, opts setupOpts) *bundle {
 	t.Cleanup(relay.Close)
 
 	logger := slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelWarn}))
-	client := source.NewClient(0)
-	rc, err := NewRiverClient(Config{
-		Pool: pool, Index: index, Source: client, Logger: logger,
+	src, err := source.Parse(relay.URL)
+	require.NoError(t, err)
+	cfg := Config{
+		Pool: pool, Index: index, Logger: logger,
 		PageLimit: opts.pageLimit, PagePause: opts.pagePause, Concurrency: 4,
 		PageMaxAttempts:   opts.maxAttempts,
 		beforeCommit:      opts.beforeCommit,
 		beforeResetFinish: opts.beforeResetFinish,
-	})
+	}
+	if opts.lexiconList {
+		cfg.LexiconListURL = relay.URL + "/llms.txt"
+	}
+	backfill, err := New(cfg)
 	require.NoError(t, err)
-	ctx, cancel := context.WithCancel(context.Background())
-	release, err := HoldClientLock(ctx, pool, rc.ID())
-	require.NoError(t, err)
-	t.Cleanup(release)
-	require.NoError(t, rc.Start(ctx))
+	backfill.cancelWait = opts.cancelWait
+	require.NoError(t, backfill.StartWorkers(context.Background()))
 	// Cleanups run last-in first-out: stop River before the index closes.
 	t.Cleanup(index.Close)
 	t.Cleanup(func() {
-		stopCtx, stopCancel := context.WithTimeout(context.Background(), 10*time.Second)
-		defer stopCancel()
-		_ = rc.StopAndCancel(stopCtx)
-		cancel()
+		// No grace: cancel what runs at once (a test may leave a job blocked on purpose).
+		stopCtx, stopCancel := context.WithCancel(context.Background())
+		stopCancel()
+		backfill.StopWorkers(stopCtx, 10*time.Second)
 	})
-
-	src, err := source.Parse(relay.URL)
-	require.NoError(t, err)
-	d := &Discoverer{HTTP: client.HTTP(), Index: index}
-	if opts.lexiconList {
-		d.LexiconListURL = relay.URL + "/llms.txt"
-	}
-	return &bundle{
-		pool: pool, index: index, relay: relay, src: src,
-		backfill: &Backfill{
-			Pool: pool, River: rc, Index: index, Discoverer: d, PageMaxAttempts: opts.maxAttempts,
-			PagePause: opts.pagePause, cancelWait: opts.cancelWait,
-		},
-	}
+	return &bundle{pool: pool, index: index, relay: relay, src: src, backfill: backfill}
 }
 
 // waitDone waits until no backfill job is live and returns the final status.

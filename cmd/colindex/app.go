@@ -1,28 +1,19 @@
 package main
 
 import (
-	"context"
 	"encoding/json"
-	"errors"
 	"fmt"
-	"net"
 	"net/http"
 	"os"
-	"os/signal"
 	"path/filepath"
-	"syscall"
-	"time"
 
 	"github.com/jackc/pgx/v5/pgxpool"
 	"github.com/urfave/cli/v2"
-	"riverqueue.com/riverui"
 
 	"github.com/colindex/colindex/api"
 	"github.com/colindex/colindex/jobs"
-	"github.com/colindex/colindex/metrics"
 	"github.com/colindex/colindex/migrations"
 	"github.com/colindex/colindex/rocksindex"
-	"github.com/colindex/colindex/source"
 )
 
 func newApp() *cli.App {
@@ -113,154 +104,4 @@ func printOpenAPI(c *cli.Context) error {
 	enc := json.NewEncoder(os.Stdout)
 	enc.SetIndent("", "  ")
 	return enc.Encode(pretty)
-}
-
-func serve(c *cli.Context) error {
-	cfg, err := loadConfig(c)
-	if err != nil {
-		return err
-	}
-	log := newLogger(cfg.LogFormat)
-	for _, w := range cfg.Warnings { // a short password, a password on the command line
-		log.Warn(w)
-	}
-	ctx, stop := signal.NotifyContext(c.Context, os.Interrupt, syscall.SIGTERM)
-	defer stop()
-
-	// Listen before anything else: a start that cannot serve (the port is taken) must fail
-	// before River takes page jobs it would leave running until the rescuer finds them.
-	ln, err := net.Listen("tcp", cfg.Listen)
-	if err != nil {
-		return fmt.Errorf("listen: %w", err)
-	}
-	defer ln.Close()
-
-	pool, err := pgxpool.New(ctx, cfg.DatabaseURL)
-	if err != nil {
-		return fmt.Errorf("database: %w", err)
-	}
-	defer pool.Close()
-	if _, err := migrations.Up(ctx, pool); err != nil {
-		return err
-	}
-
-	index, err := rocksindex.Open(cfg.IndexDir)
-	if err != nil {
-		return err
-	}
-	defer index.Close()
-	if err := jobs.BindIndex(ctx, pool, index, absPath(cfg.IndexDir)); err != nil {
-		return err
-	}
-
-	src := source.NewClient(cfg.SourceRPS)
-	riverClient, err := jobs.NewRiverClient(jobs.Config{
-		Pool:        pool,
-		Index:       index,
-		Source:      src,
-		Logger:      log,
-		PageLimit:   cfg.PageLimit,
-		PagePause:   cfg.PagePause,
-		Concurrency: cfg.Concurrency,
-
-		PageMaxAttempts: cfg.MaxAttempts,
-	})
-	if err != nil {
-		return fmt.Errorf("river: %w", err)
-	}
-	// River runs on its own context: on SIGTERM it is stopped gracefully below, after the
-	// HTTP server, so running pages finish (or roll back) before the index closes.
-	riverCtx, cancelRiver := context.WithCancel(context.WithoutCancel(ctx))
-	defer cancelRiver()
-	// While this process lives, its River client's jobs are its own; once it dies, the next
-	// start rescues them at once instead of waiting for River's rescuer.
-	releaseClientLock, err := jobs.HoldClientLock(ctx, pool, riverClient.ID())
-	if err != nil {
-		return err
-	}
-	defer releaseClientLock()
-	if err := riverClient.Start(riverCtx); err != nil {
-		return fmt.Errorf("start river: %w", err)
-	}
-	if n, err := jobs.RescueOrphans(ctx, pool, riverClient); err != nil {
-		log.Warn("rescue jobs of a dead process; River's rescuer will", "error", err)
-	} else if n > 0 {
-		log.Info("rescued jobs left running by a process that died", "jobs", n)
-	}
-
-	ui, err := riverui.NewHandler(&riverui.HandlerOpts{
-		Endpoints: riverui.NewEndpoints(riverClient, nil),
-		Logger:    log,
-		Prefix:    "/riverui",
-	})
-	if err != nil {
-		return fmt.Errorf("river ui: %w", err)
-	}
-	if err := ui.Start(riverCtx); err != nil {
-		return fmt.Errorf("start river ui: %w", err)
-	}
-
-	metrics.Registry.MustRegister(&jobs.Collector{Pool: pool, River: riverClient, Logger: log})
-
-	srv := &api.Server{
-		Backfill: &jobs.Backfill{
-			Pool:  pool,
-			River: riverClient,
-			Index: index,
-
-			PageMaxAttempts: cfg.MaxAttempts,
-			PagePause:       cfg.PagePause,
-			Discoverer: &jobs.Discoverer{
-				HTTP:           src.HTTP(),
-				LexiconListURL: cfg.LexiconListURL,
-				Index:          index,
-			},
-		},
-		Index:         index,
-		Pool:          pool,
-		AdminPassword: cfg.AdminPassword,
-		DefaultSource: cfg.DefaultSource,
-		Logger:        log,
-		RiverUI:       ui,
-	}
-	httpServer := &http.Server{
-		Handler:           srv.Handler(),
-		ReadHeaderTimeout: 10 * time.Second,
-		IdleTimeout:       2 * time.Minute,
-	}
-	log.Info("colindex serving", "listen", ln.Addr().String(), "index_dir", cfg.IndexDir,
-		"concurrency", cfg.Concurrency, "page_limit", cfg.PageLimit, "page_pause", cfg.PagePause.String(),
-		"source_rps", cfg.SourceRPS)
-	serveErr := make(chan error, 1)
-	go func() { serveErr <- httpServer.Serve(ln) }()
-
-	select {
-	case <-ctx.Done():
-		log.Info("shutting down")
-	case err := <-serveErr:
-		log.Error("http server stopped", "error", err)
-	}
-	shutdownCtx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
-	defer cancel()
-	clean := true
-	if err := httpServer.Shutdown(shutdownCtx); err != nil && !errors.Is(err, http.ErrServerClosed) {
-		log.Warn("http shutdown", "error", err)
-		clean = false
-	}
-	if err := riverClient.Stop(shutdownCtx); err != nil {
-		log.Warn("river did not stop in time; cancelling running jobs", "error", err)
-		hardCtx, cancelHard := context.WithTimeout(context.Background(), 10*time.Second)
-		defer cancelHard()
-		if err := riverClient.StopAndCancel(hardCtx); err != nil {
-			clean = false
-		}
-	}
-	if !clean {
-		// A handler or worker may still be inside the index: closing it under them would
-		// crash. Every write was synced, so leaving without Close loses nothing.
-		log.Warn("stopped without closing the index: work was still running")
-		os.Exit(1)
-	}
-	log.Info("stopped")
-	return nil
 }

@@ -8,6 +8,8 @@ import (
 	"time"
 
 	"github.com/urfave/cli/v2"
+
+	"github.com/colindex/colindex/jobs"
 )
 
 // config is serve's typed configuration; flags win over environment variables.
@@ -59,13 +61,13 @@ func serveFlags() []cli.Flag {
 			Value: "https://lexicon.garden/llms.txt", Usage: "Lexicon Garden llms.txt for discovery; empty disables it"},
 		&cli.StringFlag{Name: "default-source", EnvVars: []string{"COLINDEX_DEFAULT_SOURCE"}, Value: "bsky.network",
 			Usage: "source relay when a start request names none"},
-		&cli.IntFlag{Name: "page-limit", EnvVars: []string{"COLINDEX_PAGE_LIMIT"}, Value: 1000,
+		&cli.IntFlag{Name: "page-limit", EnvVars: []string{"COLINDEX_PAGE_LIMIT"}, Value: jobs.DefaultPageLimit,
 			Usage: "DIDs asked per page (1..10000)"},
-		&cli.DurationFlag{Name: "page-pause", EnvVars: []string{"COLINDEX_PAGE_PAUSE"}, Value: 100 * time.Millisecond,
+		&cli.DurationFlag{Name: "page-pause", EnvVars: []string{"COLINDEX_PAGE_PAUSE"}, Value: jobs.DefaultPagePause,
 			Usage: "least time between two pages of one collection"},
-		&cli.IntFlag{Name: "concurrency", EnvVars: []string{"COLINDEX_CONCURRENCY"}, Value: 8,
+		&cli.IntFlag{Name: "concurrency", EnvVars: []string{"COLINDEX_CONCURRENCY"}, Value: jobs.DefaultConcurrency,
 			Usage: "collections paged at once"},
-		&cli.IntFlag{Name: "page-max-attempts", EnvVars: []string{"COLINDEX_PAGE_MAX_ATTEMPTS"}, Value: 12,
+		&cli.IntFlag{Name: "page-max-attempts", EnvVars: []string{"COLINDEX_PAGE_MAX_ATTEMPTS"}, Value: jobs.DefaultPageMaxAttempts,
 			Usage: "attempts per page before its collection stops with the error (backoff 1 s … 5 min)"},
 		&cli.Float64Flag{Name: "source-rps", EnvVars: []string{"COLINDEX_SOURCE_RPS"}, Value: 10,
 			Usage: "most requests per second to one source, over all collections (0: no cap)"},

@@ -1,0 +1,154 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net"
+	"net/http"
+	"os"
+	"os/signal"
+	"syscall"
+	"time"
+
+	"github.com/jackc/pgx/v5/pgxpool"
+	"github.com/urfave/cli/v2"
+	"riverqueue.com/riverui"
+
+	"github.com/colindex/colindex/api"
+	"github.com/colindex/colindex/jobs"
+	"github.com/colindex/colindex/metrics"
+	"github.com/colindex/colindex/migrations"
+	"github.com/colindex/colindex/rocksindex"
+	"github.com/colindex/colindex/source"
+)
+
+// errUncleanStop is returned when work was still running at shutdown; the index was left
+// open rather than closed under it (every write was synced, so nothing is lost).
+var errUncleanStop = errors.New("stopped without closing the index: work was still running")
+
+// serve runs the service until SIGINT or SIGTERM: listen, migrate, open and bind the index,
+// start the job system, serve HTTP; then stop intake, let running jobs finish, close last.
+func serve(c *cli.Context) error {
+	cfg, err := loadConfig(c)
+	if err != nil {
+		return err
+	}
+	log := newLogger(cfg.LogFormat)
+	for _, w := range cfg.Warnings { // a short password, a password on the command line
+		log.Warn(w)
+	}
+	ctx, stop := signal.NotifyContext(c.Context, os.Interrupt, syscall.SIGTERM)
+	defer stop()
+
+	// Listen before anything else: a start that cannot serve (the port is taken) must fail
+	// before River takes page jobs it would leave running until the rescuer finds them.
+	ln, err := net.Listen("tcp", cfg.Listen)
+	if err != nil {
+		return fmt.Errorf("listen: %w", err)
+	}
+	defer ln.Close()
+
+	pool, err := pgxpool.New(ctx, cfg.DatabaseURL)
+	if err != nil {
+		return fmt.Errorf("database: %w", err)
+	}
+	defer pool.Close()
+	if _, err := migrations.Up(ctx, pool); err != nil {
+		return err
+	}
+
+	index, err := rocksindex.Open(cfg.IndexDir)
+	if err != nil {
+		return err
+	}
+	closeIndex := true
+	defer func() {
+		if closeIndex {
+			index.Close()
+		}
+	}()
+	if err := jobs.BindIndex(ctx, pool, index, absPath(cfg.IndexDir)); err != nil {
+		return err
+	}
+
+	backfill, err := jobs.New(jobs.Config{
+		Pool:            pool,
+		Index:           index,
+		Source:          source.NewClient(cfg.SourceRPS),
+		Logger:          log,
+		PageLimit:       cfg.PageLimit,
+		PagePause:       cfg.PagePause,
+		Concurrency:     cfg.Concurrency,
+		PageMaxAttempts: cfg.MaxAttempts,
+		LexiconListURL:  cfg.LexiconListURL,
+	})
+	if err != nil {
+		return err
+	}
+	// Workers run on their own context: on SIGTERM they are stopped gracefully below, after
+	// the HTTP server, so running pages finish (or roll back) before the index closes.
+	workCtx, cancelWork := context.WithCancel(context.WithoutCancel(ctx))
+	defer cancelWork()
+	if err := backfill.StartWorkers(workCtx); err != nil {
+		return err
+	}
+
+	ui, err := riverui.NewHandler(&riverui.HandlerOpts{
+		Endpoints: riverui.NewEndpoints(backfill.River, nil),
+		Logger:    log,
+		Prefix:    "/riverui",
+	})
+	if err != nil {
+		return fmt.Errorf("river ui: %w", err)
+	}
+	if err := ui.Start(workCtx); err != nil {
+		return fmt.Errorf("start river ui: %w", err)
+	}
+	metrics.Registry.MustRegister(&jobs.Collector{Pool: pool, River: backfill.River, Logger: log})
+
+	srv := &api.Server{
+		Backfill:      backfill,
+		Index:         index,
+		Pool:          pool,
+		AdminPassword: cfg.AdminPassword,
+		DefaultSource: cfg.DefaultSource,
+		Logger:        log,
+		RiverUI:       ui,
+	}
+	httpServer := &http.Server{
+		Handler:           srv.Handler(),
+		ReadHeaderTimeout: 10 * time.Second,
+		IdleTimeout:       2 * time.Minute,
+	}
+	log.Info("colindex serving", "listen", ln.Addr().String(), "index_dir", absPath(cfg.IndexDir),
+		"concurrency", cfg.Concurrency, "page_limit", cfg.PageLimit, "page_pause", cfg.PagePause.String(),
+		"source_rps", cfg.SourceRPS)
+	serveErr := make(chan error, 1)
+	go func() { serveErr <- httpServer.Serve(ln) }()
+
+	select {
+	case <-ctx.Done():
+		log.Info("shutting down")
+	case err := <-serveErr:
+		log.Error("http server stopped", "error", err)
+	}
+	shutdownCtx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	clean := true
+	if err := httpServer.Shutdown(shutdownCtx); err != nil && !errors.Is(err, http.ErrServerClosed) {
+		log.Warn("http shutdown", "error", err)
+		clean = false
+	}
+	if !backfill.StopWorkers(shutdownCtx, 10*time.Second) {
+		clean = false
+	}
+	if !clean {
+		// A handler or worker may still be inside the index: closing it under them would
+		// crash the process.
+		closeIndex = false
+		return errUncleanStop
+	}
+	log.Info("stopped")
+	return nil
+}
