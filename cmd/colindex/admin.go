@@ -2,21 +2,20 @@ package main
 
 import (
 	"bytes"
+	"cmp"
 	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
+	"net"
 	"net/http"
 	"os"
-	"os/signal"
 	"slices"
 	"strings"
 	"time"
 
 	"github.com/urfave/cli/v2"
-	"github.com/vbauerster/mpb/v8"
-	"github.com/vbauerster/mpb/v8/decor"
 
 	"github.com/colindex/colindex/sdk/goclient"
 )
@@ -25,12 +24,18 @@ import (
 // main reads .env first (without overriding the environment), so zlay operators' ZLAY_DOMAIN
 // and ZLAY_ADMIN_PASSWORD work as they are, and so does the .env that make run writes.
 
+// passwordVars are the variables the admin password is read from, first set wins.
+var passwordVars = []string{"COLINDEX_ADMIN_PASSWORD", "ZLAY_ADMIN_PASSWORD", "RELAY_ADMIN_PASSWORD"}
+
 var adminFlags = []cli.Flag{
-	&cli.StringFlag{Name: "url", EnvVars: []string{"COLINDEX_URL", "ZLAY_DOMAIN"}, Value: "http://127.0.0.1:2510",
-		Usage: "the server: a bare domain (https) or a full URL"},
-	&cli.StringFlag{Name: "password", EnvVars: []string{"COLINDEX_ADMIN_PASSWORD", "ZLAY_ADMIN_PASSWORD", "RELAY_ADMIN_PASSWORD"},
-		Usage: "the admin password"},
+	// No Value: an unset URL is derived from COLINDEX_LISTEN, the server's own setting.
+	&cli.StringFlag{Name: "url", EnvVars: []string{"COLINDEX_URL", "ZLAY_DOMAIN"},
+		Usage: "the server: a bare domain (https) or a full URL (default: from COLINDEX_LISTEN, else " + defaultURL + ")"},
+	&cli.StringFlag{Name: "password", EnvVars: passwordVars, Usage: "the admin password"},
 }
+
+// defaultURL is where serve listens when COLINDEX_LISTEN is not set (its --listen :2510).
+const defaultURL = "http://127.0.0.1:2510"
 
 func adminCommands() []*cli.Command {
 	cmd := func(name, usage, args string, action cli.ActionFunc, flags ...cli.Flag) *cli.Command {
@@ -63,27 +68,89 @@ func serverURL(raw string) string {
 	return raw
 }
 
+// listenURL is the URL that reaches a server started with COLINDEX_LISTEN=listen on this
+// machine: an unspecified host (":2600", "0.0.0.0:2600", "[::]:2600") means loopback, any
+// other host is called as it is.
+func listenURL(listen string) (string, error) {
+	if listen == "" {
+		return defaultURL, nil
+	}
+	host, port, err := net.SplitHostPort(listen)
+	if err != nil {
+		return "", fmt.Errorf("COLINDEX_LISTEN=%q is not host:port (%w); set COLINDEX_URL or --url", listen, err)
+	}
+	if ip := net.ParseIP(host); host == "" || ip != nil && ip.IsUnspecified() {
+		host = "127.0.0.1"
+		if ip != nil && ip.To4() == nil {
+			host = "::1"
+		}
+	}
+	return "http://" + net.JoinHostPort(host, port), nil
+}
+
+// firstSet is the value of the first of vars set to something other than "".
+func firstSet(vars ...string) string {
+	for _, v := range vars {
+		if val := os.Getenv(v); val != "" {
+			return val
+		}
+	}
+	return ""
+}
+
 type admin struct {
-	url    string
-	client *goclient.ClientWithResponses
+	url string
+	// urlFrom says where url came from when it was not given, for the unreachable error.
+	urlFrom string
+	// passwordFrom names what the password came from, for the 401 error.
+	passwordFrom string
+	client       *goclient.ClientWithResponses
 }
 
 func newAdmin(c *cli.Context) (*admin, error) {
-	pw := c.String("password")
+	// urfave/cli stops at the first variable set, even to "": an empty COLINDEX_ADMIN_PASSWORD
+	// would hide make run's RELAY_ADMIN_PASSWORD, and an empty COLINDEX_URL ZLAY_DOMAIN.
+	pw := cmp.Or(c.String("password"), firstSet(passwordVars...))
 	if pw == "" {
-		return nil, errors.New("no admin password: set COLINDEX_ADMIN_PASSWORD or ZLAY_ADMIN_PASSWORD (environment or .env), or --password")
+		return nil, errors.New("no admin password: set " + strings.Join(passwordVars, ", ") +
+			" (environment or .env; make run writes RELAY_ADMIN_PASSWORD), or --password")
 	}
-	url := serverURL(c.String("url"))
-	client, err := goclient.NewClientWithResponses(url,
+	a := &admin{passwordFrom: "--password"}
+	for _, v := range passwordVars {
+		if val := os.Getenv(v); val != "" {
+			if val == pw {
+				a.passwordFrom = v
+			}
+			break // the first variable set is the one taken, unless --password overrode it
+		}
+	}
+	if raw := cmp.Or(c.String("url"), firstSet("COLINDEX_URL", "ZLAY_DOMAIN")); raw != "" {
+		a.url = serverURL(raw)
+	} else {
+		listen := os.Getenv("COLINDEX_LISTEN")
+		url, err := listenURL(listen)
+		if err != nil {
+			return nil, err
+		}
+		a.url, a.urlFrom = url, "the default"
+		if listen != "" {
+			a.urlFrom = "from COLINDEX_LISTEN=" + listen
+		}
+	}
+	client, err := goclient.NewClientWithResponses(a.url,
 		goclient.WithHTTPClient(&http.Client{Timeout: 60 * time.Second}),
 		goclient.WithRequestEditorFn(goclient.BearerAuth(pw)))
 	if err != nil {
 		return nil, err
 	}
-	return &admin{url: url, client: client}, nil
+	a.client = client
+	return a, nil
 }
 
 func (a *admin) unreachable(err error) error {
+	if a.urlFrom != "" {
+		return fmt.Errorf("cannot reach colindex at %s (%s; COLINDEX_URL or --url names another): %w", a.url, a.urlFrom, err)
+	}
 	return fmt.Errorf("cannot reach colindex at %s: %w", a.url, err)
 }
 
@@ -98,9 +165,12 @@ func (a *admin) checkStatus(resp *http.Response, body []byte) error {
 	_ = json.Unmarshal(body, &problem)
 	switch resp.StatusCode {
 	case http.StatusUnauthorized:
-		return fmt.Errorf("%s refused the admin password (401): check COLINDEX_ADMIN_PASSWORD / ZLAY_ADMIN_PASSWORD", a.url)
+		return fmt.Errorf("%s refused the admin password (401), taken from %s: it must be the server's "+
+			"RELAY_ADMIN_PASSWORD; the CLI reads %s, first set wins", a.url, a.passwordFrom, strings.Join(passwordVars, ", "))
 	case http.StatusConflict:
-		return fmt.Errorf("a backfill is already running (409); see `colindex status`")
+		// The server says why: a live run, or cancelled page jobs that have not stopped yet.
+		why := cmp.Or(problem.Detail, "a backfill is already running")
+		return fmt.Errorf("%s (409); see `colindex status`", why)
 	}
 	if problem.Detail != "" {
 		return fmt.Errorf("%s answered %d: %s", a.url, resp.StatusCode, problem.Detail)
@@ -136,8 +206,8 @@ func start(c *cli.Context) error {
 		return err
 	}
 	res := r.JSON200
-	fmt.Fprintf(c.App.Writer, "started run %d: %d collections to page (%d discovered, %d new, %d already complete)\n",
-		res.RunId, res.Collections, res.Discovered, res.Added, res.AlreadyComplete)
+	fmt.Fprintf(c.App.Writer, "started run %d: %s to page (%d discovered, %d new, %d already complete)\n",
+		res.RunId, count(res.Collections, "collection"), res.Discovered, res.Added, res.AlreadyComplete)
 	if res.LexiconListError != nil {
 		fmt.Fprintf(c.App.Writer, "warning: lexicon list: %s\n", *res.LexiconListError)
 	}
@@ -239,115 +309,6 @@ func status(c *cli.Context) error {
 	return nil
 }
 
-func printSummary(w io.Writer, st *goclient.Status, recent int) {
-	state := "idle"
-	switch {
-	case st.Running && st.Paused:
-		state = "paused"
-	case st.Running:
-		state = "running"
-	}
-	fmt.Fprintf(w, "backfill %s: %d/%d collections complete, %d in progress, %s DIDs imported\n",
-		state, st.Completed, st.Total, st.InProgress, thousands(st.TotalImported))
-	if r := st.LastRun; r != nil {
-		fmt.Fprintf(w, "last run %d from %s, started %s", r.Id, r.Source, r.StartedAt.Local().Format(time.DateTime))
-		if r.FinishedAt != nil {
-			fmt.Fprintf(w, ", finished %s", r.FinishedAt.Local().Format(time.DateTime))
-		}
-		if r.CancelledAt != nil {
-			fmt.Fprint(w, " (cancelled)")
-		}
-		fmt.Fprintln(w)
-	}
-	var incomplete []goclient.CollectionStatus
-	for _, col := range st.Collections {
-		if !col.Completed {
-			incomplete = append(incomplete, col)
-		}
-	}
-	// Most recently active first, then the largest.
-	slices.SortFunc(incomplete, func(x, y goclient.CollectionStatus) int {
-		if tx, ty := at(x.LastPageAt), at(y.LastPageAt); !tx.Equal(ty) {
-			return ty.Compare(tx)
-		}
-		return int(y.Imported - x.Imported)
-	})
-	if len(incomplete) > recent {
-		incomplete = incomplete[:recent]
-	}
-	if len(incomplete) > 0 {
-		fmt.Fprintln(w, "recent incomplete collections:")
-	}
-	for _, col := range incomplete {
-		line := fmt.Sprintf("  %-40s %12s", col.Collection, thousands(col.Imported))
-		if col.Error != nil {
-			line += "  error: " + *col.Error
-		}
-		fmt.Fprintln(w, line)
-	}
-}
-
-// watch shows live bars over collections and DIDs until no backfill job is live.
-func watch(c *cli.Context, a *admin) error {
-	ctx, stop := signal.NotifyContext(c.Context, os.Interrupt)
-	defer stop()
-	st, err := a.status(ctx)
-	if err != nil {
-		return err
-	}
-	p := mpb.NewWithContext(ctx, mpb.WithOutput(c.App.Writer), mpb.WithWidth(50), mpb.WithRefreshRate(200*time.Millisecond))
-	colls := p.New(int64(st.Total), mpb.BarStyle(),
-		mpb.PrependDecorators(decor.Name("collections", decor.WCSyncSpaceR), decor.CountersNoUnit("%d / %d", decor.WCSyncSpace)),
-		mpb.AppendDecorators(decor.Percentage(decor.WCSyncSpace)))
-	expect := c.Int64("expect-dids")
-	didsTotal := expect
-	if didsTotal <= st.TotalImported {
-		didsTotal = 0 // unknown: a counter with a rate, no ETA
-	}
-	etaOrElapsed := decor.EwmaETA(decor.ET_STYLE_GO, 30, decor.WCSyncSpace)
-	if didsTotal == 0 {
-		etaOrElapsed = decor.Elapsed(decor.ET_STYLE_GO, decor.WCSyncSpace)
-	}
-	dids := p.New(didsTotal, mpb.BarStyle(),
-		mpb.PrependDecorators(decor.Name("DIDs", decor.WCSyncSpaceR), decor.CurrentNoUnit("%d", decor.WCSyncSpace)),
-		mpb.AppendDecorators(decor.EwmaSpeed(nil, "%.0f/s", 30, decor.WCSyncSpace), etaOrElapsed))
-	colls.SetCurrent(int64(st.Completed))
-	dids.SetCurrent(st.TotalImported)
-
-	last := time.Now()
-	tick := time.NewTicker(c.Duration("interval"))
-	defer tick.Stop()
-	for st.Running {
-		select {
-		case <-ctx.Done():
-			colls.Abort(false)
-			dids.Abort(false)
-			p.Wait()
-			return nil
-		case <-tick.C:
-		}
-		if st, err = a.status(ctx); err != nil {
-			colls.Abort(false)
-			dids.Abort(false)
-			p.Wait()
-			return err
-		}
-		now := time.Now()
-		colls.SetTotal(int64(st.Total), false)
-		colls.SetCurrent(int64(st.Completed))
-		if didsTotal == 0 {
-			dids.SetTotal(st.TotalImported+1, false) // keep an unknown total open
-		}
-		dids.EwmaSetCurrent(st.TotalImported, now.Sub(last))
-		last = now
-	}
-	colls.SetTotal(int64(st.Total), true)
-	dids.SetTotal(st.TotalImported, true)
-	p.Wait()
-	printSummary(c.App.Writer, st, c.Int("recent"))
-	return nil
-}
-
 func printJSON(w io.Writer, b []byte) error {
 	var out bytes.Buffer
 	if err := json.Indent(&out, b, "", "  "); err != nil {
@@ -356,19 +317,4 @@ func printJSON(w io.Writer, b []byte) error {
 	out.WriteByte('\n')
 	_, err := out.WriteTo(w)
 	return err
-}
-
-func thousands(n int64) string {
-	s := fmt.Sprint(n)
-	for i := len(s) - 3; i > 0 && s[i-1] != '-'; i -= 3 {
-		s = s[:i] + "," + s[i:]
-	}
-	return s
-}
-
-func at(t *time.Time) time.Time {
-	if t == nil {
-		return time.Time{}
-	}
-	return *t
 }

@@ -137,9 +137,9 @@ func TestBackfillStatusScriptReadsZlayDotEnv(t *testing.T) {
 		require.NoError(t, err, string(out))
 		return string(out)
 	}
-	require.Contains(t, run("start"), "1 collections to page")
+	require.Contains(t, run("start"), "1 collection to page")
 	svc.waitIdle(time.Minute)
-	require.Contains(t, run("status"), "1/1 collections complete")
+	require.Contains(t, run("status"), "1/1 collection complete")
 	require.Contains(t, run("full"), `"imported": 1`)
 
 }

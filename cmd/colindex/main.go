@@ -9,18 +9,45 @@ import (
 	"errors"
 	"fmt"
 	"os"
+	"path/filepath"
 
 	"github.com/joho/godotenv"
 )
 
 func main() {
-	// Variables from ./.env fill in what the environment does not set (the environment wins).
-	if err := godotenv.Load(); err != nil && !errors.Is(err, os.ErrNotExist) {
-		fmt.Fprintln(os.Stderr, "colindex: .env:", err)
+	if err := loadDotEnv(); err != nil {
+		fmt.Fprintln(os.Stderr, "colindex:", err)
 		os.Exit(1)
 	}
 	if err := newApp().Run(os.Args); err != nil {
 		fmt.Fprintln(os.Stderr, "colindex:", err)
 		os.Exit(1)
 	}
+}
+
+// loadDotEnv lets variables from .env fill in what the environment does not set (the
+// environment wins). It reads ./.env or, when the working directory has none and the
+// executable sits in a bin directory, the .env beside that: bin/../.env, where make run keeps
+// it, so a checkout's ./bin/colindex works from any directory. (Only bin/: a binary elsewhere,
+// such as go run's or a test's in a temporary directory, never picks up a stray .env.)
+func loadDotEnv() error {
+	path := ".env"
+	if _, err := os.Stat(path); errors.Is(err, os.ErrNotExist) {
+		exe, err := os.Executable()
+		if err != nil {
+			return nil // no executable path (rare): only ./.env is looked for
+		}
+		if resolved, err := filepath.EvalSymlinks(exe); err == nil {
+			exe = resolved // a symlink to a checkout's bin/colindex finds the checkout's .env
+		}
+		bin := filepath.Dir(exe)
+		if filepath.Base(bin) != "bin" {
+			return nil
+		}
+		path = filepath.Join(filepath.Dir(bin), ".env")
+	}
+	if err := godotenv.Load(path); err != nil && !errors.Is(err, os.ErrNotExist) {
+		return fmt.Errorf("%s: %w", path, err)
+	}
+	return nil
 }

@@ -1,0 +1,175 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"net/http"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/require"
+	"github.com/vbauerster/mpb/v8"
+	"github.com/vbauerster/mpb/v8/decor"
+
+	"github.com/colindex/colindex/sdk/goclient"
+)
+
+// These tests need no server: they pin the CLI's pure parts (URL derivation, wording,
+// rendering) on statuses built by hand, including states that are racy to reach live.
+
+func TestCLIListenURL(t *testing.T) {
+	t.Parallel()
+	for listen, want := range map[string]string{
+		"":               "http://127.0.0.1:2510", // serve's own default, --listen :2510
+		":2600":          "http://127.0.0.1:2600",
+		"0.0.0.0:2600":   "http://127.0.0.1:2600",
+		"[::]:2600":      "http://[::1]:2600",
+		"127.0.0.5:2600": "http://127.0.0.5:2600",
+		"[::1]:2600":     "http://[::1]:2600",
+		"localhost:2600": "http://localhost:2600",
+	} {
+		got, err := listenURL(listen)
+		require.NoError(t, err, listen)
+		require.Equal(t, want, got, listen)
+	}
+	_, err := listenURL("2600")
+	require.ErrorContains(t, err, `COLINDEX_LISTEN="2600" is not host:port`)
+}
+
+func ptr[T any](v T) *T { return &v }
+
+func TestCLISummaryWording(t *testing.T) {
+	t.Parallel()
+	started := time.Date(2026, 1, 2, 3, 4, 5, 0, time.UTC)
+	finished := started.Add(time.Hour)
+	six := func(incomplete ...goclient.CollectionStatus) []goclient.CollectionStatus {
+		cols := []goclient.CollectionStatus{}
+		for i := len(incomplete); i < 6; i++ {
+			cols = append(cols, goclient.CollectionStatus{Collection: "com.example.done", Completed: true, Imported: 400})
+		}
+		return append(cols, incomplete...)
+	}
+	for _, tc := range []struct {
+		name string
+		st   goclient.Status
+		want string
+	}{{
+		name: "cancelled run: idle, what is left, and how to go on",
+		st: goclient.Status{Total: 6, Completed: 5, InProgress: 1, TotalImported: 2400,
+			Collections: six(goclient.CollectionStatus{Collection: "com.example.a"}),
+			LastRun:     &goclient.RunStatus{Id: 3, StartedAt: started, CancelledAt: &finished}},
+		want: "backfill idle (last run cancelled): 5/6 collections complete, 1 incomplete, 2,400 DIDs imported — `colindex start` resumes it",
+	}, {
+		name: "finished run with stopped collections: retry",
+		st: goclient.Status{Total: 6, Completed: 4, InProgress: 2, TotalImported: 2000,
+			LastRun: &goclient.RunStatus{Id: 3, StartedAt: started, FinishedAt: &finished}},
+		want: "backfill idle: 4/6 collections complete, 2 incomplete, 2,000 DIDs imported — `colindex retry` pages them again",
+	}, {
+		name: "all complete; singular nouns",
+		st: goclient.Status{Total: 1, Completed: 1, TotalImported: 1,
+			LastRun: &goclient.RunStatus{Id: 1, StartedAt: started, FinishedAt: &finished}},
+		want: "backfill idle: 1/1 collection complete, 1 DID imported",
+	}, {
+		name: "a live run",
+		st: goclient.Status{Running: true, Total: 6, Completed: 2, InProgress: 4, TotalImported: 1234567,
+			LastRun: &goclient.RunStatus{Id: 3, StartedAt: started}},
+		want: "backfill running: 2/6 collections complete, 4 in progress, 1,234,567 DIDs imported",
+	}, {
+		name: "a paused run",
+		st: goclient.Status{Running: true, Paused: true, Total: 6, Completed: 2, TotalImported: 10,
+			LastRun: &goclient.RunStatus{Id: 3, StartedAt: started}},
+		want: "backfill paused: 2/6 collections complete, 4 in progress, 10 DIDs imported",
+	}, {
+		name: "a reset beside a finished run says it is a reset",
+		st: goclient.Status{Running: true, Total: 6, Completed: 6, TotalImported: 2000,
+			Collections: six(goclient.CollectionStatus{Collection: "com.example.b", Completed: true, Resetting: ptr(true), ResetRemoved: ptr(int64(50))}),
+			LastRun:     &goclient.RunStatus{Id: 3, StartedAt: started, FinishedAt: &finished}},
+		want: "backfill running (a reset of com.example.b, not a run): 6/6 collections complete, 0 in progress, 2,000 DIDs imported",
+	}, {
+		name: "the reset collection paging again",
+		st: goclient.Status{Running: true, Total: 6, Completed: 5, TotalImported: 2000,
+			Collections: six(goclient.CollectionStatus{Collection: "com.example.b", ResetRemoved: ptr(int64(200))}),
+			LastRun:     &goclient.RunStatus{Id: 3, StartedAt: started, FinishedAt: &finished}},
+		want: "backfill running (paging com.example.b again after its reset, not a run): 5/6 collections complete, 1 in progress, 2,000 DIDs imported",
+	}, {
+		name: "page jobs after a cancelled run",
+		st: goclient.Status{Running: true, Total: 6, Completed: 4, TotalImported: 2000,
+			Collections: six(goclient.CollectionStatus{Collection: "com.example.a"}, goclient.CollectionStatus{Collection: "com.example.b"}),
+			LastRun:     &goclient.RunStatus{Id: 3, StartedAt: started, CancelledAt: &finished}},
+		want: "backfill running (no run live: page jobs of a retry or reset, or cancelled ones still stopping): 4/6 collections complete, 2 in progress, 2,000 DIDs imported",
+	}, {
+		name: "paused while idle: a start would not page",
+		st: goclient.Status{Paused: true, Total: 6, Completed: 6, TotalImported: 2000,
+			LastRun: &goclient.RunStatus{Id: 3, StartedAt: started, FinishedAt: &finished}},
+		want: "backfill idle (paging paused: `colindex resume`): 6/6 collections complete, 2,000 DIDs imported",
+	}} {
+		t.Run(tc.name, func(t *testing.T) {
+			require.Equal(t, tc.want, summaryLine(&tc.st))
+			var out bytes.Buffer
+			printSummary(&out, &tc.st, 10)
+			require.True(t, strings.HasPrefix(out.String(), tc.want+"\n"), out.String())
+		})
+	}
+}
+
+func TestCLIConflictPrintsTheServersReason(t *testing.T) {
+	t.Parallel()
+	a := &admin{url: "http://x"}
+	resp := &http.Response{StatusCode: http.StatusConflict}
+	// The server's 409 when cancelled page jobs have not stopped yet: not "already running".
+	err := a.checkStatus(resp, []byte(`{"status":409,"title":"Conflict","detail":"cancelled page jobs are still running"}`))
+	require.EqualError(t, err, "cancelled page jobs are still running (409); see `colindex status`")
+	// An answer without a problem body still explains itself.
+	err = a.checkStatus(resp, []byte(`not json`))
+	require.EqualError(t, err, "a backfill is already running (409); see `colindex status`")
+}
+
+func TestCLIWatchLinesWithoutATerminal(t *testing.T) {
+	t.Parallel()
+	var out bytes.Buffer
+	v := &linesView{w: &out}
+	t0 := time.Date(2026, 1, 2, 3, 4, 5, 0, time.Local)
+	v.update(&goclient.Status{Running: true, Total: 6, Completed: 1, TotalImported: 1000}, t0)
+	v.update(&goclient.Status{Running: true, Paused: true, Total: 6, Completed: 2, TotalImported: 3000}, t0.Add(2*time.Second))
+	// A reset removed DIDs: the rate is 0, not negative.
+	v.update(&goclient.Status{Running: true, Total: 6, Completed: 2, TotalImported: 2500}, t0.Add(4*time.Second))
+	v.end(nil)
+	require.Equal(t, ""+
+		"2026-01-02 03:04:05 collections 1/6 complete, 1,000 DIDs\n"+
+		"2026-01-02 03:04:07 collections 2/6 complete, 3,000 DIDs, 1,000 DIDs/s, paused\n"+
+		"2026-01-02 03:04:09 collections 2/6 complete, 2,500 DIDs, 0 DIDs/s\n", out.String())
+}
+
+func TestCLIBarsNeverShowDoneEarly(t *testing.T) {
+	t.Parallel()
+	require.Equal(t, "99 %", floorPercent(decor.Statistics{Total: 200, Current: 199}), "mpb's Percentage says 100 %")
+	require.Equal(t, "100 %", floorPercent(decor.Statistics{Total: 200, Current: 200}))
+	require.Equal(t, "0 %", floorPercent(decor.Statistics{}))
+
+	// The fill: a 50-wide bar (48 cells inside the brackets) at 199/200 is 47.76 cells, which
+	// mpb rounds to a full bar; rounded down, one cell stays empty ('-').
+	fill := func(st decor.Statistics) string {
+		var b bytes.Buffer
+		require.NoError(t, floorFill(mpb.BarStyle().Build()).Fill(&b, st))
+		return b.String()
+	}
+	almost := fill(decor.Statistics{RequestedWidth: 50, AvailableWidth: 120, Total: 200, Current: 199})
+	require.Len(t, almost, 50)
+	require.True(t, strings.HasSuffix(almost, "-]"), almost)
+	var unrounded bytes.Buffer
+	require.NoError(t, mpb.BarStyle().Build().Fill(&unrounded, decor.Statistics{RequestedWidth: 50, AvailableWidth: 120, Total: 200, Current: 199}))
+	require.NotContains(t, unrounded.String(), "-", "mpb alone draws 199/200 full; if it stops, floorFill can go")
+	require.NotContains(t, fill(decor.Statistics{RequestedWidth: 50, AvailableWidth: 120, Total: 200, Current: 200, Completed: true}), "-")
+
+	// The whole view, rendered into a buffer (WithAutoRefresh: mpb draws nothing to a
+	// non-terminal otherwise): 199/200 paused reads 99 % and paused, never 100 %.
+	var out logBuffer // mpb renders from its own goroutine
+	v := newBarsView(context.Background(), &out, &goclient.Status{}, 0, mpb.WithAutoRefresh())
+	v.update(&goclient.Status{Running: true, Paused: true, Total: 200, Completed: 199, TotalImported: 5000}, time.Now())
+	v.end(&goclient.Status{Running: false, Total: 200, Completed: 199, TotalImported: 5000})
+	require.Contains(t, out.String(), "199 / 200")
+	require.Contains(t, out.String(), "99 %")
+	require.Contains(t, out.String(), "paused")
+	require.NotContains(t, out.String(), "100 %")
+}
