@@ -22,8 +22,14 @@ test: deps postgres vet check-generated
 # The performance harness: a real colindex serve against a synthetic network-shaped source;
 # prints the results table and the targets (about 10 minutes; BENCH_FLAGS="-seed=false
 # -large-pairs 0" for a quick run).
-bench: build postgres
-	go run ./cmd/colindex-bench -colindex $(BIN)/colindex $(BENCH_FLAGS)
+bench: build postgres $(BIN)/collectiondir
+	go run ./cmd/colindex-bench -colindex $(BIN)/colindex -collectiondir $(BIN)/collectiondir $(BENCH_FLAGS)
+
+# indigo's collectiondir (the service behind bsky.network's listReposByCollection), at the
+# indigo version colindex builds with, for the side-by-side stream benchmark.
+INDIGO_VERSION = $(shell go list -m -f '{{.Version}}' github.com/bluesky-social/indigo)
+$(BIN)/collectiondir:
+	GOBIN=$(BIN) go install github.com/bluesky-social/indigo/cmd/collectiondir@$(INDIGO_VERSION)
 
 # The slow crash tests: a dozen SIGKILLs during a 600,000-pair backfill (a few minutes).
 chaos: deps postgres
@@ -32,7 +38,7 @@ chaos: deps postgres
 # Each fuzz target for FUZZTIME (default a minute), one after another.
 FUZZTIME ?= 60s
 FUZZ_TARGETS := jobs:FuzzParseLexiconList jobs:FuzzValidDIDs source:FuzzDecodePage \
-	source:FuzzParseSource rocksindex:FuzzKeyRoundTrip api:FuzzListReposQuery
+	source:FuzzParseSource rocksindex:FuzzKeyRoundTrip api:FuzzListReposQuery firehose/proof:FuzzDecide
 fuzz: deps
 	@set -o pipefail; for t in $(FUZZ_TARGETS); do \
 		pkg=$${t%%:*}; name=$${t##*:}; \

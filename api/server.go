@@ -5,6 +5,7 @@ import (
 	"context"
 	"log/slog"
 	"net/http"
+	"net/http/pprof"
 	"sync"
 	"time"
 
@@ -13,6 +14,7 @@ import (
 	"github.com/jackc/pgx/v5/pgxpool"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 
+	"github.com/colindex/colindex/firehose"
 	"github.com/colindex/colindex/jobs"
 	"github.com/colindex/colindex/metrics"
 	"github.com/colindex/colindex/rocksindex"
@@ -31,6 +33,8 @@ type Server struct {
 	Logger        *slog.Logger
 	// RiverUI, when set, is served at /riverui/ behind the admin check.
 	RiverUI http.Handler
+	// Firehose is the stream follower; nil when the firehose is disabled.
+	Firehose *firehose.Firehose
 
 	// FailedLogins is each client's allowance of wrong passwords before its admin requests
 	// are answered 429 (DefaultFailedLogins when 0).
@@ -59,10 +63,14 @@ func (s *Server) NewAPI(mux *http.ServeMux) huma.API {
 			Description: "RELAY_ADMIN_PASSWORD as a bearer token.",
 		},
 	}
+	// The reference page is ours (docs.go): Huma's loads its renderer from a CDN.
+	cfg.DocsPath = ""
 	api := humago.New(mux, cfg)
+	mux.HandleFunc("GET /docs", docs(api.OpenAPI()))
 	admin := s.adminGroup(api)
 	s.registerAdmin(admin)
 	s.registerControl(admin)
+	s.registerFirehose(admin)
 	return api
 }
 
@@ -77,6 +85,9 @@ func (s *Server) Handler() http.Handler {
 		// token is right.
 		mux.Handle("/riverui/", s.requireAdmin(sameOriginWrites(s.RiverUI)))
 	}
+	// Go's profiler, for an operator chasing CPU or memory (admin only).
+	mux.Handle("GET /debug/pprof/", s.requireAdmin(http.HandlerFunc(pprof.Index)))
+	mux.Handle("GET /debug/pprof/profile", s.requireAdmin(http.HandlerFunc(pprof.Profile)))
 	// Prometheus scrapes with the admin bearer token (bearer_token in its scrape config).
 	mux.Handle("GET /metrics", s.requireAdmin(promhttp.HandlerFor(metrics.Registry, promhttp.HandlerOpts{})))
 	return mux

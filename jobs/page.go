@@ -54,6 +54,8 @@ type PageWorker struct {
 	Pause time.Duration
 	// MaxAttempts is the retry budget of each page job.
 	MaxAttempts int
+	// BeforeFetch, when set, runs before the fetch (Config.BeforeFetch).
+	BeforeFetch func(ctx context.Context) error
 
 	// timeout is PageJobTimeout(Pause).
 	timeout time.Duration
@@ -100,6 +102,11 @@ func (w *PageWorker) Work(ctx context.Context, job *river.Job[PageArgs]) error {
 		}
 	}
 
+	if w.BeforeFetch != nil {
+		if err := w.BeforeFetch(ctx); err != nil {
+			return err
+		}
+	}
 	// Under the rate cap, chains deeper into their collection go first: the longest chain,
 	// which can only run one page after another, never waits behind short collections.
 	page, err := w.Source.Fetch(ctx, src, source.PageRequest{

@@ -38,6 +38,9 @@ type Config struct {
 	PageMaxAttempts int
 	// LexiconListURL is Lexicon Garden's llms.txt (or a stand-in); empty disables it.
 	LexiconListURL string
+	// BeforeFetch, when set, runs before every page fetch: the live stream uses it to go
+	// first while it is behind (firehose.WaitCaughtUp). An error fails the page attempt.
+	BeforeFetch func(ctx context.Context) error
 
 	// beforeCommit is PageWorker.beforeCommit (tests only).
 	beforeCommit func(ctx context.Context, collection string) error
@@ -105,6 +108,7 @@ func New(cfg Config) (*Backfill, error) {
 		Limit:       cfg.PageLimit,
 		Pause:       cfg.PagePause,
 		MaxAttempts: cfg.PageMaxAttempts,
+		BeforeFetch: cfg.BeforeFetch,
 		timeout:     pageTimeout,
 
 		beforeCommit: cfg.beforeCommit,

@@ -23,6 +23,7 @@ type Index struct {
 	rbc, cbr  *grocksdb.ColumnFamilyHandle
 	syncWrite *grocksdb.WriteOptions
 	read      *grocksdb.ReadOptions
+	acct      accounts // account statuses (account.go)
 }
 
 // Open opens (creating if needed) the index in dir. It fails clearly when another process
@@ -32,8 +33,8 @@ func Open(dir string) (*Index, error) {
 		return nil, fmt.Errorf("open index: create %s: %w", dir, err)
 	}
 	opts, table, cache := options()
-	names := []string{cfDefault, cfRBC, cfCBR}
-	cfOpts := []*grocksdb.Options{opts, opts, opts}
+	names := []string{cfDefault, cfRBC, cfCBR, cfAcct}
+	cfOpts := []*grocksdb.Options{opts, opts, opts, opts}
 	db, handles, err := grocksdb.OpenDbColumnFamilies(opts, dir, names, cfOpts)
 	if err != nil {
 		opts.Destroy()
@@ -45,7 +46,7 @@ func Open(dir string) (*Index, error) {
 	// Synced: the backfill moves its cursor only after this write returns, so the DIDs of
 	// a committed page must survive a power cut, not just a process crash.
 	syncWrite.SetSync(true)
-	return &Index{
+	ix := &Index{
 		db:        db,
 		opts:      opts,
 		table:     table,
@@ -55,7 +56,9 @@ func Open(dir string) (*Index, error) {
 		cbr:       handles[2],
 		syncWrite: syncWrite,
 		read:      grocksdb.NewDefaultReadOptions(),
-	}, nil
+	}
+	ix.acct.init(handles[3])
+	return ix, nil
 }
 
 // Close releases the index. Column family handles go before the DB: Debian's librocksdb
@@ -66,6 +69,7 @@ func (ix *Index) Close() {
 	}
 	ix.db.Close()
 	ix.syncWrite.Destroy()
+	ix.acct.destroy()
 	ix.read.Destroy()
 	ix.opts.Destroy()
 	ix.table.Destroy()
@@ -100,8 +104,13 @@ func options() (*grocksdb.Options, *grocksdb.BlockBasedTableOptions, *grocksdb.C
 // Add records that every DID in dids has records in collection: one synced write batch with
 // an rbc and a cbr key per DID. Callers validate the DIDs first.
 func (ix *Index) Add(collection string, dids []string) error {
-	if len(dids) == 0 {
-		return nil
+	// A deleted account is never put back, even by a page fetched before its removal
+	// (the lock and the rule: account.go).
+	ix.acct.mu.RLock()
+	defer ix.acct.mu.RUnlock()
+	dids, err := ix.withoutDeleted(dids)
+	if err != nil || len(dids) == 0 {
+		return err
 	}
 	wb := grocksdb.NewWriteBatch()
 	defer wb.Destroy()
@@ -117,8 +126,9 @@ func (ix *Index) Add(collection string, dids []string) error {
 
 // ListRepos returns up to limit DIDs of collection in DID order, starting after the DID
 // after ("" starts at the beginning).
+// Accounts that are not active (taken down, suspended, deactivated, deleted) are not listed.
 func (ix *Index) ListRepos(collection, after string, limit int) ([]string, error) {
-	return ix.listRaw(collection, after, limit)
+	return ix.listListed(collection, after, limit)
 }
 
 // listRaw returns up to limit DIDs of collection in DID order, starting after the DID

@@ -115,6 +115,7 @@ func (b *bench) backfill(ctx context.Context, sc scenario) (result, error) {
 		"RELAY_ADMIN_PASSWORD="+benchPassword,
 		"COLINDEX_LISTEN="+addr,
 		"COLINDEX_INDEX_DIR="+st.index,
+		"COLINDEX_FIREHOSE_URL=", // the backfill alone; the stream has its own scenario
 		"COLINDEX_LEXICON_LIST_URL="+lexicons,
 		"COLINDEX_DEFAULT_SOURCE="+relay.URL,
 		"COLINDEX_CONCURRENCY="+strconv.Itoa(sc.settings.concurrency),

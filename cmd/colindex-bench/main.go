@@ -35,6 +35,10 @@ type options struct {
 	only        string
 	// sampleWorkers logs how many page workers are busy at each poll (for tuning).
 	sampleWorkers bool
+	// streamCommits sizes the firehose scenario (0 skips it); collectiondir is indigo's
+	// binary to compare with ("" installs it into bin/).
+	streamCommits int
+	collectiondir string
 }
 
 func main() {
@@ -47,8 +51,10 @@ func main() {
 	flag.IntVar(&o.largePairs, "large-pairs", 10_000_000, "pairs in the memory/large-index scenario (0 skips it)")
 	flag.BoolVar(&o.seed, "seed", true, "also measure the seed's strategy (about 5 minutes at the default size)")
 	flag.StringVar(&o.workDir, "work", "", "directory for indexes and logs (default: a temp dir, removed after)")
-	flag.StringVar(&o.only, "only", "", "run just this scenario: colindex, alone or zero (for tuning; prints no report)")
+	flag.StringVar(&o.only, "only", "", "run just this scenario: colindex, alone, zero or stream (stream prints its own table)")
 	flag.BoolVar(&o.sampleWorkers, "sample-workers", false, "log busy page workers at each poll (for tuning)")
+	flag.IntVar(&o.streamCommits, "stream-commits", 100_000, "#commit events in the firehose scenario (0 skips it)")
+	flag.StringVar(&o.collectiondir, "collectiondir", "", "indigo's collectiondir binary to compare the stream with (default: go install it into bin/)")
 	flag.Parse()
 	log.SetFlags(log.Ltime)
 
@@ -93,6 +99,8 @@ func run(ctx context.Context, o options) error {
 		_, err := b.backfill(ctx, scenario{name: "zero latency", data: scaled,
 			settings: settings{concurrency: 8, rps: 0, pause: 0, limit: 10000}})
 		return err
+	case "stream":
+		return b.streamReport(ctx)
 	default:
 		return fmt.Errorf("-only: unknown scenario %q", o.only)
 	}
@@ -145,6 +153,9 @@ func run(ctx context.Context, o options) error {
 		ours: ours, seed: seed, recommended: recommended, ceiling: ceiling, zero: zero, fast: fast,
 		large: large, onLarge: onLarge, largePairs: o.largePairs,
 	})
+	if o.streamCommits > 0 {
+		return b.streamReport(ctx)
+	}
 	return nil
 }
 

@@ -25,6 +25,8 @@ import (
 type progressView interface {
 	update(st *goclient.Status, now time.Time)
 	end(st *goclient.Status)
+	// stream sets the firehose's state shown from the next update on (nil: not shown).
+	stream(fh *goclient.FirehoseStatus)
 }
 
 // watch follows the backfill until no backfill job is live, then prints the summary. On a
@@ -41,6 +43,13 @@ func watch(c *cli.Context, a *admin) error {
 	if isTerminal(c.App.Writer) {
 		view = newBarsView(ctx, c.App.Writer, st, c.Int64("expect-dids"))
 	}
+	// The stream's lag beside the backfill: an unreadable state only leaves it out.
+	readStream := func() {
+		if fh, err := a.firehoseStatus(ctx); err == nil {
+			view.stream(fh)
+		}
+	}
+	readStream()
 	view.update(st, time.Now())
 	tick := time.NewTicker(c.Duration("interval"))
 	defer tick.Stop()
@@ -58,6 +67,7 @@ func watch(c *cli.Context, a *admin) error {
 			}
 			return err
 		}
+		readStream()
 		view.update(st, time.Now())
 	}
 	view.end(st)
@@ -76,7 +86,10 @@ type linesView struct {
 	w        io.Writer
 	at       time.Time
 	imported int64
+	fh       *goclient.FirehoseStatus
 }
+
+func (v *linesView) stream(fh *goclient.FirehoseStatus) { v.fh = fh }
 
 func (v *linesView) update(st *goclient.Status, now time.Time) {
 	line := fmt.Sprintf("%s collections %s/%s complete, %s", now.Local().Format(time.DateTime),
@@ -88,6 +101,9 @@ func (v *linesView) update(st *goclient.Status, now time.Time) {
 	}
 	if st.Running && st.Paused {
 		line += ", paused"
+	}
+	if lag, ok := streamLag(v.fh); ok {
+		line += ", " + lag
 	}
 	v.at, v.imported = now, st.TotalImported
 	fmt.Fprintln(v.w, line)
@@ -102,7 +118,21 @@ type barsView struct {
 	colls, dids *mpb.Bar
 	didsTotal   int64 // 0: unknown
 	paused      atomic.Bool
+	lag         atomic.Value // string: the stream's lag, "" when not shown
 	last        time.Time
+}
+
+func (v *barsView) stream(fh *goclient.FirehoseStatus) {
+	lag, _ := streamLag(fh)
+	v.lag.Store(lag)
+}
+
+// streamLag is the firehose's lag for a progress line, when this process follows a stream.
+func streamLag(fh *goclient.FirehoseStatus) (string, bool) {
+	if fh == nil || !fh.Enabled || !fh.Following {
+		return "", false
+	}
+	return fmt.Sprintf("stream lag %s", (time.Duration(fh.LagSeconds * float64(time.Second))).Round(100*time.Millisecond)), true
 }
 
 func newBarsView(ctx context.Context, w io.Writer, st *goclient.Status, expectDIDs int64, opts ...mpb.ContainerOption) *barsView {
@@ -128,7 +158,12 @@ func newBarsView(ctx context.Context, w io.Writer, st *goclient.Status, expectDI
 	}
 	v.dids = v.p.New(0, mpb.BarStyle(), mpb.BarFillerMiddleware(floorFill),
 		mpb.PrependDecorators(decor.Name("DIDs", decor.WCSyncSpaceR), decor.CurrentNoUnit("%d", decor.WCSyncSpace)),
-		mpb.AppendDecorators(decor.EwmaSpeed(nil, "%.0f/s", 30, decor.WCSyncSpace), etaOrElapsed))
+		mpb.AppendDecorators(decor.EwmaSpeed(nil, "%.0f/s", 30, decor.WCSyncSpace), etaOrElapsed, decor.Any(func(decor.Statistics) string {
+			if lag, _ := v.lag.Load().(string); lag != "" {
+				return " " + lag
+			}
+			return ""
+		})))
 	return v
 }
 

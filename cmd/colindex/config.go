@@ -19,6 +19,7 @@ type config struct {
 	Listen         string
 	IndexDir       string
 	LexiconListURL string
+	FirehoseURL    string
 	DefaultSource  string
 	PageLimit      int
 	PagePause      time.Duration
@@ -57,6 +58,8 @@ func serveFlags() []cli.Flag {
 		&cli.StringFlag{Name: "listen", EnvVars: []string{"COLINDEX_LISTEN"}, Value: ":2510",
 			Usage: "HTTP listen address"},
 		indexDirFlag,
+		&cli.StringFlag{Name: "firehose-url", EnvVars: []string{"COLINDEX_FIREHOSE_URL"}, Value: "wss://bsky.network",
+			Usage: "relay whose com.atproto.sync.subscribeRepos keeps the index current (ws:// or wss:// base URL); empty disables it"},
 		&cli.StringFlag{Name: "lexicon-list-url", EnvVars: []string{"COLINDEX_LEXICON_LIST_URL"},
 			Value: "https://lexicon.garden/llms.txt", Usage: "Lexicon Garden llms.txt for discovery; empty disables it"},
 		&cli.StringFlag{Name: "default-source", EnvVars: []string{"COLINDEX_DEFAULT_SOURCE"}, Value: "bsky.network",
@@ -81,6 +84,7 @@ func loadConfig(c *cli.Context) (config, error) {
 		Listen:         c.String("listen"),
 		IndexDir:       c.String("index-dir"),
 		LexiconListURL: c.String("lexicon-list-url"),
+		FirehoseURL:    strings.TrimSpace(c.String("firehose-url")),
 		DefaultSource:  c.String("default-source"),
 		PageLimit:      c.Int("page-limit"),
 		PagePause:      c.Duration("page-pause"),

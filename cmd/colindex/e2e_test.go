@@ -94,6 +94,8 @@ func newService(t *testing.T, relay *testrelay.Relay, extraEnv ...string) *servi
 			"COLINDEX_LEXICON_LIST_URL=" + relay.URL + "/llms.txt",
 			"COLINDEX_DEFAULT_SOURCE=" + relay.URL,
 			"COLINDEX_SOURCE_RPS=0",
+			// No stream unless a test brings its own relay: the default is bsky.network.
+			"COLINDEX_FIREHOSE_URL=",
 			"PATH=" + os.Getenv("PATH"),
 		}, extraEnv...),
 	}

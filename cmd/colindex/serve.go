@@ -16,10 +16,10 @@ import (
 	"riverqueue.com/riverui"
 
 	"github.com/colindex/colindex/api"
+	"github.com/colindex/colindex/firehose"
 	"github.com/colindex/colindex/jobs"
 	"github.com/colindex/colindex/metrics"
 	"github.com/colindex/colindex/migrations"
-	"github.com/colindex/colindex/rocksindex"
 	"github.com/colindex/colindex/source"
 )
 
@@ -28,7 +28,8 @@ import (
 var errUncleanStop = errors.New("stopped without closing the index: work was still running")
 
 // serve runs the service until SIGINT or SIGTERM: listen, migrate, open and bind the index,
-// start the job system, serve HTTP; then stop intake, let running jobs finish, close last.
+// start the job system and the firehose follower, serve HTTP; then stop intake, stop the
+// stream, let running jobs finish, and close the index last.
 func serve(c *cli.Context) error {
 	cfg, err := loadConfig(c)
 	if err != nil {
@@ -49,6 +50,9 @@ func serve(c *cli.Context) error {
 	}
 	defer ln.Close()
 
+	if err := ensureDatabase(ctx, cfg.DatabaseURL, log); err != nil {
+		return err
+	}
 	pool, err := pgxpool.New(ctx, cfg.DatabaseURL)
 	if err != nil {
 		return fmt.Errorf("database: %w", err)
@@ -58,7 +62,7 @@ func serve(c *cli.Context) error {
 		return err
 	}
 
-	index, err := rocksindex.Open(cfg.IndexDir)
+	index, err := openIndex(cfg.IndexDir, ln.Addr().String())
 	if err != nil {
 		return err
 	}
@@ -72,6 +76,18 @@ func serve(c *cli.Context) error {
 		return err
 	}
 
+	var follower *firehose.Firehose
+	if cfg.FirehoseURL != "" {
+		follower, err = firehose.New(firehose.Config{URL: cfg.FirehoseURL, Pool: pool, Index: index, Logger: log})
+		if err != nil {
+			return err
+		}
+	}
+	var beforeFetch func(context.Context) error
+	if follower != nil {
+		// The live stream goes first while it is behind; a page waits at most a second.
+		beforeFetch = func(ctx context.Context) error { return follower.WaitCaughtUp(ctx, time.Second) }
+	}
 	backfill, err := jobs.New(jobs.Config{
 		Pool:            pool,
 		Index:           index,
@@ -82,6 +98,7 @@ func serve(c *cli.Context) error {
 		Concurrency:     cfg.Concurrency,
 		PageMaxAttempts: cfg.MaxAttempts,
 		LexiconListURL:  cfg.LexiconListURL,
+		BeforeFetch:     beforeFetch,
 	})
 	if err != nil {
 		return err
@@ -92,6 +109,19 @@ func serve(c *cli.Context) error {
 	defer cancelWork()
 	if err := backfill.StartWorkers(workCtx); err != nil {
 		return err
+	}
+	followCtx, stopFollowing := context.WithCancel(workCtx)
+	defer stopFollowing()
+	followDone := make(chan struct{})
+	if follower == nil {
+		close(followDone)
+	} else {
+		go func() {
+			defer close(followDone)
+			if err := follower.Run(followCtx); err != nil && !errors.Is(err, context.Canceled) {
+				log.Error("firehose stopped", "error", err)
+			}
+		}()
 	}
 
 	ui, err := riverui.NewHandler(&riverui.HandlerOpts{
@@ -115,13 +145,14 @@ func serve(c *cli.Context) error {
 		DefaultSource: cfg.DefaultSource,
 		Logger:        log,
 		RiverUI:       ui,
+		Firehose:      follower,
 	}
 	httpServer := &http.Server{
 		Handler:           srv.Handler(),
 		ReadHeaderTimeout: 10 * time.Second,
 		IdleTimeout:       2 * time.Minute,
 	}
-	log.Info("colindex serving", "listen", ln.Addr().String(), "index_dir", absPath(cfg.IndexDir),
+	log.Info("colindex serving", "listen", ln.Addr().String(), "index_dir", absPath(cfg.IndexDir), "firehose", cfg.FirehoseURL,
 		"concurrency", cfg.Concurrency, "page_limit", cfg.PageLimit, "page_pause", cfg.PagePause.String(),
 		"source_rps", cfg.SourceRPS)
 	serveErr := make(chan error, 1)
@@ -138,6 +169,14 @@ func serve(c *cli.Context) error {
 	clean := true
 	if err := httpServer.Shutdown(shutdownCtx); err != nil && !errors.Is(err, http.ErrServerClosed) {
 		log.Warn("http shutdown", "error", err)
+		clean = false
+	}
+	// The stream stops first: what it applied is flushed and its cursor saved on the way out.
+	stopFollowing()
+	select {
+	case <-followDone:
+	case <-shutdownCtx.Done():
+		log.Warn("firehose did not stop in time")
 		clean = false
 	}
 	if !backfill.StopWorkers(shutdownCtx, 10*time.Second) {

@@ -157,6 +157,24 @@ type ErrorModel struct {
 	Type *string `json:"type,omitempty"`
 }
 
+// FirehoseStatus defines model for FirehoseStatus.
+type FirehoseStatus struct {
+	AccountsRemoved int64 `json:"accounts_removed"`
+	CommitsTotal    int64 `json:"commits_total"`
+	Connected       bool  `json:"connected"`
+	Cursor          int64 `json:"cursor"`
+
+	// Enabled False when the firehose is disabled (COLINDEX_FIREHOSE_URL empty).
+	Enabled       bool       `json:"enabled"`
+	EventsTotal   int64      `json:"events_total"`
+	Following     bool       `json:"following"`
+	LagSeconds    float64    `json:"lag_seconds"`
+	LastError     string     `json:"last_error"`
+	LastEventTime *time.Time `json:"last_event_time"`
+	Reconnects    int64      `json:"reconnects"`
+	Url           string     `json:"url"`
+}
+
 // LiveJob defines model for LiveJob.
 type LiveJob struct {
 	// AttemptedAt When its current attempt began.
@@ -394,6 +412,13 @@ type ClientInterface interface {
 	//
 	// Corresponds with POST /admin/backfill-collections/{collection}/reset (the `ResetCollection` operationId).
 	ResetCollection(ctx context.Context, collection string, reqEditors ...RequestEditorFn) (*http.Response, error)
+
+	// GetFirehoseStatus Read the firehose follower's state
+	//
+	// Whether this process follows the relay's subscribeRepos (one process per database does), whether it is connected, the durable cursor (the seq of the last event whose effects are durable in the index), the newest event's time and lag, and counters since the process started.
+	//
+	// Corresponds with GET /admin/firehose (the `GetFirehoseStatus` operationId).
+	GetFirehoseStatus(ctx context.Context, reqEditors ...RequestEditorFn) (*http.Response, error)
 }
 
 // GetBackfillStatus Read backfill progress
@@ -522,6 +547,23 @@ func (c *Client) GetCollection(ctx context.Context, collection string, reqEditor
 // Corresponds with POST /admin/backfill-collections/{collection}/reset (the `ResetCollection` operationId).
 func (c *Client) ResetCollection(ctx context.Context, collection string, reqEditors ...RequestEditorFn) (*http.Response, error) {
 	req, err := NewResetCollectionRequest(c.Server, collection)
+	if err != nil {
+		return nil, err
+	}
+	req = req.WithContext(ctx)
+	if err := c.applyEditors(ctx, req, reqEditors); err != nil {
+		return nil, err
+	}
+	return c.Client.Do(req)
+}
+
+// GetFirehoseStatus Read the firehose follower's state
+//
+// Whether this process follows the relay's subscribeRepos (one process per database does), whether it is connected, the durable cursor (the seq of the last event whose effects are durable in the index), the newest event's time and lag, and counters since the process started.
+//
+// Corresponds with GET /admin/firehose (the `GetFirehoseStatus` operationId).
+func (c *Client) GetFirehoseStatus(ctx context.Context, reqEditors ...RequestEditorFn) (*http.Response, error) {
+	req, err := NewGetFirehoseStatusRequest(c.Server)
 	if err != nil {
 		return nil, err
 	}
@@ -801,6 +843,33 @@ func NewResetCollectionRequest(server string, collection string) (*http.Request,
 	return req, nil
 }
 
+// NewGetFirehoseStatusRequest constructs an http.Request for the GetFirehoseStatus method
+func NewGetFirehoseStatusRequest(server string) (*http.Request, error) {
+	var err error
+
+	serverURL, err := url.Parse(server)
+	if err != nil {
+		return nil, err
+	}
+
+	operationPath := fmt.Sprintf("/admin/firehose")
+	if operationPath[0] == '/' {
+		operationPath = "." + operationPath
+	}
+
+	queryURL, err := serverURL.Parse(operationPath)
+	if err != nil {
+		return nil, err
+	}
+
+	req, err := http.NewRequest(http.MethodGet, queryURL.String(), nil)
+	if err != nil {
+		return nil, err
+	}
+
+	return req, nil
+}
+
 func (c *Client) applyEditors(ctx context.Context, req *http.Request, additionalEditors []RequestEditorFn) error {
 	for _, r := range c.RequestEditors {
 		if err := r(ctx, req); err != nil {
@@ -916,6 +985,15 @@ type ClientWithResponsesInterface interface {
 	//
 	// Corresponds with POST /admin/backfill-collections/{collection}/reset (the `ResetCollection` operationId).
 	ResetCollectionWithResponse(ctx context.Context, collection string, reqEditors ...RequestEditorFn) (*ResetCollectionResponse, error)
+
+	// GetFirehoseStatusWithResponse Read the firehose follower's state
+	//
+	// Whether this process follows the relay's subscribeRepos (one process per database does), whether it is connected, the durable cursor (the seq of the last event whose effects are durable in the index), the newest event's time and lag, and counters since the process started.
+	//
+	// Returns a wrapper object for the known response body format(s).
+	//
+	// Corresponds with GET /admin/firehose (the `GetFirehoseStatus` operationId).
+	GetFirehoseStatusWithResponse(ctx context.Context, reqEditors ...RequestEditorFn) (*GetFirehoseStatusResponse, error)
 }
 
 type GetBackfillStatusResponse struct {
@@ -1477,6 +1555,68 @@ func (r ResetCollectionResponse) ContentType() string {
 	return ""
 }
 
+type GetFirehoseStatusResponse struct {
+	Body         []byte
+	HTTPResponse *http.Response
+	// JSON200 the response for an HTTP 200 `application/json` response
+	JSON200 *FirehoseStatus
+	// ApplicationproblemJSON401 the response for an HTTP 401 `application/problem+json` response
+	ApplicationproblemJSON401 *ErrorModel
+	// ApplicationproblemJSON429 the response for an HTTP 429 `application/problem+json` response
+	ApplicationproblemJSON429 *ErrorModel
+	// ApplicationproblemJSON500 the response for an HTTP 500 `application/problem+json` response
+	ApplicationproblemJSON500 *ErrorModel
+}
+
+// GetJSON200 returns the response for an HTTP 200 `application/json` response
+func (r GetFirehoseStatusResponse) GetJSON200() *FirehoseStatus {
+	return r.JSON200
+}
+
+// GetApplicationproblemJSON401 returns the response for an HTTP 401 `application/problem+json` response
+func (r GetFirehoseStatusResponse) GetApplicationproblemJSON401() *ErrorModel {
+	return r.ApplicationproblemJSON401
+}
+
+// GetApplicationproblemJSON429 returns the response for an HTTP 429 `application/problem+json` response
+func (r GetFirehoseStatusResponse) GetApplicationproblemJSON429() *ErrorModel {
+	return r.ApplicationproblemJSON429
+}
+
+// GetApplicationproblemJSON500 returns the response for an HTTP 500 `application/problem+json` response
+func (r GetFirehoseStatusResponse) GetApplicationproblemJSON500() *ErrorModel {
+	return r.ApplicationproblemJSON500
+}
+
+// GetBody returns the raw response body bytes
+func (r GetFirehoseStatusResponse) GetBody() []byte {
+	return r.Body
+}
+
+// Status returns HTTPResponse.Status
+func (r GetFirehoseStatusResponse) Status() string {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.Status
+	}
+	return http.StatusText(0)
+}
+
+// StatusCode returns HTTPResponse.StatusCode
+func (r GetFirehoseStatusResponse) StatusCode() int {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.StatusCode
+	}
+	return 0
+}
+
+// ContentType is a convenience method to retrieve the Content-Type value from the HTTP response headers
+func (r GetFirehoseStatusResponse) ContentType() string {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.Header.Get("Content-Type")
+	}
+	return ""
+}
+
 // GetBackfillStatusWithResponse Read backfill progress
 //
 // Every collection's progress, in the shape zlay's status endpoint returns, plus the last run.
@@ -1595,6 +1735,21 @@ func (c *ClientWithResponses) ResetCollectionWithResponse(ctx context.Context, c
 		return nil, err
 	}
 	return ParseResetCollectionResponse(rsp)
+}
+
+// GetFirehoseStatusWithResponse Read the firehose follower's state
+//
+// Whether this process follows the relay's subscribeRepos (one process per database does), whether it is connected, the durable cursor (the seq of the last event whose effects are durable in the index), the newest event's time and lag, and counters since the process started.
+//
+// Returns a wrapper object for the known response body format(s).
+//
+// Corresponds with GET /admin/firehose (the `GetFirehoseStatus` operationId).
+func (c *ClientWithResponses) GetFirehoseStatusWithResponse(ctx context.Context, reqEditors ...RequestEditorFn) (*GetFirehoseStatusResponse, error) {
+	rsp, err := c.GetFirehoseStatus(ctx, reqEditors...)
+	if err != nil {
+		return nil, err
+	}
+	return ParseGetFirehoseStatusResponse(rsp)
 }
 
 // ParseGetBackfillStatusResponse parses an HTTP response from a GetBackfillStatusWithResponse call
@@ -2016,6 +2171,53 @@ func ParseResetCollectionResponse(rsp *http.Response) (*ResetCollectionResponse,
 			return nil, err
 		}
 		response.ApplicationproblemJSON422 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 429:
+		var dest ErrorModel
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON429 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 500:
+		var dest ErrorModel
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON500 = &dest
+
+	}
+
+	return response, nil
+}
+
+// ParseGetFirehoseStatusResponse parses an HTTP response from a GetFirehoseStatusWithResponse call
+func ParseGetFirehoseStatusResponse(rsp *http.Response) (*GetFirehoseStatusResponse, error) {
+	bodyBytes, err := io.ReadAll(rsp.Body)
+	defer func() { _ = rsp.Body.Close() }()
+	if err != nil {
+		return nil, err
+	}
+
+	response := &GetFirehoseStatusResponse{
+		Body:         bodyBytes,
+		HTTPResponse: rsp,
+	}
+
+	switch {
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 200:
+		var dest FirehoseStatus
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON200 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 401:
+		var dest ErrorModel
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON401 = &dest
 
 	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 429:
 		var dest ErrorModel

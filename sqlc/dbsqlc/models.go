@@ -39,6 +39,12 @@ type BackfillRun struct {
 	LexiconListDropped int32
 }
 
+type FirehoseCursor struct {
+	Relay     string
+	Seq       int64
+	UpdatedAt time.Time
+}
+
 type IndexIdentity struct {
 	Singleton  bool
 	IndexID    string

@@ -148,6 +148,26 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/admin/firehose": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * Read the firehose follower's state
+         * @description Whether this process follows the relay's subscribeRepos (one process per database does), whether it is connected, the durable cursor (the seq of the last event whose effects are durable in the index), the newest event's time and lag, and counters since the process started.
+         */
+        get: operations["getFirehoseStatus"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
 }
 export type webhooks = Record<string, never>;
 export interface components {
@@ -306,6 +326,28 @@ export interface components {
              * @example https://example.com/errors/example
              */
             type?: string;
+        };
+        FirehoseStatus: {
+            /** Format: int64 */
+            accounts_removed: number;
+            /** Format: int64 */
+            commits_total: number;
+            connected: boolean;
+            /** Format: int64 */
+            cursor: number;
+            /** @description False when the firehose is disabled (COLINDEX_FIREHOSE_URL empty). */
+            enabled: boolean;
+            /** Format: int64 */
+            events_total: number;
+            following: boolean;
+            /** Format: double */
+            lag_seconds: number;
+            last_error: string;
+            /** Format: date-time */
+            last_event_time: string | null;
+            /** Format: int64 */
+            reconnects: number;
+            url: string;
         };
         LiveJob: {
             /**
@@ -877,6 +919,53 @@ export interface operations {
             };
             /** @description Unprocessable Entity */
             422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["ErrorModel"];
+                };
+            };
+            /** @description Too Many Requests */
+            429: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["ErrorModel"];
+                };
+            };
+            /** @description Internal Server Error */
+            500: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["ErrorModel"];
+                };
+            };
+        };
+    };
+    getFirehoseStatus: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description OK */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["FirehoseStatus"];
+                };
+            };
+            /** @description Unauthorized */
+            401: {
                 headers: {
                     [name: string]: unknown;
                 };

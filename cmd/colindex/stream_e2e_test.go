@@ -1,0 +1,91 @@
+package main
+
+import (
+	"encoding/json"
+	"net/http"
+	"slices"
+	"strconv"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/require"
+
+	"github.com/colindex/colindex/internal/fakerelay"
+	"github.com/colindex/colindex/internal/testrelay"
+)
+
+// The binary follows a relay: creates are served at once (a new collection too), a deleted
+// account leaves every listing, a deactivated one is hidden and comes back; the cursor and
+// counters show in /admin/firehose and `colindex firehose`; a restart resumes from the
+// durable cursor without applying anything twice.
+func TestEndToEndFollowsTheFirehose(t *testing.T) {
+	t.Parallel()
+	source := testrelay.New()
+	t.Cleanup(source.Close)
+	relay := fakerelay.New(t)
+	svc := newService(t, source, "COLINDEX_FIREHOSE_URL="+relay.URL())
+	svc.start()
+	waitFor := func(what string, cond func() bool) {
+		t.Helper()
+		for deadline := time.Now().Add(30 * time.Second); !cond(); time.Sleep(20 * time.Millisecond) {
+			require.True(t, time.Now().Before(deadline), "timed out: %s\n%s", what, svc.logs.String())
+		}
+	}
+	waitFor("connected", func() bool { return relay.Connections() > 0 })
+
+	dids := []string{"did:plc:aaaaaaaaaaaaaaaaaaaaaaaa", "did:plc:bbbbbbbbbbbbbbbbbbbbbbbb", "did:plc:cccccccccccccccccccccccc"}
+	for i, did := range dids {
+		a, err := fakerelay.NewAccount(did)
+		require.NoError(t, err)
+		_, err = relay.Commit(a, fakerelay.Create("app.example.new", "r1"), fakerelay.Create("app.bsky.feed.post", "p1"))
+		require.NoError(t, err)
+		if i == 0 {
+			_, err = relay.Commit(a, fakerelay.Delete("app.bsky.feed.post", "p1"))
+			require.NoError(t, err)
+		}
+	}
+	_, err := relay.AccountStatus(dids[1], false, "deleted")
+	require.NoError(t, err)
+	_, err = relay.AccountStatus(dids[2], false, "deactivated")
+	require.NoError(t, err)
+	last := relay.LastSeq()
+
+	type fhStatus struct {
+		Enabled, Following, Connected bool
+		Cursor                        int64
+		CommitsTotal                  int64 `json:"commits_total"`
+		AccountsRemoved               int64 `json:"accounts_removed"`
+	}
+	var fh fhStatus
+	waitFor("the cursor reaches the last event", func() bool {
+		code, body := svc.call(http.MethodGet, "/admin/firehose")
+		require.Equal(t, http.StatusOK, code, string(body))
+		require.NoError(t, json.Unmarshal(body, &fh))
+		return fh.Cursor >= last
+	})
+	require.True(t, fh.Enabled && fh.Following && fh.Connected)
+	require.EqualValues(t, 4, fh.CommitsTotal)
+	require.EqualValues(t, 1, fh.AccountsRemoved)
+	// A record delete removes nothing yet; the deleted account is gone; the deactivated one hidden.
+	require.Equal(t, dids[:1], svc.listAll("app.example.new"))
+	require.Equal(t, dids[:1], svc.listAll("app.bsky.feed.post"))
+
+	out, err := svc.cli(t, svc.adminEnv(), "firehose")
+	require.NoError(t, err, out)
+	require.Contains(t, out, "connected, cursor "+thousands(last))
+	require.Contains(t, out, "1 account removed")
+
+	// Restart: resumes after the durable cursor, replays nothing, and follows what came since.
+	require.NoError(t, svc.stop(syscall.SIGTERM))
+	_, err = relay.AccountStatus(dids[2], true, "")
+	require.NoError(t, err)
+	svc.start()
+	waitFor("the reactivated account is listed again", func() bool {
+		return slices.Contains(svc.listAll("app.example.new"), dids[2])
+	})
+	require.Equal(t, []string{dids[0], dids[2]}, svc.listAll("app.example.new"))
+	cursors := relay.Cursors()
+	require.Equal(t, "", cursors[0], "the first start begins at the live tail")
+	require.Equal(t, strconv.FormatInt(last, 10), cursors[len(cursors)-1], "the restart resumes after the durable cursor")
+}

@@ -1,0 +1,102 @@
+package firehose
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"log/slog"
+	"math/rand/v2"
+	"testing"
+	"time"
+
+	"github.com/bluesky-social/indigo/events"
+
+	"github.com/colindex/colindex/internal/fakerelay"
+	"github.com/colindex/colindex/internal/pgtest"
+	"github.com/colindex/colindex/rocksindex"
+)
+
+const (
+	benchAccounts    = 5_000
+	benchCommits     = 50_000
+	benchCollections = 20
+)
+
+// benchStream builds benchCommits real #commit events (signed, with MST blocks), each one
+// create in one of benchCollections collections by one of benchAccounts accounts: about 80%
+// of them add a pair the index does not have yet, so most commits write.
+func benchStream(b *testing.B) []*events.XRPCStreamEvent {
+	rng := rand.New(rand.NewPCG(1, 2))
+	accts := make([]*fakerelay.Account, benchAccounts)
+	for i := range accts {
+		accts[i] = newAccount(b, i)
+	}
+	out := make([]*events.XRPCStreamEvent, benchCommits)
+	for i := range out {
+		a := accts[rng.IntN(len(accts))]
+		coll := fmt.Sprintf("com.example.bench.c%02d", rng.IntN(benchCollections))
+		evt, err := a.Commit(fakerelay.Create(coll, fmt.Sprintf("3k%011d", i)))
+		if err != nil {
+			b.Fatal(err)
+		}
+		out[i] = &events.XRPCStreamEvent{RepoCommit: evt}
+	}
+	return out
+}
+
+// BenchmarkIngest measures events/s from a loopback relay to a durable cursor: each iteration
+// replays the whole stream from cursor 0 into a fresh index and database, and the clock stops
+// when the cursor saved in Postgres (after a WAL sync) reaches the last event.
+//
+//	go test -run '^$' -bench Ingest -benchtime 3x ./firehose/
+func BenchmarkIngest(b *testing.B) {
+	stream := benchStream(b)
+	relay := fakerelay.New(b)
+	var last int64
+	for _, xev := range stream {
+		seq, err := relay.Append(xev)
+		if err != nil {
+			b.Fatal(err)
+		}
+		last = seq
+	}
+	var total time.Duration
+	b.ResetTimer()
+	for range b.N {
+		b.StopTimer()
+		ix, err := rocksindex.Open(b.TempDir())
+		if err != nil {
+			b.Fatal(err)
+		}
+		pool := pgtest.NewPool(b)
+		if err := queries.FirehoseCursorSet(context.Background(), pool, cursorParams(relay.URL(), 0)); err != nil {
+			b.Fatal(err)
+		}
+		f, err := New(Config{URL: relay.URL(), Pool: pool, Index: ix, Logger: slog.New(slog.NewTextHandler(io.Discard, nil))})
+		if err != nil {
+			b.Fatal(err)
+		}
+		ctx, cancel := context.WithCancel(context.Background())
+		done := make(chan struct{})
+		b.StartTimer()
+		began := time.Now()
+		go func() {
+			defer close(done)
+			_ = f.Run(ctx)
+		}()
+		deadline := time.After(5 * time.Minute)
+		for f.Status().Cursor < last {
+			select {
+			case <-deadline:
+				b.Fatalf("cursor stuck at %d of %d", f.Status().Cursor, last)
+			case <-time.After(2 * time.Millisecond):
+			}
+		}
+		total += time.Since(began)
+		b.StopTimer()
+		cancel()
+		<-done
+		ix.Close()
+	}
+	b.ReportMetric(float64(benchCommits*b.N)/total.Seconds(), "events/s")
+}

@@ -1,0 +1,223 @@
+package firehose
+
+import (
+	"context"
+	"errors"
+	"strconv"
+	"sync/atomic"
+	"testing"
+
+	comatproto "github.com/bluesky-social/indigo/api/atproto"
+	"github.com/bluesky-social/indigo/atproto/syntax"
+	"github.com/bluesky-social/indigo/events"
+	"github.com/stretchr/testify/require"
+
+	"github.com/colindex/colindex/internal/fakerelay"
+)
+
+// startAtZero saves cursor 0 so the follower replays the relay's whole log.
+func startAtZero(t *testing.T, b *testBundle) *running {
+	t.Helper()
+	require.NoError(t, queries.FirehoseCursorSet(t.Context(), b.pool, cursorParams(b.relayKey(), 0)))
+	return start(t, b.config(b.ix))
+}
+
+// A dropped connection is redialled and resumed from the watermark: nothing lost.
+func TestDroppedConnectionResumes(t *testing.T) {
+	t.Parallel()
+	b := setup(t)
+	r := startAtZero(t, b)
+	accts := []*fakerelay.Account{newAccount(t, 1), newAccount(t, 2), newAccount(t, 3)}
+	var last int64
+	for round := range 3 {
+		for i, a := range accts {
+			last = b.commit(t, a, fakerelay.Create(post, "3k"+strconv.Itoa(round*10+i)), fakerelay.Create("com.example.c"+strconv.Itoa(round), "x"+strconv.Itoa(i)))
+		}
+		b.waitDurable(t, last)
+		b.relay.DropConnections()
+	}
+	last = b.commit(t, accts[0], fakerelay.Create(like, "3kz"))
+	b.waitDurable(t, last)
+	b.requireIndexMatches(t, b.ix)
+	st := r.f.Status()
+	require.GreaterOrEqual(t, st.Reconnects, int64(3))
+	cursors := b.relay.Cursors()
+	require.GreaterOrEqual(t, len(cursors), 4)
+	for _, c := range cursors[1:] {
+		n, err := strconv.ParseInt(c, 10, 64)
+		require.NoError(t, err, "every reconnect resumes from a cursor")
+		require.Positive(t, n)
+	}
+}
+
+// A malformed frame ends the connection (indigo's decoder gives up on it); the follower logs
+// it, reconnects from the watermark and loses nothing.
+func TestMalformedFrameReconnects(t *testing.T) {
+	t.Parallel()
+	b := setup(t)
+	r := startAtZero(t, b)
+	a := newAccount(t, 1)
+	seq := b.commit(t, a, fakerelay.Create(post, "3k1"))
+	b.waitDurable(t, seq)
+	b.relay.Inject(fakerelay.MalformedFrame())
+	eventually(t, "a reconnect", func() bool { return r.f.Status().Reconnects >= 1 })
+	require.Contains(t, r.f.Status().LastError, "reading repoCommit event")
+	last := b.commit(t, a, fakerelay.Create(like, "3k2"))
+	b.waitDurable(t, last)
+	b.requireIndexMatches(t, b.ix)
+}
+
+// A cursor older than the relay's retention gets #info OutdatedCursor: reported, and the
+// follower carries on from the oldest event the relay still has.
+func TestOutdatedCursorIsReportedAndFollowed(t *testing.T) {
+	t.Parallel()
+	b := setup(t)
+	a := newAccount(t, 1)
+	b.commit(t, a, fakerelay.Create(post, "3k1")) // seq 1: trimmed away, never seen
+	b.truth = newTruth()
+	b.commit(t, a, fakerelay.Create(like, "3k2"))
+	b.relay.Trim(1)
+	// seq 2 is the oldest left; cursor 0 is older than the retention window.
+	r := startAtZero(t, b)
+	last := b.commit(t, a, fakerelay.Create(profile, "self"))
+	b.waitDurable(t, last)
+	b.requireIndexMatches(t, b.ix)
+	require.Contains(t, r.f.Status().LastError, "OutdatedCursor")
+	// Status learns the cursor just after Postgres does.
+	eventually(t, "status cursor", func() bool { return r.f.Status().Cursor == last })
+}
+
+// A relay that is down at start is retried with backoff until it answers.
+func TestRelayDownAtStart(t *testing.T) {
+	t.Parallel()
+	b := setup(t)
+	a := newAccount(t, 1)
+	seq := b.commit(t, a, fakerelay.Create(post, "3k1"))
+	b.relay.SetDown(true)
+	r := startAtZero(t, b)
+	eventually(t, "two failed dials", func() bool { return r.f.Status().Reconnects >= 2 })
+	require.False(t, r.f.Status().Connected)
+	require.Contains(t, r.f.Status().LastError, "dial")
+	require.Equal(t, int64(0), b.durableCursor(t))
+	b.relay.SetDown(false)
+	b.waitDurable(t, seq)
+	b.requireIndexMatches(t, b.ix)
+}
+
+// Events with an invalid DID or path are logged, counted and skipped; the valid ops of the
+// same commit are applied and the cursor moves past them (neither stuck nor skipping).
+func TestInvalidDIDAndPathAreSkipped(t *testing.T) {
+	t.Parallel()
+	b := setup(t)
+	a := newAccount(t, 1)
+	evt, err := a.Commit(fakerelay.Create(post, "3k1"))
+	require.NoError(t, err)
+	evt.Repo = "not a did"
+	_, err = b.relay.Append(&events.XRPCStreamEvent{RepoCommit: evt})
+	require.NoError(t, err)
+
+	evt, err = a.Commit(fakerelay.Create(like, "3k2"))
+	require.NoError(t, err)
+	b.truth.add(a.DID, like)
+	evt.Ops = append(evt.Ops,
+		&comatproto.SyncSubscribeRepos_RepoOp{Action: "create", Path: "no-slash"},
+		&comatproto.SyncSubscribeRepos_RepoOp{Action: "create", Path: "not..an.nsid/rkey"},
+		&comatproto.SyncSubscribeRepos_RepoOp{Action: "frobnicate", Path: profile + "/self"},
+		nil)
+	_, err = b.relay.Append(&events.XRPCStreamEvent{RepoCommit: evt})
+	require.NoError(t, err)
+	_, err = b.relay.Append(&events.XRPCStreamEvent{RepoAccount: &comatproto.SyncSubscribeRepos_Account{
+		Did: "did:bad", Active: false, Time: syntax.DatetimeNow().String(),
+	}})
+	require.NoError(t, err)
+	last := b.commit(t, a, fakerelay.Create(profile, "self"))
+
+	r := startAtZero(t, b)
+	b.waitDurable(t, last)
+	b.requireIndexMatches(t, b.ix)
+	colls, err := b.ix.Collections()
+	require.NoError(t, err)
+	require.ElementsMatch(t, []string{like, profile}, colls)
+	require.Zero(t, r.f.Status().Reconnects)
+}
+
+// An event that cannot be applied (here the record-delete hook fails once) stops the cursor
+// before it; the connection is restarted and the event replayed until it is applied.
+func TestFailedEventIsReplayedNotSkipped(t *testing.T) {
+	t.Parallel()
+	b := setup(t)
+	a, other := newAccount(t, 1), newAccount(t, 2)
+	b.commit(t, a, fakerelay.Create(post, "3k1"))
+	failing := b.commit(t, a, fakerelay.Delete(post, "3k1"))
+	last := b.commit(t, other, fakerelay.Create(like, "3k2"))
+
+	var calls atomic.Int32
+	release := make(chan struct{})
+	cfg := b.config(b.ix)
+	cfg.OnRecordDelete = func(ctx context.Context, evt *comatproto.SyncSubscribeRepos_Commit, coll string) error {
+		if coll != post {
+			return errors.New("unexpected collection " + coll)
+		}
+		if calls.Add(1) == 1 {
+			return errors.New("injected failure")
+		}
+		<-release
+		return nil
+	}
+	require.NoError(t, queries.FirehoseCursorSet(t.Context(), b.pool, cursorParams(b.relayKey(), 0)))
+	r := start(t, cfg)
+	eventually(t, "the replay", func() bool { return calls.Load() >= 2 })
+	// Held inside the replayed event: the cursor is below it, however far other accounts got.
+	require.Less(t, b.durableCursor(t), failing)
+	require.Contains(t, r.f.Status().LastError, "injected failure")
+	close(release)
+	b.waitDurable(t, last)
+	b.requireIndexMatches(t, b.ix)
+	require.GreaterOrEqual(t, r.f.Status().Reconnects, int64(1))
+}
+
+// The watermark: out-of-order finishes move it only over a contiguous done prefix, a failure
+// holds it until reset, and a relay repeating an old seq never moves it back.
+func TestTrackerIsALowWatermark(t *testing.T) {
+	t.Parallel()
+	tr := newTracker(10)
+	reg := func(seq int64) *slot {
+		s, _ := tr.register(seq)
+		return s
+	}
+	s11, s12, s13, s14 := reg(11), reg(12), reg(13), reg(14)
+	tr.finish(s13, true)
+	tr.finish(s12, true)
+	require.Equal(t, int64(10), tr.watermark())
+	tr.finish(s11, true)
+	require.Equal(t, int64(13), tr.watermark())
+	tr.finish(s14, false)
+	s15 := reg(15)
+	tr.finish(s15, true)
+	require.Equal(t, int64(13), tr.watermark(), "held by the failed 14")
+	require.Equal(t, int64(13), tr.reset())
+	require.Zero(t, tr.pending())
+	old, inOrder := tr.register(5)
+	require.False(t, inOrder)
+	tr.finish(old, true)
+	require.Equal(t, int64(13), tr.watermark())
+	require.EqualValues(t, 1, tr.outOfOrder)
+}
+
+// An error frame (here FutureCursor) is reported; the relay closes, and the follower redials
+// from the same cursor and carries on.
+func TestErrorFrameIsReportedAndRedialled(t *testing.T) {
+	t.Parallel()
+	b := setup(t)
+	r := startAtZero(t, b)
+	a := newAccount(t, 1)
+	seq := b.commit(t, a, fakerelay.Create(post, "3k1"))
+	b.waitDurable(t, seq)
+	require.NoError(t, b.relay.ErrorFrame("FutureCursor", "cursor in the future"))
+	eventually(t, "a reconnect", func() bool { return r.f.Status().Reconnects >= 1 })
+	require.Contains(t, r.f.Status().LastError, "FutureCursor")
+	last := b.commit(t, a, fakerelay.Create(like, "3k2"))
+	b.waitDurable(t, last)
+	b.requireIndexMatches(t, b.ix)
+	require.Equal(t, strconv.FormatInt(seq, 10), b.relay.Cursors()[1])
+}

@@ -1,0 +1,178 @@
+// Package firehose keeps the collection index current by following a relay's
+// com.atproto.sync.subscribeRepos stream.
+//
+// The shape is indigo's cmd/tap: Run dials the relay and feeds indigo's events.HandleRepoStream
+// through a scheduler that applies the stream in order, in batches (sched.go), and the
+// Handle* methods do the work and can be called with events directly. What tap and
+// collectiondir skip is done here: the cursor is a low watermark saved at least once a second,
+// never ahead of the index, and an account deletion removes the account's pairs.
+//
+// Durability: events are applied with unsynced RocksDB writes (they survive a process crash;
+// the WAL is in the OS), and a flusher syncs the WAL and only then stores the watermark in
+// Postgres. SIGKILL at any moment loses nothing: what the cursor claims is synced, and what
+// follows it is replayed, where adds are idempotent sets and removals are final.
+//
+// One follower per database: Run holds a Postgres session advisory lock on a dedicated
+// connection while it follows, and saves the cursor through that same connection, so a
+// process that lost the lock cannot move the cursor.
+package firehose
+
+import (
+	"cmp"
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net/url"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	comatproto "github.com/bluesky-social/indigo/api/atproto"
+	"github.com/jackc/pgx/v5/pgxpool"
+
+	"github.com/colindex/colindex/rocksindex"
+)
+
+// subscribePath is appended to the relay's base URL.
+const subscribePath = "/xrpc/com.atproto.sync.subscribeRepos"
+
+// lockKey is the advisory lock that makes one process per database the follower.
+const lockKey = 0x636f6c69_66697265 // "colifire"
+
+// ErrBadURL is returned by New for a relay URL that is not ws:// or wss://.
+var ErrBadURL = errors.New("firehose: relay URL must be ws:// or wss://")
+
+// RecordDeleteFunc is told about the record deletes of a commit, once per collection with
+// deletes in it. The index removes nothing on a record delete today; accurate removal (the
+// MST neighbours in evt.Blocks say whether the collection still has records) plugs in here.
+// An error is a failure to apply: the stream is replayed from the durable cursor.
+type RecordDeleteFunc func(ctx context.Context, evt *comatproto.SyncSubscribeRepos_Commit, collection string) error
+
+// SyncFunc is told about #sync events (the account's repo was reset; its collections must be
+// re-learned, e.g. by a River job). Nil ignores them.
+type SyncFunc func(ctx context.Context, evt *comatproto.SyncSubscribeRepos_Sync) error
+
+// Config configures a Firehose. URL, Pool and Index are required.
+type Config struct {
+	// URL is the relay's base URL, ws:// or wss://, e.g. wss://bsky.network.
+	URL string
+	// Pool is the database; the lock and the cursor use one dedicated connection made from
+	// its config, outside the pool.
+	Pool  *pgxpool.Pool
+	Index *rocksindex.Index
+	// Logger defaults to slog.Default().
+	Logger *slog.Logger
+	// FlushInterval is how often the WAL is synced and the cursor saved (default 250 ms).
+	FlushInterval time.Duration
+	// MinBackoff and MaxBackoff bound the wait between reconnects (defaults 1 s and 30 s);
+	// each wait is jittered.
+	MinBackoff, MaxBackoff time.Duration
+	// LockRetry is how often a process that does not hold the lock tries again (default 5 s).
+	LockRetry time.Duration
+	// OnRecordDelete and OnSync are the hooks for the next issues; nil does nothing.
+	OnRecordDelete RecordDeleteFunc
+	OnSync         SyncFunc
+}
+
+func (c Config) withDefaults() Config {
+	c.Logger = cmp.Or(c.Logger, slog.Default())
+	c.FlushInterval = cmp.Or(c.FlushInterval, 250*time.Millisecond)
+	c.MinBackoff = cmp.Or(c.MinBackoff, time.Second)
+	c.MaxBackoff = cmp.Or(c.MaxBackoff, 30*time.Second)
+	c.LockRetry = cmp.Or(c.LockRetry, 5*time.Second)
+	return c
+}
+
+// Firehose follows one relay into one index. Create it with New, start it with Run.
+type Firehose struct {
+	cfg      Config
+	relay    string   // the normalised base URL: the cursor's key in Postgres
+	endpoint *url.URL // relay + subscribePath
+	log      *slog.Logger
+	st       stats
+}
+
+// New checks cfg and returns a Firehose ready to Run.
+func New(cfg Config) (*Firehose, error) {
+	cfg = cfg.withDefaults()
+	if cfg.Pool == nil || cfg.Index == nil {
+		return nil, errors.New("firehose: Pool and Index are required")
+	}
+	u, err := url.Parse(strings.TrimSpace(cfg.URL))
+	if err != nil || (u.Scheme != "ws" && u.Scheme != "wss") || u.Host == "" {
+		return nil, fmt.Errorf("%w: %q", ErrBadURL, cfg.URL)
+	}
+	u.Path = strings.TrimRight(u.Path, "/")
+	u.RawQuery, u.Fragment = "", ""
+	relay := u.String()
+	endpoint := *u
+	endpoint.Path += subscribePath
+	f := &Firehose{cfg: cfg, relay: relay, endpoint: &endpoint, log: cfg.Logger.With("component", "firehose", "relay", relay)}
+	f.st.cursor.Store(-1)
+	return f, nil
+}
+
+// Status is the operator's view of the follower.
+type Status struct {
+	URL string `json:"url"`
+	// Following: this process holds the lock (at most one per database does).
+	Following bool `json:"following"`
+	Connected bool `json:"connected"`
+	// Cursor is the durable cursor (-1: none yet).
+	Cursor        int64      `json:"cursor"`
+	LastEventTime *time.Time `json:"last_event_time"`
+	// LagSeconds is the age of the newest applied event when it was applied.
+	LagSeconds      float64 `json:"lag_seconds"`
+	EventsTotal     int64   `json:"events_total"`
+	CommitsTotal    int64   `json:"commits_total"`
+	AccountsRemoved int64   `json:"accounts_removed"`
+	Reconnects      int64   `json:"reconnects"`
+	LastError       string  `json:"last_error"`
+}
+
+type stats struct {
+	following, connected                         atomic.Bool
+	cursor                                       atomic.Int64
+	lastEventNanos, lagNanos                     atomic.Int64
+	events, commits, accountsRemoved, reconnects atomic.Int64
+	// backlog is how many received events wait to be applied.
+	backlog atomic.Int64
+
+	mu      sync.Mutex
+	lastErr string
+}
+
+// Status returns the follower's counters; safe to call at any time.
+func (f *Firehose) Status() Status {
+	s := Status{
+		URL:             f.relay,
+		Following:       f.st.following.Load(),
+		Connected:       f.st.connected.Load(),
+		Cursor:          f.st.cursor.Load(),
+		LagSeconds:      time.Duration(f.st.lagNanos.Load()).Seconds(),
+		EventsTotal:     f.st.events.Load(),
+		CommitsTotal:    f.st.commits.Load(),
+		AccountsRemoved: f.st.accountsRemoved.Load(),
+		Reconnects:      f.st.reconnects.Load(),
+	}
+	if n := f.st.lastEventNanos.Load(); n != 0 {
+		t := time.Unix(0, n).UTC()
+		s.LastEventTime = &t
+	}
+	f.st.mu.Lock()
+	s.LastError = f.st.lastErr
+	f.st.mu.Unlock()
+	return s
+}
+
+// setError records msg as the last error (shown until the next one).
+func (f *Firehose) setError(msg string) {
+	if len(msg) > 1000 {
+		msg = msg[:1000] + "…"
+	}
+	f.st.mu.Lock()
+	f.st.lastErr = msg
+	f.st.mu.Unlock()
+}

@@ -1,0 +1,156 @@
+package firehose
+
+import (
+	"strconv"
+	"testing"
+
+	"github.com/jackc/pgx/v5/pgxpool"
+	"github.com/stretchr/testify/require"
+
+	"github.com/colindex/colindex/internal/fakerelay"
+)
+
+const (
+	post    = "app.bsky.feed.post"
+	like    = "app.bsky.feed.like"
+	profile = "app.bsky.actor.profile"
+)
+
+// The stream's effects on the index, end to end: creates and updates add both sides, a
+// collection first seen on the stream is listed, record deletes remove nothing, inactive
+// accounts are hidden and come back, a deleted account loses every pair for good, and the
+// durable cursor reaches the last event.
+func TestFollowAppliesEventsToTheIndex(t *testing.T) {
+	t.Parallel()
+	b := setup(t)
+	accts := make([]*fakerelay.Account, 6)
+	for i := range accts {
+		accts[i] = newAccount(t, i)
+	}
+	// Something before the follower starts with a saved cursor of 0: it replays from there.
+	b.commit(t, accts[0], fakerelay.Create(post, "3k000"))
+	require.NoError(t, queries.FirehoseCursorSet(t.Context(), b.pool, cursorParams(b.relayKey(), 0)))
+
+	r := start(t, b.config(b.ix))
+	b.commit(t, accts[1], fakerelay.Create(like, "3k001"), fakerelay.Create(profile, "self"))
+	b.commit(t, accts[1], fakerelay.Update(profile, "self"))
+	b.commit(t, accts[2], fakerelay.Create("com.example.brand.new", "3k002")) // first seen here
+	b.commit(t, accts[3], fakerelay.Create(post, "3k003"), fakerelay.Create(post, "3k004"))
+	b.commit(t, accts[3], fakerelay.Delete(post, "3k003")) // a record delete: nothing removed
+	b.commit(t, accts[3], fakerelay.Delete(post, "3k004")) // the last one: still nothing (next issue)
+	b.commit(t, accts[4], fakerelay.Create(post, "3k005"), fakerelay.Create(like, "3k006"))
+	b.commit(t, accts[5], fakerelay.Create(like, "3k007"))
+	b.account(t, accts[4].DID, false, "takendown")
+	b.account(t, accts[5].DID, false, "deactivated")
+	b.account(t, accts[5].DID, true, "")
+	b.account(t, accts[1].DID, false, "deleted")
+	last := b.commit(t, accts[1], fakerelay.Create(post, "3k008")) // after deletion: not put back
+
+	b.waitDurable(t, last)
+	b.requireIndexMatches(t, b.ix)
+	colls, err := b.ix.Collections()
+	require.NoError(t, err)
+	require.Contains(t, colls, "com.example.brand.new")
+	kept, err := b.ix.CollectionsOf(accts[4].DID)
+	require.NoError(t, err)
+	require.ElementsMatch(t, []string{post, like}, kept, "a taken-down account keeps its pairs")
+
+	// Status learns the cursor just after Postgres does.
+	eventually(t, "status cursor", func() bool { return r.f.Status().Cursor == last })
+	st := r.f.Status()
+	require.Equal(t, b.relay.URL(), st.URL)
+	require.True(t, st.Following)
+	require.True(t, st.Connected)
+	require.EqualValues(t, last, st.EventsTotal, "every event once (seq 1 replayed from cursor 0)")
+	require.EqualValues(t, 10, st.CommitsTotal)
+	require.EqualValues(t, 1, st.AccountsRemoved)
+	require.NotNil(t, st.LastEventTime)
+	require.Empty(t, st.LastError)
+	require.Equal(t, []string{"0"}, b.relay.Cursors())
+	r.stop(t)
+	require.False(t, r.f.Status().Following)
+}
+
+// A restart resumes from the durable cursor, and replaying what the index already holds
+// changes nothing.
+func TestRestartResumesFromTheDurableCursor(t *testing.T) {
+	t.Parallel()
+	b := setup(t)
+	a, c := newAccount(t, 1), newAccount(t, 2)
+	b.account(t, c.DID, false, "suspended") // the live tail starts after this: set it up front
+	require.NoError(t, queries.FirehoseCursorSet(t.Context(), b.pool, cursorParams(b.relayKey(), 0)))
+
+	r := start(t, b.config(b.ix))
+	first := b.commit(t, a, fakerelay.Create(post, "3k1"))
+	b.waitDurable(t, first)
+	r.stop(t)
+	saved := b.durableCursor(t)
+	require.Equal(t, first, saved)
+
+	b.commit(t, a, fakerelay.Create(like, "3k2"))
+	b.account(t, a.DID, false, "deleted")
+	last := b.commit(t, c, fakerelay.Create(post, "3k3"))
+	r = start(t, b.config(b.ix))
+	b.waitDurable(t, last)
+	b.requireIndexMatches(t, b.ix)
+	require.Equal(t, []string{"0", strconv.FormatInt(saved, 10)}, b.relay.Cursors())
+	r.stop(t)
+
+	// Replaying the whole log over the finished index leaves it as it is.
+	require.NoError(t, queries.FirehoseCursorSet(t.Context(), b.pool, cursorParams(b.relayKey(), 0)))
+	r = start(t, b.config(b.ix))
+	b.waitDurable(t, last)
+	b.requireIndexMatches(t, b.ix)
+	r.stop(t)
+}
+
+// Only one process follows per database: a second follower (another serve process, its own
+// index) waits on the lock, and takes over from the saved cursor when the first stops.
+func TestOneFollowerPerDatabase(t *testing.T) {
+	t.Parallel()
+	b := setup(t)
+	a := newAccount(t, 1)
+	require.NoError(t, queries.FirehoseCursorSet(t.Context(), b.pool, cursorParams(b.relayKey(), 0)))
+	first := start(t, b.config(b.ix))
+	eventually(t, "first follower connected", func() bool { return first.f.Status().Connected })
+
+	other := openIndex(t)
+	second := start(t, b.config(other))
+	seq := b.commit(t, a, fakerelay.Create(post, "3k1"))
+	b.waitDurable(t, seq)
+	require.False(t, second.f.Status().Following)
+	require.Equal(t, 1, b.relay.Connections())
+
+	first.stop(t)
+	eventually(t, "second follower took over", func() bool { return second.f.Status().Connected })
+	last := b.commit(t, a, fakerelay.Create(like, "3k2"))
+	b.waitDurable(t, last)
+	require.Equal(t, []string{"0", strconv.FormatInt(seq, 10)}, b.relay.Cursors())
+	colls, err := other.CollectionsOf(a.DID)
+	require.NoError(t, err)
+	require.Equal(t, []string{like}, colls, "the second follower started after what the first had made durable")
+}
+
+func TestNewChecksTheURL(t *testing.T) {
+	t.Parallel()
+	ix := openIndex(t)
+	for raw, want := range map[string]string{
+		"wss://bsky.network":          "wss://bsky.network",
+		"ws://127.0.0.1:2470/":        "ws://127.0.0.1:2470",
+		" wss://relay.example/base/ ": "wss://relay.example/base",
+		"wss://bsky.network?cursor=5": "wss://bsky.network",
+		"https://bsky.network":        "",
+		"bsky.network":                "",
+		"ws://":                       "",
+	} {
+		f, err := New(Config{URL: raw, Pool: &pgxpool.Pool{}, Index: ix})
+		if want == "" {
+			require.ErrorIs(t, err, ErrBadURL, raw)
+			continue
+		}
+		require.NoError(t, err, raw)
+		require.Equal(t, want, f.Status().URL)
+		require.Equal(t, want+subscribePath, f.endpoint.String())
+		require.Equal(t, int64(-1), f.Status().Cursor)
+	}
+}

@@ -1,0 +1,256 @@
+package firehose
+
+import (
+	"context"
+	"fmt"
+	"slices"
+	"time"
+
+	comatproto "github.com/bluesky-social/indigo/api/atproto"
+	"github.com/bluesky-social/indigo/atproto/syntax"
+	"github.com/bluesky-social/indigo/events"
+
+	"github.com/colindex/colindex/metrics"
+	"github.com/colindex/colindex/rocksindex"
+)
+
+// apply runs the handler of one event. An error means the event's effect is not in the index
+// (the cursor must not pass it); bad input is not an error: it is logged, counted and skipped.
+func (f *Firehose) apply(ctx context.Context, xev *events.XRPCStreamEvent) (err error) {
+	defer func() {
+		// A handler bug must not take the process down; the event counts as not applied.
+		if r := recover(); r != nil {
+			err = fmt.Errorf("panic applying event: %v", r)
+		}
+	}()
+	switch {
+	case xev.RepoCommit != nil:
+		return f.applyBatch(ctx, []*events.XRPCStreamEvent{xev})
+	case xev.RepoAccount != nil:
+		return f.HandleAccount(ctx, xev.RepoAccount)
+	case xev.RepoSync != nil:
+		return f.HandleSync(ctx, xev.RepoSync)
+	case xev.RepoIdentity != nil:
+		f.observe("identity", xev.RepoIdentity.Time)
+		return nil
+	case xev.RepoInfo != nil:
+		f.HandleInfo(xev.RepoInfo)
+		return nil
+	case xev.Error != nil:
+		f.HandleErrorFrame(xev.Error)
+		return nil
+	}
+	return nil
+}
+
+// applyBatch applies events in stream order with as few index writes as it can: the adds of
+// consecutive commits go in one write, which is made before any event that removes or hides
+// (an account event, a record delete handed on, a #sync) so those see every earlier add.
+func (f *Firehose) applyBatch(ctx context.Context, evts []*events.XRPCStreamEvent) error {
+	var adds []rocksindex.Pair
+	lastTime := ""
+	write := func() error {
+		if len(adds) == 0 {
+			return nil
+		}
+		n, err := f.cfg.Index.AddPairs(adds)
+		if err != nil {
+			return fmt.Errorf("index the adds of %d events: %w", len(evts), err)
+		}
+		metrics.FirehoseIndexAdds.Add(float64(n))
+		adds = adds[:0]
+		return nil
+	}
+	for _, xev := range evts {
+		if xev.RepoCommit == nil {
+			if err := write(); err != nil {
+				return err
+			}
+			if err := f.apply(ctx, xev); err != nil {
+				return err
+			}
+			continue
+		}
+		evt := xev.RepoCommit
+		colls, deletes, ok := f.commitChanges(evt)
+		if !ok {
+			continue
+		}
+		for _, c := range colls {
+			adds = append(adds, rocksindex.Pair{Collection: c, DID: evt.Repo})
+		}
+		if len(deletes) > 0 && f.cfg.OnRecordDelete != nil {
+			if err := write(); err != nil {
+				return err
+			}
+			for _, coll := range deletes {
+				if err := f.recordDeleted(ctx, evt, coll); err != nil {
+					return fmt.Errorf("record delete in %s, commit %d of %s: %w", coll, evt.Seq, evt.Repo, err)
+				}
+			}
+		}
+		f.st.commits.Add(1)
+		lastTime = evt.Time
+	}
+	f.observeTime(lastTime)
+	return write()
+}
+
+// HandleCommit puts (collection, repo) in the index for every create and update op, and hands
+// the collections with deletes to OnRecordDelete. Ops with a bad path are skipped; a commit
+// with a bad DID is skipped whole.
+func (f *Firehose) HandleCommit(ctx context.Context, evt *comatproto.SyncSubscribeRepos_Commit) error {
+	return f.applyBatch(ctx, []*events.XRPCStreamEvent{{RepoCommit: evt}})
+}
+
+// commitChanges reads a commit's ops: the collections created or updated in, and those
+// deleted from, each once. ok is false for a commit to skip whole (a bad DID).
+func (f *Firehose) commitChanges(evt *comatproto.SyncSubscribeRepos_Commit) (adds, deletes []string, ok bool) {
+	f.observe("commit", "") // the batch records the time of its last commit
+	if _, err := syntax.ParseDID(evt.Repo); err != nil {
+		f.bad("invalid_did", "commit", evt.Seq, fmt.Errorf("repo %q: %w", evt.Repo, err))
+		return nil, nil, false
+	}
+	for _, op := range evt.Ops {
+		if op == nil {
+			f.bad("nil_op", "commit", evt.Seq, fmt.Errorf("nil op in commit of %s", evt.Repo))
+			continue
+		}
+		coll, _, err := syntax.ParseRepoPath(op.Path)
+		if err != nil {
+			f.bad("invalid_path", "commit", evt.Seq, fmt.Errorf("path %q of %s: %w", op.Path, evt.Repo, err))
+			continue
+		}
+		switch op.Action {
+		case "create", "update":
+			adds = appendNew(adds, coll.String())
+		case "delete":
+			deletes = appendNew(deletes, coll.String())
+		default:
+			f.bad("invalid_action", "commit", evt.Seq, fmt.Errorf("action %q on %s of %s", op.Action, op.Path, evt.Repo))
+		}
+	}
+	return adds, deletes, true
+}
+
+// recordDeleted is where a record delete reaches the index. It removes nothing yet: knowing
+// that the account has no record left in the collection needs the MST proof in the commit's
+// blocks (the next issue), and removing on any delete would drop accounts that still have
+// records there.
+func (f *Firehose) recordDeleted(ctx context.Context, evt *comatproto.SyncSubscribeRepos_Commit, collection string) error {
+	if f.cfg.OnRecordDelete == nil {
+		return nil
+	}
+	return f.cfg.OnRecordDelete(ctx, evt, collection)
+}
+
+// HandleAccount applies an account's status: deleted removes every pair of the DID (final),
+// any other inactive status hides the DID from listings, active lists it again.
+func (f *Firehose) HandleAccount(_ context.Context, evt *comatproto.SyncSubscribeRepos_Account) error {
+	f.observe("account", evt.Time)
+	if _, err := syntax.ParseDID(evt.Did); err != nil {
+		f.bad("invalid_did", "account", evt.Seq, fmt.Errorf("did %q: %w", evt.Did, err))
+		return nil
+	}
+	status := ""
+	if !evt.Active {
+		status = "inactive" // active=false without a status is still not active
+		if evt.Status != nil && *evt.Status != "" {
+			status = *evt.Status
+		}
+	}
+	if status != rocksindex.StatusDeleted {
+		if err := f.cfg.Index.SetAccountStatus(evt.Did, status); err != nil {
+			return fmt.Errorf("account %d of %s: %w", evt.Seq, evt.Did, err)
+		}
+		return nil
+	}
+	removed, already, err := f.cfg.Index.RemoveAccount(evt.Did)
+	if err != nil {
+		return fmt.Errorf("account %d of %s: %w", evt.Seq, evt.Did, err)
+	}
+	metrics.FirehoseIndexRemovals.Add(float64(removed))
+	if !already {
+		f.st.accountsRemoved.Add(1)
+		metrics.FirehoseAccountsRemoved.Inc()
+		f.log.Info("account deleted: pairs removed", "did", evt.Did, "seq", evt.Seq, "pairs", removed)
+	}
+	return nil
+}
+
+// HandleSync passes a #sync (the account's repo was reset) to OnSync.
+func (f *Firehose) HandleSync(ctx context.Context, evt *comatproto.SyncSubscribeRepos_Sync) error {
+	f.observe("sync", evt.Time)
+	if f.cfg.OnSync == nil {
+		return nil
+	}
+	return f.cfg.OnSync(ctx, evt)
+}
+
+// HandleInfo logs an #info frame. OutdatedCursor means events between the cursor and the
+// relay's oldest retained event were never seen: the index may miss pairs until a backfill.
+func (f *Firehose) HandleInfo(evt *comatproto.SyncSubscribeRepos_Info) {
+	f.observe("info", "")
+	msg := ""
+	if evt.Message != nil {
+		msg = *evt.Message
+	}
+	if evt.Name == "OutdatedCursor" {
+		f.log.Warn("relay: cursor older than its retention; events were missed, run a backfill", "message", msg)
+		f.setError("relay #info OutdatedCursor: " + msg + " (events missed; run a backfill)")
+		return
+	}
+	f.log.Info("relay #info", "name", evt.Name, "message", msg)
+}
+
+// HandleErrorFrame logs an error frame (FutureCursor, ConsumerTooSlow, …); the relay closes
+// the connection after it and Run reconnects.
+func (f *Firehose) HandleErrorFrame(evt *events.ErrorFrame) {
+	f.observe("error", "")
+	f.log.Warn("relay error frame", "error", evt.Error, "message", evt.Message)
+	f.setError("relay error frame: " + evt.Error + ": " + evt.Message)
+}
+
+// observe counts an event and, when it carries a time, the lag.
+func (f *Firehose) observe(kind, evtTime string) {
+	f.st.events.Add(1)
+	if kind == "commit" {
+		commitEvents.Inc() // the hot path: no label lookup
+	} else {
+		metrics.FirehoseEvents.WithLabelValues(kind).Inc()
+	}
+	f.observeTime(evtTime)
+}
+
+// commitEvents is colindex_firehose_events_total{type="commit"}, resolved once.
+var commitEvents = metrics.FirehoseEvents.WithLabelValues("commit")
+
+// observeTime records the newest event's time and the lag behind it.
+func (f *Firehose) observeTime(evtTime string) {
+	if evtTime == "" {
+		return
+	}
+	t, err := syntax.ParseDatetimeLenient(evtTime)
+	if err != nil {
+		return
+	}
+	tt := t.Time()
+	f.st.lastEventNanos.Store(tt.UnixNano())
+	lag := max(time.Since(tt), 0)
+	f.st.lagNanos.Store(int64(lag))
+	metrics.FirehoseLagSeconds.Set(lag.Seconds())
+}
+
+// bad logs and counts input that is skipped.
+func (f *Firehose) bad(reason, kind string, seq int64, err error) {
+	metrics.FirehoseBadEvents.WithLabelValues(reason).Inc()
+	f.log.Warn("skipping malformed "+kind, "reason", reason, "seq", seq, "error", err)
+	f.setError(fmt.Sprintf("seq %d: skipped %s: %v", seq, kind, err))
+}
+
+func appendNew(list []string, s string) []string {
+	if slices.Contains(list, s) {
+		return list
+	}
+	return append(list, s)
+}

@@ -1,0 +1,226 @@
+package firehose
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"math/rand/v2"
+	"net/http"
+	"strconv"
+	"sync"
+	"time"
+
+	"github.com/bluesky-social/indigo/events"
+	"github.com/gorilla/websocket"
+	"github.com/jackc/pgx/v5"
+
+	"github.com/colindex/colindex/metrics"
+	"github.com/colindex/colindex/sqlc/dbsqlc"
+)
+
+var queries = dbsqlc.New()
+
+// firstReadTimeout bounds the wait for anything from a fresh connection. HandleRepoStream
+// extends the read deadline on each pong (it pings every 30 s) but sets none before the first,
+// so without this a relay that accepts and then goes silent would hold the follower forever.
+const firstReadTimeout = 90 * time.Second
+
+// errLockLost ends a follow: the lock connection failed, so another process may follow now.
+var errLockLost = errors.New("firehose lock connection lost")
+
+// Run follows the relay until ctx ends: it waits for the lock, then connects, applies events
+// and saves the cursor, reconnecting with backoff after any failure. It returns nil when ctx
+// ends; nothing else stops it.
+func (f *Firehose) Run(ctx context.Context) error {
+	for ctx.Err() == nil {
+		lock, err := f.acquire(ctx)
+		if err != nil {
+			break // ctx ended
+		}
+		err = f.follow(ctx, lock)
+		f.st.following.Store(false)
+		closeCtx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 5*time.Second)
+		lock.Close(closeCtx) // ends the session: the lock is released
+		cancel()
+		if ctx.Err() != nil {
+			break
+		}
+		f.log.Warn("stopped following; will retry", "error", err)
+		f.setError(err.Error())
+		if wait(ctx, jitter(f.cfg.LockRetry)) != nil {
+			break
+		}
+	}
+	return nil
+}
+
+// acquire returns a dedicated connection holding the advisory lock, retrying until it gets one
+// or ctx ends.
+func (f *Firehose) acquire(ctx context.Context) (*pgx.Conn, error) {
+	logged := false
+	for {
+		conn, err := pgx.ConnectConfig(ctx, f.cfg.Pool.Config().ConnConfig.Copy())
+		if err == nil {
+			var locked bool
+			locked, err = queries.FirehoseLockTry(ctx, conn, lockKey)
+			if err == nil && locked {
+				f.st.following.Store(true)
+				f.log.Info("holding the firehose lock: following")
+				return conn, nil
+			}
+			conn.Close(context.WithoutCancel(ctx))
+			if err == nil && !logged {
+				f.log.Info("another process follows the firehose for this database; waiting")
+				logged = true
+			}
+		}
+		if err != nil && ctx.Err() == nil {
+			f.log.Warn("take firehose lock", "error", err)
+			f.setError(fmt.Sprintf("take firehose lock: %v", err))
+		}
+		if err := wait(ctx, jitter(f.cfg.LockRetry)); err != nil {
+			return nil, err
+		}
+	}
+}
+
+// follow streams from the durable cursor while holding the lock on lock, until ctx ends or the
+// lock connection fails.
+func (f *Firehose) follow(ctx context.Context, lock *pgx.Conn) error {
+	cursor, err := queries.FirehoseCursorGet(ctx, lock, f.relay)
+	if errors.Is(err, pgx.ErrNoRows) {
+		cursor = -1 // never followed: start at the live tail
+	} else if err != nil {
+		return fmt.Errorf("read firehose cursor: %w", err)
+	}
+	f.setCursor(cursor)
+	tr := newTracker(cursor)
+
+	ctx, cancel := context.WithCancelCause(ctx)
+	defer cancel(nil)
+	fl := &flusher{f: f, lock: lock, tr: tr, saved: cursor, lastContact: time.Now()}
+	var wg sync.WaitGroup
+	wg.Go(func() {
+		t := time.NewTicker(f.cfg.FlushInterval)
+		defer t.Stop()
+		for {
+			select {
+			case <-ctx.Done():
+				return
+			case <-t.C:
+			}
+			if err := fl.flush(ctx); err != nil {
+				cancel(err)
+				return
+			}
+		}
+	})
+
+	attempt := 0
+	for ctx.Err() == nil {
+		applied, err := f.connect(ctx, tr)
+		// Every event of that connection has finished or failed: resume after the mark, so
+		// anything not applied is sent again.
+		tr.reset()
+		if ctx.Err() != nil {
+			break
+		}
+		f.log.Warn("relay connection ended; reconnecting", "error", err, "applied", applied)
+		f.setError(err.Error())
+		f.st.reconnects.Add(1)
+		metrics.FirehoseReconnects.Inc()
+		if applied > 0 {
+			attempt = 0
+		}
+		if wait(ctx, f.backoff(attempt)) != nil {
+			break
+		}
+		attempt++
+	}
+	wg.Wait()
+	cause := context.Cause(ctx)
+	if errors.Is(cause, errLockLost) {
+		return cause
+	}
+	// A last flush on the way out, with a context of its own: the caller's has ended.
+	flushCtx, cancelFlush := context.WithTimeout(context.WithoutCancel(ctx), 5*time.Second)
+	defer cancelFlush()
+	if err := fl.flush(flushCtx); err != nil {
+		f.log.Warn("final cursor save", "error", err)
+	}
+	return cause
+}
+
+// connect runs one relay connection to its end and returns how many events it applied.
+func (f *Firehose) connect(ctx context.Context, tr *tracker) (int64, error) {
+	u := *f.endpoint
+	if mark := tr.watermark(); mark >= 0 {
+		u.RawQuery = "cursor=" + strconv.FormatInt(mark, 10)
+	}
+	dialer := websocket.Dialer{HandshakeTimeout: 15 * time.Second}
+	con, resp, err := dialer.DialContext(ctx, u.String(), http.Header{"User-Agent": {"colindex"}})
+	if resp != nil && resp.Body != nil {
+		resp.Body.Close()
+	}
+	if err != nil {
+		return 0, fmt.Errorf("dial %s: %w", u.String(), err)
+	}
+	f.log.Info("connected to relay", "url", u.String())
+	f.st.connected.Store(true)
+	metrics.FirehoseConnected.Set(1)
+	defer func() {
+		f.st.connected.Store(false)
+		metrics.FirehoseConnected.Set(0)
+	}()
+	if err := con.SetReadDeadline(time.Now().Add(firstReadTimeout)); err != nil {
+		con.Close()
+		return 0, fmt.Errorf("set read deadline: %w", err)
+	}
+
+	connCtx, cancel := context.WithCancelCause(ctx)
+	defer cancel(nil)
+	s := newScheduler(connCtx, cancel, f, tr)
+	// HandleRepoStream closes con and shuts the scheduler down (waiting for queued events).
+	err = events.HandleRepoStream(connCtx, con, s, f.log)
+	if cause := context.Cause(connCtx); cause != nil && !errors.Is(cause, context.Canceled) {
+		err = cause
+	}
+	if ef := s.relayErr.Load(); ef != nil {
+		err = fmt.Errorf("relay sent error %s (%s): %w", ef.Error, ef.Message, err)
+	}
+	return s.applied.Load(), err
+}
+
+// backoff is the wait before reconnect attempt n: exponential, capped, with full jitter.
+func (f *Firehose) backoff(n int) time.Duration {
+	d := f.cfg.MinBackoff << min(n, 20)
+	if d <= 0 || d > f.cfg.MaxBackoff {
+		d = f.cfg.MaxBackoff
+	}
+	return jitter(d)
+}
+
+// jitter returns a duration in [d/2, d].
+func jitter(d time.Duration) time.Duration {
+	if d <= 1 {
+		return d
+	}
+	return d/2 + rand.N(d/2+1)
+}
+
+// wait sleeps for d or until ctx ends.
+func wait(ctx context.Context, d time.Duration) error {
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-ctx.Done():
+		return ctx.Err()
+	case <-t.C:
+		return nil
+	}
+}
+
+func (f *Firehose) setCursor(c int64) {
+	f.st.cursor.Store(c)
+	metrics.FirehoseCursor.Set(float64(c))
+}

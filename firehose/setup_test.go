@@ -1,0 +1,233 @@
+package firehose
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"maps"
+	"slices"
+	"sort"
+	"testing"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgxpool"
+	"github.com/stretchr/testify/require"
+
+	"github.com/colindex/colindex/internal/fakerelay"
+	"github.com/colindex/colindex/internal/pgtest"
+	"github.com/colindex/colindex/rocksindex"
+	"github.com/colindex/colindex/sqlc/dbsqlc"
+)
+
+// testBundle is one follower's world: a fake relay, a database, an index.
+type testBundle struct {
+	relay *fakerelay.Relay
+	pool  *pgxpool.Pool
+	dir   string
+	ix    *rocksindex.Index
+	truth *truth
+}
+
+func setup(t *testing.T) *testBundle {
+	t.Helper()
+	dir := t.TempDir()
+	ix, err := rocksindex.Open(dir)
+	require.NoError(t, err)
+	b := &testBundle{relay: fakerelay.New(t), pool: pgtest.NewPool(t), dir: dir, ix: ix, truth: newTruth()}
+	t.Cleanup(func() {
+		if b.ix != nil {
+			b.ix.Close()
+		}
+	})
+	return b
+}
+
+// testConfig is fast: reconnects and lock retries in milliseconds.
+func (b *testBundle) config(ix *rocksindex.Index) Config {
+	return Config{
+		URL: b.relay.URL(), Pool: b.pool, Index: ix,
+		Logger:        slog.New(slog.NewTextHandler(io.Discard, nil)),
+		FlushInterval: 20 * time.Millisecond,
+		MinBackoff:    5 * time.Millisecond,
+		MaxBackoff:    50 * time.Millisecond,
+		LockRetry:     20 * time.Millisecond,
+	}
+}
+
+// running is a follower started by start; stop ends it and waits.
+type running struct {
+	f      *Firehose
+	cancel context.CancelFunc
+	done   chan struct{} // closed when Run returns
+	err    error
+}
+
+func (r *running) stop(t *testing.T) {
+	t.Helper()
+	r.cancel()
+	select {
+	case <-r.done:
+		require.NoError(t, r.err)
+	case <-time.After(30 * time.Second):
+		t.Fatal("Run did not return after cancel")
+	}
+}
+
+func start(t *testing.T, cfg Config) *running {
+	t.Helper()
+	f, err := New(cfg)
+	require.NoError(t, err)
+	ctx, cancel := context.WithCancel(context.Background())
+	r := &running{f: f, cancel: cancel, done: make(chan struct{})}
+	go func() {
+		defer close(r.done)
+		r.err = f.Run(ctx)
+	}()
+	t.Cleanup(func() {
+		cancel()
+		<-r.done
+	})
+	return r
+}
+
+// eventually waits for cond, failing the test at the deadline.
+func eventually(t *testing.T, what string, cond func() bool) {
+	t.Helper()
+	deadline := time.Now().Add(30 * time.Second)
+	for !cond() {
+		if time.Now().After(deadline) {
+			t.Fatalf("timed out waiting for %s", what)
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
+}
+
+// durableCursor reads the cursor Postgres holds (-1 for none).
+func (b *testBundle) durableCursor(t *testing.T) int64 {
+	t.Helper()
+	seq, err := queries.FirehoseCursorGet(context.Background(), b.pool, b.relayKey())
+	if errors.Is(err, pgx.ErrNoRows) {
+		return -1
+	}
+	require.NoError(t, err)
+	return seq
+}
+
+func (b *testBundle) relayKey() string { return b.relay.URL() }
+
+// waitDurable waits until the durable cursor reaches seq.
+func (b *testBundle) waitDurable(t *testing.T, seq int64) {
+	t.Helper()
+	eventually(t, fmt.Sprintf("durable cursor %d", seq), func() bool { return b.durableCursor(t) >= seq })
+}
+
+// truth is what the index should hold, kept beside the relay's log.
+type truth struct {
+	pairs  map[string]map[string]bool // did -> collections
+	status map[string]string          // did -> "" (active) or an inactive status
+}
+
+func newTruth() *truth {
+	return &truth{pairs: map[string]map[string]bool{}, status: map[string]string{}}
+}
+
+func (tr *truth) add(did, coll string) {
+	if tr.status[did] == rocksindex.StatusDeleted {
+		return
+	}
+	if tr.pairs[did] == nil {
+		tr.pairs[did] = map[string]bool{}
+	}
+	tr.pairs[did][coll] = true
+}
+
+func (tr *truth) setStatus(did, status string) {
+	if tr.status[did] == rocksindex.StatusDeleted {
+		return
+	}
+	tr.status[did] = status
+	if status == rocksindex.StatusDeleted {
+		delete(tr.pairs, did)
+	}
+}
+
+// commit appends a commit to the relay and records its adds.
+func (b *testBundle) commit(t *testing.T, a *fakerelay.Account, ops ...fakerelay.Op) int64 {
+	t.Helper()
+	seq, err := b.relay.Commit(a, ops...)
+	require.NoError(t, err)
+	for _, op := range ops {
+		if op.Action != "delete" {
+			b.truth.add(a.DID, op.Collection)
+		}
+	}
+	return seq
+}
+
+func (b *testBundle) account(t *testing.T, did string, active bool, status string) int64 {
+	t.Helper()
+	seq, err := b.relay.AccountStatus(did, active, status)
+	require.NoError(t, err)
+	if active {
+		status = ""
+	}
+	b.truth.setStatus(did, status)
+	return seq
+}
+
+// requireIndexMatches compares the index with the truth as sets: every DID's collections
+// (cbr), and every collection's listed DIDs (rbc through ListRepos, inactive hidden).
+func (b *testBundle) requireIndexMatches(t *testing.T, ix *rocksindex.Index) {
+	t.Helper()
+	dids := slices.Sorted(maps.Keys(b.truth.status))
+	for did := range b.truth.pairs {
+		if !slices.Contains(dids, did) {
+			dids = append(dids, did)
+		}
+	}
+	wantListed := map[string][]string{}
+	for _, did := range dids {
+		want := slices.Sorted(maps.Keys(b.truth.pairs[did]))
+		got, err := ix.CollectionsOf(did)
+		require.NoError(t, err)
+		require.ElementsMatch(t, want, got, "collections of %s", did)
+		if b.truth.status[did] == "" {
+			for _, c := range want {
+				wantListed[c] = append(wantListed[c], did)
+			}
+		}
+	}
+	colls, err := ix.Collections()
+	require.NoError(t, err)
+	for _, c := range colls {
+		got, err := ix.ListRepos(c, "", 1_000_000)
+		require.NoError(t, err)
+		want := wantListed[c]
+		sort.Strings(want)
+		require.ElementsMatch(t, want, got, "listed DIDs of %s", c)
+		delete(wantListed, c)
+	}
+	require.Empty(t, wantListed, "collections missing from the index")
+}
+
+func newAccount(t testing.TB, i int) *fakerelay.Account {
+	t.Helper()
+	a, err := fakerelay.NewAccount(fmt.Sprintf("did:plc:%024d", i))
+	require.NoError(t, err)
+	return a
+}
+
+func cursorParams(relay string, seq int64) dbsqlc.FirehoseCursorSetParams {
+	return dbsqlc.FirehoseCursorSetParams{Relay: relay, Seq: seq}
+}
+
+func openIndex(t *testing.T) *rocksindex.Index {
+	t.Helper()
+	ix, err := rocksindex.Open(t.TempDir())
+	require.NoError(t, err)
+	t.Cleanup(ix.Close)
+	return ix
+}

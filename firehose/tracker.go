@@ -1,0 +1,96 @@
+package firehose
+
+import "sync"
+
+// tracker computes the low watermark of the stream: the highest seq such that every event
+// received at or below it has been applied to the index. The scheduler runs different
+// accounts' events at once, so they finish out of order; the cursor may only move past an
+// event once everything before it is done too.
+//
+// Events are registered in the order the stream delivers them (one reader goroutine) and
+// marked done from any worker.
+type tracker struct {
+	mu sync.Mutex
+	// queue holds the registered events not yet passed by the watermark, in arrival order.
+	queue []*slot
+	// mark is the watermark: every event at or below it is done.
+	mark int64
+	// outOfOrder counts events whose seq was not above the previous one (a relay fault).
+	outOfOrder int64
+	last       int64
+}
+
+// slot is one registered event.
+type slot struct {
+	seq    int64
+	done   bool
+	failed bool // not applied: the watermark stops before it until the stream is replayed
+}
+
+func newTracker(mark int64) *tracker { return &tracker{mark: mark, last: mark} }
+
+// register records that the event seq was received and is about to be applied. inOrder is
+// false when seq is not above every seq before it (a relay fault: the event is applied, but
+// the cursor cannot vouch for it).
+func (t *tracker) register(seq int64) (s *slot, inOrder bool) {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	inOrder = seq > t.last
+	if !inOrder {
+		t.outOfOrder++
+	}
+	t.last = max(t.last, seq)
+	s = &slot{seq: seq}
+	t.queue = append(t.queue, s)
+	return s, inOrder
+}
+
+// finish marks s applied (ok) or not applied (a failure that must be replayed).
+func (t *tracker) finish(s *slot, ok bool) {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	if ok {
+		s.done = true
+	} else {
+		s.failed = true
+	}
+}
+
+// watermark advances past the done events at the front and returns the mark. An event that
+// failed stops it for good: only a replay from the mark (reset) gets past it.
+func (t *tracker) watermark() int64 {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	n := 0
+	for _, s := range t.queue {
+		if !s.done {
+			break
+		}
+		// max: a relay that repeats an old seq must not move the mark back.
+		t.mark = max(t.mark, s.seq)
+		n++
+	}
+	if n > 0 {
+		clear(t.queue[:n])
+		t.queue = t.queue[n:]
+	}
+	return t.mark
+}
+
+// pending returns how many registered events the watermark has not passed.
+func (t *tracker) pending() int {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	return len(t.queue)
+}
+
+// reset forgets every registered event, after a connection's events have all finished or
+// failed: the stream is resumed from the mark, so whatever was not passed is replayed.
+func (t *tracker) reset() int64 {
+	mark := t.watermark()
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	t.queue = nil
+	t.last = t.mark
+	return mark
+}

@@ -1,0 +1,47 @@
+package metrics
+
+import "github.com/prometheus/client_golang/prometheus"
+
+// The firehose consumer's metrics (package firehose records them).
+var (
+	FirehoseEvents = factory.NewCounterVec(prometheus.CounterOpts{
+		Name: "colindex_firehose_events_total",
+		Help: "Events received from the relay's firehose by type (commit, sync, identity, account, info, error).",
+	}, []string{"type"})
+	FirehoseBadEvents = factory.NewCounterVec(prometheus.CounterOpts{
+		Name: "colindex_firehose_bad_events_total",
+		Help: "Events or ops skipped as malformed, by reason (invalid_did, invalid_path, invalid_action, nil_op), and events whose seq was not above the previous one (seq_out_of_order: applied, but the relay is at fault).",
+	}, []string{"reason"})
+	FirehoseFailures = factory.NewCounter(prometheus.CounterOpts{
+		Name: "colindex_firehose_apply_failures_total",
+		Help: "Events that could not be applied (an index error); the stream is replayed from the durable cursor.",
+	})
+	FirehoseLagSeconds = factory.NewGauge(prometheus.GaugeOpts{
+		Name: "colindex_firehose_lag_seconds",
+		Help: "Age of the newest applied event when it was applied (now minus its time field).",
+	})
+	FirehoseCursor = factory.NewGauge(prometheus.GaugeOpts{
+		Name: "colindex_firehose_cursor",
+		Help: "The durable cursor: every event at or below this seq is applied and synced in the index.",
+	})
+	FirehoseConnected = factory.NewGauge(prometheus.GaugeOpts{
+		Name: "colindex_firehose_connected",
+		Help: "1 while this process holds the firehose lock and a relay connection is open.",
+	})
+	FirehoseReconnects = factory.NewCounter(prometheus.CounterOpts{
+		Name: "colindex_firehose_reconnects_total",
+		Help: "Relay connections that ended or failed to open and were retried.",
+	})
+	FirehoseIndexAdds = factory.NewCounter(prometheus.CounterOpts{
+		Name: "colindex_firehose_index_adds_total",
+		Help: "(collection, DID) pairs the firehose added that the index did not hold.",
+	})
+	FirehoseIndexRemovals = factory.NewCounter(prometheus.CounterOpts{
+		Name: "colindex_firehose_index_removals_total",
+		Help: "(collection, DID) pairs removed because their account was deleted.",
+	})
+	FirehoseAccountsRemoved = factory.NewCounter(prometheus.CounterOpts{
+		Name: "colindex_firehose_accounts_removed_total",
+		Help: "Accounts deleted (#account status=deleted) and removed from the index.",
+	})
+)
