@@ -1,0 +1,126 @@
+package proof
+
+import (
+	"bytes"
+	"cmp"
+	"context"
+	"errors"
+	"fmt"
+	"slices"
+
+	comatproto "github.com/bluesky-social/indigo/api/atproto"
+	"github.com/bluesky-social/indigo/atproto/repo"
+	"github.com/bluesky-social/indigo/atproto/repo/mst"
+	"github.com/ipfs/go-cid"
+)
+
+// verifiedTree returns the commit's partial MST (the tree after the commit) once it has
+// passed the structural checks of indigo's repo.VerifyCommitMessage, short of the signature:
+// the CAR's commit matches the message, each create and update is in the tree with its record
+// in the blocks, and the ops, inverted, land on prevData.
+//
+// It is VerifyCommitMessage's sequence (LoadRepoFromCAR, InvertOp on a copy, RootCID) rather
+// than a call to it, for three reasons. Its op order, NormalizeOps, is not a strict weak order
+// (a delete sorts before a create, and a create before a delete whose path is greater), so a
+// create can be inverted before a delete; when the commit replaced every record of the repo,
+// that empties the root, indigo's Remove leaves the empty root at its old height, the delete's
+// re-insert builds a tree that is not canonical, and a valid commit fails. It returns success
+// without inverting when an op has no prev, and skips the root check without prevData. And it
+// builds a logger and formats two CIDs per call, at firehose rates.
+func verifiedTree(ctx context.Context, evt *comatproto.SyncSubscribeRepos_Commit) (*mst.Node, Reason, error) {
+	if evt.TooBig {
+		return nil, ReasonTooBig, fmt.Errorf("commit %s of %s: tooBig set", evt.Rev, evt.Repo)
+	}
+	if len(evt.Blocks) == 0 {
+		return nil, ReasonNoBlocks, fmt.Errorf("commit %s of %s: no blocks", evt.Rev, evt.Repo)
+	}
+	if evt.PrevData == nil {
+		return nil, ReasonNoPrevData, fmt.Errorf("commit %s of %s: no prevData", evt.Rev, evt.Repo)
+	}
+	ops, reason, err := inversionOrder(evt.Ops)
+	if err != nil {
+		return nil, reason, fmt.Errorf("commit %s of %s: %w", evt.Rev, evt.Repo, err)
+	}
+	commit, r, err := repo.LoadRepoFromCAR(ctx, bytes.NewReader(evt.Blocks))
+	if err != nil {
+		return nil, classify(err), fmt.Errorf("commit %s of %s: load blocks: %w", evt.Rev, evt.Repo, err)
+	}
+	if commit.DID != evt.Repo || commit.Rev != evt.Rev {
+		return nil, ReasonInvalid, fmt.Errorf("commit %s of %s: blocks hold commit %s of %s", evt.Rev, evt.Repo, commit.Rev, commit.DID)
+	}
+	for _, op := range ops {
+		if op.Value == nil {
+			continue
+		}
+		got, err := r.MST.Get([]byte(op.Path))
+		if err != nil {
+			return nil, classify(err), fmt.Errorf("commit %s of %s: look up %s: %w", evt.Rev, evt.Repo, op.Path, err)
+		}
+		if got == nil || *got != *op.Value {
+			return nil, ReasonInvalid, fmt.Errorf("commit %s of %s: %s is %v in the tree, %s in the op", evt.Rev, evt.Repo, op.Path, got, op.Value)
+		}
+		if _, err := r.RecordStore.Get(ctx, *got); err != nil {
+			return nil, ReasonInvalid, fmt.Errorf("commit %s of %s: record %s: %w", evt.Rev, evt.Repo, op.Path, err)
+		}
+	}
+	inv := r.MST.Copy()
+	for _, op := range ops {
+		if err := repo.InvertOp(&inv, &op); err != nil {
+			return nil, classify(err), fmt.Errorf("commit %s of %s: invert %s: %w", evt.Rev, evt.Repo, op.Path, err)
+		}
+	}
+	root, err := inv.RootCID()
+	if err != nil {
+		return nil, classify(err), fmt.Errorf("commit %s of %s: root of inverted tree: %w", evt.Rev, evt.Repo, err)
+	}
+	if prev := cid.Cid(*evt.PrevData); *root != prev {
+		return nil, ReasonPrevData, fmt.Errorf("commit %s of %s: ops invert to %s, prevData is %s", evt.Rev, evt.Repo, root, prev)
+	}
+	return r.MST.Root, "", nil
+}
+
+// inversionOrder turns the message's ops into indigo Operations, deletes first (re-inserting
+// only grows the tree, and removals then end on prevData), each group by path.
+func inversionOrder(rops []*comatproto.SyncSubscribeRepos_RepoOp) ([]repo.Operation, Reason, error) {
+	ops := make([]repo.Operation, 0, len(rops))
+	seen := make(map[string]bool, len(rops))
+	for _, rop := range rops {
+		if rop == nil {
+			return nil, ReasonInvalid, errors.New("nil op")
+		}
+		if seen[rop.Path] {
+			return nil, ReasonInvalid, fmt.Errorf("two ops on %s", rop.Path)
+		}
+		seen[rop.Path] = true
+		op := repo.Operation{Path: rop.Path, Value: (*cid.Cid)(rop.Cid), Prev: (*cid.Cid)(rop.Prev)}
+		switch {
+		case (rop.Action == "delete" || rop.Action == "update") && rop.Prev == nil:
+			// Pre-sync-1.1: nothing to invert to.
+			return nil, ReasonLegacyOp, fmt.Errorf("%s of %s without prev", rop.Action, rop.Path)
+		case rop.Action == "create" && op.IsCreate(), rop.Action == "update" && op.IsUpdate(), rop.Action == "delete" && op.IsDelete():
+		default:
+			return nil, ReasonInvalid, fmt.Errorf("malformed %s op on %s", rop.Action, rop.Path)
+		}
+		ops = append(ops, op)
+	}
+	slices.SortFunc(ops, func(a, b repo.Operation) int {
+		if a.IsDelete() != b.IsDelete() {
+			if a.IsDelete() {
+				return -1
+			}
+			return 1
+		}
+		return cmp.Compare(a.Path, b.Path)
+	})
+	return ops, "", nil
+}
+
+// classify tells a missing MST node from other failures. indigo wraps mst.ErrPartialTree on
+// most paths of a failed lookup or inversion, not all, so some missing nodes come out as
+// ReasonInvalid.
+func classify(err error) Reason {
+	if errors.Is(err, mst.ErrPartialTree) {
+		return ReasonPartial
+	}
+	return ReasonInvalid
+}
