@@ -118,7 +118,7 @@ func TestInvalidDIDAndPathAreSkipped(t *testing.T) {
 
 	evt, err = a.Commit(fakerelay.Create(like, "3k2"))
 	require.NoError(t, err)
-	b.truth.add(a.DID, like)
+	b.truth.add(a.DID, like, "3k2")
 	evt.Ops = append(evt.Ops,
 		&comatproto.SyncSubscribeRepos_RepoOp{Action: "create", Path: "no-slash"},
 		&comatproto.SyncSubscribeRepos_RepoOp{Action: "create", Path: "not..an.nsid/rkey"},
@@ -141,14 +141,21 @@ func TestInvalidDIDAndPathAreSkipped(t *testing.T) {
 	require.Zero(t, r.f.Status().Reconnects)
 }
 
-// An event that cannot be applied (here the record-delete hook fails once) stops the cursor
-// before it; the connection is restarted and the event replayed until it is applied.
+// An event that cannot be applied (here the hook for a delete the proof cannot settle fails
+// once) stops the cursor before it; the connection is restarted and the event replayed until
+// it is applied.
 func TestFailedEventIsReplayedNotSkipped(t *testing.T) {
 	t.Parallel()
 	b := setup(t)
 	a, other := newAccount(t, 1), newAccount(t, 2)
-	b.commit(t, a, fakerelay.Create(post, "3k1"))
-	failing := b.commit(t, a, fakerelay.Delete(post, "3k1"))
+	b.commit(t, a, fakerelay.Create(post, "3k0"), fakerelay.Create(post, "3k1"))
+	// A delete sent without its blocks: the proof cannot settle it, so the hook is called.
+	evt, err := a.Commit(fakerelay.Delete(post, "3k1"))
+	require.NoError(t, err)
+	evt.Blocks = nil
+	failing, err := b.relay.Append(&events.XRPCStreamEvent{RepoCommit: evt})
+	require.NoError(t, err)
+	b.truth.del(a.DID, post, "3k1") // 3k0 is left: the pair stays either way
 	last := b.commit(t, other, fakerelay.Create(like, "3k2"))
 
 	var calls atomic.Int32

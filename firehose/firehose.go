@@ -44,10 +44,10 @@ const lockKey = 0x636f6c69_66697265 // "colifire"
 // ErrBadURL is returned by New for a relay URL that is not ws:// or wss://.
 var ErrBadURL = errors.New("firehose: relay URL must be ws:// or wss://")
 
-// RecordDeleteFunc is told about the record deletes of a commit, once per collection with
-// deletes in it. The index removes nothing on a record delete today; accurate removal (the
-// MST neighbours in evt.Blocks say whether the collection still has records) plugs in here.
-// An error is a failure to apply: the stream is replayed from the durable cursor.
+// RecordDeleteFunc is told about the record deletes the commit's own proof could not settle
+// (no blocks, a partial tree, a commit that does not invert), once per collection: the pair
+// is kept, and a check with the account's PDS plugs in here. An error is a failure to apply:
+// the stream is replayed from the durable cursor.
 type RecordDeleteFunc func(ctx context.Context, evt *comatproto.SyncSubscribeRepos_Commit, collection string) error
 
 // SyncFunc is told about #sync events (the account's repo was reset; its collections must be
@@ -128,8 +128,13 @@ type Status struct {
 	EventsTotal     int64   `json:"events_total"`
 	CommitsTotal    int64   `json:"commits_total"`
 	AccountsRemoved int64   `json:"accounts_removed"`
-	Reconnects      int64   `json:"reconnects"`
-	LastError       string  `json:"last_error"`
+	// PairsRemoved counts pairs removed because the account's last record of the collection
+	// was deleted (decided from the commit's MST blocks).
+	PairsRemoved int64 `json:"pairs_removed"`
+	// RemovalsUndecided counts deletes whose proof could not say whether a record is left.
+	RemovalsUndecided int64  `json:"removals_undecided"`
+	Reconnects        int64  `json:"reconnects"`
+	LastError         string `json:"last_error"`
 }
 
 type stats struct {
@@ -137,6 +142,9 @@ type stats struct {
 	cursor                                       atomic.Int64
 	lastEventNanos, lagNanos                     atomic.Int64
 	events, commits, accountsRemoved, reconnects atomic.Int64
+	// pairsRemoved and undecided count record deletes: pairs proved gone and removed, and
+	// collections the proof could not settle.
+	pairsRemoved, undecided atomic.Int64
 	// backlog is how many received events wait to be applied.
 	backlog atomic.Int64
 
@@ -155,7 +163,10 @@ func (f *Firehose) Status() Status {
 		EventsTotal:     f.st.events.Load(),
 		CommitsTotal:    f.st.commits.Load(),
 		AccountsRemoved: f.st.accountsRemoved.Load(),
-		Reconnects:      f.st.reconnects.Load(),
+
+		PairsRemoved:      f.st.pairsRemoved.Load(),
+		RemovalsUndecided: f.st.undecided.Load(),
+		Reconnects:        f.st.reconnects.Load(),
 	}
 	if n := f.st.lastEventNanos.Load(); n != 0 {
 		t := time.Unix(0, n).UTC()

@@ -17,7 +17,8 @@ const (
 )
 
 // The stream's effects on the index, end to end: creates and updates add both sides, a
-// collection first seen on the stream is listed, record deletes remove nothing, inactive
+// collection first seen on the stream is listed, a record delete removes the pair only with
+// the account's last record of the collection (decided from the commit's blocks), inactive
 // accounts are hidden and come back, a deleted account loses every pair for good, and the
 // durable cursor reaches the last event.
 func TestFollowAppliesEventsToTheIndex(t *testing.T) {
@@ -36,8 +37,8 @@ func TestFollowAppliesEventsToTheIndex(t *testing.T) {
 	b.commit(t, accts[1], fakerelay.Update(profile, "self"))
 	b.commit(t, accts[2], fakerelay.Create("com.example.brand.new", "3k002")) // first seen here
 	b.commit(t, accts[3], fakerelay.Create(post, "3k003"), fakerelay.Create(post, "3k004"))
-	b.commit(t, accts[3], fakerelay.Delete(post, "3k003")) // a record delete: nothing removed
-	b.commit(t, accts[3], fakerelay.Delete(post, "3k004")) // the last one: still nothing (next issue)
+	b.commit(t, accts[3], fakerelay.Delete(post, "3k003")) // one of two: the pair stays
+	b.commit(t, accts[3], fakerelay.Delete(post, "3k004")) // the last one: the pair goes
 	b.commit(t, accts[4], fakerelay.Create(post, "3k005"), fakerelay.Create(like, "3k006"))
 	b.commit(t, accts[5], fakerelay.Create(like, "3k007"))
 	b.account(t, accts[4].DID, false, "takendown")
@@ -64,6 +65,11 @@ func TestFollowAppliesEventsToTheIndex(t *testing.T) {
 	require.EqualValues(t, last, st.EventsTotal, "every event once (seq 1 replayed from cursor 0)")
 	require.EqualValues(t, 10, st.CommitsTotal)
 	require.EqualValues(t, 1, st.AccountsRemoved)
+	require.EqualValues(t, 1, st.PairsRemoved)
+	require.Zero(t, st.RemovalsUndecided)
+	removed, err := b.ix.Removed(post, accts[3].DID)
+	require.NoError(t, err)
+	require.True(t, removed, "a tombstone keeps backfill pages from putting it back")
 	require.NotNil(t, st.LastEventTime)
 	require.Empty(t, st.LastError)
 	require.Equal(t, []string{"0"}, b.relay.Cursors())

@@ -10,6 +10,7 @@ import (
 	"github.com/bluesky-social/indigo/atproto/syntax"
 	"github.com/bluesky-social/indigo/events"
 
+	"github.com/colindex/colindex/firehose/proof"
 	"github.com/colindex/colindex/metrics"
 	"github.com/colindex/colindex/rocksindex"
 )
@@ -79,14 +80,13 @@ func (f *Firehose) applyBatch(ctx context.Context, evts []*events.XRPCStreamEven
 		for _, c := range colls {
 			adds = append(adds, rocksindex.Pair{Collection: c, DID: evt.Repo})
 		}
-		if len(deletes) > 0 && f.cfg.OnRecordDelete != nil {
+		if len(deletes) > 0 {
+			// The removals see every earlier add.
 			if err := write(); err != nil {
 				return err
 			}
-			for _, coll := range deletes {
-				if err := f.recordDeleted(ctx, evt, coll); err != nil {
-					return fmt.Errorf("record delete in %s, commit %d of %s: %w", coll, evt.Seq, evt.Repo, err)
-				}
+			if err := f.recordsDeleted(ctx, evt, deletes); err != nil {
+				return err
 			}
 		}
 		f.st.commits.Add(1)
@@ -133,15 +133,40 @@ func (f *Firehose) commitChanges(evt *comatproto.SyncSubscribeRepos_Commit) (add
 	return adds, deletes, true
 }
 
-// recordDeleted is where a record delete reaches the index. It removes nothing yet: knowing
-// that the account has no record left in the collection needs the MST proof in the commit's
-// blocks (the next issue), and removing on any delete would drop accounts that still have
-// records there.
-func (f *Firehose) recordDeleted(ctx context.Context, evt *comatproto.SyncSubscribeRepos_Commit, collection string) error {
-	if f.cfg.OnRecordDelete == nil {
+// recordsDeleted decides, from the commit's own MST blocks (package proof), whether the
+// account still has records in each collection it deleted from: a collection proved empty
+// loses the pair (with a tombstone, so no backfill page puts it back); one the proof cannot
+// settle keeps it, is counted, and goes to OnRecordDelete (where a check with the account's
+// PDS plugs in).
+func (f *Firehose) recordsDeleted(ctx context.Context, evt *comatproto.SyncSubscribeRepos_Commit, collections []string) error {
+	verdicts := proof.Decide(ctx, evt)
+	var gone []rocksindex.Pair
+	for _, coll := range collections {
+		v := verdicts[coll]
+		switch v.Outcome {
+		case proof.Gone:
+			gone = append(gone, rocksindex.Pair{Collection: coll, DID: evt.Repo})
+		case proof.Kept:
+		default:
+			f.st.undecided.Add(1)
+			metrics.FirehoseRemovalUndecided.WithLabelValues(string(v.Reason)).Inc()
+			if f.cfg.OnRecordDelete != nil {
+				if err := f.cfg.OnRecordDelete(ctx, evt, coll); err != nil {
+					return fmt.Errorf("record delete in %s, commit %d of %s: %w", coll, evt.Seq, evt.Repo, err)
+				}
+			}
+		}
+	}
+	if len(gone) == 0 {
 		return nil
 	}
-	return f.cfg.OnRecordDelete(ctx, evt, collection)
+	n, err := f.cfg.Index.RemovePairs(gone)
+	if err != nil {
+		return fmt.Errorf("commit %d of %s: %w", evt.Seq, evt.Repo, err)
+	}
+	f.st.pairsRemoved.Add(int64(n))
+	metrics.FirehoseRemovals.WithLabelValues("proof").Add(float64(n))
+	return nil
 }
 
 // HandleAccount applies an account's status: deleted removes every pair of the DID (final),
@@ -169,7 +194,7 @@ func (f *Firehose) HandleAccount(_ context.Context, evt *comatproto.SyncSubscrib
 	if err != nil {
 		return fmt.Errorf("account %d of %s: %w", evt.Seq, evt.Did, err)
 	}
-	metrics.FirehoseIndexRemovals.Add(float64(removed))
+	metrics.FirehoseRemovals.WithLabelValues("account_deletion").Add(float64(removed))
 	if !already {
 		f.st.accountsRemoved.Add(1)
 		metrics.FirehoseAccountsRemoved.Inc()

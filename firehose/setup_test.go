@@ -124,24 +124,42 @@ func (b *testBundle) waitDurable(t *testing.T, seq int64) {
 	eventually(t, fmt.Sprintf("durable cursor %d", seq), func() bool { return b.durableCursor(t) >= seq })
 }
 
-// truth is what the index should hold, kept beside the relay's log.
+// truth is what the index should hold, kept beside the relay's log: every account's records,
+// so a pair is there iff the account has a record of the collection and is not deleted.
 type truth struct {
-	pairs  map[string]map[string]bool // did -> collections
-	status map[string]string          // did -> "" (active) or an inactive status
+	records map[string]map[string]map[string]bool // did -> collection -> rkeys
+	status  map[string]string                     // did -> "" (active) or an inactive status
 }
 
 func newTruth() *truth {
-	return &truth{pairs: map[string]map[string]bool{}, status: map[string]string{}}
+	return &truth{records: map[string]map[string]map[string]bool{}, status: map[string]string{}}
 }
 
-func (tr *truth) add(did, coll string) {
+// add records a create or update of collection/rkey by did.
+func (tr *truth) add(did, coll, rkey string) {
 	if tr.status[did] == rocksindex.StatusDeleted {
 		return
 	}
-	if tr.pairs[did] == nil {
-		tr.pairs[did] = map[string]bool{}
+	if tr.records[did] == nil {
+		tr.records[did] = map[string]map[string]bool{}
 	}
-	tr.pairs[did][coll] = true
+	if tr.records[did][coll] == nil {
+		tr.records[did][coll] = map[string]bool{}
+	}
+	tr.records[did][coll][rkey] = true
+}
+
+// del records a delete of collection/rkey by did.
+func (tr *truth) del(did, coll, rkey string) {
+	delete(tr.records[did][coll], rkey)
+	if len(tr.records[did][coll]) == 0 {
+		delete(tr.records[did], coll)
+	}
+}
+
+// collectionsOf is the collections did has records in.
+func (tr *truth) collectionsOf(did string) []string {
+	return slices.Sorted(maps.Keys(tr.records[did]))
 }
 
 func (tr *truth) setStatus(did, status string) {
@@ -150,7 +168,7 @@ func (tr *truth) setStatus(did, status string) {
 	}
 	tr.status[did] = status
 	if status == rocksindex.StatusDeleted {
-		delete(tr.pairs, did)
+		delete(tr.records, did)
 	}
 }
 
@@ -160,8 +178,10 @@ func (b *testBundle) commit(t *testing.T, a *fakerelay.Account, ops ...fakerelay
 	seq, err := b.relay.Commit(a, ops...)
 	require.NoError(t, err)
 	for _, op := range ops {
-		if op.Action != "delete" {
-			b.truth.add(a.DID, op.Collection)
+		if op.Action == "delete" {
+			b.truth.del(a.DID, op.Collection, op.Rkey)
+		} else {
+			b.truth.add(a.DID, op.Collection, op.Rkey)
 		}
 	}
 	return seq
@@ -183,14 +203,14 @@ func (b *testBundle) account(t *testing.T, did string, active bool, status strin
 func (b *testBundle) requireIndexMatches(t *testing.T, ix *rocksindex.Index) {
 	t.Helper()
 	dids := slices.Sorted(maps.Keys(b.truth.status))
-	for did := range b.truth.pairs {
+	for did := range b.truth.records {
 		if !slices.Contains(dids, did) {
 			dids = append(dids, did)
 		}
 	}
 	wantListed := map[string][]string{}
 	for _, did := range dids {
-		want := slices.Sorted(maps.Keys(b.truth.pairs[did]))
+		want := b.truth.collectionsOf(did)
 		got, err := ix.CollectionsOf(did)
 		require.NoError(t, err)
 		require.ElementsMatch(t, want, got, "collections of %s", did)

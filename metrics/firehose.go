@@ -36,10 +36,14 @@ var (
 		Name: "colindex_firehose_index_adds_total",
 		Help: "(collection, DID) pairs the firehose added that the index did not hold.",
 	})
-	FirehoseIndexRemovals = factory.NewCounter(prometheus.CounterOpts{
+	FirehoseRemovals = factory.NewCounterVec(prometheus.CounterOpts{
 		Name: "colindex_firehose_index_removals_total",
-		Help: "(collection, DID) pairs removed because their account was deleted.",
-	})
+		Help: "(collection, DID) pairs the firehose removed, by cause: account_deletion (#account deleted), proof (the account's last record of the collection deleted, decided from the commit's MST blocks).",
+	}, []string{"cause"})
+	FirehoseRemovalUndecided = factory.NewCounterVec(prometheus.CounterOpts{
+		Name: "colindex_firehose_removal_undecided_total",
+		Help: "Collections a commit deleted records from whose proof could not say whether any record is left (the pair is kept), by reason.",
+	}, []string{"reason"})
 	FirehoseAccountsRemoved = factory.NewCounter(prometheus.CounterOpts{
 		Name: "colindex_firehose_accounts_removed_total",
 		Help: "Accounts deleted (#account status=deleted) and removed from the index.",

@@ -159,6 +159,8 @@ func (ix *Index) AddPairs(pairs []Pair) (int, error) {
 		}
 		wb.PutCF(ix.rbc, keys[2*i], nil)
 		wb.PutCF(ix.cbr, keys[2*i+1], nil)
+		// A create after the stream removed the pair: it exists again (removal.go).
+		wb.DeleteCF(ix.gone, keys[2*i])
 		added++
 	}
 	if added == 0 {

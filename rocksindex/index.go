@@ -23,7 +23,8 @@ type Index struct {
 	rbc, cbr  *grocksdb.ColumnFamilyHandle
 	syncWrite *grocksdb.WriteOptions
 	read      *grocksdb.ReadOptions
-	acct      accounts // account statuses (account.go)
+	acct      accounts                     // account statuses (account.go)
+	gone      *grocksdb.ColumnFamilyHandle // pairs the stream removed (removal.go)
 }
 
 // Open opens (creating if needed) the index in dir. It fails clearly when another process
@@ -33,8 +34,8 @@ func Open(dir string) (*Index, error) {
 		return nil, fmt.Errorf("open index: create %s: %w", dir, err)
 	}
 	opts, table, cache := options()
-	names := []string{cfDefault, cfRBC, cfCBR, cfAcct}
-	cfOpts := []*grocksdb.Options{opts, opts, opts, opts}
+	names := []string{cfDefault, cfRBC, cfCBR, cfAcct, cfGone}
+	cfOpts := []*grocksdb.Options{opts, opts, opts, opts, opts}
 	db, handles, err := grocksdb.OpenDbColumnFamilies(opts, dir, names, cfOpts)
 	if err != nil {
 		opts.Destroy()
@@ -58,6 +59,7 @@ func Open(dir string) (*Index, error) {
 		read:      grocksdb.NewDefaultReadOptions(),
 	}
 	ix.acct.init(handles[3])
+	ix.gone = handles[4]
 	return ix, nil
 }
 
@@ -110,6 +112,10 @@ func (ix *Index) Add(collection string, dids []string) error {
 	defer ix.acct.mu.RUnlock()
 	dids, err := ix.withoutDeleted(dids)
 	if err != nil || len(dids) == 0 {
+		return err
+	}
+	// Nor a pair the stream proved gone (the rule: removal.go).
+	if dids, err = ix.withoutGone(collection, dids); err != nil || len(dids) == 0 {
 		return err
 	}
 	wb := grocksdb.NewWriteBatch()

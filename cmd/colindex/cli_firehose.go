@@ -43,10 +43,10 @@ func firehoseLine(fh *goclient.FirehoseStatus) string {
 	if fh.Cursor >= 0 {
 		cursor = "cursor " + thousands(fh.Cursor)
 	}
-	line := fmt.Sprintf("firehose: %s, %s, %s, lag %s; %s (%s), %s removed, %s",
+	line := fmt.Sprintf("firehose: %s, %s, %s, lag %s; %s (%s), %s removed, %s removed (last record deleted), %s undecided, %s",
 		fh.Url, state, cursor, (time.Duration(fh.LagSeconds * float64(time.Second))).Round(time.Millisecond),
 		count(fh.EventsTotal, "event"), count(fh.CommitsTotal, "commit"), count(fh.AccountsRemoved, "account"),
-		count(fh.Reconnects, "reconnect"))
+		count(fh.PairsRemoved, "pair"), thousands(fh.RemovalsUndecided), count(fh.Reconnects, "reconnect"))
 	if fh.LastError != "" {
 		line += "; last error: " + fh.LastError
 	}

@@ -15,8 +15,9 @@ import (
 	"github.com/colindex/colindex/internal/testrelay"
 )
 
-// The binary follows a relay: creates are served at once (a new collection too), a deleted
-// account leaves every listing, a deactivated one is hidden and comes back; the cursor and
+// The binary follows a relay: creates are served at once (a new collection too), the delete
+// of an account's last record of a collection removes the pair, a deleted account leaves
+// every listing, a deactivated one is hidden and comes back; the cursor and
 // counters show in /admin/firehose and `colindex firehose`; a restart resumes from the
 // durable cursor without applying anything twice.
 func TestEndToEndFollowsTheFirehose(t *testing.T) {
@@ -67,9 +68,10 @@ func TestEndToEndFollowsTheFirehose(t *testing.T) {
 	require.True(t, fh.Enabled && fh.Following && fh.Connected)
 	require.EqualValues(t, 4, fh.CommitsTotal)
 	require.EqualValues(t, 1, fh.AccountsRemoved)
-	// A record delete removes nothing yet; the deleted account is gone; the deactivated one hidden.
+	// The deleted account is gone, the deactivated one hidden, and the delete of the last
+	// post took that pair out.
 	require.Equal(t, dids[:1], svc.listAll("app.example.new"))
-	require.Equal(t, dids[:1], svc.listAll("app.bsky.feed.post"))
+	require.Empty(t, svc.listAll("app.bsky.feed.post"))
 
 	out, err := svc.cli(t, svc.adminEnv(), "firehose")
 	require.NoError(t, err, out)

@@ -80,6 +80,12 @@ func (a *Account) Commit(ops ...Op) (*comatproto.SyncSubscribeRepos_Commit, erro
 			if applied.Prev == nil {
 				return nil, fmt.Errorf("delete %s of %s: no such record", path, a.DID)
 			}
+			if a.tree.IsEmpty() {
+				// indigo's Remove leaves an emptied root at its old height, and a later
+				// Insert builds a tree no PDS would sign: start over from the canonical empty
+				// tree (its root CID is the same).
+				a.tree = mst.NewEmptyTree()
+			}
 			rop.Prev = (*lexutil.LexLink)(applied.Prev)
 		} else {
 			a.n++

@@ -165,14 +165,16 @@ type FirehoseStatus struct {
 	Cursor          int64 `json:"cursor"`
 
 	// Enabled False when the firehose is disabled (COLINDEX_FIREHOSE_URL empty).
-	Enabled       bool       `json:"enabled"`
-	EventsTotal   int64      `json:"events_total"`
-	Following     bool       `json:"following"`
-	LagSeconds    float64    `json:"lag_seconds"`
-	LastError     string     `json:"last_error"`
-	LastEventTime *time.Time `json:"last_event_time"`
-	Reconnects    int64      `json:"reconnects"`
-	Url           string     `json:"url"`
+	Enabled           bool       `json:"enabled"`
+	EventsTotal       int64      `json:"events_total"`
+	Following         bool       `json:"following"`
+	LagSeconds        float64    `json:"lag_seconds"`
+	LastError         string     `json:"last_error"`
+	LastEventTime     *time.Time `json:"last_event_time"`
+	PairsRemoved      int64      `json:"pairs_removed"`
+	Reconnects        int64      `json:"reconnects"`
+	RemovalsUndecided int64      `json:"removals_undecided"`
+	Url               string     `json:"url"`
 }
 
 // LiveJob defines model for LiveJob.

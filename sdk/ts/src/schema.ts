@@ -346,7 +346,11 @@ export interface components {
             /** Format: date-time */
             last_event_time: string | null;
             /** Format: int64 */
+            pairs_removed: number;
+            /** Format: int64 */
             reconnects: number;
+            /** Format: int64 */
+            removals_undecided: number;
             url: string;
         };
         LiveJob: {
