@@ -92,6 +92,11 @@ type Firehose struct {
 	endpoint *url.URL // relay + subscribePath
 	log      *slog.Logger
 	st       stats
+
+	// decisions holds the record-delete verdicts computed ahead of the applier (decide.go),
+	// by commit; deciders bounds how many are computed at once.
+	decisions sync.Map
+	deciders  chan struct{}
 }
 
 // New checks cfg and returns a Firehose ready to Run.
@@ -109,7 +114,8 @@ func New(cfg Config) (*Firehose, error) {
 	relay := u.String()
 	endpoint := *u
 	endpoint.Path += subscribePath
-	f := &Firehose{cfg: cfg, relay: relay, endpoint: &endpoint, log: cfg.Logger.With("component", "firehose", "relay", relay)}
+	f := &Firehose{cfg: cfg, relay: relay, endpoint: &endpoint, log: cfg.Logger.With("component", "firehose", "relay", relay),
+		deciders: newDeciders()}
 	f.st.cursor.Store(-1)
 	return f, nil
 }

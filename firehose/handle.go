@@ -139,7 +139,10 @@ func (f *Firehose) commitChanges(evt *comatproto.SyncSubscribeRepos_Commit) (add
 // settle keeps it, is counted, and goes to OnRecordDelete (where a check with the account's
 // PDS plugs in).
 func (f *Firehose) recordsDeleted(ctx context.Context, evt *comatproto.SyncSubscribeRepos_Commit, collections []string) error {
-	verdicts := proof.Decide(ctx, evt)
+	verdicts, err := f.verdicts(ctx, evt)
+	if err != nil {
+		return err
+	}
 	var gone []rocksindex.Pair
 	for _, coll := range collections {
 		v := verdicts[coll]

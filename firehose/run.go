@@ -182,6 +182,7 @@ func (f *Firehose) connect(ctx context.Context, tr *tracker) (int64, error) {
 	s := newScheduler(connCtx, cancel, f, tr)
 	// HandleRepoStream closes con and shuts the scheduler down (waiting for queued events).
 	err = events.HandleRepoStream(connCtx, con, s, f.log)
+	f.decisions.Clear() // verdicts of events that were never applied: replayed, decided again
 	if cause := context.Cause(connCtx); cause != nil && !errors.Is(cause, context.Canceled) {
 		err = cause
 	}

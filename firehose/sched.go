@@ -87,6 +87,9 @@ func (s *scheduler) AddWork(ctx context.Context, repo string, xev *events.XRPCSt
 		s.tr.finish(sl, false) // never queued: never applied
 		return fmt.Errorf("not applied: %w", context.Cause(s.ctx))
 	}
+	if xev.RepoCommit != nil {
+		s.f.decideAhead(s.ctx, xev.RepoCommit)
+	}
 	s.pending = append(s.pending, queued{xev, sl})
 	s.f.st.backlog.Store(int64(len(s.pending)))
 	s.wake.Broadcast()

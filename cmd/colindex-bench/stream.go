@@ -25,18 +25,22 @@ import (
 
 // streamLog is a generated stream: every event, in seq order, and what it adds.
 type streamLog struct {
-	events []*events.XRPCStreamEvent
-	adds   int // create and update ops: what collectiondir counts as pebble writes
+	events  []*events.XRPCStreamEvent
+	adds    int // create and update ops: what collectiondir counts as pebble writes
+	deletes int
 }
 
-// generateStream builds commits of one create each, from accounts over collections of
-// network-like popularity (a few collections take most commits).
-func generateStream(accounts, commits, collections int) (*streamLog, error) {
+// generateStream builds commits of one op each, from accounts over collections of
+// network-like popularity (a few collections take most commits). With deleteEvery > 0, every
+// deleteEvery-th commit deletes one of the account's records instead (often its last of
+// that collection), so the proof of removal is exercised.
+func generateStream(accounts, commits, collections, deleteEvery int) (*streamLog, error) {
 	names := make([]string, collections)
 	for i := range names {
 		names[i] = fmt.Sprintf("com.stream.c%04d", i)
 	}
 	accts := make([]*fakerelay.Account, accounts)
+	owned := make([][]fakerelay.Op, accounts) // each account's live records
 	for i := range accts {
 		a, err := fakerelay.NewAccount(fmt.Sprintf("did:plc:%024d", i))
 		if err != nil {
@@ -47,14 +51,22 @@ func generateStream(accounts, commits, collections int) (*streamLog, error) {
 	rng := rand.New(rand.NewPCG(1, 2))
 	out := &streamLog{}
 	for i := range commits {
-		a := accts[rng.IntN(len(accts))]
-		coll := names[min(int(float64(collections)*rng.Float64()*rng.Float64()), collections-1)]
-		evt, err := a.Commit(fakerelay.Create(coll, fmt.Sprintf("r%09d", i)))
+		n := rng.IntN(len(accts))
+		op := fakerelay.Create(names[min(int(float64(collections)*rng.Float64()*rng.Float64()), collections-1)], fmt.Sprintf("r%09d", i))
+		if deleteEvery > 0 && i%deleteEvery == deleteEvery-1 && len(owned[n]) > 0 {
+			j := rng.IntN(len(owned[n]))
+			op = fakerelay.Delete(owned[n][j].Collection, owned[n][j].Rkey)
+			owned[n] = append(owned[n][:j], owned[n][j+1:]...)
+			out.deletes++
+		} else {
+			owned[n] = append(owned[n], op)
+			out.adds++
+		}
+		evt, err := accts[n].Commit(op)
 		if err != nil {
 			return nil, err
 		}
 		out.events = append(out.events, &events.XRPCStreamEvent{RepoCommit: evt})
-		out.adds++
 	}
 	return out, nil
 }
@@ -65,6 +77,8 @@ type streamResult struct {
 	wall   time.Duration
 	events int
 	rss    int64
+	// Of the record deletes: pairs the proof removed, and deletes it could not settle.
+	pairsRemoved, undecided int64
 }
 
 func (r streamResult) perSec() float64 { return float64(r.events) / r.wall.Seconds() }
@@ -138,27 +152,29 @@ func (b *bench) startColindex(ctx context.Context, name string, env ...string) (
 
 // firehoseState is the part of GET /admin/firehose the benchmark reads.
 type firehoseState struct {
-	Cursor      int64 `json:"cursor"`
-	EventsTotal int64 `json:"events_total"`
+	Cursor            int64 `json:"cursor"`
+	EventsTotal       int64 `json:"events_total"`
+	PairsRemoved      int64 `json:"pairs_removed"`
+	RemovalsUndecided int64 `json:"removals_undecided"`
 }
 
 // catchUp waits until colindex's durable cursor reaches last, and returns the time from its
-// first event to then.
-func (p *colindexProcess) catchUp(last int64) (time.Duration, error) {
+// first event to then, and the follower's state then.
+func (p *colindexProcess) catchUp(last int64) (time.Duration, firehoseState, error) {
 	var first time.Time
 	for deadline := time.Now().Add(10 * time.Minute); ; time.Sleep(10 * time.Millisecond) {
 		var fs firehoseState
 		if err := call(p.base, "GET", "/admin/firehose", &fs); err != nil {
-			return 0, err
+			return 0, fs, err
 		}
 		if first.IsZero() && fs.EventsTotal > 0 {
 			first = time.Now()
 		}
 		if fs.Cursor >= last {
-			return time.Since(first), nil
+			return time.Since(first), fs, nil
 		}
 		if time.Now().After(deadline) {
-			return 0, fmt.Errorf("colindex did not catch up: cursor %d of %d (log: %s)", fs.Cursor, last, p.log)
+			return 0, fs, fmt.Errorf("colindex did not catch up: cursor %d of %d (log: %s)", fs.Cursor, last, p.log)
 		}
 	}
 }
@@ -189,11 +205,14 @@ func (b *bench) streamColindex(ctx context.Context, l *streamLog, backfill *benc
 			return streamResult{}, err
 		}
 	}
-	wall, err := p.catchUp(relay.LastSeq())
+	wall, fs, err := p.catchUp(relay.LastSeq())
 	if err != nil {
 		return streamResult{}, err
 	}
-	res := streamResult{name: name, wall: wall, events: len(l.events)}
+	if l.deletes > 0 {
+		name = fmt.Sprintf("colindex, 1 commit in %d a record delete", len(l.events)/l.deletes)
+	}
+	res := streamResult{name: name, wall: wall, events: len(l.events), pairsRemoved: fs.PairsRemoved, undecided: fs.RemovalsUndecided}
 	res.rss, _ = peakRSS(p.cmd.Process.Pid)
 	if backfill != nil {
 		var st struct {

@@ -79,11 +79,20 @@ func percentile(sorted []time.Duration, q float64) time.Duration {
 func (b *bench) streamReport(ctx context.Context) error {
 	n := b.o.streamCommits
 	log.Printf("stream: generating %d signed #commit frames", n)
-	full, err := generateStream(max(n/20, 100), n, 50)
+	full, err := generateStream(max(n/20, 100), n, 50, 0)
 	if err != nil {
 		return err
 	}
 	ours, err := b.streamColindex(ctx, full, nil)
+	if err != nil {
+		return err
+	}
+	log.Printf("stream: generating %d frames, 1 in 10 a record delete", n)
+	mixed, err := generateStream(max(n/20, 100), n, 50, 10)
+	if err != nil {
+		return err
+	}
+	withDeletes, err := b.streamColindex(ctx, mixed, nil)
 	if err != nil {
 		return err
 	}
@@ -99,7 +108,7 @@ func (b *bench) streamReport(ctx context.Context) error {
 		return err
 	}
 	const rate = 2000
-	steady, err := generateStream(500, 30*rate, 50)
+	steady, err := generateStream(500, 30*rate, 50, 0)
 	if err != nil {
 		return err
 	}
@@ -112,7 +121,7 @@ func (b *bench) streamReport(ctx context.Context) error {
 		"followed from the first event, relay and consumer on this machine.\n\n", n, max(n/20, 100))
 	fmt.Println("| consumer | wall | events/s | peak RSS |")
 	fmt.Println("|---|---|---|---|")
-	for _, r := range []streamResult{ours, peer, during} {
+	for _, r := range []streamResult{ours, withDeletes, peer, during} {
 		if r.name != "" {
 			fmt.Printf("| %s | %s | %.0f | %d MB |\n", r.name, r.wall.Round(time.Millisecond), r.perSec(), r.rss>>20)
 		}
@@ -132,6 +141,11 @@ func (b *bench) streamReport(ctx context.Context) error {
 	}
 	drop := 1 - during.perSec()/ours.perSec()
 	target("within 25% while a zero-latency backfill runs", fmt.Sprintf("%.0f events/s (%+.0f%%)", during.perSec(), -drop*100), drop <= 0.25)
+	decided := 1 - float64(withDeletes.undecided)/float64(mixed.deletes)
+	target("≥ 99% of record deletes decided from the proof", fmt.Sprintf("%.2f%% of %d deletes (%d pairs removed, %d undecided)",
+		decided*100, mixed.deletes, withDeletes.pairsRemoved, withDeletes.undecided), decided >= 0.99)
+	cost := 1 - withDeletes.perSec()/ours.perSec()
+	target("deciding costs ≤ 15% of the ingest rate", fmt.Sprintf("%.0f vs %.0f events/s (%+.0f%%)", withDeletes.perSec(), ours.perSec(), -cost*100), cost <= 0.15)
 	p99 := percentile(lags, 0.99)
 	target(fmt.Sprintf("lag p99 < 1 s at %d events/s", rate), p99.Round(time.Millisecond).String(), p99 < time.Second)
 	return nil
