@@ -3,6 +3,7 @@ package api
 import (
 	"encoding/json"
 	"errors"
+	"fmt"
 	"net/http"
 	"net/url"
 	"strconv"
@@ -37,6 +38,9 @@ type listReposQuery struct {
 // servers do; a limit that is not an integer, a collection that is not an NSID and a cursor
 // that is not a DID are errors (the message is safe to return).
 func parseListReposQuery(q url.Values) (listReposQuery, error) {
+	if q.Get("collection") == "" {
+		return listReposQuery{}, errors.New("collection is required")
+	}
 	coll, err := syntax.ParseNSID(q.Get("collection"))
 	if err != nil {
 		return listReposQuery{}, errors.New("collection must be an NSID")
@@ -44,6 +48,9 @@ func parseListReposQuery(q url.Values) (listReposQuery, error) {
 	out := listReposQuery{collection: coll.String(), limit: xrpcDefaultLimit}
 	if raw := q.Get("limit"); raw != "" {
 		n, err := strconv.Atoi(raw)
+		if errors.Is(err, strconv.ErrRange) {
+			return listReposQuery{}, fmt.Errorf("limit is out of range (1 to %d)", xrpcMaxLimit)
+		}
 		if err != nil {
 			return listReposQuery{}, errors.New("limit must be an integer")
 		}

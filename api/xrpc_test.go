@@ -142,3 +142,24 @@ func TestAnotherColindexCanBackfillFromThisOne(t *testing.T) {
 	}
 	require.EqualValues(t, 31, st.TotalImported)
 }
+
+// Each bad query says what is wrong with it.
+func TestListReposErrorsSayWhatIsWrong(t *testing.T) {
+	t.Parallel()
+	for q, want := range map[string]string{
+		"":                                   "collection is required",
+		"collection=notannsid":               "collection must be an NSID",
+		"collection=com.example.x&limit=abc": "limit must be an integer",
+		"collection=com.example.x&limit=99999999999999999999999": "limit is out of range (1 to 10000)",
+	} {
+		_, err := parseListReposQuery(mustQuery(t, q))
+		require.EqualError(t, err, want, q)
+	}
+}
+
+func mustQuery(t *testing.T, q string) url.Values {
+	t.Helper()
+	v, err := url.ParseQuery(q)
+	require.NoError(t, err)
+	return v
+}

@@ -42,6 +42,12 @@ func Parse(raw string) (Source, error) {
 
 	if !strings.Contains(raw, "://") {
 		host := strings.ToLower(raw)
+		if h, port, err := net.SplitHostPort(host); err == nil {
+			if n, err := strconv.Atoi(port); err != nil || n < 1 || n > 65535 {
+				return Source{}, fmt.Errorf("%w: bad port %q", ErrInvalidSource, port)
+			}
+			return Source{}, fmt.Errorf("%w: a port needs a scheme: write https://%s:%s (or http://)", ErrInvalidSource, h, port)
+		}
 		if err := checkHost(host); err != nil {
 			return Source{}, err
 		}

@@ -53,3 +53,14 @@ func TestDecodePage(t *testing.T) {
 		require.ErrorIs(t, err, ErrMalformedPage, bad)
 	}
 }
+
+// A bare host with a port is refused with what to write instead, and a bad port says so.
+func TestParseSaysWhatIsWrongWithAPort(t *testing.T) {
+	t.Parallel()
+	_, err := Parse("bsky.network:99999")
+	require.ErrorContains(t, err, `bad port "99999"`)
+	_, err = Parse("relay.example.com:2600")
+	require.ErrorContains(t, err, "a port needs a scheme: write https://relay.example.com:2600")
+	_, err = Parse("http://127.0.0.1:99999")
+	require.ErrorContains(t, err, `bad port "99999"`)
+}
