@@ -247,7 +247,7 @@ func TestPageJobTimeoutCoversItsWaits(t *testing.T) {
 		t.Run(pause.String(), func(t *testing.T) {
 			t.Parallel()
 			timeout := PageJobTimeout(pause)
-			require.GreaterOrEqual(t, timeout, pause+source.MaxFetchTime+time.Second)
+			require.GreaterOrEqual(t, timeout, pause+BeforeFetchBudget+source.MaxFetchTime+time.Second)
 			require.Greater(t, rescueAfter(timeout), timeout)
 			require.LessOrEqual(t, rescueAfter(timeout), timeout+5*time.Second, "resume after a crash stays prompt")
 			w := &PageWorker{Pause: pause}

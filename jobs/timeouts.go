@@ -11,12 +11,16 @@ import (
 // Postgres or the disk is slow).
 const pageCommitBudget = 3 * time.Second
 
+// BeforeFetchBudget is the longest Config.BeforeFetch may hold a page (the live stream going
+// first while it is behind): part of a page job's timeout.
+const BeforeFetchBudget = time.Second
+
 // PageJobTimeout is the longest one page job may run, sized from its parts: the pause
-// between two pages of a collection, the longest a fetch can wait and take
-// (source.MaxFetchTime), and the commit. A timeout shorter than its own waits fails slow
+// between two pages of a collection, the wait for the live stream (BeforeFetchBudget), the
+// longest a fetch can wait and take (source.MaxFetchTime), and the commit. A timeout shorter than its own waits fails slow
 // pages that were still working, and River's rescuer would run them a second time.
 func PageJobTimeout(pagePause time.Duration) time.Duration {
-	return pagePause + source.MaxFetchTime + pageCommitBudget
+	return pagePause + BeforeFetchBudget + source.MaxFetchTime + pageCommitBudget
 }
 
 // rescueAfter is when River's rescuer may retry a page job left running by a process that

@@ -85,8 +85,8 @@ func serve(c *cli.Context) error {
 	}
 	var beforeFetch func(context.Context) error
 	if follower != nil {
-		// The live stream goes first while it is behind; a page waits at most a second.
-		beforeFetch = func(ctx context.Context) error { return follower.WaitCaughtUp(ctx, time.Second) }
+		// The live stream goes first while it is behind; a page waits at most the budget.
+		beforeFetch = func(ctx context.Context) error { return follower.WaitCaughtUp(ctx, jobs.BeforeFetchBudget) }
 	}
 	backfill, err := jobs.New(jobs.Config{
 		Pool:            pool,
