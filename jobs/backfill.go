@@ -43,6 +43,8 @@ type Backfill struct {
 
 	logger            *slog.Logger
 	releaseClientLock func()
+	// verifyMaxAttempts is each verify job's retry budget (Config.VerifyMaxAttempts).
+	verifyMaxAttempts int
 }
 
 func (b *Backfill) maxAttempts() int { return cmp.Or(b.PageMaxAttempts, DefaultPageMaxAttempts) }

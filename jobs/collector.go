@@ -43,7 +43,7 @@ func (c *Collector) Collect(ch chan<- prometheus.Metric) {
 	for _, l := range lags {
 		ch <- prometheus.MustNewConstMetric(lagDesc, prometheus.GaugeValue, l.SecondsSinceProgress, l.Collection)
 	}
-	counts, err := queueCounts(ctx, c.River, QueuePages, QueueRuns, QueueMaintenance)
+	counts, err := queueCounts(ctx, c.River, QueuePages, QueueRuns, QueueMaintenance, QueueVerify)
 	if err != nil {
 		c.Logger.WarnContext(ctx, "metrics: queue depth", "error", err)
 	}

@@ -5,6 +5,9 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"net/http"
+	"net/url"
+	"strings"
 	"time"
 
 	"github.com/jackc/pgx/v5/pgxpool"
@@ -42,6 +45,25 @@ type Config struct {
 	// first while it is behind (firehose.WaitCaughtUp). An error fails the page attempt.
 	BeforeFetch func(ctx context.Context) error
 
+	// PLCURL is the PLC directory that resolves did:plc for the verify jobs (DefaultPLCURL
+	// when empty); the one private address they may reach without VerifyAllowPrivate.
+	PLCURL string
+	// PDSRate caps the verify jobs' requests per second to any one PDS host (DefaultPDSRate
+	// when 0; negative means no cap).
+	PDSRate float64
+	// PDSTimeout bounds one DID resolution or PDS request (DefaultPDSTimeout when 0).
+	PDSTimeout time.Duration
+	// VerifyWorkers is how many verify jobs run at once (DefaultVerifyWorkers when 0).
+	VerifyWorkers int
+	// VerifyMaxAttempts is each verify job's retry budget (DefaultVerifyMaxAttempts when 0).
+	VerifyMaxAttempts int
+	// VerifyAllowPrivate lets the verify jobs reach loopback and private addresses and any
+	// port. Off, a DID document (which anyone can write) cannot point colindex at an
+	// internal service; turn it on only where PDSes live on a private network.
+	VerifyAllowPrivate bool
+
+	// verifyTransport, when set (tests only), adjusts the verify HTTP transport.
+	verifyTransport func(*http.Transport)
 	// beforeCommit is PageWorker.beforeCommit (tests only).
 	beforeCommit func(ctx context.Context, collection string) error
 	// beforeResetFinish is ResetWorker.beforeFinish (tests only).
@@ -65,6 +87,21 @@ func (c Config) WithDefaults() Config {
 	if c.Source == nil {
 		c.Source = source.NewClient(0)
 	}
+	if c.PLCURL == "" {
+		c.PLCURL = DefaultPLCURL
+	}
+	if c.PDSRate == 0 {
+		c.PDSRate = DefaultPDSRate
+	}
+	if c.PDSTimeout == 0 {
+		c.PDSTimeout = DefaultPDSTimeout
+	}
+	if c.VerifyWorkers == 0 {
+		c.VerifyWorkers = DefaultVerifyWorkers
+	}
+	if c.VerifyMaxAttempts == 0 {
+		c.VerifyMaxAttempts = DefaultVerifyMaxAttempts
+	}
 	return c
 }
 
@@ -82,6 +119,14 @@ func (c Config) validate() error {
 		return fmt.Errorf("jobs: concurrency must be at least 1, not %d", c.Concurrency)
 	case c.PageMaxAttempts < 1:
 		return fmt.Errorf("jobs: page max attempts must be at least 1, not %d", c.PageMaxAttempts)
+	case !validPLCURL(c.PLCURL):
+		return fmt.Errorf("jobs: PLC URL must be http(s)://host[:port] with no path, not %q", c.PLCURL)
+	case c.PDSTimeout < 0:
+		return errors.New("jobs: PDS timeout must not be negative")
+	case c.VerifyWorkers < 1:
+		return fmt.Errorf("jobs: verify workers must be at least 1, not %d", c.VerifyWorkers)
+	case c.VerifyMaxAttempts < 1:
+		return fmt.Errorf("jobs: verify max attempts must be at least 1, not %d", c.VerifyMaxAttempts)
 	}
 	return nil
 }
@@ -119,6 +164,16 @@ func New(cfg Config) (*Backfill, error) {
 
 		beforeFinish: cfg.beforeResetFinish,
 	})
+	verify := &verifier{
+		index: cfg.Index,
+		log:   cfg.Logger.With("component", "verify"),
+		pds: newPDSClient(newVerifyHTTP(verifyHTTPOptions{
+			timeout: cfg.PDSTimeout, plcURL: cfg.PLCURL, allowPrivate: cfg.VerifyAllowPrivate,
+			tweak: cfg.verifyTransport,
+		}), cfg.PLCURL, cfg.PDSRate),
+	}
+	river.AddWorker(workers, &VerifyCollectionWorker{v: verify})
+	river.AddWorker(workers, &VerifyRepoWorker{v: verify})
 	client, err := river.NewClient(riverpgxv5.New(cfg.Pool), &river.Config{
 		Logger:  cfg.Logger,
 		Workers: workers,
@@ -130,6 +185,7 @@ func New(cfg Config) (*Backfill, error) {
 			},
 			QueueRuns:        {MaxWorkers: 1},
 			QueueMaintenance: {MaxWorkers: 1},
+			QueueVerify:      {MaxWorkers: cfg.VerifyWorkers},
 		},
 		// Client-level too: River also throttles its insert notifications to one per
 		// FetchCooldown per queue, and a dropped notification leaves a link to the poll.
@@ -151,6 +207,8 @@ func New(cfg Config) (*Backfill, error) {
 		PageMaxAttempts: cfg.PageMaxAttempts,
 		PagePause:       cfg.PagePause,
 		logger:          cfg.Logger,
+
+		verifyMaxAttempts: cfg.VerifyMaxAttempts,
 	}, nil
 }
 
@@ -189,4 +247,11 @@ func (b *Backfill) StopWorkers(ctx context.Context, hardStop time.Duration) bool
 		b.releaseClientLock()
 	}
 	return stopped
+}
+
+// validPLCURL accepts what indigo's BaseDirectory expects: scheme and host, no path.
+func validPLCURL(s string) bool {
+	u, err := url.Parse(s)
+	return err == nil && (u.Scheme == "https" || u.Scheme == "http") && u.Host != "" &&
+		strings.Trim(u.Path, "/") == "" && u.RawQuery == "" && u.Fragment == ""
 }

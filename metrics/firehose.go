@@ -38,7 +38,7 @@ var (
 	})
 	FirehoseRemovals = factory.NewCounterVec(prometheus.CounterOpts{
 		Name: "colindex_firehose_index_removals_total",
-		Help: "(collection, DID) pairs the firehose removed, by cause: account_deletion (#account deleted), proof (the account's last record of the collection deleted, decided from the commit's MST blocks).",
+		Help: "(collection, DID) pairs removed, by cause: account_deletion (#account deleted), proof (the account's last record of the collection deleted, decided from the commit's MST blocks), pds_check (a PDS answered that no record is left, or that the repo is gone), sync (a #sync re-learned the account's collections).",
 	}, []string{"cause"})
 	FirehoseRemovalUndecided = factory.NewCounterVec(prometheus.CounterOpts{
 		Name: "colindex_firehose_removal_undecided_total",

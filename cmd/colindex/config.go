@@ -20,6 +20,9 @@ type config struct {
 	IndexDir       string
 	LexiconListURL string
 	FirehoseURL    string
+	PLCURL         string
+	PDSRate        float64
+	AllowPrivate   bool
 	DefaultSource  string
 	PageLimit      int
 	PagePause      time.Duration
@@ -60,6 +63,12 @@ func serveFlags() []cli.Flag {
 		indexDirFlag,
 		&cli.StringFlag{Name: "firehose-url", EnvVars: []string{"COLINDEX_FIREHOSE_URL"}, Value: "wss://bsky.network",
 			Usage: "relay whose com.atproto.sync.subscribeRepos keeps the index current (ws:// or wss:// base URL); empty disables it"},
+		&cli.StringFlag{Name: "plc-url", EnvVars: []string{"COLINDEX_PLC_URL"}, Value: jobs.DefaultPLCURL,
+			Usage: "PLC directory that resolves did:plc, to ask an account's PDS about deletes the stream's proof cannot settle"},
+		&cli.Float64Flag{Name: "pds-rps", EnvVars: []string{"COLINDEX_PDS_RPS"}, Value: jobs.DefaultPDSRate,
+			Usage: "most requests per second to any one PDS (negative: no cap)"},
+		&cli.BoolFlag{Name: "verify-allow-private", EnvVars: []string{"COLINDEX_VERIFY_ALLOW_PRIVATE"},
+			Usage: "let PDS checks reach loopback and private addresses and any port (only where PDSes live on a private network: anyone can write a DID document)"},
 		&cli.StringFlag{Name: "lexicon-list-url", EnvVars: []string{"COLINDEX_LEXICON_LIST_URL"},
 			Value: "https://lexicon.garden/llms.txt", Usage: "Lexicon Garden llms.txt for discovery; empty disables it"},
 		&cli.StringFlag{Name: "default-source", EnvVars: []string{"COLINDEX_DEFAULT_SOURCE"}, Value: "bsky.network",
@@ -85,6 +94,9 @@ func loadConfig(c *cli.Context) (config, error) {
 		IndexDir:       c.String("index-dir"),
 		LexiconListURL: c.String("lexicon-list-url"),
 		FirehoseURL:    strings.TrimSpace(c.String("firehose-url")),
+		PLCURL:         c.String("plc-url"),
+		PDSRate:        c.Float64("pds-rps"),
+		AllowPrivate:   c.Bool("verify-allow-private"),
 		DefaultSource:  c.String("default-source"),
 		PageLimit:      c.Int("page-limit"),
 		PagePause:      c.Duration("page-pause"),

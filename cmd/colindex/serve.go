@@ -11,6 +11,7 @@ import (
 	"syscall"
 	"time"
 
+	comatproto "github.com/bluesky-social/indigo/api/atproto"
 	"github.com/jackc/pgx/v5/pgxpool"
 	"github.com/urfave/cli/v2"
 	"riverqueue.com/riverui"
@@ -76,9 +77,19 @@ func serve(c *cli.Context) error {
 		return err
 	}
 
+	// The stream's deletes its proof cannot settle, and its #sync events, go to checks with the
+	// account's PDS (River jobs of the job system built below).
+	var backfill *jobs.Backfill
 	var follower *firehose.Firehose
 	if cfg.FirehoseURL != "" {
-		follower, err = firehose.New(firehose.Config{URL: cfg.FirehoseURL, Pool: pool, Index: index, Logger: log})
+		follower, err = firehose.New(firehose.Config{URL: cfg.FirehoseURL, Pool: pool, Index: index, Logger: log,
+			OnRecordDelete: func(ctx context.Context, evt *comatproto.SyncSubscribeRepos_Commit, coll string) error {
+				return backfill.EnqueueVerifyCollection(ctx, evt.Repo, coll)
+			},
+			OnSync: func(ctx context.Context, evt *comatproto.SyncSubscribeRepos_Sync) error {
+				return backfill.EnqueueVerifyRepo(ctx, evt.Did)
+			},
+		})
 		if err != nil {
 			return err
 		}
@@ -88,7 +99,7 @@ func serve(c *cli.Context) error {
 		// The live stream goes first while it is behind; a page waits at most the budget.
 		beforeFetch = func(ctx context.Context) error { return follower.WaitCaughtUp(ctx, jobs.BeforeFetchBudget) }
 	}
-	backfill, err := jobs.New(jobs.Config{
+	backfill, err = jobs.New(jobs.Config{
 		Pool:            pool,
 		Index:           index,
 		Source:          source.NewClient(cfg.SourceRPS),
@@ -99,6 +110,10 @@ func serve(c *cli.Context) error {
 		PageMaxAttempts: cfg.MaxAttempts,
 		LexiconListURL:  cfg.LexiconListURL,
 		BeforeFetch:     beforeFetch,
+		PLCURL:          cfg.PLCURL,
+		PDSRate:         cfg.PDSRate,
+
+		VerifyAllowPrivate: cfg.AllowPrivate,
 	})
 	if err != nil {
 		return err

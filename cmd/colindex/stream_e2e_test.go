@@ -9,8 +9,10 @@ import (
 	"testing"
 	"time"
 
+	"github.com/bluesky-social/indigo/events"
 	"github.com/stretchr/testify/require"
 
+	"github.com/colindex/colindex/internal/fakepds"
 	"github.com/colindex/colindex/internal/fakerelay"
 	"github.com/colindex/colindex/internal/testrelay"
 )
@@ -90,4 +92,48 @@ func TestEndToEndFollowsTheFirehose(t *testing.T) {
 	cursors := relay.Cursors()
 	require.Equal(t, "", cursors[0], "the first start begins at the live tail")
 	require.Equal(t, strconv.FormatInt(last, 10), cursors[len(cursors)-1], "the restart resumes after the durable cursor")
+}
+
+// A delete the commit's proof cannot settle (here sent without its blocks) is checked with the
+// account's PDS, found through the PLC directory: the PDS lists no record left, so the pair
+// goes; for an account whose PDS still lists one, it stays.
+func TestEndToEndUnsettledDeleteIsCheckedWithThePDS(t *testing.T) {
+	t.Parallel()
+	source := testrelay.New()
+	t.Cleanup(source.Close)
+	relay := fakerelay.New(t)
+	network := fakepds.New()
+	t.Cleanup(network.Close)
+	svc := newService(t, source, "COLINDEX_FIREHOSE_URL="+relay.URL(), "COLINDEX_PLC_URL="+network.PLC.URL,
+		"COLINDEX_VERIFY_ALLOW_PRIVATE=true")
+	svc.start()
+	for deadline := time.Now().Add(30 * time.Second); relay.Connections() == 0; time.Sleep(20 * time.Millisecond) {
+		require.True(t, time.Now().Before(deadline), "never connected")
+	}
+	gone, kept := "did:plc:gggggggggggggggggggggggg", "did:plc:kkkkkkkkkkkkkkkkkkkkkkkk"
+	for _, did := range []string{gone, kept} {
+		a, err := fakerelay.NewAccount(did)
+		require.NoError(t, err)
+		_, err = relay.Commit(a, fakerelay.Create("app.bsky.feed.like", "l1"))
+		require.NoError(t, err)
+		evt, err := a.Commit(fakerelay.Delete("app.bsky.feed.like", "l1"))
+		require.NoError(t, err)
+		evt.Blocks = nil // no proof
+		_, err = relay.Append(&events.XRPCStreamEvent{RepoCommit: evt})
+		require.NoError(t, err)
+	}
+	network.SetRecords(gone, "app.bsky.feed.like", 0)
+	network.SetRecords(kept, "app.bsky.feed.like", 1) // the PDS says otherwise: it is kept
+
+	for deadline := time.Now().Add(60 * time.Second); ; time.Sleep(50 * time.Millisecond) {
+		listed := svc.listAll("app.bsky.feed.like")
+		if slices.Equal(listed, []string{kept}) && network.Requests(kept) > 0 {
+			break
+		}
+		require.True(t, time.Now().Before(deadline), "listed %v; PDS asked about gone %d, kept %d times\n%s",
+			listed, network.Requests(gone), network.Requests(kept), svc.logs.String())
+	}
+	code, body := svc.call(http.MethodGet, "/admin/firehose")
+	require.Equal(t, http.StatusOK, code)
+	require.Contains(t, string(body), `"removals_undecided":2`)
 }
