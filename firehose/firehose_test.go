@@ -2,6 +2,7 @@ package firehose
 
 import (
 	"strconv"
+	"strings"
 	"testing"
 
 	"github.com/jackc/pgx/v5/pgxpool"
@@ -159,4 +160,21 @@ func TestNewChecksTheURL(t *testing.T) {
 		require.Equal(t, want+subscribePath, f.endpoint.String())
 		require.Equal(t, int64(-1), f.Status().Cursor)
 	}
+}
+
+// A follower whose index is not the one the database is bound to applies nothing durable:
+// it cannot move the cursor, and says why.
+func TestFollowerOfAnotherIndexCannotMoveTheCursor(t *testing.T) {
+	t.Parallel()
+	b := setup(t)
+	a := newAccount(t, 1)
+	require.NoError(t, queries.FirehoseCursorSet(t.Context(), b.pool, cursorParams(b.relayKey(), 0)))
+	_, err := b.pool.Exec(t.Context(), `INSERT INTO index_identity (index_id) VALUES ('some-other-index')`)
+	require.NoError(t, err)
+	r := start(t, b.config(b.ix))
+	b.commit(t, a, fakerelay.Create(post, "3k1"))
+	eventually(t, "the refusal", func() bool {
+		return strings.Contains(r.f.Status().LastError, "bound to another index")
+	})
+	require.Zero(t, b.durableCursor(t), "the cursor did not move")
 }

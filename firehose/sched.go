@@ -225,9 +225,17 @@ func (fl *flusher) flush(ctx context.Context) error {
 		fl.f.setError(err.Error())
 		return nil
 	}
-	err := queries.FirehoseCursorSet(ctx, fl.lock, dbsqlc.FirehoseCursorSetParams{Relay: fl.f.relay, Seq: mark})
+	id, err := fl.f.cfg.Index.ID()
+	if err != nil {
+		return fmt.Errorf("%w: %w", errLockLost, err)
+	}
+	saved, err := queries.FirehoseCursorSave(ctx, fl.lock, dbsqlc.FirehoseCursorSaveParams{Relay: fl.f.relay, Seq: mark, IndexID: id})
 	if err != nil {
 		return fmt.Errorf("%w: save cursor %d: %w", errLockLost, mark, err)
+	}
+	if saved == 0 {
+		// Stop following: the events applied here are not in the database's index.
+		return fmt.Errorf("%w: the database is bound to another index than this follower's (%s); restart colindex", errLockLost, id)
 	}
 	fl.saved = mark
 	fl.lastContact = time.Now()

@@ -9,7 +9,6 @@ import (
 	"github.com/jackc/pgx/v5/pgxpool"
 
 	"github.com/colindex/colindex/rocksindex"
-	"github.com/colindex/colindex/sqlc/dbsqlc"
 )
 
 // ErrIndexMismatch is returned when the index is not the one the database describes.
@@ -23,45 +22,56 @@ var ErrIndexMismatch = errors.New("the index is not the one this database descri
 //   - A database bound to no index adopts this one (a first start, or a database from before
 //     identities existed, with the index it was used with).
 //   - A database bound to this index: nothing to do.
-//   - A database bound to another index, while its rows claim nothing: adopts this one.
+//   - A database bound to another index, while its rows claim nothing and no stream cursor
+//     was saved: adopts this one.
 //   - Otherwise ErrIndexMismatch, saying how to recover (ReopenAll).
 func BindIndex(ctx context.Context, pool *pgxpool.Pool, index *rocksindex.Index, indexDir string) error {
 	id, _, err := index.EnsureID()
 	if err != nil {
 		return err
 	}
-	if err := queries.IndexIdentityClaim(ctx, pool, id); err != nil {
+	tx, err := pool.Begin(ctx)
+	if err != nil {
+		return fmt.Errorf("bind index: %w", err)
+	}
+	defer tx.Rollback(context.WithoutCancel(ctx)) //nolint:errcheck // no-op after commit
+	if err := queries.IndexIdentityClaim(ctx, tx, id); err != nil {
 		return fmt.Errorf("record index identity: %w", err)
 	}
-	bound, err := queries.IndexIdentityGet(ctx, pool)
+	// Locked until commit: a page committing now finishes first, and is counted below.
+	bound, err := queries.IndexIdentityGetForUpdate(ctx, tx)
 	if err != nil {
 		return fmt.Errorf("read index identity: %w", err)
 	}
 	if bound == id {
-		return nil
+		return tx.Commit(ctx)
 	}
-	sum, err := queries.ProgressSummary(ctx, pool)
+	sum, err := queries.ProgressSummary(ctx, tx)
 	if err != nil {
 		return fmt.Errorf("read progress: %w", err)
 	}
-	if sum.Imported == 0 && sum.Paged == 0 {
-		replaced, err := queries.IndexIdentityReplace(ctx, pool, dbsqlc.IndexIdentityReplaceParams{NewIndexID: id, OldIndexID: bound})
-		if err != nil {
+	// A saved stream cursor claims too: the stream's adds, removals and account deletions
+	// before it are in the other index.
+	followed, err := queries.FirehoseCursorCount(ctx, tx)
+	if err != nil {
+		return fmt.Errorf("read firehose cursor: %w", err)
+	}
+	if sum.Imported == 0 && sum.Paged == 0 && followed == 0 {
+		if err := queries.IndexIdentitySet(ctx, tx, id); err != nil {
 			return fmt.Errorf("record index identity: %w", err)
 		}
-		if replaced == 1 {
-			return nil
-		}
+		return tx.Commit(ctx)
 	}
-	return fmt.Errorf("%w: the index in %s is %s, but the database was built with index %s, and its %d collections "+
-		"claim %d DIDs. Point --index-dir (COLINDEX_INDEX_DIR) at that index; or, to rebuild into this one, stop "+
-		"colindex and run `colindex reopen-all --index-dir %s`, then start a backfill: every collection is paged "+
-		"again from the beginning",
-		ErrIndexMismatch, indexDir, id, bound, sum.Collections, sum.Imported, indexDir)
+	return fmt.Errorf("%w: the index in %s is %s, but the database was built with index %s: its %d collections "+
+		"claim %d DIDs, and the firehose was followed into it (%d cursor). Point --index-dir (COLINDEX_INDEX_DIR) at "+
+		"that index; or, to rebuild into this one, stop colindex and run `colindex reopen-all --index-dir %s`, then "+
+		"start a backfill: every collection is paged again from the beginning",
+		ErrIndexMismatch, indexDir, id, bound, sum.Collections, sum.Imported, followed, indexDir)
 }
 
 // ReopenAll binds the database to the index and reopens every collection: cursors and counts
-// go back to zero and the next start pages everything again, into this index. It is the way
+// go back to zero and the next start pages everything again, into this index; the stream's
+// saved cursor is dropped, so the follower starts again at the live tail. It is the way
 // back after an index was lost, wiped or replaced. It returns how many collections it reopened.
 func ReopenAll(ctx context.Context, pool *pgxpool.Pool, index *rocksindex.Index) (int64, error) {
 	id, _, err := index.EnsureID()
@@ -80,6 +90,9 @@ func ReopenAll(ctx context.Context, pool *pgxpool.Pool, index *rocksindex.Index)
 	if err := queries.IndexIdentitySet(ctx, tx, id); err != nil {
 		return 0, fmt.Errorf("record index identity: %w", err)
 	}
+	if err := queries.FirehoseCursorDeleteAll(ctx, tx); err != nil {
+		return 0, fmt.Errorf("reset firehose cursor: %w", err)
+	}
 	if err := tx.Commit(ctx); err != nil {
 		return 0, fmt.Errorf("reopen: %w", err)
 	}
@@ -94,7 +107,7 @@ func checkIndexBound(ctx context.Context, tx pgx.Tx, index *rocksindex.Index) er
 	if err != nil {
 		return err
 	}
-	bound, err := queries.IndexIdentityGet(ctx, tx)
+	bound, err := queries.IndexIdentityGetForShare(ctx, tx)
 	if errors.Is(err, pgx.ErrNoRows) {
 		bound = ""
 	} else if err != nil {

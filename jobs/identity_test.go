@@ -73,3 +73,25 @@ func TestPageCommitChecksTheIndexBinding(t *testing.T) {
 	require.NoError(t, checkIndexBound(ctx, tx, mine))
 	require.ErrorIs(t, checkIndexBound(ctx, tx, other), ErrIndexMismatch)
 }
+
+// A database that followed the firehose into an index claims it, even with no page paged:
+// another index is refused; reopen-all drops the stream's cursor with everything else.
+func TestAStreamCursorBindsTheIndexToo(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	pool := pgtest.NewPool(t)
+	require.NoError(t, BindIndex(ctx, pool, openIndex(t), "/first"))
+	_, err := pool.Exec(ctx, `INSERT INTO firehose_cursor (relay, seq) VALUES ('wss://relay.example', 42)`)
+	require.NoError(t, err)
+	other := openIndex(t)
+	err = BindIndex(ctx, pool, other, "/other")
+	require.ErrorIs(t, err, ErrIndexMismatch)
+	require.ErrorContains(t, err, "the firehose was followed into it")
+
+	_, err = ReopenAll(ctx, pool, other)
+	require.NoError(t, err)
+	n, err := queries.FirehoseCursorCount(ctx, pool)
+	require.NoError(t, err)
+	require.Zero(t, n, "the stream starts again at the live tail, into the new index")
+	require.NoError(t, BindIndex(ctx, pool, other, "/other"))
+}

@@ -24,20 +24,65 @@ import (
 const clientLockClass = "colindex.river_client"
 
 // HoldClientLock takes the lock that says the River client clientID is alive, on a
-// connection of its own, and returns the function that releases it (closing the connection).
+// connection of its own, and keeps it: the session is checked every lockCheckEvery, and if it
+// ended while the process lives (a Postgres restart, an idle-session timeout, a proxy), the
+// lock is taken again on a new one, so another start does not take this process for dead for
+// longer than that. release stops the check and frees the lock.
 func HoldClientLock(ctx context.Context, pool *pgxpool.Pool, clientID string) (release func(), err error) {
-	conn, err := pool.Acquire(ctx)
+	conn, err := lockClient(ctx, pool, clientID)
+	if err != nil {
+		return nil, err
+	}
+	watchCtx, stop := context.WithCancel(context.WithoutCancel(ctx))
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		for {
+			select {
+			case <-watchCtx.Done():
+				_ = conn.Close(context.Background())
+				return
+			case <-time.After(lockCheckEvery):
+			}
+			pingCtx, cancel := context.WithTimeout(watchCtx, 5*time.Second)
+			err := conn.Ping(pingCtx)
+			cancel()
+			if err == nil || watchCtx.Err() != nil {
+				continue
+			}
+			_ = conn.Close(context.Background())
+			for watchCtx.Err() == nil {
+				if conn, err = lockClient(watchCtx, pool, clientID); err == nil {
+					break
+				}
+				select {
+				case <-watchCtx.Done():
+				case <-time.After(time.Second):
+				}
+			}
+			if watchCtx.Err() != nil {
+				return
+			}
+		}
+	}()
+	return func() { stop(); <-done }, nil
+}
+
+// lockCheckEvery is how often the client lock's session is checked.
+const lockCheckEvery = 5 * time.Second
+
+// lockClient takes the client lock on a pool connection taken out of the pool for good: the
+// pool must never hand this session to anyone else, and closing it is what frees the lock.
+func lockClient(ctx context.Context, pool *pgxpool.Pool, clientID string) (*pgx.Conn, error) {
+	c, err := pool.Acquire(ctx)
 	if err != nil {
 		return nil, fmt.Errorf("client lock: %w", err)
 	}
-	if _, err := conn.Exec(ctx, "SELECT pg_advisory_lock(hashtext($1), hashtext($2))", clientLockClass, clientID); err != nil {
-		conn.Release()
+	if _, err := c.Exec(ctx, "SELECT pg_advisory_lock(hashtext($1), hashtext($2))", clientLockClass, clientID); err != nil {
+		c.Release()
 		return nil, fmt.Errorf("client lock: %w", err)
 	}
-	// Hijacked, not released: the pool must never hand this session to anyone else, and
-	// closing it is what frees the lock.
-	raw := conn.Hijack()
-	return func() { _ = raw.Close(context.Background()) }, nil
+	return c.Hijack(), nil
 }
 
 // clientAlive reports whether the process of River client clientID still holds its lock.
@@ -65,7 +110,9 @@ func RescueOrphans(ctx context.Context, pool *pgxpool.Pool, client *river.Client
 		return 0, err
 	}
 	now := time.Now().UTC()
-	params := riverdriver.JobRescueManyParams{StuckHorizon: now}
+	// The horizon is in the database's clock (attempted_at), just past the newest attempt
+	// judged here: an attempt a live client makes meanwhile is newer, and is not touched.
+	params := riverdriver.JobRescueManyParams{}
 	for _, j := range running {
 		if len(j.AttemptedBy) == 0 || j.AttemptedAt == nil {
 			continue
@@ -87,6 +134,9 @@ func RescueOrphans(ctx context.Context, pool *pgxpool.Pool, client *river.Client
 		errData, _ := json.Marshal(rivertype.AttemptError{
 			At: now, Attempt: j.Attempt, Error: "the process running this job died; rescued at restart",
 		})
+		if h := j.AttemptedAt.Add(time.Microsecond); h.After(params.StuckHorizon) {
+			params.StuckHorizon = h
+		}
 		params.ID = append(params.ID, j.ID)
 		params.Error = append(params.Error, errData)
 		params.FinalizedAt = append(params.FinalizedAt, finalized)

@@ -104,3 +104,39 @@ func TestQueueCountsSeeEveryQueue(t *testing.T) {
 	require.Len(t, byQueue, 3, "one row per queue asked, even an empty one: %v", byQueue)
 	require.EqualValues(t, 1, byQueue[QueuePages])
 }
+
+// The client lock comes back when its session ends while the process lives: another start
+// sees the client alive again within a check, and does not rescue its jobs.
+func TestClientLockIsTakenAgainAfterItsSessionEnds(t *testing.T) {
+	t.Parallel()
+	b := setup(t, setupOpts{})
+	ctx := context.Background()
+	release, err := HoldClientLock(ctx, b.pool, "client-resilient")
+	require.NoError(t, err)
+	defer release()
+	alive, err := clientAlive(ctx, b.pool, "client-resilient")
+	require.NoError(t, err)
+	require.True(t, alive)
+
+	// The session is cut from outside (as a Postgres restart or a proxy would).
+	_, err = b.pool.Exec(ctx, `SELECT pg_terminate_backend(pid) FROM pg_locks
+		WHERE locktype = 'advisory' AND classid = hashtext($1)::oid AND objid = hashtext($2)::oid`,
+		clientLockClass, "client-resilient")
+	require.NoError(t, err)
+	for deadline := time.Now().Add(lockCheckEvery); ; time.Sleep(10 * time.Millisecond) {
+		alive, err = clientAlive(ctx, b.pool, "client-resilient")
+		require.NoError(t, err)
+		if !alive {
+			break // the session is gone, and the lock with it
+		}
+		require.True(t, time.Now().Before(deadline), "the session was never cut")
+	}
+	for deadline := time.Now().Add(3 * lockCheckEvery); ; time.Sleep(50 * time.Millisecond) {
+		alive, err = clientAlive(ctx, b.pool, "client-resilient")
+		require.NoError(t, err)
+		if alive {
+			break
+		}
+		require.True(t, time.Now().Before(deadline), "the lock was not taken again")
+	}
+}

@@ -121,7 +121,11 @@ func (w *PageWorker) Work(ctx context.Context, job *river.Job[PageArgs]) error {
 		return w.fail(ctx, coll, fmt.Errorf("fetch page of %s from %s: %w", coll, src.Name, err))
 	}
 	fetchedAt := time.Now()
-	seen := nextSeenCursors(job.Args.SeenCursors, row.Cursor)
+	prior := job.Args.SeenCursors
+	if row.Cursor == "" {
+		prior = nil // paging from the start (a reset, reopen-all): an old chain's cursors do not count
+	}
+	seen := nextSeenCursors(prior, row.Cursor)
 	if page.Cursor != "" && slices.Contains(seen, cursorFingerprint(page.Cursor)) {
 		return w.fail(ctx, coll, river.JobCancel(fmt.Errorf("%s from %s: %w", coll, src.Name, ErrCursorRepeated)))
 	}

@@ -9,6 +9,28 @@ import (
 	"context"
 )
 
+const firehoseCursorCount = `-- name: FirehoseCursorCount :one
+SELECT count(*) FROM firehose_cursor
+`
+
+func (q *Queries) FirehoseCursorCount(ctx context.Context, db DBTX) (int64, error) {
+	row := db.QueryRow(ctx, firehoseCursorCount)
+	var count int64
+	err := row.Scan(&count)
+	return count, err
+}
+
+const firehoseCursorDeleteAll = `-- name: FirehoseCursorDeleteAll :exec
+DELETE FROM firehose_cursor
+`
+
+// reopen-all: the stream's effects before a saved cursor are not in a new index, so the
+// follower starts again at the live tail (the backfill covers history).
+func (q *Queries) FirehoseCursorDeleteAll(ctx context.Context, db DBTX) error {
+	_, err := db.Exec(ctx, firehoseCursorDeleteAll)
+	return err
+}
+
 const firehoseCursorGet = `-- name: FirehoseCursorGet :one
 SELECT seq FROM firehose_cursor WHERE relay = $1
 `
@@ -18,6 +40,31 @@ func (q *Queries) FirehoseCursorGet(ctx context.Context, db DBTX, relay string) 
 	var seq int64
 	err := row.Scan(&seq)
 	return seq, err
+}
+
+const firehoseCursorSave = `-- name: FirehoseCursorSave :execrows
+INSERT INTO firehose_cursor (relay, seq)
+SELECT $1::text, $2::bigint
+WHERE NOT EXISTS (SELECT 1 FROM index_identity)
+   OR EXISTS (SELECT 1 FROM index_identity WHERE index_id = $3::text)
+ON CONFLICT (relay) DO UPDATE SET seq = EXCLUDED.seq, updated_at = now()
+`
+
+type FirehoseCursorSaveParams struct {
+	Relay   string
+	Seq     int64
+	IndexID string
+}
+
+// The flusher's save: only while the database is bound to the index the events were applied
+// to (or to none), so a follower whose index is no longer the database's cannot move the
+// cursor past events the database's index never received.
+func (q *Queries) FirehoseCursorSave(ctx context.Context, db DBTX, arg FirehoseCursorSaveParams) (int64, error) {
+	result, err := db.Exec(ctx, firehoseCursorSave, arg.Relay, arg.Seq, arg.IndexID)
+	if err != nil {
+		return 0, err
+	}
+	return result.RowsAffected(), nil
 }
 
 const firehoseCursorSet = `-- name: FirehoseCursorSet :exec

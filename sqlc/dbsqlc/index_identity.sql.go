@@ -31,23 +31,29 @@ func (q *Queries) IndexIdentityGet(ctx context.Context, db DBTX) (string, error)
 	return index_id, err
 }
 
-const indexIdentityReplace = `-- name: IndexIdentityReplace :execrows
-UPDATE index_identity SET index_id = $1, recorded_at = now()
-WHERE index_id = $2
+const indexIdentityGetForShare = `-- name: IndexIdentityGetForShare :one
+SELECT index_id FROM index_identity FOR SHARE
 `
 
-type IndexIdentityReplaceParams struct {
-	NewIndexID string
-	OldIndexID string
+// A page commit's read: held to the commit, so a rebinding waits for the page and sees it.
+func (q *Queries) IndexIdentityGetForShare(ctx context.Context, db DBTX) (string, error) {
+	row := db.QueryRow(ctx, indexIdentityGetForShare)
+	var index_id string
+	err := row.Scan(&index_id)
+	return index_id, err
 }
 
-// Binds the database to another index, only if it is still bound to the one the caller saw.
-func (q *Queries) IndexIdentityReplace(ctx context.Context, db DBTX, arg IndexIdentityReplaceParams) (int64, error) {
-	result, err := db.Exec(ctx, indexIdentityReplace, arg.NewIndexID, arg.OldIndexID)
-	if err != nil {
-		return 0, err
-	}
-	return result.RowsAffected(), nil
+const indexIdentityGetForUpdate = `-- name: IndexIdentityGetForUpdate :one
+SELECT index_id FROM index_identity FOR UPDATE
+`
+
+// BindIndex's read: locks the row, so no page commit (which reads it FOR SHARE) interleaves
+// between the check of what the rows claim and the rebinding.
+func (q *Queries) IndexIdentityGetForUpdate(ctx context.Context, db DBTX) (string, error) {
+	row := db.QueryRow(ctx, indexIdentityGetForUpdate)
+	var index_id string
+	err := row.Scan(&index_id)
+	return index_id, err
 }
 
 const indexIdentitySet = `-- name: IndexIdentitySet :exec

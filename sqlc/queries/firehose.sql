@@ -10,3 +10,21 @@ ON CONFLICT (relay) DO UPDATE SET seq = EXCLUDED.seq, updated_at = now();
 -- A session lock: held for as long as the connection that took it lives, so a follower that
 -- dies (or loses its connection) frees it for the next without any lease to expire.
 SELECT pg_try_advisory_lock(@lock_key::bigint) AS locked;
+
+-- name: FirehoseCursorSave :execrows
+-- The flusher's save: only while the database is bound to the index the events were applied
+-- to (or to none), so a follower whose index is no longer the database's cannot move the
+-- cursor past events the database's index never received.
+INSERT INTO firehose_cursor (relay, seq)
+SELECT @relay::text, @seq::bigint
+WHERE NOT EXISTS (SELECT 1 FROM index_identity)
+   OR EXISTS (SELECT 1 FROM index_identity WHERE index_id = @index_id::text)
+ON CONFLICT (relay) DO UPDATE SET seq = EXCLUDED.seq, updated_at = now();
+
+-- name: FirehoseCursorCount :one
+SELECT count(*) FROM firehose_cursor;
+
+-- name: FirehoseCursorDeleteAll :exec
+-- reopen-all: the stream's effects before a saved cursor are not in a new index, so the
+-- follower starts again at the live tail (the backfill covers history).
+DELETE FROM firehose_cursor;

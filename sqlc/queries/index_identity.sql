@@ -6,12 +6,16 @@ SELECT index_id FROM index_identity;
 INSERT INTO index_identity (index_id) VALUES (@index_id)
 ON CONFLICT (singleton) DO NOTHING;
 
--- name: IndexIdentityReplace :execrows
--- Binds the database to another index, only if it is still bound to the one the caller saw.
-UPDATE index_identity SET index_id = @new_index_id, recorded_at = now()
-WHERE index_id = @old_index_id;
-
 -- name: IndexIdentitySet :exec
 -- Binds the database to an index, whatever it was bound to (colindex reopen-all).
 INSERT INTO index_identity (index_id) VALUES (@index_id)
 ON CONFLICT (singleton) DO UPDATE SET index_id = EXCLUDED.index_id, recorded_at = now();
+
+-- name: IndexIdentityGetForUpdate :one
+-- BindIndex's read: locks the row, so no page commit (which reads it FOR SHARE) interleaves
+-- between the check of what the rows claim and the rebinding.
+SELECT index_id FROM index_identity FOR UPDATE;
+
+-- name: IndexIdentityGetForShare :one
+-- A page commit's read: held to the commit, so a rebinding waits for the page and sees it.
+SELECT index_id FROM index_identity FOR SHARE;
