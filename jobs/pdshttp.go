@@ -2,7 +2,6 @@ package jobs
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"io"
 	"net"
@@ -12,14 +11,11 @@ import (
 	"time"
 
 	"github.com/bluesky-social/indigo/util/ssrf"
+	"github.com/colindex/colindex/source"
 )
 
 // errBodyTooLarge is returned by a read past maxPDSBody.
 var errBodyTooLarge = fmt.Errorf("answer larger than %d bytes", maxPDSBody)
-
-// errCrossOriginRedirect is wrapped when a PDS or a DID host redirects to another scheme,
-// host or port.
-var errCrossOriginRedirect = errors.New("redirect to another origin refused")
 
 // verifyHTTPOptions build the verify jobs' HTTP client.
 type verifyHTTPOptions struct {
@@ -67,23 +63,9 @@ func newVerifyHTTP(o verifyHTTPOptions) *http.Client {
 	return &http.Client{
 		Transport:     capTransport{rt: transport, max: maxPDSBody},
 		Timeout:       o.timeout,
-		CheckRedirect: sameOriginRedirect,
+		CheckRedirect: source.CheckRedirect,
 	}
 }
-
-// sameOriginRedirect follows at most 5 redirects, each within the first request's origin.
-func sameOriginRedirect(req *http.Request, via []*http.Request) error {
-	from, to := originKey(via[0].URL), originKey(req.URL)
-	if from != to {
-		return fmt.Errorf("%w: %s redirected to %s", errCrossOriginRedirect, from, to)
-	}
-	if len(via) >= 5 {
-		return fmt.Errorf("%s: stopped after 5 redirects", from)
-	}
-	return nil
-}
-
-func originKey(u *url.URL) string { return strings.ToLower(u.Scheme) + "://" + hostKey(u) }
 
 // capTransport caps every response body, so that indigo's DID resolution (which reads a
 // document whole) is bounded too.

@@ -15,6 +15,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/colindex/colindex/rocksindex"
+	"github.com/colindex/colindex/source"
 )
 
 // A #sync re-learns the account from describeRepo, both ways: a pair the PDS no longer
@@ -177,5 +178,5 @@ func TestVerifyHTTPCapsAndRedirects(t *testing.T) {
 	require.NoError(t, err, "a same-origin redirect is followed")
 	require.Equal(t, maxPDSBody, n, "an answer at the cap is read whole")
 	_, err = read("/away")
-	require.ErrorIs(t, err, errCrossOriginRedirect)
+	require.ErrorIs(t, err, source.ErrCrossHostRedirect)
 }

@@ -79,7 +79,7 @@ func NewClient(rps float64) *Client {
 		ResponseHeaderTimeout: RequestTimeout,
 	}
 	return &Client{
-		http:      &http.Client{Transport: transport, Timeout: RequestTimeout, CheckRedirect: checkRedirect},
+		http:      &http.Client{Transport: transport, Timeout: RequestTimeout, CheckRedirect: CheckRedirect},
 		rps:       rps,
 		throttles: map[string]*throttle{},
 	}

@@ -43,12 +43,13 @@ func originOf(src Source) string {
 	return origin(u)
 }
 
-// checkRedirect is the shared http.Client's redirect policy: only redirects that stay on the
-// first request's origin, and at most maxRedirects of them.
-func checkRedirect(req *http.Request, via []*http.Request) error {
+// CheckRedirect is the redirect policy of colindex's outgoing HTTP clients (sources, the
+// lexicon list, PDS checks): only redirects that stay on the first request's origin, and at
+// most maxRedirects of them.
+func CheckRedirect(req *http.Request, via []*http.Request) error {
 	from, to := origin(via[0].URL), origin(req.URL)
 	if from != to {
-		return fmt.Errorf("%w: %s redirected to %s; a source may only redirect within its own scheme, host and port",
+		return fmt.Errorf("%w: %s redirected to %s; a server may only redirect within its own scheme, host and port",
 			ErrCrossHostRedirect, from, to)
 	}
 	if len(via) >= maxRedirects {

@@ -117,8 +117,8 @@ func mustURL(t *testing.T, raw string) *url.URL {
 func TestCrossOriginRedirectErrorIsClear(t *testing.T) {
 	t.Parallel()
 	via := []*http.Request{{URL: mustURL(t, "https://source.example/xrpc/x?collection=a")}}
-	err := checkRedirect(&http.Request{URL: mustURL(t, "http://169.254.169.254/latest")}, via)
+	err := CheckRedirect(&http.Request{URL: mustURL(t, "http://169.254.169.254/latest")}, via)
 	require.True(t, errors.Is(err, ErrCrossHostRedirect))
 	require.True(t, strings.Contains(err.Error(), "https://source.example:443 redirected to http://169.254.169.254:80"), err.Error())
-	require.NoError(t, checkRedirect(&http.Request{URL: mustURL(t, "https://SOURCE.example:443/other")}, via))
+	require.NoError(t, CheckRedirect(&http.Request{URL: mustURL(t, "https://SOURCE.example:443/other")}, via))
 }
