@@ -130,38 +130,6 @@ func (ix *Index) Add(collection string, dids []string) error {
 	return nil
 }
 
-// ListRepos returns up to limit DIDs of collection in DID order, starting after the DID
-// after ("" starts at the beginning).
-// Accounts that are not active (taken down, suspended, deactivated, deleted) are not listed.
-func (ix *Index) ListRepos(collection, after string, limit int) ([]string, error) {
-	return ix.listListed(collection, after, limit)
-}
-
-// listRaw returns up to limit DIDs of collection in DID order, starting after the DID
-// after, every DID the rbc family holds.
-func (ix *Index) listRaw(collection, after string, limit int) ([]string, error) {
-	if limit <= 0 {
-		return nil, nil
-	}
-	start := collectionPrefix(collection)
-	if after != "" {
-		// <collection> 0x00 <after> 0x00 sorts after <after> and before any longer DID.
-		start = append(rbcKey(collection, after), sep)
-	}
-	var dids []string
-	err := ix.scan(ix.rbc, start, collectionUpperBound(collection), func(key []byte) bool {
-		_, did, err := parseRBCKey(key)
-		if err == nil {
-			dids = append(dids, did)
-		}
-		return len(dids) < limit
-	})
-	if err != nil {
-		return nil, fmt.Errorf("list repos of %s: %w", collection, err)
-	}
-	return dids, nil
-}
-
 // CollectionsOf returns the collections indexed for one DID, from cbr.
 func (ix *Index) CollectionsOf(did string) ([]string, error) {
 	var colls []string
@@ -208,24 +176,6 @@ func (ix *Index) Ping() error {
 	}
 	v.Free()
 	return nil
-}
-
-// scan visits keys of cf in [start, end) until visit returns false.
-func (ix *Index) scan(cf *grocksdb.ColumnFamilyHandle, start, end []byte, visit func(key []byte) bool) error {
-	ro := grocksdb.NewDefaultReadOptions()
-	defer ro.Destroy()
-	ro.SetIterateUpperBound(end)
-	it := ix.db.NewIteratorCF(ro, cf)
-	defer it.Close()
-	for it.Seek(start); it.Valid(); it.Next() {
-		k := it.Key()
-		more := visit(k.Data())
-		k.Free()
-		if !more {
-			break
-		}
-	}
-	return it.Err()
 }
 
 // ApproximateSizes estimates, for each collection, the bytes its rbc keys take on disk
