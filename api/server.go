@@ -67,6 +67,7 @@ func (s *Server) NewAPI(mux *http.ServeMux) huma.API {
 	cfg.DocsPath = ""
 	api := humago.New(mux, cfg)
 	mux.HandleFunc("GET /docs", docs(api.OpenAPI()))
+	s.registerCollections(api)
 	admin := s.adminGroup(api)
 	s.registerAdmin(admin)
 	s.registerControl(admin)

@@ -220,6 +220,16 @@ func (b *testBundle) requireIndexMatches(t *testing.T, ix *rocksindex.Index) {
 			}
 		}
 	}
+	// The counts listCollections serves: exactly the listed DIDs, across kills and removals.
+	wantCounts := map[string]int64{}
+	for c, l := range wantListed {
+		wantCounts[c] = int64(len(l))
+	}
+	gotCounts := map[string]int64{}
+	for _, cc := range ix.CollectionCounts("", 0) {
+		gotCounts[cc.Collection] = cc.Count
+	}
+	require.Equal(t, wantCounts, gotCounts, "per-collection counts")
 	colls, err := ix.Collections()
 	require.NoError(t, err)
 	for _, c := range colls {

@@ -184,6 +184,7 @@ type CollectionStatus struct {
 	Collection string     `json:"collection"`
 	Source     string     `json:"source" doc:"The source relay this collection is paged from."`
 	Imported   int64      `json:"imported" doc:"Valid DIDs received across committed pages."`
+	Indexed    int64      `json:"indexed" doc:"DIDs the index lists for the collection now (backfill and stream, less removals and inactive accounts): the count /v1/listCollections serves."`
 	Completed  bool       `json:"completed"`
 	Cursor     string     `json:"cursor,omitempty" doc:"The source's cursor to resume from. The status list shows it for incomplete collections only; the collection detail always."`
 	Skipped    int64      `json:"skipped" doc:"Entries the source sent that were not valid DIDs (never indexed)."`
@@ -227,6 +228,7 @@ func (b *Backfill) Status(ctx context.Context) (Status, error) {
 	st := Status{Running: running, Paused: paused, Total: len(rows), Collections: make([]CollectionStatus, len(rows))}
 	for i, r := range rows {
 		c := collectionStatus(r)
+		c.Indexed = b.Index.Count(r.Collection)
 		if c.Completed {
 			st.Completed++
 		}

@@ -198,6 +198,7 @@ func (b *Backfill) Collection(ctx context.Context, collection string) (Collectio
 		FirstPageAt:      row.FirstPageAt,
 	}
 	d.Cursor = row.Cursor // the detail always shows it, completed or not
+	d.Indexed = b.Index.Count(collection)
 	if row.FirstPageAt != nil && row.LastPageAt != nil {
 		if span := row.LastPageAt.Sub(*row.FirstPageAt).Seconds(); span > 0 {
 			d.DIDsPerSec = float64(row.ImportedCount) / span

@@ -21,13 +21,10 @@ type accounts struct {
 	cf *grocksdb.ColumnFamilyHandle
 	// mu is held shared by every add (a backfill page, a stream commit) across its status
 	// check and its write, and exclusively by RemoveAccount across its status write and its
-	// pair deletes. So an add either finishes before a removal (whose cbr scan then sees and
+	// pair deletes (and by SetAccountStatus and RemovePairs, whose counts move with them). So an add either finishes before a removal (whose cbr scan then sees and
 	// removes its pairs) or starts after it (and sees "deleted"): a page fetched before the
 	// removal can never put a removed pair back.
 	mu sync.RWMutex
-	// statusMu serialises the read-modify-write of a status (a later status never overwrites
-	// "deleted").
-	statusMu sync.Mutex
 	// noSync writes go to the WAL without an fsync; the firehose calls SyncWAL before it
 	// records a cursor past them.
 	noSync *grocksdb.WriteOptions
@@ -54,8 +51,8 @@ func (ix *Index) AccountStatus(did string) (string, error) {
 	return string(v.Data()), nil
 }
 
-// withoutDeleted drops the DIDs whose account is deleted. Callers hold acct.mu (shared).
-func (ix *Index) withoutDeleted(dids []string) ([]string, error) {
+// statuses returns the stored status of each DID ("" for active). Callers hold acct.mu.
+func (ix *Index) statuses(dids []string) ([]string, error) {
 	if len(dids) == 0 {
 		return nil, nil
 	}
@@ -68,14 +65,34 @@ func (ix *Index) withoutDeleted(dids []string) ([]string, error) {
 		return nil, fmt.Errorf("account statuses of %d DIDs: %w", len(dids), err)
 	}
 	defer vals.Destroy()
-	kept := dids[:0:0]
+	out := make([]string, len(dids))
 	for i, v := range vals {
-		if string(v.Data()) == StatusDeleted {
-			continue
+		if v.Exists() {
+			out[i] = string(v.Data())
 		}
-		kept = append(kept, dids[i])
 	}
-	return kept, nil
+	return out, nil
+}
+
+// rbcExists reports, for each DID, whether its rbc key with collection is in the index.
+func (ix *Index) rbcExists(collection string, dids []string) ([]bool, error) {
+	if len(dids) == 0 {
+		return nil, nil
+	}
+	keys := make([][]byte, len(dids))
+	for i, d := range dids {
+		keys[i] = rbcKey(collection, d)
+	}
+	vals, err := ix.db.MultiGetCF(ix.read, ix.rbc, keys...)
+	if err != nil {
+		return nil, fmt.Errorf("look up %d DIDs of %s: %w", len(dids), collection, err)
+	}
+	defer vals.Destroy()
+	out := make([]bool, len(dids))
+	for i, v := range vals {
+		out[i] = v.Exists()
+	}
+	return out, nil
 }
 
 // Pair is one (collection, DID) the stream says exists.
@@ -92,11 +109,12 @@ func (ix *Index) AddStream(did string, collections []string) (int, error) {
 }
 
 // AddPairs records pairs (the create and update ops of a batch of commits) and returns how
-// many were new. Pairs of deleted accounts are dropped. It costs three RocksDB calls however
+// many it wrote (new or repaired). Pairs of deleted accounts are dropped. It costs three RocksDB calls however
 // many pairs: one read of the accounts' statuses, one read of the pairs (most commits touch a
 // collection the account already has, and reading is cheaper than writing the same keys
-// again), and one write of what is missing. Both sides must be there to skip a pair, so a
-// half-written one (a reset between its cbr deletes and its rbc range delete) is made whole.
+// again), and one write of what is missing with the counts it moves. Both sides must be there
+// to skip a pair, so a half-written one (a reset between its cbr deletes and its rbc range
+// delete) is made whole; it moves the count only if its rbc key was missing.
 // The write is not synced: the caller syncs with SyncWAL before it records progress past it.
 func (ix *Index) AddPairs(pairs []Pair) (int, error) {
 	if len(pairs) == 0 {
@@ -119,26 +137,28 @@ func (ix *Index) AddPairs(pairs []Pair) (int, error) {
 			dids = append(dids, p.DID)
 		}
 	}
-	live, err := ix.withoutDeleted(dids)
+	sts, err := ix.statuses(dids)
 	if err != nil {
 		return 0, err
 	}
-	if len(live) < len(dids) {
-		keep := make(map[string]struct{}, len(live))
-		for _, d := range live {
-			keep[d] = struct{}{}
-		}
-		kept := uniq[:0]
-		for _, p := range uniq {
-			if _, ok := keep[p.DID]; ok {
-				kept = append(kept, p)
-			}
-		}
-		uniq = kept
+	status := make(map[string]string, len(dids))
+	for i, d := range dids {
+		status[d] = sts[i]
 	}
+	kept := uniq[:0]
+	colls := make([]string, 0, 8)
+	for _, p := range uniq {
+		if status[p.DID] != StatusDeleted {
+			kept = append(kept, p)
+			colls = append(colls, p.Collection)
+		}
+	}
+	uniq = kept
 	if len(uniq) == 0 {
 		return 0, nil
 	}
+	unlock := ix.counts.lock(colls...)
+	defer unlock()
 	cfs := make(grocksdb.ColumnFamilyHandles, 0, 2*len(uniq))
 	keys := make([][]byte, 0, 2*len(uniq))
 	for _, p := range uniq {
@@ -153,7 +173,8 @@ func (ix *Index) AddPairs(pairs []Pair) (int, error) {
 	wb := grocksdb.NewWriteBatch()
 	defer wb.Destroy()
 	added := 0
-	for i := range uniq {
+	deltas := map[string]int64{}
+	for i, p := range uniq {
 		if vals[2*i].Exists() && vals[2*i+1].Exists() {
 			continue
 		}
@@ -162,19 +183,24 @@ func (ix *Index) AddPairs(pairs []Pair) (int, error) {
 		// A create after the stream removed the pair: it exists again (removal.go).
 		wb.DeleteCF(ix.gone, keys[2*i])
 		added++
+		if !vals[2*i].Exists() && status[p.DID] == "" {
+			deltas[p.Collection]++
+		}
 	}
 	if added == 0 {
 		return 0, nil
 	}
+	commit := ix.counts.stage(wb, deltas)
 	if err := ix.db.Write(ix.acct.noSync, wb); err != nil {
 		return 0, fmt.Errorf("index %d pairs: %w", added, err)
 	}
+	commit()
 	return added, nil
 }
 
 // RemoveAccount marks did deleted (final) and removes every pair it has, found through cbr,
-// in one unsynced batch. It returns the pairs removed and whether the account was already
-// deleted (a replayed event).
+// in one unsynced batch with the counts it moves. It returns the pairs removed and whether
+// the account was already deleted (a replayed event).
 func (ix *Index) RemoveAccount(did string) (removed int, already bool, err error) {
 	ix.acct.mu.Lock()
 	defer ix.acct.mu.Unlock()
@@ -193,35 +219,78 @@ func (ix *Index) RemoveAccount(did string) (removed int, already bool, err error
 		wb.DeleteCF(ix.cbr, cbrKey(did, coll))
 	}
 	wb.PutCF(ix.acct.cf, []byte(did), []byte(StatusDeleted))
+	var commit func()
+	if st == "" { // an inactive account's pairs were not counted
+		if commit, err = ix.stageListed(wb, did, colls, -1); err != nil {
+			return 0, false, err
+		}
+	}
 	if err := ix.db.Write(ix.acct.noSync, wb); err != nil {
 		return 0, false, fmt.Errorf("remove account %s: %w", did, err)
+	}
+	if commit != nil {
+		commit()
 	}
 	return len(colls), st == StatusDeleted, nil
 }
 
+// stageListed stages a change of delta in the count of each collection of colls whose rbc
+// key with did exists (an account becoming listed or unlisted). Callers hold acct.mu
+// exclusively.
+func (ix *Index) stageListed(wb *grocksdb.WriteBatch, did string, colls []string, delta int64) (func(), error) {
+	deltas := make(map[string]int64, len(colls))
+	for _, coll := range colls {
+		ok, err := ix.rbcExists(coll, []string{did})
+		if err != nil {
+			return nil, err
+		}
+		if ok[0] {
+			deltas[coll] += delta
+		}
+	}
+	return ix.counts.stage(wb, deltas), nil
+}
+
 // SetAccountStatus records a non-deleted status: "" (active) lists did again, anything else
-// hides it from ListRepos while keeping its pairs. A deleted account stays deleted. Unsynced.
+// hides it from ListRepos (and its collections' counts) while keeping its pairs. A deleted
+// account stays deleted. Unsynced.
 func (ix *Index) SetAccountStatus(did, status string) error {
 	if status == StatusDeleted {
 		_, _, err := ix.RemoveAccount(did)
 		return err
 	}
-	ix.acct.mu.RLock()
-	defer ix.acct.mu.RUnlock()
-	ix.acct.statusMu.Lock()
-	defer ix.acct.statusMu.Unlock()
+	// Exclusive: the counts of every collection of did move with the status.
+	ix.acct.mu.Lock()
+	defer ix.acct.mu.Unlock()
 	cur, err := ix.AccountStatus(did)
 	if err != nil || cur == StatusDeleted || cur == status {
 		return err
 	}
+	wb := grocksdb.NewWriteBatch()
+	defer wb.Destroy()
 	if status == "" {
-		err = ix.db.DeleteCF(ix.acct.noSync, ix.acct.cf, []byte(did))
+		wb.DeleteCF(ix.acct.cf, []byte(did))
 	} else {
-		err = ix.db.PutCF(ix.acct.noSync, ix.acct.cf, []byte(did), []byte(status))
+		wb.PutCF(ix.acct.cf, []byte(did), []byte(status))
 	}
-	if err != nil {
+	commit := func() {}
+	if (cur == "") != (status == "") {
+		colls, err := ix.CollectionsOf(did)
+		if err != nil {
+			return err
+		}
+		delta := int64(1) // listed again
+		if status != "" {
+			delta = -1
+		}
+		if commit, err = ix.stageListed(wb, did, colls, delta); err != nil {
+			return err
+		}
+	}
+	if err := ix.db.Write(ix.acct.noSync, wb); err != nil {
 		return fmt.Errorf("set status of %s to %q: %w", did, status, err)
 	}
+	commit()
 	return nil
 }
 

@@ -55,7 +55,17 @@ func (ix *Index) DeleteCollection(ctx context.Context, collection string, progre
 	wb := grocksdb.NewWriteBatch()
 	defer wb.Destroy()
 	wb.DeleteRangeCF(ix.rbc, start, end)
-	if err := ix.db.Write(ix.syncWrite, wb); err != nil { // synced: the cbr deletes before it too
+	// The count goes to zero with the range: the locks of an add of this collection.
+	ix.acct.mu.RLock()
+	unlock := ix.counts.lock(collection)
+	commit := ix.counts.setZero(wb, collection)
+	err := ix.db.Write(ix.syncWrite, wb) // synced: the cbr deletes before it too
+	if err == nil {
+		commit()
+	}
+	unlock()
+	ix.acct.mu.RUnlock()
+	if err != nil {
 		return removed, fmt.Errorf("delete range of %s: %w", collection, err)
 	}
 	ix.db.CompactRangeCF(ix.rbc, grocksdb.Range{Start: start, Limit: end})

@@ -3,6 +3,7 @@ package rocksindex
 import (
 	"fmt"
 	"os"
+	"slices"
 
 	"github.com/linxGnu/grocksdb"
 )
@@ -25,6 +26,7 @@ type Index struct {
 	read      *grocksdb.ReadOptions
 	acct      accounts                     // account statuses (account.go)
 	gone      *grocksdb.ColumnFamilyHandle // pairs the stream removed (removal.go)
+	counts    counts                       // DIDs listed per collection (counts.go)
 }
 
 // Open opens (creating if needed) the index in dir. It fails clearly when another process
@@ -34,8 +36,8 @@ func Open(dir string) (*Index, error) {
 		return nil, fmt.Errorf("open index: create %s: %w", dir, err)
 	}
 	opts, table, cache := options()
-	names := []string{cfDefault, cfRBC, cfCBR, cfAcct, cfGone}
-	cfOpts := []*grocksdb.Options{opts, opts, opts, opts, opts}
+	names := []string{cfDefault, cfRBC, cfCBR, cfAcct, cfGone, cfCount}
+	cfOpts := []*grocksdb.Options{opts, opts, opts, opts, opts, opts}
 	db, handles, err := grocksdb.OpenDbColumnFamilies(opts, dir, names, cfOpts)
 	if err != nil {
 		opts.Destroy()
@@ -60,6 +62,11 @@ func Open(dir string) (*Index, error) {
 	}
 	ix.acct.init(handles[3])
 	ix.gone = handles[4]
+	ix.counts.cf = handles[5]
+	if err := ix.loadCounts(); err != nil {
+		ix.Close()
+		return nil, fmt.Errorf("open index %s: %w", dir, err)
+	}
 	return ix, nil
 }
 
@@ -103,31 +110,67 @@ func options() (*grocksdb.Options, *grocksdb.BlockBasedTableOptions, *grocksdb.C
 	return opts, table, cache
 }
 
-// Add records that every DID in dids has records in collection: one synced write batch with
-// an rbc and a cbr key per DID. Callers validate the DIDs first.
+// Add records that every DID in dids has records in collection: one write batch with an rbc
+// and a cbr key per DID and the collection's new count, synced before it returns. Callers
+// validate the DIDs first.
 func (ix *Index) Add(collection string, dids []string) error {
 	// A deleted account is never put back, even by a page fetched before its removal
 	// (the lock and the rule: account.go).
 	ix.acct.mu.RLock()
 	defer ix.acct.mu.RUnlock()
-	dids, err := ix.withoutDeleted(dids)
-	if err != nil || len(dids) == 0 {
+	dids = slices.Compact(slices.Sorted(slices.Values(dids))) // a page listing a DID twice counts it once
+	statuses, err := ix.statuses(dids)
+	if err != nil {
 		return err
 	}
+	live := dids[:0:0]
+	var hidden map[string]bool // inactive accounts: indexed, not counted (nor listed)
+	for i, did := range dids {
+		switch statuses[i] {
+		case "":
+			live = append(live, did)
+		case StatusDeleted:
+		default:
+			live = append(live, did)
+			if hidden == nil {
+				hidden = map[string]bool{}
+			}
+			hidden[did] = true
+		}
+	}
 	// Nor a pair the stream proved gone (the rule: removal.go).
-	if dids, err = ix.withoutGone(collection, dids); err != nil || len(dids) == 0 {
+	if live, err = ix.withoutGone(collection, live); err != nil || len(live) == 0 {
+		return err
+	}
+	unlock := ix.counts.lock(collection)
+	exists, err := ix.rbcExists(collection, live)
+	if err != nil {
+		unlock()
 		return err
 	}
 	wb := grocksdb.NewWriteBatch()
 	defer wb.Destroy()
-	for _, did := range dids {
+	var added int64
+	for i, did := range live {
+		// Both sides every time: a half-written pair (a reset cut short) is made whole.
 		wb.PutCF(ix.rbc, rbcKey(collection, did), nil)
 		wb.PutCF(ix.cbr, cbrKey(did, collection), nil)
+		if !exists[i] && !hidden[did] {
+			added++
+		}
 	}
-	if err := ix.db.Write(ix.syncWrite, wb); err != nil {
-		return fmt.Errorf("index %d DIDs of %s: %w", len(dids), collection, err)
+	commit := ix.counts.stage(wb, map[string]int64{collection: added})
+	// Written unsynced under the stripe lock (so the count's order is the WAL's), synced
+	// after it: concurrent pages do not queue their fsyncs behind one lock.
+	err = ix.db.Write(ix.acct.noSync, wb)
+	if err == nil {
+		commit()
 	}
-	return nil
+	unlock()
+	if err != nil {
+		return fmt.Errorf("index %d DIDs of %s: %w", len(live), collection, err)
+	}
+	return ix.SyncWAL()
 }
 
 // CollectionsOf returns the collections indexed for one DID, from cbr.

@@ -3,6 +3,8 @@ package rocksindex
 import (
 	"encoding/binary"
 	"fmt"
+	"slices"
+	"strings"
 	"time"
 
 	"github.com/linxGnu/grocksdb"
@@ -29,31 +31,51 @@ func (ix *Index) RemovePairs(pairs []Pair) (int, error) {
 	}
 	ix.acct.mu.Lock()
 	defer ix.acct.mu.Unlock()
+	pairs = slices.Compact(slices.SortedFunc(slices.Values(pairs), comparePairs))
 	keys := make([][]byte, len(pairs))
+	dids := make([]string, len(pairs))
 	for i, p := range pairs {
 		keys[i] = rbcKey(p.Collection, p.DID)
+		dids[i] = p.DID
 	}
 	vals, err := ix.db.MultiGetCF(ix.read, ix.rbc, keys...)
 	if err != nil {
 		return 0, fmt.Errorf("look up %d pairs to remove: %w", len(pairs), err)
 	}
 	defer vals.Destroy()
+	sts, err := ix.statuses(dids)
+	if err != nil {
+		return 0, err
+	}
 	stamp := binary.BigEndian.AppendUint64(nil, uint64(time.Now().UnixNano()))
 	wb := grocksdb.NewWriteBatch()
 	defer wb.Destroy()
 	held := 0
+	deltas := map[string]int64{}
 	for i, p := range pairs {
 		if vals[i].Exists() {
 			held++
+			if sts[i] == "" {
+				deltas[p.Collection]--
+			}
 		}
 		wb.DeleteCF(ix.rbc, keys[i])
 		wb.DeleteCF(ix.cbr, cbrKey(p.DID, p.Collection))
 		wb.PutCF(ix.gone, keys[i], stamp)
 	}
+	commit := ix.counts.stage(wb, deltas)
 	if err := ix.db.Write(ix.acct.noSync, wb); err != nil {
 		return 0, fmt.Errorf("remove %d pairs: %w", len(pairs), err)
 	}
+	commit()
 	return held, nil
+}
+
+func comparePairs(a, b Pair) int {
+	if c := strings.Compare(a.Collection, b.Collection); c != 0 {
+		return c
+	}
+	return strings.Compare(a.DID, b.DID)
 }
 
 // Removed reports whether the stream removed (collection, did) and no later create brought

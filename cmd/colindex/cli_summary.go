@@ -44,7 +44,7 @@ func printSummary(w io.Writer, st *goclient.Status, recent int) {
 		fmt.Fprintln(w, "recent incomplete collections:")
 	}
 	for _, col := range incomplete {
-		line := fmt.Sprintf("  %-40s %12s", col.Collection, thousands(col.Imported))
+		line := fmt.Sprintf("  %-40s %12s imported %12s indexed", col.Collection, thousands(col.Imported), thousands(col.Indexed))
 		if col.Error != nil {
 			line += "  error: " + *col.Error
 		}

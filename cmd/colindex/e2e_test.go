@@ -163,6 +163,7 @@ type e2eStatus struct {
 		Collection string `json:"collection"`
 		Source     string `json:"source"`
 		Imported   int64  `json:"imported"`
+		Indexed    int64  `json:"indexed"`
 		Completed  bool   `json:"completed"`
 		Cursor     string `json:"cursor"`
 	} `json:"collections"`
@@ -368,12 +369,20 @@ func (s *service) requireExactly(relay *testrelay.Relay, names []string, timeout
 	st := s.waitIdle(timeout)
 	require.Equal(s.t, len(names), st.Completed)
 	compared := 0
+	code, body := s.call("GET", "/v1/listCollections?limit=1000")
+	require.Equal(s.t, 200, code, string(body))
+	var counts struct {
+		Collections map[string]int64 `json:"collections"`
+	}
+	require.NoError(s.t, json.Unmarshal(body, &counts))
 	for _, c := range st.Collections {
 		served := relay.Collection(c.Collection)
 		require.EqualValues(s.t, len(served), c.Imported, "%s counted exactly once", c.Collection)
 		want := slices.Clone(served)
 		slices.Sort(want)
 		require.Equal(s.t, want, s.listAll(c.Collection), "%s: the index holds exactly what was served", c.Collection)
+		require.EqualValues(s.t, len(want), c.Indexed, "%s: the indexed count in status", c.Collection)
+		require.EqualValues(s.t, len(want), counts.Collections[c.Collection], "%s: the count listCollections serves", c.Collection)
 		starts := relay.Starts(c.Collection)
 		require.True(s.t, slices.IsSorted(starts), "%s was paged again past a committed cursor: %v", c.Collection, starts)
 		compared += len(want)

@@ -38,6 +38,14 @@ type ChainJob struct {
 	State     string  `json:"state"`
 }
 
+// CollectionCount defines model for CollectionCount.
+type CollectionCount struct {
+	Collection string `json:"collection"`
+
+	// Count DIDs listReposByCollection lists for it (inactive accounts left out).
+	Count int64 `json:"count"`
+}
+
 // CollectionDetail defines model for CollectionDetail.
 type CollectionDetail struct {
 	Chain      *ChainJob `json:"chain,omitempty"`
@@ -61,6 +69,9 @@ type CollectionDetail struct {
 
 	// Imported Valid DIDs received across committed pages.
 	Imported int64 `json:"imported"`
+
+	// Indexed DIDs the index lists for the collection now (backfill and stream, less removals and inactive accounts): the count /v1/listCollections serves.
+	Indexed int64 `json:"indexed"`
 
 	// LastPageAt When the last page was committed.
 	LastPageAt *time.Time `json:"last_page_at,omitempty"`
@@ -95,6 +106,9 @@ type CollectionStatus struct {
 	// Imported Valid DIDs received across committed pages.
 	Imported int64 `json:"imported"`
 
+	// Indexed DIDs the index lists for the collection now (backfill and stream, less removals and inactive accounts): the count /v1/listCollections serves.
+	Indexed int64 `json:"indexed"`
+
 	// LastPageAt When the last page was committed.
 	LastPageAt *time.Time `json:"last_page_at,omitempty"`
 
@@ -112,6 +126,14 @@ type CollectionStatus struct {
 
 	// Source The source relay this collection is paged from.
 	Source string `json:"source"`
+}
+
+// CollectionsPage defines model for CollectionsPage.
+type CollectionsPage struct {
+	Collections []CollectionCount `json:"collections"`
+
+	// Cursor Pass as cursor for the next page; absent on the last page.
+	Cursor *string `json:"cursor,omitempty"`
 }
 
 // ErrorDetail defines model for ErrorDetail.
@@ -175,6 +197,15 @@ type FirehoseStatus struct {
 	Reconnects        int64      `json:"reconnects"`
 	RemovalsUndecided int64      `json:"removals_undecided"`
 	Url               string     `json:"url"`
+}
+
+// ListCollectionsV1 defines model for ListCollectionsV1.
+type ListCollectionsV1 struct {
+	// Collections NSID to the number of DIDs the index lists for it.
+	Collections map[string]int64 `json:"collections"`
+
+	// Cursor Pass as cursor for the next page; empty on the last page.
+	Cursor string `json:"cursor"`
 }
 
 // LiveJob defines model for LiveJob.
@@ -283,6 +314,30 @@ type StartBackfillParams struct {
 
 	// LexiconListMax Most collections the lexicon list may add to this run (default 5000); the run reports what the cap left out as lexicon_list_dropped.
 	LexiconListMax *int64 `form:"lexicon_list_max,omitempty" json:"lexicon_list_max,omitempty"`
+}
+
+// ListCollectionsParams defines parameters for ListCollections.
+type ListCollectionsParams struct {
+	// Collection Ask for these collections only (repeat the parameter); each is answered, with count 0 when the index lists none.
+	Collection *[]string `form:"collection,omitempty" json:"collection,omitempty"`
+
+	// Cursor The cursor of the previous page: the last NSID it held.
+	Cursor *string `form:"cursor,omitempty" json:"cursor,omitempty"`
+
+	// Limit Collections per page.
+	Limit *int64 `form:"limit,omitempty" json:"limit,omitempty"`
+}
+
+// ListCollectionsV1Params defines parameters for ListCollectionsV1.
+type ListCollectionsV1Params struct {
+	// C Ask for these collections only (repeat the parameter); unknown or empty ones are left out. Cursor and limit are then ignored.
+	C *[]string `form:"c,omitempty" json:"c,omitempty"`
+
+	// Cursor The cursor of the previous page: the last NSID it held.
+	Cursor *string `form:"cursor,omitempty" json:"cursor,omitempty"`
+
+	// Limit Collections per page, clamped to 50..1000 (default 500), as collectiondir does.
+	Limit *string `form:"limit,omitempty" json:"limit,omitempty"`
 }
 
 // RequestEditorFn is the function signature for the RequestEditor callback function
@@ -421,6 +476,20 @@ type ClientInterface interface {
 	//
 	// Corresponds with GET /admin/firehose (the `GetFirehoseStatus` operationId).
 	GetFirehoseStatus(ctx context.Context, reqEditors ...RequestEditorFn) (*http.Response, error)
+
+	// ListCollections Collections and their DID counts
+	//
+	// The collections the index lists at least one DID for, in NSID order with a cursor, or the collections asked for. Counts are exact: the number of DIDs listReposByCollection lists.
+	//
+	// Corresponds with GET /v1/collections (the `ListCollections` operationId).
+	ListCollections(ctx context.Context, params *ListCollectionsParams, reqEditors ...RequestEditorFn) (*http.Response, error)
+
+	// ListCollectionsV1 Collections and their DID counts (collectiondir's shape)
+	//
+	// The collections the index lists at least one DID for, in NSID order, with exact counts; the same query parameters and response as indigo's collectiondir (bsky.network).
+	//
+	// Corresponds with GET /v1/listCollections (the `ListCollectionsV1` operationId).
+	ListCollectionsV1(ctx context.Context, params *ListCollectionsV1Params, reqEditors ...RequestEditorFn) (*http.Response, error)
 }
 
 // GetBackfillStatus Read backfill progress
@@ -566,6 +635,40 @@ func (c *Client) ResetCollection(ctx context.Context, collection string, reqEdit
 // Corresponds with GET /admin/firehose (the `GetFirehoseStatus` operationId).
 func (c *Client) GetFirehoseStatus(ctx context.Context, reqEditors ...RequestEditorFn) (*http.Response, error) {
 	req, err := NewGetFirehoseStatusRequest(c.Server)
+	if err != nil {
+		return nil, err
+	}
+	req = req.WithContext(ctx)
+	if err := c.applyEditors(ctx, req, reqEditors); err != nil {
+		return nil, err
+	}
+	return c.Client.Do(req)
+}
+
+// ListCollections Collections and their DID counts
+//
+// The collections the index lists at least one DID for, in NSID order with a cursor, or the collections asked for. Counts are exact: the number of DIDs listReposByCollection lists.
+//
+// Corresponds with GET /v1/collections (the `ListCollections` operationId).
+func (c *Client) ListCollections(ctx context.Context, params *ListCollectionsParams, reqEditors ...RequestEditorFn) (*http.Response, error) {
+	req, err := NewListCollectionsRequest(c.Server, params)
+	if err != nil {
+		return nil, err
+	}
+	req = req.WithContext(ctx)
+	if err := c.applyEditors(ctx, req, reqEditors); err != nil {
+		return nil, err
+	}
+	return c.Client.Do(req)
+}
+
+// ListCollectionsV1 Collections and their DID counts (collectiondir's shape)
+//
+// The collections the index lists at least one DID for, in NSID order, with exact counts; the same query parameters and response as indigo's collectiondir (bsky.network).
+//
+// Corresponds with GET /v1/listCollections (the `ListCollectionsV1` operationId).
+func (c *Client) ListCollectionsV1(ctx context.Context, params *ListCollectionsV1Params, reqEditors ...RequestEditorFn) (*http.Response, error) {
+	req, err := NewListCollectionsV1Request(c.Server, params)
 	if err != nil {
 		return nil, err
 	}
@@ -872,6 +975,162 @@ func NewGetFirehoseStatusRequest(server string) (*http.Request, error) {
 	return req, nil
 }
 
+// NewListCollectionsRequest constructs an http.Request for the ListCollections method
+func NewListCollectionsRequest(server string, params *ListCollectionsParams) (*http.Request, error) {
+	var err error
+
+	serverURL, err := url.Parse(server)
+	if err != nil {
+		return nil, err
+	}
+
+	operationPath := fmt.Sprintf("/v1/collections")
+	if operationPath[0] == '/' {
+		operationPath = "." + operationPath
+	}
+
+	queryURL, err := serverURL.Parse(operationPath)
+	if err != nil {
+		return nil, err
+	}
+
+	if params != nil {
+		// queryValues collects non-styled parameters (passthrough, JSON)
+		// that are safe to round-trip through url.Values.Encode().
+		queryValues := queryURL.Query()
+		// rawQueryFragments collects pre-encoded query fragments from
+		// styled parameters, preserving literal commas as delimiters
+		// per the OpenAPI spec (e.g. "color=blue,black,brown").
+		var rawQueryFragments []string
+
+		if params.Collection != nil {
+
+			if queryFrag, err := runtime.StyleParamWithOptions("form", true, "collection", *params.Collection, runtime.StyleParamOptions{ParamLocation: runtime.ParamLocationQuery, Type: "array", Format: ""}); err != nil {
+				return nil, err
+			} else {
+				for _, qp := range strings.Split(queryFrag, "&") {
+					rawQueryFragments = append(rawQueryFragments, qp)
+				}
+			}
+
+		}
+
+		if params.Cursor != nil {
+
+			if queryFrag, err := runtime.StyleParamWithOptions("form", false, "cursor", *params.Cursor, runtime.StyleParamOptions{ParamLocation: runtime.ParamLocationQuery, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			} else {
+				for _, qp := range strings.Split(queryFrag, "&") {
+					rawQueryFragments = append(rawQueryFragments, qp)
+				}
+			}
+
+		}
+
+		if params.Limit != nil {
+
+			if queryFrag, err := runtime.StyleParamWithOptions("form", false, "limit", *params.Limit, runtime.StyleParamOptions{ParamLocation: runtime.ParamLocationQuery, Type: "integer", Format: "int64"}); err != nil {
+				return nil, err
+			} else {
+				for _, qp := range strings.Split(queryFrag, "&") {
+					rawQueryFragments = append(rawQueryFragments, qp)
+				}
+			}
+
+		}
+
+		if encoded := queryValues.Encode(); encoded != "" {
+			rawQueryFragments = append(rawQueryFragments, encoded)
+		}
+		queryURL.RawQuery = strings.Join(rawQueryFragments, "&")
+	}
+
+	req, err := http.NewRequest(http.MethodGet, queryURL.String(), nil)
+	if err != nil {
+		return nil, err
+	}
+
+	return req, nil
+}
+
+// NewListCollectionsV1Request constructs an http.Request for the ListCollectionsV1 method
+func NewListCollectionsV1Request(server string, params *ListCollectionsV1Params) (*http.Request, error) {
+	var err error
+
+	serverURL, err := url.Parse(server)
+	if err != nil {
+		return nil, err
+	}
+
+	operationPath := fmt.Sprintf("/v1/listCollections")
+	if operationPath[0] == '/' {
+		operationPath = "." + operationPath
+	}
+
+	queryURL, err := serverURL.Parse(operationPath)
+	if err != nil {
+		return nil, err
+	}
+
+	if params != nil {
+		// queryValues collects non-styled parameters (passthrough, JSON)
+		// that are safe to round-trip through url.Values.Encode().
+		queryValues := queryURL.Query()
+		// rawQueryFragments collects pre-encoded query fragments from
+		// styled parameters, preserving literal commas as delimiters
+		// per the OpenAPI spec (e.g. "color=blue,black,brown").
+		var rawQueryFragments []string
+
+		if params.C != nil {
+
+			if queryFrag, err := runtime.StyleParamWithOptions("form", true, "c", *params.C, runtime.StyleParamOptions{ParamLocation: runtime.ParamLocationQuery, Type: "array", Format: ""}); err != nil {
+				return nil, err
+			} else {
+				for _, qp := range strings.Split(queryFrag, "&") {
+					rawQueryFragments = append(rawQueryFragments, qp)
+				}
+			}
+
+		}
+
+		if params.Cursor != nil {
+
+			if queryFrag, err := runtime.StyleParamWithOptions("form", false, "cursor", *params.Cursor, runtime.StyleParamOptions{ParamLocation: runtime.ParamLocationQuery, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			} else {
+				for _, qp := range strings.Split(queryFrag, "&") {
+					rawQueryFragments = append(rawQueryFragments, qp)
+				}
+			}
+
+		}
+
+		if params.Limit != nil {
+
+			if queryFrag, err := runtime.StyleParamWithOptions("form", false, "limit", *params.Limit, runtime.StyleParamOptions{ParamLocation: runtime.ParamLocationQuery, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			} else {
+				for _, qp := range strings.Split(queryFrag, "&") {
+					rawQueryFragments = append(rawQueryFragments, qp)
+				}
+			}
+
+		}
+
+		if encoded := queryValues.Encode(); encoded != "" {
+			rawQueryFragments = append(rawQueryFragments, encoded)
+		}
+		queryURL.RawQuery = strings.Join(rawQueryFragments, "&")
+	}
+
+	req, err := http.NewRequest(http.MethodGet, queryURL.String(), nil)
+	if err != nil {
+		return nil, err
+	}
+
+	return req, nil
+}
+
 func (c *Client) applyEditors(ctx context.Context, req *http.Request, additionalEditors []RequestEditorFn) error {
 	for _, r := range c.RequestEditors {
 		if err := r(ctx, req); err != nil {
@@ -996,6 +1255,24 @@ type ClientWithResponsesInterface interface {
 	//
 	// Corresponds with GET /admin/firehose (the `GetFirehoseStatus` operationId).
 	GetFirehoseStatusWithResponse(ctx context.Context, reqEditors ...RequestEditorFn) (*GetFirehoseStatusResponse, error)
+
+	// ListCollectionsWithResponse Collections and their DID counts
+	//
+	// The collections the index lists at least one DID for, in NSID order with a cursor, or the collections asked for. Counts are exact: the number of DIDs listReposByCollection lists.
+	//
+	// Returns a wrapper object for the known response body format(s).
+	//
+	// Corresponds with GET /v1/collections (the `ListCollections` operationId).
+	ListCollectionsWithResponse(ctx context.Context, params *ListCollectionsParams, reqEditors ...RequestEditorFn) (*ListCollectionsResponse, error)
+
+	// ListCollectionsV1WithResponse Collections and their DID counts (collectiondir's shape)
+	//
+	// The collections the index lists at least one DID for, in NSID order, with exact counts; the same query parameters and response as indigo's collectiondir (bsky.network).
+	//
+	// Returns a wrapper object for the known response body format(s).
+	//
+	// Corresponds with GET /v1/listCollections (the `ListCollectionsV1` operationId).
+	ListCollectionsV1WithResponse(ctx context.Context, params *ListCollectionsV1Params, reqEditors ...RequestEditorFn) (*ListCollectionsV1Response, error)
 }
 
 type GetBackfillStatusResponse struct {
@@ -1619,6 +1896,116 @@ func (r GetFirehoseStatusResponse) ContentType() string {
 	return ""
 }
 
+// ListCollectionsResponse200Headers the declared response headers of an HTTP 200 response for ListCollections
+type ListCollectionsResponse200Headers struct {
+	CacheControl *string
+}
+
+type ListCollectionsResponse struct {
+	Body         []byte
+	HTTPResponse *http.Response
+	// JSON200 the response for an HTTP 200 `application/json` response
+	JSON200 *CollectionsPage
+	// ApplicationproblemJSONDefault the response for an HTTP default `application/problem+json` response
+	ApplicationproblemJSONDefault *ErrorModel
+	// Headers200 the parsed response headers for an HTTP 200 response
+	Headers200 *ListCollectionsResponse200Headers
+}
+
+// GetJSON200 returns the response for an HTTP 200 `application/json` response
+func (r ListCollectionsResponse) GetJSON200() *CollectionsPage {
+	return r.JSON200
+}
+
+// GetApplicationproblemJSONDefault returns the response for an HTTP default `application/problem+json` response
+func (r ListCollectionsResponse) GetApplicationproblemJSONDefault() *ErrorModel {
+	return r.ApplicationproblemJSONDefault
+}
+
+// GetBody returns the raw response body bytes
+func (r ListCollectionsResponse) GetBody() []byte {
+	return r.Body
+}
+
+// Status returns HTTPResponse.Status
+func (r ListCollectionsResponse) Status() string {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.Status
+	}
+	return http.StatusText(0)
+}
+
+// StatusCode returns HTTPResponse.StatusCode
+func (r ListCollectionsResponse) StatusCode() int {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.StatusCode
+	}
+	return 0
+}
+
+// ContentType is a convenience method to retrieve the Content-Type value from the HTTP response headers
+func (r ListCollectionsResponse) ContentType() string {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.Header.Get("Content-Type")
+	}
+	return ""
+}
+
+// ListCollectionsV1Response200Headers the declared response headers of an HTTP 200 response for ListCollectionsV1
+type ListCollectionsV1Response200Headers struct {
+	CacheControl *string
+}
+
+type ListCollectionsV1Response struct {
+	Body         []byte
+	HTTPResponse *http.Response
+	// JSON200 the response for an HTTP 200 `application/json` response
+	JSON200 *ListCollectionsV1
+	// ApplicationproblemJSONDefault the response for an HTTP default `application/problem+json` response
+	ApplicationproblemJSONDefault *ErrorModel
+	// Headers200 the parsed response headers for an HTTP 200 response
+	Headers200 *ListCollectionsV1Response200Headers
+}
+
+// GetJSON200 returns the response for an HTTP 200 `application/json` response
+func (r ListCollectionsV1Response) GetJSON200() *ListCollectionsV1 {
+	return r.JSON200
+}
+
+// GetApplicationproblemJSONDefault returns the response for an HTTP default `application/problem+json` response
+func (r ListCollectionsV1Response) GetApplicationproblemJSONDefault() *ErrorModel {
+	return r.ApplicationproblemJSONDefault
+}
+
+// GetBody returns the raw response body bytes
+func (r ListCollectionsV1Response) GetBody() []byte {
+	return r.Body
+}
+
+// Status returns HTTPResponse.Status
+func (r ListCollectionsV1Response) Status() string {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.Status
+	}
+	return http.StatusText(0)
+}
+
+// StatusCode returns HTTPResponse.StatusCode
+func (r ListCollectionsV1Response) StatusCode() int {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.StatusCode
+	}
+	return 0
+}
+
+// ContentType is a convenience method to retrieve the Content-Type value from the HTTP response headers
+func (r ListCollectionsV1Response) ContentType() string {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.Header.Get("Content-Type")
+	}
+	return ""
+}
+
 // GetBackfillStatusWithResponse Read backfill progress
 //
 // Every collection's progress, in the shape zlay's status endpoint returns, plus the last run.
@@ -1752,6 +2139,36 @@ func (c *ClientWithResponses) GetFirehoseStatusWithResponse(ctx context.Context,
 		return nil, err
 	}
 	return ParseGetFirehoseStatusResponse(rsp)
+}
+
+// ListCollectionsWithResponse Collections and their DID counts
+//
+// The collections the index lists at least one DID for, in NSID order with a cursor, or the collections asked for. Counts are exact: the number of DIDs listReposByCollection lists.
+//
+// Returns a wrapper object for the known response body format(s).
+//
+// Corresponds with GET /v1/collections (the `ListCollections` operationId).
+func (c *ClientWithResponses) ListCollectionsWithResponse(ctx context.Context, params *ListCollectionsParams, reqEditors ...RequestEditorFn) (*ListCollectionsResponse, error) {
+	rsp, err := c.ListCollections(ctx, params, reqEditors...)
+	if err != nil {
+		return nil, err
+	}
+	return ParseListCollectionsResponse(rsp)
+}
+
+// ListCollectionsV1WithResponse Collections and their DID counts (collectiondir's shape)
+//
+// The collections the index lists at least one DID for, in NSID order, with exact counts; the same query parameters and response as indigo's collectiondir (bsky.network).
+//
+// Returns a wrapper object for the known response body format(s).
+//
+// Corresponds with GET /v1/listCollections (the `ListCollectionsV1` operationId).
+func (c *ClientWithResponses) ListCollectionsV1WithResponse(ctx context.Context, params *ListCollectionsV1Params, reqEditors ...RequestEditorFn) (*ListCollectionsV1Response, error) {
+	rsp, err := c.ListCollectionsV1(ctx, params, reqEditors...)
+	if err != nil {
+		return nil, err
+	}
+	return ParseListCollectionsV1Response(rsp)
 }
 
 // ParseGetBackfillStatusResponse parses an HTTP response from a GetBackfillStatusWithResponse call
@@ -2235,6 +2652,98 @@ func ParseGetFirehoseStatusResponse(rsp *http.Response) (*GetFirehoseStatusRespo
 		}
 		response.ApplicationproblemJSON500 = &dest
 
+	}
+
+	return response, nil
+}
+
+// ParseListCollectionsResponse parses an HTTP response from a ListCollectionsWithResponse call
+func ParseListCollectionsResponse(rsp *http.Response) (*ListCollectionsResponse, error) {
+	bodyBytes, err := io.ReadAll(rsp.Body)
+	defer func() { _ = rsp.Body.Close() }()
+	if err != nil {
+		return nil, err
+	}
+
+	response := &ListCollectionsResponse{
+		Body:         bodyBytes,
+		HTTPResponse: rsp,
+	}
+
+	switch {
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 200:
+		var dest CollectionsPage
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON200 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && true:
+		var dest ErrorModel
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSONDefault = &dest
+
+	}
+
+	switch {
+	case rsp.StatusCode == 200:
+		var headers ListCollectionsResponse200Headers
+		if values := rsp.Header.Values("Cache-Control"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "Cache-Control", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.CacheControl = &value
+		}
+		response.Headers200 = &headers
+	}
+
+	return response, nil
+}
+
+// ParseListCollectionsV1Response parses an HTTP response from a ListCollectionsV1WithResponse call
+func ParseListCollectionsV1Response(rsp *http.Response) (*ListCollectionsV1Response, error) {
+	bodyBytes, err := io.ReadAll(rsp.Body)
+	defer func() { _ = rsp.Body.Close() }()
+	if err != nil {
+		return nil, err
+	}
+
+	response := &ListCollectionsV1Response{
+		Body:         bodyBytes,
+		HTTPResponse: rsp,
+	}
+
+	switch {
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 200:
+		var dest ListCollectionsV1
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON200 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && true:
+		var dest ErrorModel
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSONDefault = &dest
+
+	}
+
+	switch {
+	case rsp.StatusCode == 200:
+		var headers ListCollectionsV1Response200Headers
+		if values := rsp.Header.Values("Cache-Control"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "Cache-Control", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.CacheControl = &value
+		}
+		response.Headers200 = &headers
 	}
 
 	return response, nil

@@ -168,6 +168,46 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/v1/collections": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * Collections and their DID counts
+         * @description The collections the index lists at least one DID for, in NSID order with a cursor, or the collections asked for. Counts are exact: the number of DIDs listReposByCollection lists.
+         */
+        get: operations["listCollections"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/v1/listCollections": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * Collections and their DID counts (collectiondir's shape)
+         * @description The collections the index lists at least one DID for, in NSID order, with exact counts; the same query parameters and response as indigo's collectiondir (bsky.network).
+         */
+        get: operations["listCollectionsV1"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
 }
 export type webhooks = Record<string, never>;
 export interface components {
@@ -194,6 +234,14 @@ export interface components {
             /** @description The job's latest attempt error, as River recorded it. */
             last_error?: string;
             state: string;
+        };
+        CollectionCount: {
+            collection: string;
+            /**
+             * Format: int64
+             * @description DIDs listReposByCollection lists for it (inactive accounts left out).
+             */
+            count: number;
         };
         CollectionDetail: {
             /** @description The live page job, when the chain is live. */
@@ -224,6 +272,11 @@ export interface components {
              * @description Valid DIDs received across committed pages.
              */
             imported: number;
+            /**
+             * Format: int64
+             * @description DIDs the index lists for the collection now (backfill and stream, less removals and inactive accounts): the count /v1/listCollections serves.
+             */
+            indexed: number;
             /**
              * Format: date-time
              * @description When the last page was committed.
@@ -262,6 +315,11 @@ export interface components {
              */
             imported: number;
             /**
+             * Format: int64
+             * @description DIDs the index lists for the collection now (backfill and stream, less removals and inactive accounts): the count /v1/listCollections serves.
+             */
+            indexed: number;
+            /**
              * Format: date-time
              * @description When the last page was committed.
              */
@@ -285,6 +343,11 @@ export interface components {
             skipped: number;
             /** @description The source relay this collection is paged from. */
             source: string;
+        };
+        CollectionsPage: {
+            collections: components["schemas"]["CollectionCount"][];
+            /** @description Pass as cursor for the next page; absent on the last page. */
+            cursor?: string;
         };
         ErrorDetail: {
             /** @description Where the error occurred, e.g. 'body.items[3].tags' or 'path.thing-id' */
@@ -352,6 +415,14 @@ export interface components {
             /** Format: int64 */
             removals_undecided: number;
             url: string;
+        };
+        ListCollectionsV1: {
+            /** @description NSID to the number of DIDs the index lists for it. */
+            collections: {
+                [key: string]: number;
+            };
+            /** @description Pass as cursor for the next page; empty on the last page. */
+            cursor: string;
         };
         LiveJob: {
             /**
@@ -988,6 +1059,80 @@ export interface operations {
             };
             /** @description Internal Server Error */
             500: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["ErrorModel"];
+                };
+            };
+        };
+    };
+    listCollections: {
+        parameters: {
+            query?: {
+                /** @description Ask for these collections only (repeat the parameter); each is answered, with count 0 when the index lists none. */
+                collection?: string[];
+                /** @description The cursor of the previous page: the last NSID it held. */
+                cursor?: string;
+                /** @description Collections per page. */
+                limit?: number;
+            };
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description OK */
+            200: {
+                headers: {
+                    "Cache-Control"?: string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["CollectionsPage"];
+                };
+            };
+            /** @description Error */
+            default: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["ErrorModel"];
+                };
+            };
+        };
+    };
+    listCollectionsV1: {
+        parameters: {
+            query?: {
+                /** @description Ask for these collections only (repeat the parameter); unknown or empty ones are left out. Cursor and limit are then ignored. */
+                c?: string[];
+                /** @description The cursor of the previous page: the last NSID it held. */
+                cursor?: string;
+                /** @description Collections per page, clamped to 50..1000 (default 500), as collectiondir does. */
+                limit?: string;
+            };
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description OK */
+            200: {
+                headers: {
+                    "Cache-Control"?: string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ListCollectionsV1"];
+                };
+            };
+            /** @description Error */
+            default: {
                 headers: {
                     [name: string]: unknown;
                 };
