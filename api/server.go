@@ -71,6 +71,7 @@ func (s *Server) NewAPI(mux *http.ServeMux) huma.API {
 	admin := s.adminGroup(api)
 	s.registerAdmin(admin)
 	s.registerControl(admin)
+	s.registerMoveSource(admin)
 	s.registerFirehose(admin)
 	return api
 }

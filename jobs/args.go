@@ -71,9 +71,12 @@ const PageKind = "backfill_page"
 // Page job priorities (River: 1 is worked first). A chain's next link outranks every chain
 // that has not started, so a started chain keeps its worker until it ends: the largest
 // collections, started first, page without a gap, and the rest share the remaining workers.
+// A first page that was snoozed outranks the first pages not yet tried (snooze.go): River
+// orders one priority by scheduled_at, which a snooze moves past all of them.
 const (
-	priorityNextPage  = 1
-	priorityFirstPage = 2
+	priorityNextPage         = 1
+	prioritySnoozedFirstPage = 2
+	priorityFirstPage        = 3
 )
 
 func (PageArgs) Kind() string { return PageKind }

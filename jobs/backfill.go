@@ -69,6 +69,9 @@ type StartResult struct {
 type StartOptions struct {
 	// LexiconListMax caps the collections the lexicon list adds (DefaultLexiconListMax when 0).
 	LexiconListMax int
+	// SourceNamed is true when the operator named the source: the start is then refused
+	// (ErrSourceMismatch) while collections it would page are bound to another one.
+	SourceNamed bool
 }
 
 // Start discovers collections and starts paging every incomplete one from its own row's
@@ -111,6 +114,11 @@ func (b *Backfill) StartWith(ctx context.Context, src source.Source, opts StartO
 	incomplete, err := queries.ProgressListIncomplete(ctx, tx)
 	if err != nil {
 		return StartResult{}, fmt.Errorf("list incomplete collections: %w", err)
+	}
+	if opts.SourceNamed {
+		if err := checkStartSource(incomplete, src); err != nil {
+			return StartResult{}, err
+		}
 	}
 	completed, err := queries.ProgressCountCompleted(ctx, tx)
 	if err != nil {
@@ -199,7 +207,7 @@ type CollectionStatus struct {
 // RunStatus describes one run.
 type RunStatus struct {
 	ID               int64      `json:"id"`
-	Source           string     `json:"source"`
+	Source           string     `json:"source" doc:"The source the start named: the collections it discovered were bound to it. Every collection pages from its own source (collections[].source)."`
 	StartedAt        time.Time  `json:"started_at"`
 	FinishedAt       *time.Time `json:"finished_at,omitempty"`
 	Discovered       int        `json:"discovered"`

@@ -115,7 +115,7 @@ func (w *PageWorker) Work(ctx context.Context, job *river.Job[PageArgs]) error {
 	var limited *source.RateLimitedError
 	if errors.As(err, &limited) {
 		// The source asked for a pause: not a failure, and no attempt is spent.
-		return river.JobSnooze(limited.Wait)
+		return w.snooze(ctx, job, limited.Wait)
 	}
 	if err != nil {
 		return w.fail(ctx, coll, fmt.Errorf("fetch page of %s from %s: %w", coll, src.Name, err))
@@ -137,6 +137,12 @@ func (w *PageWorker) Work(ctx context.Context, job *river.Job[PageArgs]) error {
 	}
 
 	committed, err := w.commit(ctx, job, row, page, len(valid), skipped, fetchedAt, seen)
+	if errors.Is(err, errSourceMoved) {
+		// Not a failure: the same job pages again, from the row as the move left it.
+		w.Logger.InfoContext(ctx, "collection moved to another source during its page; paging again from there",
+			"collection", coll, "fetched_from", src.Name)
+		return w.snooze(ctx, job, 0)
+	}
 	if err != nil {
 		return w.fail(ctx, coll, err)
 	}
@@ -178,11 +184,16 @@ func (w *PageWorker) commit(ctx context.Context, job *river.Job[PageArgs], row d
 		Imported:   int64(imported),
 		Skipped:    int64(skipped),
 		Completed:  done,
+
+		SourceGeneration: row.SourceGeneration,
 	})
 	if err != nil {
 		return false, fmt.Errorf("advance %s: %w", coll, err)
 	}
 	if moved == 0 {
+		if now, err := queries.ProgressGet(ctx, tx, coll); err == nil && now.SourceGeneration != row.SourceGeneration {
+			return false, errSourceMoved
+		}
 		// Someone else committed this page first; counting it again would double count.
 		w.Logger.WarnContext(ctx, "page already committed; dropping duplicate", "collection", coll)
 		return false, nil

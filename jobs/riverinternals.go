@@ -1,10 +1,11 @@
 package jobs
 
-// River internals, fenced: the only places colindex reads River's metadata keys or calls its
-// driver executor (which River documents as "not stable, do not use"). Each has a test that
-// fails loudly if an upgrade changes it: TestCancelRequestIsRecordedUnderTheKeyWeRead,
-// TestRescueOrphansLeavesLiveProcessesAlone, TestQueueCountsSeeEveryQueue. River has no
-// public API for any of the three (checked against v0.51.2).
+// River internals, fenced: the only places colindex reads River's metadata keys, calls its
+// driver executor (which River documents as "not stable, do not use") or writes its job
+// table. Each has a test that fails loudly if an upgrade changes it:
+// TestCancelRequestIsRecordedUnderTheKeyWeRead, TestRescueOrphansLeavesLiveProcessesAlone,
+// TestQueueCountsSeeEveryQueue, TestSnoozedFirstPageKeepsItsPlace. River has no public API
+// for any of the four (checked against v0.51.2).
 
 import (
 	"context"
@@ -12,6 +13,7 @@ import (
 	"time"
 
 	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgxpool"
 	"github.com/riverqueue/river"
 	"github.com/riverqueue/river/riverdriver"
 )
@@ -36,4 +38,14 @@ func rescueJobs(ctx context.Context, client *river.Client[pgx.Tx], params *river
 // queueCounts counts available and running jobs per queue, in one query.
 func queueCounts(ctx context.Context, client *river.Client[pgx.Tx], queues ...string) ([]*riverdriver.JobCountByQueueAndStateResult, error) {
 	return client.Driver().GetExecutor().JobCountByQueueAndState(ctx, &riverdriver.JobCountByQueueAndStateParams{QueueNames: queues})
+}
+
+// raiseRunningJobPriority sets a running job's priority (never lowering it): River's API has
+// no way to change a job's priority, and a snooze keeps whatever the row holds. The job is
+// running, so River's producer is not reading the row; its completer's snooze update leaves
+// priority alone. Tested by TestSnoozedFirstPageKeepsItsPlace.
+func raiseRunningJobPriority(ctx context.Context, pool *pgxpool.Pool, jobID int64, priority int) error {
+	_, err := pool.Exec(ctx, `UPDATE river_job SET priority = $2 WHERE id = $1 AND state = 'running' AND priority > $2`,
+		jobID, priority)
+	return err
 }

@@ -1,6 +1,7 @@
 package jobs
 
 import (
+	"cmp"
 	"context"
 	"fmt"
 	"log/slog"
@@ -38,6 +39,8 @@ type setupOpts struct {
 	beforeResetFinish func(ctx context.Context, collection string) error
 	// cancelWait bounds how long Cancel waits for cancelled jobs (a page timeout when 0).
 	cancelWait time.Duration
+	// concurrency is how many page jobs run at once (4 when 0).
+	concurrency int
 }
 
 func setup(t *testing.T, opts setupOpts) *bundle {
@@ -57,7 +60,7 @@ func setup(t *testing.T, opts setupOpts) *bundle {
 	require.NoError(t, err)
 	cfg := Config{
 		Pool: pool, Index: index, Logger: logger,
-		PageLimit: opts.pageLimit, PagePause: opts.pagePause, Concurrency: 4,
+		PageLimit: opts.pageLimit, PagePause: opts.pagePause, Concurrency: cmp.Or(opts.concurrency, 4),
 		PageMaxAttempts:   opts.maxAttempts,
 		beforeCommit:      opts.beforeCommit,
 		beforeResetFinish: opts.beforeResetFinish,

@@ -56,6 +56,7 @@ func adminCommands() []*cli.Command {
 		cmd("retry", "restart stopped collections", "", simple("retry")),
 		cmd("collection", "one collection's detail", "NSID", oneCollection("collection")),
 		cmd("reset", "page one collection again from scratch", "NSID", oneCollection("reset")),
+		cmd("move-source", "bind every collection (or each --collection) to another source, keeping cursors or --restart", "SOURCE", moveSource, moveSourceFlags...),
 		{Name: "wait", Usage: "wait until the server answers (for scripts after `make run &`)", Action: waitCommand,
 			Flags: []cli.Flag{adminFlags[0], &cli.DurationFlag{Name: "timeout", Value: 5 * time.Minute, Usage: "give up after this"}}},
 		cmd("firehose", "where the relay's stream stands: cursor, lag, counters", "", firehoseCommand,

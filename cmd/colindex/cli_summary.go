@@ -24,6 +24,9 @@ func printSummary(w io.Writer, st *goclient.Status, recent int) {
 		}
 		fmt.Fprintln(w)
 	}
+	if line := sourcesLine(st); line != "" {
+		fmt.Fprintln(w, line)
+	}
 	var incomplete []goclient.CollectionStatus
 	for _, col := range st.Collections {
 		if !col.Completed {
@@ -45,6 +48,7 @@ func printSummary(w io.Writer, st *goclient.Status, recent int) {
 	}
 	for _, col := range incomplete {
 		line := fmt.Sprintf("  %-40s %12s imported %12s indexed", col.Collection, thousands(col.Imported), thousands(col.Indexed))
+		line += fromSource(st, col)
 		if col.Error != nil {
 			line += "  error: " + *col.Error
 		}

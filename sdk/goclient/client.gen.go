@@ -4,6 +4,7 @@
 package goclient
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
 	"fmt"
@@ -15,6 +16,42 @@ import (
 
 	"github.com/oapi-codegen/runtime"
 )
+
+// Defines values for MoveResultCursor.
+const (
+	MoveResultCursorKeep    MoveResultCursor = "keep"
+	MoveResultCursorRestart MoveResultCursor = "restart"
+)
+
+// Valid indicates whether the value is a known member of the MoveResultCursor enum.
+func (e MoveResultCursor) Valid() bool {
+	switch e {
+	case MoveResultCursorKeep:
+		return true
+	case MoveResultCursorRestart:
+		return true
+	default:
+		return false
+	}
+}
+
+// Defines values for MoveSourceRequestCursor.
+const (
+	MoveSourceRequestCursorKeep    MoveSourceRequestCursor = "keep"
+	MoveSourceRequestCursorRestart MoveSourceRequestCursor = "restart"
+)
+
+// Valid indicates whether the value is a known member of the MoveSourceRequestCursor enum.
+func (e MoveSourceRequestCursor) Valid() bool {
+	switch e {
+	case MoveSourceRequestCursorKeep:
+		return true
+	case MoveSourceRequestCursorRestart:
+		return true
+	default:
+		return false
+	}
+}
 
 // CancelResult defines model for CancelResult.
 type CancelResult struct {
@@ -218,6 +255,66 @@ type LiveJob struct {
 	State       string     `json:"state"`
 }
 
+// MoveResult defines model for MoveResult.
+type MoveResult struct {
+	// Continuing Moved collections whose live chain goes on from the new source with its next page (a page in flight from the old source is dropped and fetched again).
+	Continuing int64 `json:"continuing"`
+
+	// Cursor Whether the moved collections kept their cursors or page again from the beginning.
+	Cursor MoveResultCursor `json:"cursor"`
+
+	// Enqueued Moved incomplete collections that had no live chain and now page from the new source, because a run is live.
+	Enqueued int64 `json:"enqueued"`
+
+	// Moved The collections moved, each with the source it left.
+	Moved []MovedCollection `json:"moved"`
+
+	// Source The source the moved collections are now bound to.
+	Source string `json:"source"`
+
+	// Unchanged Collections asked for that were already bound to the source: left exactly as they were.
+	Unchanged int64 `json:"unchanged"`
+
+	// Waiting Moved incomplete collections with no live chain and no live run: the next start pages them from the new source.
+	Waiting int64 `json:"waiting"`
+}
+
+// MoveResultCursor Whether the moved collections kept their cursors or page again from the beginning.
+type MoveResultCursor string
+
+// MoveSourceRequest defines model for MoveSourceRequest.
+type MoveSourceRequest struct {
+	// All Move every collection that has a progress row. Exclusive with collections.
+	All *bool `json:"all,omitempty"`
+
+	// Collections The collections (NSIDs) to move. Exclusive with all.
+	//
+	// Example: ["app.bsky.feed.post"]
+	Collections *[]string `json:"collections,omitempty"`
+
+	// Cursor keep: each collection goes on from its cursor, counts and completion kept (for a source that shares the old one's cursors, such as another name of the same service). restart: each is paged again from the beginning on the new source, counts from zero, completed ones reopened; DIDs already indexed stay (adding is idempotent).
+	Cursor MoveSourceRequestCursor `json:"cursor"`
+
+	// Source The source relay to page from: a bare host (https) or an http(s)://host[:port] URL.
+	//
+	// Example: http://127.0.0.1:2600
+	Source string `json:"source"`
+}
+
+// MoveSourceRequestCursor keep: each collection goes on from its cursor, counts and completion kept (for a source that shares the old one's cursors, such as another name of the same service). restart: each is paged again from the beginning on the new source, counts from zero, completed ones reopened; DIDs already indexed stay (adding is idempotent).
+type MoveSourceRequestCursor string
+
+// MovedCollection defines model for MovedCollection.
+type MovedCollection struct {
+	Collection string `json:"collection"`
+
+	// Completed True when the collection stays complete (its cursor was kept).
+	Completed bool `json:"completed"`
+
+	// From The source the collection was bound to.
+	From string `json:"from"`
+}
+
 // PauseState defines model for PauseState.
 type PauseState struct {
 	// Paused Whether paging is now paused.
@@ -250,10 +347,12 @@ type RunStatus struct {
 	IndexScanError *string    `json:"index_scan_error,omitempty"`
 
 	// LexiconListDropped Lexicon-list collections the cap left out of this run.
-	LexiconListDropped *int64    `json:"lexicon_list_dropped,omitempty"`
-	LexiconListError   *string   `json:"lexicon_list_error,omitempty"`
-	Source             string    `json:"source"`
-	StartedAt          time.Time `json:"started_at"`
+	LexiconListDropped *int64  `json:"lexicon_list_dropped,omitempty"`
+	LexiconListError   *string `json:"lexicon_list_error,omitempty"`
+
+	// Source The source the start named: the collections it discovered were bound to it. Every collection pages from its own source (collections[].source).
+	Source    string    `json:"source"`
+	StartedAt time.Time `json:"started_at"`
 }
 
 // StartResult defines model for StartResult.
@@ -309,7 +408,7 @@ type Status struct {
 
 // StartBackfillParams defines parameters for StartBackfill.
 type StartBackfillParams struct {
-	// Source Source relay: a bare host (https) or an http(s)://host[:port] URL. Defaults to the server's COLINDEX_DEFAULT_SOURCE. Collections that already have a progress row keep their own source.
+	// Source Source relay: a bare host (https) or an http(s)://host[:port] URL. Defaults to the server's COLINDEX_DEFAULT_SOURCE. Collections that already have a progress row keep their own source: a start that names a source is refused (409) while collections it would page are bound to another one (moveCollectionsSource moves them).
 	Source *string `form:"source,omitempty" json:"source,omitempty"`
 
 	// LexiconListMax Most collections the lexicon list may add to this run (default 5000); the run reports what the cap left out as lexicon_list_dropped.
@@ -339,6 +438,9 @@ type ListCollectionsV1Params struct {
 	// Limit Collections per page, clamped to 50..1000 (default 500), as collectiondir does.
 	Limit *string `form:"limit,omitempty" json:"limit,omitempty"`
 }
+
+// MoveCollectionsSourceJSONRequestBody defines body for MoveCollectionsSource for application/json ContentType.
+type MoveCollectionsSourceJSONRequestBody = MoveSourceRequest
 
 // RequestEditorFn is the function signature for the RequestEditor callback function
 type RequestEditorFn func(ctx context.Context, req *http.Request) error
@@ -434,6 +536,24 @@ type ClientInterface interface {
 	//
 	// Corresponds with POST /admin/backfill-collections/cancel (the `CancelBackfill` operationId).
 	CancelBackfill(ctx context.Context, reqEditors ...RequestEditorFn) (*http.Response, error)
+
+	// MoveCollectionsSourceWithBody Move collections to another source
+	//
+	// Binds every collection (all) or the named ones to another source relay, in one transaction, keeping their cursors or paging them again from the beginning (cursor). Collections already bound to the source are left as they are. A live chain goes on from the new source with its next page; a page in flight from the old source is dropped and fetched again. A moved incomplete collection without a live chain starts paging when a run is live, otherwise at the next start. A start that names a source never moves a collection: it is refused (409) while collections it would page are bound to another one.
+	//
+	// Takes any type of body and a specified content type.
+	//
+	// Corresponds with POST /admin/backfill-collections/move-source (the `MoveCollectionsSource` operationId).
+	MoveCollectionsSourceWithBody(ctx context.Context, contentType string, body io.Reader, reqEditors ...RequestEditorFn) (*http.Response, error)
+
+	// MoveCollectionsSource Move collections to another source
+	//
+	// Binds every collection (all) or the named ones to another source relay, in one transaction, keeping their cursors or paging them again from the beginning (cursor). Collections already bound to the source are left as they are. A live chain goes on from the new source with its next page; a page in flight from the old source is dropped and fetched again. A moved incomplete collection without a live chain starts paging when a run is live, otherwise at the next start. A start that names a source never moves a collection: it is refused (409) while collections it would page are bound to another one.
+	//
+	// Takes a body of the `application/json` content type.
+	//
+	// Corresponds with POST /admin/backfill-collections/move-source (the `MoveCollectionsSource` operationId).
+	MoveCollectionsSource(ctx context.Context, body MoveCollectionsSourceJSONRequestBody, reqEditors ...RequestEditorFn) (*http.Response, error)
 
 	// PauseBackfill Pause paging
 	//
@@ -533,6 +653,44 @@ func (c *Client) StartBackfill(ctx context.Context, params *StartBackfillParams,
 // Corresponds with POST /admin/backfill-collections/cancel (the `CancelBackfill` operationId).
 func (c *Client) CancelBackfill(ctx context.Context, reqEditors ...RequestEditorFn) (*http.Response, error) {
 	req, err := NewCancelBackfillRequest(c.Server)
+	if err != nil {
+		return nil, err
+	}
+	req = req.WithContext(ctx)
+	if err := c.applyEditors(ctx, req, reqEditors); err != nil {
+		return nil, err
+	}
+	return c.Client.Do(req)
+}
+
+// MoveCollectionsSourceWithBody Move collections to another source
+//
+// Binds every collection (all) or the named ones to another source relay, in one transaction, keeping their cursors or paging them again from the beginning (cursor). Collections already bound to the source are left as they are. A live chain goes on from the new source with its next page; a page in flight from the old source is dropped and fetched again. A moved incomplete collection without a live chain starts paging when a run is live, otherwise at the next start. A start that names a source never moves a collection: it is refused (409) while collections it would page are bound to another one.
+//
+// Takes any type of body and a specified content type.
+//
+// Corresponds with POST /admin/backfill-collections/move-source (the `MoveCollectionsSource` operationId).
+func (c *Client) MoveCollectionsSourceWithBody(ctx context.Context, contentType string, body io.Reader, reqEditors ...RequestEditorFn) (*http.Response, error) {
+	req, err := NewMoveCollectionsSourceRequestWithBody(c.Server, contentType, body)
+	if err != nil {
+		return nil, err
+	}
+	req = req.WithContext(ctx)
+	if err := c.applyEditors(ctx, req, reqEditors); err != nil {
+		return nil, err
+	}
+	return c.Client.Do(req)
+}
+
+// MoveCollectionsSource Move collections to another source
+//
+// Binds every collection (all) or the named ones to another source relay, in one transaction, keeping their cursors or paging them again from the beginning (cursor). Collections already bound to the source are left as they are. A live chain goes on from the new source with its next page; a page in flight from the old source is dropped and fetched again. A moved incomplete collection without a live chain starts paging when a run is live, otherwise at the next start. A start that names a source never moves a collection: it is refused (409) while collections it would page are bound to another one.
+//
+// Takes a body of the `application/json` content type.
+//
+// Corresponds with POST /admin/backfill-collections/move-source (the `MoveCollectionsSource` operationId).
+func (c *Client) MoveCollectionsSource(ctx context.Context, body MoveCollectionsSourceJSONRequestBody, reqEditors ...RequestEditorFn) (*http.Response, error) {
+	req, err := NewMoveCollectionsSourceRequest(c.Server, body)
 	if err != nil {
 		return nil, err
 	}
@@ -795,6 +953,46 @@ func NewCancelBackfillRequest(server string) (*http.Request, error) {
 	if err != nil {
 		return nil, err
 	}
+
+	return req, nil
+}
+
+// NewMoveCollectionsSourceRequest calls the generic MoveCollectionsSource builder with application/json body
+func NewMoveCollectionsSourceRequest(server string, body MoveCollectionsSourceJSONRequestBody) (*http.Request, error) {
+	var bodyReader io.Reader
+	buf, err := json.Marshal(body)
+	if err != nil {
+		return nil, err
+	}
+	bodyReader = bytes.NewReader(buf)
+	return NewMoveCollectionsSourceRequestWithBody(server, "application/json", bodyReader)
+}
+
+// NewMoveCollectionsSourceRequestWithBody constructs an http.Request for the MoveCollectionsSource method, with any body, and a specified content type
+func NewMoveCollectionsSourceRequestWithBody(server string, contentType string, body io.Reader) (*http.Request, error) {
+	var err error
+
+	serverURL, err := url.Parse(server)
+	if err != nil {
+		return nil, err
+	}
+
+	operationPath := fmt.Sprintf("/admin/backfill-collections/move-source")
+	if operationPath[0] == '/' {
+		operationPath = "." + operationPath
+	}
+
+	queryURL, err := serverURL.Parse(operationPath)
+	if err != nil {
+		return nil, err
+	}
+
+	req, err := http.NewRequest(http.MethodPost, queryURL.String(), body)
+	if err != nil {
+		return nil, err
+	}
+
+	req.Header.Add("Content-Type", contentType)
 
 	return req, nil
 }
@@ -1202,6 +1400,24 @@ type ClientWithResponsesInterface interface {
 	// Corresponds with POST /admin/backfill-collections/cancel (the `CancelBackfill` operationId).
 	CancelBackfillWithResponse(ctx context.Context, reqEditors ...RequestEditorFn) (*CancelBackfillResponse, error)
 
+	// MoveCollectionsSourceWithBodyWithResponse Move collections to another source
+	//
+	// Binds every collection (all) or the named ones to another source relay, in one transaction, keeping their cursors or paging them again from the beginning (cursor). Collections already bound to the source are left as they are. A live chain goes on from the new source with its next page; a page in flight from the old source is dropped and fetched again. A moved incomplete collection without a live chain starts paging when a run is live, otherwise at the next start. A start that names a source never moves a collection: it is refused (409) while collections it would page are bound to another one.
+	//
+	// Takes any type of body and a specified content type, and returns a wrapper object for the known response body format(s).
+	//
+	// Corresponds with POST /admin/backfill-collections/move-source (the `MoveCollectionsSource` operationId).
+	MoveCollectionsSourceWithBodyWithResponse(ctx context.Context, contentType string, body io.Reader, reqEditors ...RequestEditorFn) (*MoveCollectionsSourceResponse, error)
+
+	// MoveCollectionsSourceWithResponse Move collections to another source
+	//
+	// Binds every collection (all) or the named ones to another source relay, in one transaction, keeping their cursors or paging them again from the beginning (cursor). Collections already bound to the source are left as they are. A live chain goes on from the new source with its next page; a page in flight from the old source is dropped and fetched again. A moved incomplete collection without a live chain starts paging when a run is live, otherwise at the next start. A start that names a source never moves a collection: it is refused (409) while collections it would page are bound to another one.
+	//
+	// Takes a body of the `application/json` content type, and returns a wrapper object for the known response body format(s).
+	//
+	// Corresponds with POST /admin/backfill-collections/move-source (the `MoveCollectionsSource` operationId).
+	MoveCollectionsSourceWithResponse(ctx context.Context, body MoveCollectionsSourceJSONRequestBody, reqEditors ...RequestEditorFn) (*MoveCollectionsSourceResponse, error)
+
 	// PauseBackfillWithResponse Pause paging
 	//
 	// Stops new page fetches; pages in flight finish. The run stays live, and the pause survives restarts.
@@ -1476,6 +1692,89 @@ func (r CancelBackfillResponse) StatusCode() int {
 
 // ContentType is a convenience method to retrieve the Content-Type value from the HTTP response headers
 func (r CancelBackfillResponse) ContentType() string {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.Header.Get("Content-Type")
+	}
+	return ""
+}
+
+type MoveCollectionsSourceResponse struct {
+	Body         []byte
+	HTTPResponse *http.Response
+	// JSON200 the response for an HTTP 200 `application/json` response
+	JSON200 *MoveResult
+	// ApplicationproblemJSON400 the response for an HTTP 400 `application/problem+json` response
+	ApplicationproblemJSON400 *ErrorModel
+	// ApplicationproblemJSON401 the response for an HTTP 401 `application/problem+json` response
+	ApplicationproblemJSON401 *ErrorModel
+	// ApplicationproblemJSON404 the response for an HTTP 404 `application/problem+json` response
+	ApplicationproblemJSON404 *ErrorModel
+	// ApplicationproblemJSON422 the response for an HTTP 422 `application/problem+json` response
+	ApplicationproblemJSON422 *ErrorModel
+	// ApplicationproblemJSON429 the response for an HTTP 429 `application/problem+json` response
+	ApplicationproblemJSON429 *ErrorModel
+	// ApplicationproblemJSON500 the response for an HTTP 500 `application/problem+json` response
+	ApplicationproblemJSON500 *ErrorModel
+}
+
+// GetJSON200 returns the response for an HTTP 200 `application/json` response
+func (r MoveCollectionsSourceResponse) GetJSON200() *MoveResult {
+	return r.JSON200
+}
+
+// GetApplicationproblemJSON400 returns the response for an HTTP 400 `application/problem+json` response
+func (r MoveCollectionsSourceResponse) GetApplicationproblemJSON400() *ErrorModel {
+	return r.ApplicationproblemJSON400
+}
+
+// GetApplicationproblemJSON401 returns the response for an HTTP 401 `application/problem+json` response
+func (r MoveCollectionsSourceResponse) GetApplicationproblemJSON401() *ErrorModel {
+	return r.ApplicationproblemJSON401
+}
+
+// GetApplicationproblemJSON404 returns the response for an HTTP 404 `application/problem+json` response
+func (r MoveCollectionsSourceResponse) GetApplicationproblemJSON404() *ErrorModel {
+	return r.ApplicationproblemJSON404
+}
+
+// GetApplicationproblemJSON422 returns the response for an HTTP 422 `application/problem+json` response
+func (r MoveCollectionsSourceResponse) GetApplicationproblemJSON422() *ErrorModel {
+	return r.ApplicationproblemJSON422
+}
+
+// GetApplicationproblemJSON429 returns the response for an HTTP 429 `application/problem+json` response
+func (r MoveCollectionsSourceResponse) GetApplicationproblemJSON429() *ErrorModel {
+	return r.ApplicationproblemJSON429
+}
+
+// GetApplicationproblemJSON500 returns the response for an HTTP 500 `application/problem+json` response
+func (r MoveCollectionsSourceResponse) GetApplicationproblemJSON500() *ErrorModel {
+	return r.ApplicationproblemJSON500
+}
+
+// GetBody returns the raw response body bytes
+func (r MoveCollectionsSourceResponse) GetBody() []byte {
+	return r.Body
+}
+
+// Status returns HTTPResponse.Status
+func (r MoveCollectionsSourceResponse) Status() string {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.Status
+	}
+	return http.StatusText(0)
+}
+
+// StatusCode returns HTTPResponse.StatusCode
+func (r MoveCollectionsSourceResponse) StatusCode() int {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.StatusCode
+	}
+	return 0
+}
+
+// ContentType is a convenience method to retrieve the Content-Type value from the HTTP response headers
+func (r MoveCollectionsSourceResponse) ContentType() string {
 	if r.HTTPResponse != nil {
 		return r.HTTPResponse.Header.Get("Content-Type")
 	}
@@ -2051,6 +2350,36 @@ func (c *ClientWithResponses) CancelBackfillWithResponse(ctx context.Context, re
 	return ParseCancelBackfillResponse(rsp)
 }
 
+// MoveCollectionsSourceWithBodyWithResponse Move collections to another source
+//
+// Binds every collection (all) or the named ones to another source relay, in one transaction, keeping their cursors or paging them again from the beginning (cursor). Collections already bound to the source are left as they are. A live chain goes on from the new source with its next page; a page in flight from the old source is dropped and fetched again. A moved incomplete collection without a live chain starts paging when a run is live, otherwise at the next start. A start that names a source never moves a collection: it is refused (409) while collections it would page are bound to another one.
+//
+// Takes any type of body and a specified content type, and returns a wrapper object for the known response body format(s).
+//
+// Corresponds with POST /admin/backfill-collections/move-source (the `MoveCollectionsSource` operationId).
+func (c *ClientWithResponses) MoveCollectionsSourceWithBodyWithResponse(ctx context.Context, contentType string, body io.Reader, reqEditors ...RequestEditorFn) (*MoveCollectionsSourceResponse, error) {
+	rsp, err := c.MoveCollectionsSourceWithBody(ctx, contentType, body, reqEditors...)
+	if err != nil {
+		return nil, err
+	}
+	return ParseMoveCollectionsSourceResponse(rsp)
+}
+
+// MoveCollectionsSourceWithResponse Move collections to another source
+//
+// Binds every collection (all) or the named ones to another source relay, in one transaction, keeping their cursors or paging them again from the beginning (cursor). Collections already bound to the source are left as they are. A live chain goes on from the new source with its next page; a page in flight from the old source is dropped and fetched again. A moved incomplete collection without a live chain starts paging when a run is live, otherwise at the next start. A start that names a source never moves a collection: it is refused (409) while collections it would page are bound to another one.
+//
+// Takes a body of the `application/json` content type, and returns a wrapper object for the known response body format(s).
+//
+// Corresponds with POST /admin/backfill-collections/move-source (the `MoveCollectionsSource` operationId).
+func (c *ClientWithResponses) MoveCollectionsSourceWithResponse(ctx context.Context, body MoveCollectionsSourceJSONRequestBody, reqEditors ...RequestEditorFn) (*MoveCollectionsSourceResponse, error) {
+	rsp, err := c.MoveCollectionsSource(ctx, body, reqEditors...)
+	if err != nil {
+		return nil, err
+	}
+	return ParseMoveCollectionsSourceResponse(rsp)
+}
+
 // PauseBackfillWithResponse Pause paging
 //
 // Stops new page fetches; pages in flight finish. The run stays live, and the pause survives restarts.
@@ -2313,6 +2642,74 @@ func ParseCancelBackfillResponse(rsp *http.Response) (*CancelBackfillResponse, e
 			return nil, err
 		}
 		response.ApplicationproblemJSON401 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 429:
+		var dest ErrorModel
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON429 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 500:
+		var dest ErrorModel
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON500 = &dest
+
+	}
+
+	return response, nil
+}
+
+// ParseMoveCollectionsSourceResponse parses an HTTP response from a MoveCollectionsSourceWithResponse call
+func ParseMoveCollectionsSourceResponse(rsp *http.Response) (*MoveCollectionsSourceResponse, error) {
+	bodyBytes, err := io.ReadAll(rsp.Body)
+	defer func() { _ = rsp.Body.Close() }()
+	if err != nil {
+		return nil, err
+	}
+
+	response := &MoveCollectionsSourceResponse{
+		Body:         bodyBytes,
+		HTTPResponse: rsp,
+	}
+
+	switch {
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 200:
+		var dest MoveResult
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON200 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 400:
+		var dest ErrorModel
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON400 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 401:
+		var dest ErrorModel
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON401 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 404:
+		var dest ErrorModel
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON404 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 422:
+		var dest ErrorModel
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON422 = &dest
 
 	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 429:
 		var dest ErrorModel

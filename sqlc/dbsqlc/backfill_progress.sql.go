@@ -22,21 +22,24 @@ SET cursor = $1,
     updated_at = now()
 WHERE collection = $5
   AND cursor = $6
+  AND source_generation = $7
   AND completed_at IS NULL
 `
 
 type ProgressAdvanceParams struct {
-	NextCursor string
-	Imported   int64
-	Skipped    int64
-	Completed  bool
-	Collection string
-	PageCursor string
+	NextCursor       string
+	Imported         int64
+	Skipped          int64
+	Completed        bool
+	Collection       string
+	PageCursor       string
+	SourceGeneration int64
 }
 
 // Moves a collection past one committed page. The WHERE clause makes the move conditional
 // on the cursor the page was fetched from: a page applied twice, or by a stale worker,
-// changes nothing (zero rows), so a page is never counted twice.
+// changes nothing (zero rows), so a page is never counted twice. It is conditional on the
+// source generation too: a page fetched before a move (ProgressMoveSource) never commits.
 func (q *Queries) ProgressAdvance(ctx context.Context, db DBTX, arg ProgressAdvanceParams) (int64, error) {
 	result, err := db.Exec(ctx, progressAdvance,
 		arg.NextCursor,
@@ -45,6 +48,7 @@ func (q *Queries) ProgressAdvance(ctx context.Context, db DBTX, arg ProgressAdva
 		arg.Completed,
 		arg.Collection,
 		arg.PageCursor,
+		arg.SourceGeneration,
 	)
 	if err != nil {
 		return 0, err
@@ -64,7 +68,7 @@ func (q *Queries) ProgressCountCompleted(ctx context.Context, db DBTX) (int64, e
 }
 
 const progressGet = `-- name: ProgressGet :one
-SELECT collection, source, cursor, imported_count, completed_at, created_at, skipped_count, pages_fetched, last_error, last_page_at, updated_at, first_page_at, reset_generation, resetting_since, reset_removed FROM backfill_progress WHERE collection = $1
+SELECT collection, source, cursor, imported_count, completed_at, created_at, skipped_count, pages_fetched, last_error, last_page_at, updated_at, first_page_at, reset_generation, resetting_since, reset_removed, source_generation FROM backfill_progress WHERE collection = $1
 `
 
 func (q *Queries) ProgressGet(ctx context.Context, db DBTX, collection string) (BackfillProgress, error) {
@@ -86,6 +90,7 @@ func (q *Queries) ProgressGet(ctx context.Context, db DBTX, collection string) (
 		&i.ResetGeneration,
 		&i.ResettingSince,
 		&i.ResetRemoved,
+		&i.SourceGeneration,
 	)
 	return i, err
 }
@@ -112,7 +117,7 @@ func (q *Queries) ProgressInsertMany(ctx context.Context, db DBTX, arg ProgressI
 }
 
 const progressList = `-- name: ProgressList :many
-SELECT collection, source, cursor, imported_count, completed_at, created_at, skipped_count, pages_fetched, last_error, last_page_at, updated_at, first_page_at, reset_generation, resetting_since, reset_removed FROM backfill_progress ORDER BY collection
+SELECT collection, source, cursor, imported_count, completed_at, created_at, skipped_count, pages_fetched, last_error, last_page_at, updated_at, first_page_at, reset_generation, resetting_since, reset_removed, source_generation FROM backfill_progress ORDER BY collection
 `
 
 func (q *Queries) ProgressList(ctx context.Context, db DBTX) ([]BackfillProgress, error) {
@@ -140,6 +145,7 @@ func (q *Queries) ProgressList(ctx context.Context, db DBTX) ([]BackfillProgress
 			&i.ResetGeneration,
 			&i.ResettingSince,
 			&i.ResetRemoved,
+			&i.SourceGeneration,
 		); err != nil {
 			return nil, err
 		}
@@ -152,7 +158,7 @@ func (q *Queries) ProgressList(ctx context.Context, db DBTX) ([]BackfillProgress
 }
 
 const progressListIncomplete = `-- name: ProgressListIncomplete :many
-SELECT collection, source, cursor, imported_count, completed_at, created_at, skipped_count, pages_fetched, last_error, last_page_at, updated_at, first_page_at, reset_generation, resetting_since, reset_removed FROM backfill_progress
+SELECT collection, source, cursor, imported_count, completed_at, created_at, skipped_count, pages_fetched, last_error, last_page_at, updated_at, first_page_at, reset_generation, resetting_since, reset_removed, source_generation FROM backfill_progress
 WHERE completed_at IS NULL
 ORDER BY collection
 `
@@ -183,6 +189,7 @@ func (q *Queries) ProgressListIncomplete(ctx context.Context, db DBTX) ([]Backfi
 			&i.ResetGeneration,
 			&i.ResettingSince,
 			&i.ResetRemoved,
+			&i.SourceGeneration,
 		); err != nil {
 			return nil, err
 		}
@@ -267,7 +274,7 @@ SET cursor = '',
     reset_removed = 0,
     updated_at = now()
 WHERE collection = $1
-RETURNING collection, source, cursor, imported_count, completed_at, created_at, skipped_count, pages_fetched, last_error, last_page_at, updated_at, first_page_at, reset_generation, resetting_since, reset_removed
+RETURNING collection, source, cursor, imported_count, completed_at, created_at, skipped_count, pages_fetched, last_error, last_page_at, updated_at, first_page_at, reset_generation, resetting_since, reset_removed, source_generation
 `
 
 // The first step of a reset: the row claims nothing (cursor, counts zero) and is marked
@@ -294,6 +301,7 @@ func (q *Queries) ProgressResetBegin(ctx context.Context, db DBTX, collection st
 		&i.ResetGeneration,
 		&i.ResettingSince,
 		&i.ResetRemoved,
+		&i.SourceGeneration,
 	)
 	return i, err
 }

@@ -9,21 +9,22 @@ import (
 )
 
 type BackfillProgress struct {
-	Collection      string
-	Source          string
-	Cursor          string
-	ImportedCount   int64
-	CompletedAt     *time.Time
-	CreatedAt       time.Time
-	SkippedCount    int64
-	PagesFetched    int64
-	LastError       string
-	LastPageAt      *time.Time
-	UpdatedAt       time.Time
-	FirstPageAt     *time.Time
-	ResetGeneration int64
-	ResettingSince  *time.Time
-	ResetRemoved    int64
+	Collection       string
+	Source           string
+	Cursor           string
+	ImportedCount    int64
+	CompletedAt      *time.Time
+	CreatedAt        time.Time
+	SkippedCount     int64
+	PagesFetched     int64
+	LastError        string
+	LastPageAt       *time.Time
+	UpdatedAt        time.Time
+	FirstPageAt      *time.Time
+	ResetGeneration  int64
+	ResettingSince   *time.Time
+	ResetRemoved     int64
+	SourceGeneration int64
 }
 
 type BackfillRun struct {

@@ -23,7 +23,8 @@ SELECT count(*) FROM backfill_progress WHERE completed_at IS NOT NULL;
 -- name: ProgressAdvance :execrows
 -- Moves a collection past one committed page. The WHERE clause makes the move conditional
 -- on the cursor the page was fetched from: a page applied twice, or by a stale worker,
--- changes nothing (zero rows), so a page is never counted twice.
+-- changes nothing (zero rows), so a page is never counted twice. It is conditional on the
+-- source generation too: a page fetched before a move (ProgressMoveSource) never commits.
 UPDATE backfill_progress
 SET cursor = @next_cursor,
     imported_count = imported_count + @imported,
@@ -36,6 +37,7 @@ SET cursor = @next_cursor,
     updated_at = now()
 WHERE collection = @collection
   AND cursor = @page_cursor
+  AND source_generation = @source_generation
   AND completed_at IS NULL;
 
 -- name: ProgressSetError :exec

@@ -48,6 +48,26 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/admin/backfill-collections/move-source": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * Move collections to another source
+         * @description Binds every collection (all) or the named ones to another source relay, in one transaction, keeping their cursors or paging them again from the beginning (cursor). Collections already bound to the source are left as they are. A live chain goes on from the new source with its next page; a page in flight from the old source is dropped and fetched again. A moved incomplete collection without a live chain starts paging when a run is live, otherwise at the next start. A start that names a source never moves a collection: it is refused (409) while collections it would page are bound to another one.
+         */
+        post: operations["moveCollectionsSource"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "/admin/backfill-collections/pause": {
         parameters: {
             query?: never;
@@ -436,6 +456,65 @@ export interface components {
             kind: string;
             state: string;
         };
+        MoveResult: {
+            /**
+             * Format: int64
+             * @description Moved collections whose live chain goes on from the new source with its next page (a page in flight from the old source is dropped and fetched again).
+             */
+            continuing: number;
+            /**
+             * @description Whether the moved collections kept their cursors or page again from the beginning.
+             * @enum {string}
+             */
+            cursor: "keep" | "restart";
+            /**
+             * Format: int64
+             * @description Moved incomplete collections that had no live chain and now page from the new source, because a run is live.
+             */
+            enqueued: number;
+            /** @description The collections moved, each with the source it left. */
+            moved: components["schemas"]["MovedCollection"][];
+            /** @description The source the moved collections are now bound to. */
+            source: string;
+            /**
+             * Format: int64
+             * @description Collections asked for that were already bound to the source: left exactly as they were.
+             */
+            unchanged: number;
+            /**
+             * Format: int64
+             * @description Moved incomplete collections with no live chain and no live run: the next start pages them from the new source.
+             */
+            waiting: number;
+        };
+        MoveSourceRequest: {
+            /** @description Move every collection that has a progress row. Exclusive with collections. */
+            all?: boolean;
+            /**
+             * @description The collections (NSIDs) to move. Exclusive with all.
+             * @example [
+             *       "app.bsky.feed.post"
+             *     ]
+             */
+            collections?: string[];
+            /**
+             * @description keep: each collection goes on from its cursor, counts and completion kept (for a source that shares the old one's cursors, such as another name of the same service). restart: each is paged again from the beginning on the new source, counts from zero, completed ones reopened; DIDs already indexed stay (adding is idempotent).
+             * @enum {string}
+             */
+            cursor: "keep" | "restart";
+            /**
+             * @description The source relay to page from: a bare host (https) or an http(s)://host[:port] URL.
+             * @example http://127.0.0.1:2600
+             */
+            source: string;
+        };
+        MovedCollection: {
+            collection: string;
+            /** @description True when the collection stays complete (its cursor was kept). */
+            completed: boolean;
+            /** @description The source the collection was bound to. */
+            from: string;
+        };
         PauseState: {
             /** @description Whether paging is now paused. */
             paused: boolean;
@@ -475,6 +554,7 @@ export interface components {
              */
             lexicon_list_dropped?: number;
             lexicon_list_error?: string;
+            /** @description The source the start named: the collections it discovered were bound to it. Every collection pages from its own source (collections[].source). */
             source: string;
             /** Format: date-time */
             started_at: string;
@@ -603,7 +683,7 @@ export interface operations {
     startBackfill: {
         parameters: {
             query?: {
-                /** @description Source relay: a bare host (https) or an http(s)://host[:port] URL. Defaults to the server's COLINDEX_DEFAULT_SOURCE. Collections that already have a progress row keep their own source. */
+                /** @description Source relay: a bare host (https) or an http(s)://host[:port] URL. Defaults to the server's COLINDEX_DEFAULT_SOURCE. Collections that already have a progress row keep their own source: a start that names a source is refused (409) while collections it would page are bound to another one (moveCollectionsSource moves them). */
                 source?: string;
                 /** @description Most collections the lexicon list may add to this run (default 5000); the run reports what the cap left out as lexicon_list_dropped. */
                 lexicon_list_max?: number;
@@ -699,6 +779,84 @@ export interface operations {
             };
             /** @description Unauthorized */
             401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["ErrorModel"];
+                };
+            };
+            /** @description Too Many Requests */
+            429: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["ErrorModel"];
+                };
+            };
+            /** @description Internal Server Error */
+            500: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["ErrorModel"];
+                };
+            };
+        };
+    };
+    moveCollectionsSource: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["MoveSourceRequest"];
+            };
+        };
+        responses: {
+            /** @description OK */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["MoveResult"];
+                };
+            };
+            /** @description Bad Request */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["ErrorModel"];
+                };
+            };
+            /** @description Unauthorized */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["ErrorModel"];
+                };
+            };
+            /** @description Not Found */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["ErrorModel"];
+                };
+            };
+            /** @description Unprocessable Entity */
+            422: {
                 headers: {
                     [name: string]: unknown;
                 };
