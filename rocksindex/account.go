@@ -126,7 +126,7 @@ func (ix *Index) AddPairs(pairs []Pair) (int, error) {
 	var dids []string
 	didSeen := map[string]struct{}{}
 	uniq := pairs[:0:0]
-	for _, p := range pairs {
+	for _, p := range ix.present.missing(pairs) {
 		if _, dup := seen[p]; dup {
 			continue
 		}
@@ -174,7 +174,9 @@ func (ix *Index) AddPairs(pairs []Pair) (int, error) {
 	defer wb.Destroy()
 	added := 0
 	deltas := map[string]int64{}
+	whole := make([]Pair, 0, len(uniq))
 	for i, p := range uniq {
+		whole = append(whole, p)
 		if vals[2*i].Exists() && vals[2*i+1].Exists() {
 			continue
 		}
@@ -187,14 +189,14 @@ func (ix *Index) AddPairs(pairs []Pair) (int, error) {
 			deltas[p.Collection]++
 		}
 	}
-	if added == 0 {
-		return 0, nil
+	if added > 0 {
+		commit := ix.counts.stage(wb, deltas)
+		if err := ix.db.Write(ix.acct.noSync, wb); err != nil {
+			return 0, fmt.Errorf("index %d pairs: %w", added, err)
+		}
+		commit()
 	}
-	commit := ix.counts.stage(wb, deltas)
-	if err := ix.db.Write(ix.acct.noSync, wb); err != nil {
-		return 0, fmt.Errorf("index %d pairs: %w", added, err)
-	}
-	commit()
+	ix.present.add(whole)
 	return added, nil
 }
 
@@ -217,6 +219,7 @@ func (ix *Index) RemoveAccount(did string) (removed int, already bool, err error
 	for _, coll := range colls {
 		wb.DeleteCF(ix.rbc, rbcKey(coll, did))
 		wb.DeleteCF(ix.cbr, cbrKey(did, coll))
+		ix.present.forget(Pair{Collection: coll, DID: did})
 	}
 	wb.PutCF(ix.acct.cf, []byte(did), []byte(StatusDeleted))
 	var commit func()

@@ -23,6 +23,7 @@ const deleteBatch = 10000
 // again redoes the cbr deletes, which are idempotent.
 func (ix *Index) DeleteCollection(ctx context.Context, collection string, progress func(removed int)) (int, error) {
 	removed, after := 0, ""
+	ix.present.forgetCollection(collection)
 	noSync := grocksdb.NewDefaultWriteOptions()
 	defer noSync.Destroy()
 	for {
@@ -58,6 +59,7 @@ func (ix *Index) DeleteCollection(ctx context.Context, collection string, progre
 	// The count goes to zero with the range: the locks of an add of this collection.
 	ix.acct.mu.RLock()
 	unlock := ix.counts.lock(collection)
+	ix.present.forgetCollection(collection) // what AddPairs put back during the cbr deletes
 	commit := ix.counts.setZero(wb, collection)
 	err := ix.db.Write(ix.syncWrite, wb) // synced: the cbr deletes before it too
 	if err == nil {

@@ -27,6 +27,7 @@ type Index struct {
 	acct      accounts                     // account statuses (account.go)
 	gone      *grocksdb.ColumnFamilyHandle // pairs the stream removed (removal.go)
 	counts    counts                       // DIDs listed per collection (counts.go)
+	present   present                      // pairs known whole, for the stream's repeats (present.go)
 }
 
 // Open opens (creating if needed) the index in dir. It fails clearly when another process
@@ -60,6 +61,7 @@ func Open(dir string) (*Index, error) {
 		syncWrite: syncWrite,
 		read:      grocksdb.NewDefaultReadOptions(),
 	}
+	ix.present.max = presentMax
 	ix.acct.init(handles[3])
 	ix.gone = handles[4]
 	ix.counts.cf = handles[5]

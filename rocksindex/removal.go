@@ -64,6 +64,7 @@ func (ix *Index) RemovePairs(pairs []Pair) (int, error) {
 		wb.PutCF(ix.gone, keys[i], stamp)
 	}
 	commit := ix.counts.stage(wb, deltas)
+	ix.present.forget(pairs...)
 	if err := ix.db.Write(ix.acct.noSync, wb); err != nil {
 		return 0, fmt.Errorf("remove %d pairs: %w", len(pairs), err)
 	}

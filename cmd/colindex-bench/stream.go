@@ -1,6 +1,7 @@
 package main
 
 import (
+	"bytes"
 	"context"
 	"fmt"
 	"log"
@@ -8,6 +9,8 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"strconv"
+	"strings"
 	"syscall"
 	"time"
 
@@ -28,6 +31,8 @@ type streamLog struct {
 	events  []*events.XRPCStreamEvent
 	adds    int // create and update ops: what collectiondir counts as pebble writes
 	deletes int
+	// newPairs is how many of the adds put a pair the index does not hold yet.
+	newPairs int
 }
 
 // generateStream builds commits of one op each, from accounts over collections of
@@ -50,6 +55,8 @@ func generateStream(accounts, commits, collections, deleteEvery int) (*streamLog
 	}
 	rng := rand.New(rand.NewPCG(1, 2))
 	out := &streamLog{}
+	type pair struct{ acct, coll string }
+	held := map[pair]bool{}
 	for i := range commits {
 		n := rng.IntN(len(accts))
 		op := fakerelay.Create(names[min(int(float64(collections)*rng.Float64()*rng.Float64()), collections-1)], fmt.Sprintf("r%09d", i))
@@ -61,6 +68,10 @@ func generateStream(accounts, commits, collections, deleteEvery int) (*streamLog
 		} else {
 			owned[n] = append(owned[n], op)
 			out.adds++
+			if p := (pair{accts[n].DID, op.Collection}); !held[p] {
+				held[p] = true
+				out.newPairs++
+			}
 		}
 		evt, err := accts[n].Commit(op)
 		if err != nil {
@@ -71,17 +82,85 @@ func generateStream(accounts, commits, collections, deleteEvery int) (*streamLog
 	return out, nil
 }
 
+// generateWarmStream is the live network's shape: commits (one create each, drawn as
+// generateStream draws them) by accounts that already have a record in every collection they
+// write to. warm creates those first records, one commit per pair; live is the measured part,
+// in which no commit adds a pair. On bsky.network nearly every commit is like that: an
+// account posting, liking or following again.
+func generateWarmStream(accounts, commits, collections int) (warm, live *streamLog, err error) {
+	names := make([]string, collections)
+	for i := range names {
+		names[i] = fmt.Sprintf("com.stream.c%04d", i)
+	}
+	rng := rand.New(rand.NewPCG(3, 4))
+	type draw struct{ acct, coll int }
+	draws := make([]draw, commits)
+	for i := range draws {
+		draws[i] = draw{rng.IntN(accounts), min(int(float64(collections)*rng.Float64()*rng.Float64()), collections-1)}
+	}
+	accts := make([]*fakerelay.Account, accounts)
+	for i := range accts {
+		if accts[i], err = fakerelay.NewAccount(fmt.Sprintf("did:plc:%024d", i)); err != nil {
+			return nil, nil, err
+		}
+	}
+	warm, live = &streamLog{}, &streamLog{}
+	seen := map[draw]bool{}
+	for i, d := range draws {
+		if seen[d] {
+			continue
+		}
+		seen[d] = true
+		evt, err := accts[d.acct].Commit(fakerelay.Create(names[d.coll], fmt.Sprintf("w%09d", i)))
+		if err != nil {
+			return nil, nil, err
+		}
+		warm.events = append(warm.events, &events.XRPCStreamEvent{RepoCommit: evt})
+		warm.adds++
+	}
+	for i, d := range draws {
+		evt, err := accts[d.acct].Commit(fakerelay.Create(names[d.coll], fmt.Sprintf("r%09d", i)))
+		if err != nil {
+			return nil, nil, err
+		}
+		live.events = append(live.events, &events.XRPCStreamEvent{RepoCommit: evt})
+		live.adds++
+	}
+	return warm, live, nil
+}
+
 // streamResult is one consumer catching up with the whole log.
 type streamResult struct {
 	name   string
 	wall   time.Duration
 	events int
 	rss    int64
+	cpu    time.Duration // the consumer's CPU time (user and system) from its first event to the end
 	// Of the record deletes: pairs the proof removed, and deletes it could not settle.
 	pairsRemoved, undecided int64
 }
 
 func (r streamResult) perSec() float64 { return float64(r.events) / r.wall.Seconds() }
+
+// cpuPerEvent is the consumer's CPU time per event: what it costs whatever else shares the
+// cores (the relay, the other consumer's leftovers), so the steadier comparison.
+func (r streamResult) cpuPerEvent() time.Duration { return r.cpu / time.Duration(max(r.events, 1)) }
+
+// cpuTime is a process's CPU time so far, user and system, from /proc (clock ticks of 10 ms).
+func cpuTime(pid int) time.Duration {
+	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
+	if err != nil {
+		return 0
+	}
+	// Fields after the command name, which is in parentheses and may hold spaces.
+	f := strings.Fields(string(b[bytes.LastIndexByte(b, ')')+1:]))
+	if len(f) < 13 {
+		return 0
+	}
+	ut, _ := strconv.ParseInt(f[11], 10, 64)
+	st, _ := strconv.ParseInt(f[12], 10, 64)
+	return time.Duration(ut+st) * 10 * time.Millisecond
+}
 
 // relayWith starts a fake relay holding events, replaying them to any consumer that connects
 // without a cursor (as a consumer catching up from the start would get them).
@@ -158,23 +237,25 @@ type firehoseState struct {
 	RemovalsUndecided int64 `json:"removals_undecided"`
 }
 
-// catchUp waits until colindex's durable cursor reaches last, and returns the time from its
-// first event to then, and the follower's state then.
-func (p *colindexProcess) catchUp(last int64) (time.Duration, firehoseState, error) {
+// catchUp waits until colindex's durable cursor reaches last, and returns the time and CPU
+// from its first event (or, with from > 0, from its durable cursor reaching from) to then, and
+// the follower's state then.
+func (p *colindexProcess) catchUp(from, last int64) (time.Duration, time.Duration, firehoseState, error) {
 	var first time.Time
+	var cpu0 time.Duration
 	for deadline := time.Now().Add(10 * time.Minute); ; time.Sleep(10 * time.Millisecond) {
 		var fs firehoseState
 		if err := call(p.base, "GET", "/admin/firehose", &fs); err != nil {
-			return 0, fs, err
+			return 0, 0, fs, err
 		}
-		if first.IsZero() && fs.EventsTotal > 0 {
-			first = time.Now()
+		if first.IsZero() && fs.EventsTotal > 0 && (from == 0 || fs.Cursor >= from) {
+			first, cpu0 = time.Now(), cpuTime(p.cmd.Process.Pid)
 		}
-		if fs.Cursor >= last {
-			return time.Since(first), fs, nil
+		if fs.Cursor >= last && !first.IsZero() {
+			return time.Since(first), cpuTime(p.cmd.Process.Pid) - cpu0, fs, nil
 		}
 		if time.Now().After(deadline) {
-			return 0, fs, fmt.Errorf("colindex did not catch up: cursor %d of %d (log: %s)", fs.Cursor, last, p.log)
+			return 0, 0, fs, fmt.Errorf("colindex did not catch up: cursor %d of %d (log: %s)", fs.Cursor, last, p.log)
 		}
 	}
 }
@@ -182,7 +263,16 @@ func (p *colindexProcess) catchUp(last int64) (time.Duration, firehoseState, err
 // streamColindex follows the whole log with colindex; with backfill set, a zero-latency
 // backfill of that data set runs at the same time.
 func (b *bench) streamColindex(ctx context.Context, l *streamLog, backfill *benchrelay.Dataset) (streamResult, error) {
-	relay, err := relayWith(l.events)
+	return b.streamColindexAfter(ctx, nil, l, backfill)
+}
+
+// streamColindexAfter is streamColindex with warm's events before l's, unmeasured.
+func (b *bench) streamColindexAfter(ctx context.Context, warm, l *streamLog, backfill *benchrelay.Dataset) (streamResult, error) {
+	var evts []*events.XRPCStreamEvent
+	if warm != nil {
+		evts = append(evts, warm.events...)
+	}
+	relay, err := relayWith(append(evts, l.events...))
 	if err != nil {
 		return streamResult{}, err
 	}
@@ -205,14 +295,18 @@ func (b *bench) streamColindex(ctx context.Context, l *streamLog, backfill *benc
 			return streamResult{}, err
 		}
 	}
-	wall, fs, err := p.catchUp(relay.LastSeq())
+	var from int64
+	if warm != nil {
+		from, name = int64(len(warm.events)), "colindex, live-network shape"
+	}
+	wall, cpu, fs, err := p.catchUp(from, relay.LastSeq())
 	if err != nil {
 		return streamResult{}, err
 	}
 	if l.deletes > 0 {
 		name = fmt.Sprintf("colindex, 1 commit in %d a record delete", len(l.events)/l.deletes)
 	}
-	res := streamResult{name: name, wall: wall, events: len(l.events), pairsRemoved: fs.PairsRemoved, undecided: fs.RemovalsUndecided}
+	res := streamResult{name: name, wall: wall, cpu: cpu, events: len(l.events), pairsRemoved: fs.PairsRemoved, undecided: fs.RemovalsUndecided}
 	res.rss, _ = peakRSS(p.cmd.Process.Pid)
 	if backfill != nil {
 		var st struct {
@@ -223,14 +317,21 @@ func (b *bench) streamColindex(ctx context.Context, l *streamLog, backfill *benc
 			log.Printf("stream: warning: the backfill ended before the stream caught up; the overlap was partial")
 		}
 	}
-	log.Printf("stream: %s: %d events in %s, %.0f events/s, RSS %d MB", name, res.events, wall.Round(time.Millisecond), res.perSec(), res.rss>>20)
+	log.Printf("stream: %s: %d events in %s, %.0f events/s, %s CPU/event, RSS %d MB", name, res.events, wall.Round(time.Millisecond), res.perSec(), res.cpuPerEvent(), res.rss>>20)
 	return res, nil
 }
 
 // streamCollectiondir follows the whole log with indigo's collectiondir serve --upstream,
 // until its pebble store has taken every add (new and duplicate writes).
-func (b *bench) streamCollectiondir(l *streamLog) (streamResult, error) {
-	relay, err := relayWith(l.events)
+func (b *bench) streamCollectiondir(warm, l *streamLog) (streamResult, error) {
+	var evts []*events.XRPCStreamEvent
+	var warmAdds int
+	name := "indigo collectiondir"
+	if warm != nil {
+		evts, warmAdds = append(evts, warm.events...), warm.adds
+		name = "indigo collectiondir, live-network shape"
+	}
+	relay, err := relayWith(append(evts, l.events...))
 	if err != nil {
 		return streamResult{}, err
 	}
@@ -263,12 +364,14 @@ func (b *bench) streamCollectiondir(l *streamLog) (streamResult, error) {
 	}
 	defer stopWithin(cmd, 10*time.Second) // collectiondir can hang on SIGTERM with the upstream gone
 	var first time.Time
+	var cpu0 time.Duration
 	for deadline := time.Now().Add(10 * time.Minute); ; time.Sleep(10 * time.Millisecond) {
 		if m, err := scrape("http://" + metricsAddr); err == nil {
-			if first.IsZero() && m.value("collectiondir_firehose_received_total") > 0 {
-				first = time.Now()
+			done := int(m.value("collectiondir_pebble_new_total") + m.value("collectiondir_pebble_dup_total"))
+			if first.IsZero() && m.value("collectiondir_firehose_received_total") > 0 && (warm == nil || done >= warmAdds) {
+				first, cpu0 = time.Now(), cpuTime(cmd.Process.Pid)
 			}
-			if int(m.value("collectiondir_pebble_new_total")+m.value("collectiondir_pebble_dup_total")) >= l.adds {
+			if done >= warmAdds+l.adds && !first.IsZero() {
 				break
 			}
 		}
@@ -276,9 +379,9 @@ func (b *bench) streamCollectiondir(l *streamLog) (streamResult, error) {
 			return streamResult{}, fmt.Errorf("collectiondir did not catch up (log: %s)", logPath)
 		}
 	}
-	res := streamResult{name: "indigo collectiondir", wall: time.Since(first), events: len(l.events)}
+	res := streamResult{name: name, wall: time.Since(first), cpu: cpuTime(cmd.Process.Pid) - cpu0, events: len(l.events)}
 	res.rss, _ = peakRSS(cmd.Process.Pid)
-	log.Printf("stream: collectiondir: %d events in %s, %.0f events/s, RSS %d MB", res.events, res.wall.Round(time.Millisecond), res.perSec(), res.rss>>20)
+	log.Printf("stream: collectiondir: %d events in %s, %.0f events/s, %s CPU/event, RSS %d MB", res.events, res.wall.Round(time.Millisecond), res.perSec(), res.cpuPerEvent(), res.rss>>20)
 	return res, nil
 }
 
