@@ -57,8 +57,10 @@ func TestEndToEndFollowsTheFirehose(t *testing.T) {
 	type fhStatus struct {
 		Enabled, Following, Connected bool
 		Cursor                        int64
-		CommitsTotal                  int64 `json:"commits_total"`
-		AccountsRemoved               int64 `json:"accounts_removed"`
+		CommitsTotal                  int64                                `json:"commits_total"`
+		AccountsRemoved               int64                                `json:"accounts_removed"`
+		RemovalsByCause               map[string]int64                     `json:"removals_by_cause"`
+		VerifyJobs                    struct{ Queued, Done, Failed int64 } `json:"verify_jobs"`
 	}
 	var fh fhStatus
 	waitFor("the cursor reaches the last event", func() bool {
@@ -70,6 +72,9 @@ func TestEndToEndFollowsTheFirehose(t *testing.T) {
 	require.True(t, fh.Enabled && fh.Following && fh.Connected)
 	require.EqualValues(t, 4, fh.CommitsTotal)
 	require.EqualValues(t, 1, fh.AccountsRemoved)
+	require.Equal(t, map[string]int64{"proof": 1, "account_deletion": 2, "pds_check": 0, "sync": 0}, fh.RemovalsByCause,
+		"the last post's delete, and the deleted account's two pairs")
+	require.Zero(t, fh.VerifyJobs.Queued+fh.VerifyJobs.Done+fh.VerifyJobs.Failed, "every delete settled by its proof")
 	// The deleted account is gone, the deactivated one hidden, and the delete of the last
 	// post took that pair out.
 	require.Equal(t, dids[:1], svc.listAll("app.example.new"))
@@ -133,7 +138,23 @@ func TestEndToEndUnsettledDeleteIsCheckedWithThePDS(t *testing.T) {
 		require.True(t, time.Now().Before(deadline), "listed %v; PDS asked about gone %d, kept %d times\n%s",
 			listed, network.Requests(gone), network.Requests(kept), svc.logs.String())
 	}
-	code, body := svc.call(http.MethodGet, "/admin/firehose")
-	require.Equal(t, http.StatusOK, code)
-	require.Contains(t, string(body), `"removals_undecided":2`)
+	var fh struct {
+		RemovalsUndecided int64                                `json:"removals_undecided"`
+		RemovalsByCause   map[string]int64                     `json:"removals_by_cause"`
+		VerifyJobs        struct{ Queued, Done, Failed int64 } `json:"verify_jobs"`
+	}
+	for deadline := time.Now().Add(30 * time.Second); ; time.Sleep(50 * time.Millisecond) {
+		code, body := svc.call(http.MethodGet, "/admin/firehose")
+		require.Equal(t, http.StatusOK, code)
+		require.NoError(t, json.Unmarshal(body, &fh))
+		if fh.VerifyJobs.Queued == 0 {
+			break
+		}
+		require.True(t, time.Now().Before(deadline), "verify jobs still queued: %s", body)
+	}
+	require.EqualValues(t, 2, fh.RemovalsUndecided)
+	require.EqualValues(t, 1, fh.RemovalsByCause["pds_check"], "the account whose PDS listed nothing")
+	require.Zero(t, fh.RemovalsByCause["proof"])
+	require.EqualValues(t, 2, fh.VerifyJobs.Done, "one check per account")
+	require.Zero(t, fh.VerifyJobs.Failed)
 }

@@ -224,16 +224,20 @@ type FirehoseStatus struct {
 	Cursor          int64 `json:"cursor"`
 
 	// Enabled False when the firehose is disabled (COLINDEX_FIREHOSE_URL empty).
-	Enabled           bool       `json:"enabled"`
-	EventsTotal       int64      `json:"events_total"`
-	Following         bool       `json:"following"`
-	LagSeconds        float64    `json:"lag_seconds"`
-	LastError         string     `json:"last_error"`
-	LastEventTime     *time.Time `json:"last_event_time"`
-	PairsRemoved      int64      `json:"pairs_removed"`
-	Reconnects        int64      `json:"reconnects"`
-	RemovalsUndecided int64      `json:"removals_undecided"`
-	Url               string     `json:"url"`
+	Enabled       bool       `json:"enabled"`
+	EventsTotal   int64      `json:"events_total"`
+	Following     bool       `json:"following"`
+	LagSeconds    float64    `json:"lag_seconds"`
+	LastError     string     `json:"last_error"`
+	LastEventTime *time.Time `json:"last_event_time"`
+	PairsRemoved  int64      `json:"pairs_removed"`
+	Reconnects    int64      `json:"reconnects"`
+
+	// RemovalsByCause (collection, DID) pairs this process removed since it started, by cause: proof (the commit's MST blocks showed the last record of the collection gone), pds_check (the account's PDS listed no record), account_deletion (#account deleted), sync (a #sync's describeRepo no longer lists the collection).
+	RemovalsByCause   map[string]int64 `json:"removals_by_cause"`
+	RemovalsUndecided int64            `json:"removals_undecided"`
+	Url               string           `json:"url"`
+	VerifyJobs        VerifyJobCounts  `json:"verify_jobs"`
 }
 
 // ListCollectionsV1 defines model for ListCollectionsV1.
@@ -404,6 +408,18 @@ type Status struct {
 
 	// TotalImported Sum of imported over all collections.
 	TotalImported int64 `json:"total_imported"`
+}
+
+// VerifyJobCounts defines model for VerifyJobCounts.
+type VerifyJobCounts struct {
+	// Done Verify job attempts this process finished since it started.
+	Done int64 `json:"done"`
+
+	// Failed Verify job attempts this process failed since it started (retried with backoff; a failure never removes anything).
+	Failed int64 `json:"failed"`
+
+	// Queued Verify jobs waiting, retrying or running, across every process on the database (River UI lists them).
+	Queued int64 `json:"queued"`
 }
 
 // StartBackfillParams defines parameters for StartBackfill.

@@ -432,9 +432,15 @@ export interface components {
             pairs_removed: number;
             /** Format: int64 */
             reconnects: number;
+            /** @description (collection, DID) pairs this process removed since it started, by cause: proof (the commit's MST blocks showed the last record of the collection gone), pds_check (the account's PDS listed no record), account_deletion (#account deleted), sync (a #sync's describeRepo no longer lists the collection). */
+            removals_by_cause: {
+                [key: string]: number;
+            };
             /** Format: int64 */
             removals_undecided: number;
             url: string;
+            /** @description Checks with accounts' PDSes: queued (across processes), done and failed (this process). */
+            verify_jobs: components["schemas"]["VerifyJobCounts"];
         };
         ListCollectionsV1: {
             /** @description NSID to the number of DIDs the index lists for it. */
@@ -623,6 +629,23 @@ export interface components {
              * @description Sum of imported over all collections.
              */
             total_imported: number;
+        };
+        VerifyJobCounts: {
+            /**
+             * Format: int64
+             * @description Verify job attempts this process finished since it started.
+             */
+            done: number;
+            /**
+             * Format: int64
+             * @description Verify job attempts this process failed since it started (retried with backoff; a failure never removes anything).
+             */
+            failed: number;
+            /**
+             * Format: int64
+             * @description Verify jobs waiting, retrying or running, across every process on the database (River UI lists them).
+             */
+            queued: number;
         };
     };
     responses: never;
