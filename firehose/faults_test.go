@@ -6,6 +6,7 @@ import (
 	"strconv"
 	"sync/atomic"
 	"testing"
+	"time"
 
 	comatproto "github.com/bluesky-social/indigo/api/atproto"
 	"github.com/bluesky-social/indigo/atproto/syntax"
@@ -227,4 +228,28 @@ func TestErrorFrameIsReportedAndRedialled(t *testing.T) {
 	b.waitDurable(t, last)
 	b.requireIndexMatches(t, b.ix)
 	require.Equal(t, strconv.FormatInt(seq, 10), b.relay.Cursors()[1])
+}
+
+// A follower with no cursor starts at the relay's live tail, and saves the cursor just
+// before its first event at once, before that event is applied: a crash after it replays
+// from there, instead of starting again at the tail and skipping what came between. (The
+// flush interval here is an hour: only the starting save can have written it.)
+func TestFirstEventSavesTheStartingCursorFirst(t *testing.T) {
+	t.Parallel()
+	b := setup(t)
+	cfg := b.config(b.ix)
+	cfg.FlushInterval = time.Hour
+	r := start(t, cfg)
+	eventually(t, "connected", func() bool { return b.relay.Connections() > 0 })
+	a := newAccount(t, 1)
+	seq := b.commit(t, a, fakerelay.Create("com.example.first", "r1"))
+	eventually(t, "the starting cursor saved", func() bool { return b.durableCursor(t) == seq-1 })
+	eventually(t, "the event applied", func() bool {
+		colls, err := b.ix.CollectionsOf(a.DID)
+		require.NoError(t, err)
+		return len(colls) == 1
+	})
+	require.Equal(t, seq-1, b.durableCursor(t), "no other save before the interval")
+	r.stop(t)
+	require.Equal(t, seq, b.durableCursor(t), "the last save on the way out")
 }

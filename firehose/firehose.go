@@ -97,6 +97,8 @@ type Firehose struct {
 	// by commit; deciders bounds how many are computed at once.
 	decisions sync.Map
 	deciders  chan struct{}
+	// flushNow asks the flusher for a save before its next tick (the starting cursor).
+	flushNow chan struct{}
 }
 
 // New checks cfg and returns a Firehose ready to Run.
@@ -115,7 +117,7 @@ func New(cfg Config) (*Firehose, error) {
 	endpoint := *u
 	endpoint.Path += subscribePath
 	f := &Firehose{cfg: cfg, relay: relay, endpoint: &endpoint, log: cfg.Logger.With("component", "firehose", "relay", relay),
-		deciders: newDeciders()}
+		deciders: newDeciders(), flushNow: make(chan struct{}, 1)}
 	f.st.cursor.Store(-1)
 	return f, nil
 }

@@ -108,6 +108,7 @@ func (f *Firehose) follow(ctx context.Context, lock *pgx.Conn) error {
 			case <-ctx.Done():
 				return
 			case <-t.C:
+			case <-f.flushNow:
 			}
 			if err := fl.flush(ctx); err != nil {
 				cancel(err)

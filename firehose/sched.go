@@ -73,6 +73,12 @@ func (s *scheduler) AddWork(ctx context.Context, repo string, xev *events.XRPCSt
 		}
 		return s.f.apply(ctx, xev)
 	}
+	if s.tr.base(seq) {
+		// Nothing is applied until the starting point is saved: see tracker.base.
+		if err := s.f.waitCursor(s.ctx, seq-1); err != nil {
+			return fmt.Errorf("save the starting cursor: %w", err)
+		}
+	}
 	sl, inOrder := s.tr.register(seq)
 	if !inOrder {
 		metrics.FirehoseBadEvents.WithLabelValues("seq_out_of_order").Inc()
@@ -170,6 +176,25 @@ func (s *scheduler) applySafely(evts []*events.XRPCStreamEvent) (err error) {
 		}
 	}()
 	return s.f.applyBatch(s.ctx, evts)
+}
+
+// waitCursor asks the flusher for a save now, and waits until it has saved a cursor at or
+// past seq.
+func (f *Firehose) waitCursor(ctx context.Context, seq int64) error {
+	select {
+	case f.flushNow <- struct{}{}:
+	default: // one is already asked for
+	}
+	t := time.NewTicker(2 * time.Millisecond)
+	defer t.Stop()
+	for f.st.cursor.Load() < seq {
+		select {
+		case <-ctx.Done():
+			return context.Cause(ctx)
+		case <-t.C:
+		}
+	}
+	return nil
 }
 
 // sequence returns the seq of the events that have one.

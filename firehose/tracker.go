@@ -29,6 +29,20 @@ type slot struct {
 
 func newTracker(mark int64) *tracker { return &tracker{mark: mark, last: mark} }
 
+// base is called with the first event of a follower that has no cursor yet (it started at the
+// relay's live tail): the mark becomes the seq just before it, so that once saved, a crash
+// replays from this event instead of starting again at the tail and skipping what came
+// between. It reports whether it set the mark.
+func (t *tracker) base(seq int64) bool {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	if t.mark >= 0 || t.last >= 0 || len(t.queue) > 0 || seq <= 0 {
+		return false
+	}
+	t.mark, t.last = seq-1, seq-1
+	return true
+}
+
 // register records that the event seq was received and is about to be applied. inOrder is
 // false when seq is not above every seq before it (a relay fault: the event is applied, but
 // the cursor cannot vouch for it).

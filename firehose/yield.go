@@ -6,10 +6,12 @@ import (
 )
 
 // The stream counts as behind while a few batches of received events wait to be applied,
-// or while the events it applies are older than behindLag (it is catching up).
+// or while the events it applies are older than behindLag (it is catching up). The lag
+// threshold is well above the few seconds a PDS's clock or the relay's queue can add, so a
+// current stream with skewed event times does not hold the backfill back.
 const (
 	behindAt  = 500
-	behindLag = 2 * time.Second
+	behindLag = 10 * time.Second
 )
 
 func (f *Firehose) behind() bool {
