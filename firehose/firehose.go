@@ -99,6 +99,8 @@ type Firehose struct {
 	deciders  chan struct{}
 	// flushNow asks the flusher for a save before its next tick (the starting cursor).
 	flushNow chan struct{}
+	// behindSince is when bulk work first found the stream behind (unix ns; 0: not behind).
+	behindSince atomic.Int64
 }
 
 // New checks cfg and returns a Firehose ready to Run.

@@ -39,3 +39,22 @@ func (f *Firehose) WaitCaughtUp(ctx context.Context, max time.Duration) error {
 	}
 	return nil
 }
+
+// maxYield bounds how long bulk work keeps yielding to a stream that stays behind: past it
+// (a relay whose event times run far behind the clock, a stream that cannot catch up),
+// pages wait their budget and go on, as if there were no stream.
+const maxYield = 10 * time.Minute
+
+// ShouldYield says whether bulk work that already waited should give way again rather than
+// run: the stream is behind, and has not been behind for longer than maxYield.
+func (f *Firehose) ShouldYield() bool {
+	if !f.behind() {
+		f.behindSince.Store(0)
+		return false
+	}
+	now := time.Now().UnixNano()
+	if f.behindSince.CompareAndSwap(0, now) {
+		return true
+	}
+	return time.Duration(now-f.behindSince.Load()) < maxYield
+}

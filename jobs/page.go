@@ -103,7 +103,12 @@ func (w *PageWorker) Work(ctx context.Context, job *river.Job[PageArgs]) error {
 	}
 
 	if w.BeforeFetch != nil {
-		if err := w.BeforeFetch(ctx); err != nil {
+		err := w.BeforeFetch(ctx)
+		if errors.Is(err, ErrYield) {
+			// Not a failure: the page comes back shortly, no attempt spent, its place kept.
+			return w.snooze(ctx, job, yieldSnooze)
+		}
+		if err != nil {
 			return err
 		}
 	}

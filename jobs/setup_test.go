@@ -41,6 +41,8 @@ type setupOpts struct {
 	cancelWait time.Duration
 	// concurrency is how many page jobs run at once (4 when 0).
 	concurrency int
+	// beforeFetch is Config.BeforeFetch.
+	beforeFetch func(ctx context.Context) error
 }
 
 func setup(t *testing.T, opts setupOpts) *bundle {
@@ -64,6 +66,7 @@ func setup(t *testing.T, opts setupOpts) *bundle {
 		PageMaxAttempts:   opts.maxAttempts,
 		beforeCommit:      opts.beforeCommit,
 		beforeResetFinish: opts.beforeResetFinish,
+		BeforeFetch:       opts.beforeFetch,
 	}
 	if opts.lexiconList {
 		cfg.LexiconListURL = relay.URL + "/llms.txt"

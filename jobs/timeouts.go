@@ -1,6 +1,7 @@
 package jobs
 
 import (
+	"errors"
 	"time"
 
 	"github.com/colindex/colindex/source"
@@ -17,6 +18,13 @@ const pageCommitBudget = 3 * time.Second
 // and took half the stream's rate; at 5 s the backfill's share while the stream catches up is
 // under a page a second per worker, and it resumes full speed once the stream is current.
 const BeforeFetchBudget = 5 * time.Second
+
+// ErrYield, from Config.BeforeFetch, hands the page back to River for yieldSnooze without
+// spending an attempt: the live stream is still behind after the page waited its budget, and
+// the page gives way again instead of taking the cores from it.
+var ErrYield = errors.New("the live stream is behind: the page gives way")
+
+const yieldSnooze = time.Second
 
 // PageJobTimeout is the longest one page job may run, sized from its parts: the pause
 // between two pages of a collection, the wait for the live stream (BeforeFetchBudget), the

@@ -96,8 +96,18 @@ func serve(c *cli.Context) error {
 	}
 	var beforeFetch func(context.Context) error
 	if follower != nil {
-		// The live stream goes first while it is behind; a page waits at most the budget.
-		beforeFetch = func(ctx context.Context) error { return follower.WaitCaughtUp(ctx, jobs.BeforeFetchBudget) }
+		// The live stream goes first while it is behind: a page waits at most the budget, then
+		// gives way again (a snooze) while the stream is still behind (for up to ten minutes
+		// of it: firehose.ShouldYield).
+		beforeFetch = func(ctx context.Context) error {
+			if err := follower.WaitCaughtUp(ctx, jobs.BeforeFetchBudget); err != nil {
+				return err
+			}
+			if follower.ShouldYield() {
+				return jobs.ErrYield
+			}
+			return nil
+		}
 	}
 	backfill, err = jobs.New(jobs.Config{
 		Pool:            pool,
