@@ -75,7 +75,8 @@ func (s *Server) registerCollections(api huma.API) {
 		Summary:     "Collections and their DID counts (collectiondir's shape)",
 		Description: "The collections the index lists at least one DID for, in NSID order, with exact counts; " +
 			"the same query parameters and response as indigo's collectiondir (bsky.network).",
-		Tags: []string{"index"},
+		Tags:        []string{"index"},
+		Middlewares: huma.Middlewares{allowBrowsers},
 	}, s.listCollectionsV1)
 	huma.Register(api, huma.Operation{
 		OperationID: "listCollections",
@@ -84,7 +85,8 @@ func (s *Server) registerCollections(api huma.API) {
 		Summary:     "Collections and their DID counts",
 		Description: "The collections the index lists at least one DID for, in NSID order with a cursor, or the " +
 			"collections asked for. Counts are exact: the number of DIDs listReposByCollection lists.",
-		Tags: []string{"index"},
+		Tags:        []string{"index"},
+		Middlewares: huma.Middlewares{allowBrowsers},
 	}, s.listCollections)
 }
 
@@ -137,4 +139,11 @@ func (s *Server) countsPage(cursor string, limit int) ([]rocksindex.CollectionCo
 		return page[:limit], true
 	}
 	return page, false
+}
+
+// allowBrowsers lets a page on any origin read the counts, as the XRPC routes do (public.go):
+// they are public, carry no credentials, and are GETs without preflight.
+func allowBrowsers(ctx huma.Context, next func(huma.Context)) {
+	ctx.SetHeader("Access-Control-Allow-Origin", "*")
+	next(ctx)
 }

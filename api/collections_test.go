@@ -103,6 +103,14 @@ func TestListCollectionsCountsWhatIsListed(t *testing.T) {
 		require.NoError(t, json.Unmarshal([]byte(body), &out))
 		require.Equal(t, []CollectionCount{{"com.example.c002", truth["com.example.c002"]}, {"no.such.thing", 0}}, out.Collections)
 
+		req, err := http.NewRequest(http.MethodGet, s.http.URL+"/v1/collections", nil)
+		require.NoError(t, err)
+		req.Header.Set("Origin", "https://dashboard.example")
+		resp, err := http.DefaultClient.Do(req)
+		require.NoError(t, err)
+		resp.Body.Close()
+		require.Equal(t, "*", resp.Header.Get("Access-Control-Allow-Origin"), "browsers may read the counts")
+
 		code, _ = s.do(t, http.MethodGet, "/v1/collections?limit=5000")
 		require.Equal(t, http.StatusUnprocessableEntity, code, "an out-of-range limit is an error here")
 	})

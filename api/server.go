@@ -42,6 +42,7 @@ type Server struct {
 
 	guard     *loginGuard
 	guardOnce sync.Once
+	complete  completeChecker // listReposByCollection's backfill-state lookups (xrpc.go)
 }
 
 func (s *Server) initGuard() {
@@ -68,6 +69,7 @@ func (s *Server) NewAPI(mux *http.ServeMux) huma.API {
 	api := humago.New(mux, cfg)
 	mux.HandleFunc("GET /docs", docs(api.OpenAPI()))
 	s.registerCollections(api)
+	describePublic(api) // listReposByCollection and /_health, served by hand (public_openapi.go)
 	admin := s.adminGroup(api)
 	s.registerAdmin(admin)
 	s.registerControl(admin)
@@ -80,8 +82,8 @@ func (s *Server) NewAPI(mux *http.ServeMux) huma.API {
 func (s *Server) Handler() http.Handler {
 	mux := http.NewServeMux()
 	s.NewAPI(mux) // also sets up the login guard that requireAdmin uses
-	mux.HandleFunc("GET /xrpc/com.atproto.sync.listReposByCollection", s.listReposByCollection)
-	mux.HandleFunc("GET /_health", s.health)
+	// listReposByCollection and /_health, with CORS and caching (public.go).
+	s.registerPublic(mux)
 	if s.RiverUI != nil {
 		// The login check runs first, so sameOriginWrites sees a bearer header only when its
 		// token is right.

@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"sync/atomic"
 	"time"
 
 	"github.com/jackc/pgx/v5"
@@ -45,6 +46,8 @@ type Backfill struct {
 	releaseClientLock func()
 	// verifyMaxAttempts is each verify job's retry budget (Config.VerifyMaxAttempts).
 	verifyMaxAttempts int
+	// completion is the completion epoch (completion.go).
+	completion atomic.Int64
 }
 
 func (b *Backfill) maxAttempts() int { return cmp.Or(b.PageMaxAttempts, DefaultPageMaxAttempts) }

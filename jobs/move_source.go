@@ -136,7 +136,7 @@ func (b *Backfill) MoveSource(ctx context.Context, req MoveRequest) (MoveResult,
 		}
 		res.Waiting = len(stopped) - res.Enqueued
 	}
-	if err := tx.Commit(ctx); err != nil {
+	if err := b.leavingComplete(func() error { return tx.Commit(ctx) }); err != nil {
 		return res, fmt.Errorf("move: %w", err)
 	}
 	return res, nil

@@ -62,7 +62,7 @@ func (b *Backfill) Reset(ctx context.Context, collection string) (ResetResult, e
 		out.AlreadyRunning = true
 		return out, nil
 	}
-	if err := tx.Commit(ctx); err != nil {
+	if err := b.leavingComplete(func() error { return tx.Commit(ctx) }); err != nil {
 		return ResetResult{}, fmt.Errorf("reset %s: %w", collection, err)
 	}
 	return out, nil

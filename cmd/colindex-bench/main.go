@@ -39,6 +39,8 @@ type options struct {
 	// binary to compare with ("" installs it into bin/).
 	streamCommits int
 	collectiondir string
+	// rehearsalPairs sizes the full-network rehearsal (-only rehearsal).
+	rehearsalPairs int
 }
 
 func main() {
@@ -51,10 +53,11 @@ func main() {
 	flag.IntVar(&o.largePairs, "large-pairs", 10_000_000, "pairs in the memory/large-index scenario (0 skips it)")
 	flag.BoolVar(&o.seed, "seed", true, "also measure the seed's strategy (about 5 minutes at the default size)")
 	flag.StringVar(&o.workDir, "work", "", "directory for indexes and logs (default: a temp dir, removed after)")
-	flag.StringVar(&o.only, "only", "", "run just this scenario: colindex, alone, zero or stream (stream prints its own table)")
+	flag.StringVar(&o.only, "only", "", "run just this scenario: colindex, alone, zero, stream or read (stream and read print their own tables)")
 	flag.BoolVar(&o.sampleWorkers, "sample-workers", false, "log busy page workers at each poll (for tuning)")
 	flag.IntVar(&o.streamCommits, "stream-commits", 100_000, "#commit events in the firehose scenario (0 skips it)")
 	flag.StringVar(&o.collectiondir, "collectiondir", "", "indigo's collectiondir binary to compare the stream with (default: go install it into bin/)")
+	flag.IntVar(&o.rehearsalPairs, "rehearsal-pairs", 61_000_000, "pairs in the full-network rehearsal (-only rehearsal)")
 	flag.Parse()
 	log.SetFlags(log.Ltime)
 
@@ -101,6 +104,10 @@ func run(ctx context.Context, o options) error {
 		return err
 	case "stream":
 		return b.streamReport(ctx)
+	case "read":
+		return b.readReport(ctx) // read.go: paging both servers side by side
+	case "rehearsal":
+		return b.rehearsal(ctx) // rehearsal.go: the whole network's shape on this machine
 	default:
 		return fmt.Errorf("-only: unknown scenario %q", o.only)
 	}

@@ -212,7 +212,7 @@ func start(c *cli.Context) error {
 	}
 	res := r.JSON200
 	fmt.Fprintf(c.App.Writer, "started run %d: %s to page (%d discovered, %d new, %d already complete)\n",
-		res.RunId, count(res.Collections, "collection"), res.Discovered, res.Added, res.AlreadyComplete)
+		res.RunID, count(res.Collections, "collection"), res.Discovered, res.Added, res.AlreadyComplete)
 	if res.LexiconListError != nil {
 		fmt.Fprintf(c.App.Writer, "warning: lexicon list: %s\n", *res.LexiconListError)
 	}

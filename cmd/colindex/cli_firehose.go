@@ -33,7 +33,7 @@ func firehoseLine(fh *goclient.FirehoseStatus) string {
 		return "firehose: disabled (COLINDEX_FIREHOSE_URL is empty)"
 	}
 	if !fh.Following {
-		return fmt.Sprintf("firehose: %s is followed by another colindex process on this database (this one waits to take over)", fh.Url)
+		return fmt.Sprintf("firehose: %s is followed by another colindex process on this database (this one waits to take over)", fh.URL)
 	}
 	state := "connected"
 	if !fh.Connected {
@@ -44,7 +44,7 @@ func firehoseLine(fh *goclient.FirehoseStatus) string {
 		cursor = "cursor " + thousands(fh.Cursor)
 	}
 	line := fmt.Sprintf("firehose: %s, %s, %s, lag %s; %s (%s), %s removed, %s removed (last record deleted), %s undecided, %s",
-		fh.Url, state, cursor, (time.Duration(fh.LagSeconds * float64(time.Second))).Round(time.Millisecond),
+		fh.URL, state, cursor, (time.Duration(fh.LagSeconds * float64(time.Second))).Round(time.Millisecond),
 		count(fh.EventsTotal, "event"), count(fh.CommitsTotal, "commit"), count(fh.AccountsRemoved, "account"),
 		count(fh.PairsRemoved, "pair"), thousands(fh.RemovalsUndecided), count(fh.Reconnects, "reconnect"))
 	if fh.LastError != "" {

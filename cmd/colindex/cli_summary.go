@@ -15,7 +15,7 @@ import (
 func printSummary(w io.Writer, st *goclient.Status, recent int) {
 	fmt.Fprintln(w, summaryLine(st))
 	if r := st.LastRun; r != nil {
-		fmt.Fprintf(w, "last run %d from %s, started %s", r.Id, r.Source, r.StartedAt.Local().Format(time.DateTime))
+		fmt.Fprintf(w, "last run %d from %s, started %s", r.ID, r.Source, r.StartedAt.Local().Format(time.DateTime))
 		if r.FinishedAt != nil {
 			fmt.Fprintf(w, ", finished %s", r.FinishedAt.Local().Format(time.DateTime))
 		}

@@ -4,6 +4,26 @@
  */
 
 export interface paths {
+    "/_health": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * Whether Postgres and the index answer
+         * @description 200 when both answer; 503 naming the part that does not (the server's log has the details).
+         */
+        get: operations["getHealth"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "/admin/backfill-collections": {
         parameters: {
             query?: never;
@@ -228,6 +248,26 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/xrpc/com.atproto.sync.listReposByCollection": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * Accounts with records in a collection (com.atproto.sync.listReposByCollection)
+         * @description The DIDs the index lists for a collection, in DID order, a page at a time; the last page carries no cursor. Repeating collection pages their union, each DID once, with one cursor. Errors have XRPC's shape ({error, message}), not problem+json.
+         */
+        get: operations["listReposByCollection"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
 }
 export type webhooks = Record<string, never>;
 export interface components {
@@ -442,6 +482,11 @@ export interface components {
             /** @description Checks with accounts' PDSes: queued (across processes), done and failed (this process). */
             verify_jobs: components["schemas"]["VerifyJobCounts"];
         };
+        HealthOutput: {
+            index: string;
+            postgres: string;
+            status: string;
+        };
         ListCollectionsV1: {
             /** @description NSID to the number of DIDs the index lists for it. */
             collections: {
@@ -449,6 +494,16 @@ export interface components {
             };
             /** @description Pass as cursor for the next page; empty on the last page. */
             cursor: string;
+        };
+        ListReposPage: {
+            /** @description Pass as cursor for the next page; absent on the last page. */
+            cursor?: string;
+            /** @description The page's accounts, in DID order, each once. */
+            repos: components["schemas"]["ListReposRepo"][];
+        };
+        ListReposRepo: {
+            /** @description An account with at least one record in the collection (or in one of them). */
+            did: string;
         };
         LiveJob: {
             /**
@@ -647,6 +702,15 @@ export interface components {
              */
             queued: number;
         };
+        XRPCError: {
+            /**
+             * @description The error's name, e.g. InvalidRequest.
+             * @example InvalidRequest
+             */
+            error: string;
+            /** @description What was wrong, safe to show. */
+            message: string;
+        };
     };
     responses: never;
     parameters: never;
@@ -656,6 +720,39 @@ export interface components {
 }
 export type $defs = Record<string, never>;
 export interface operations {
+    getHealth: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Postgres and the index answer: every field is ok. */
+            200: {
+                headers: {
+                    /** @description no-store: a probe always sees the state now. */
+                    "Cache-Control"?: string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["HealthOutput"];
+                };
+            };
+            /** @description A part does not answer: status is error, and that part says what is wrong. */
+            503: {
+                headers: {
+                    /** @description no-store: a probe always sees the state now. */
+                    "Cache-Control"?: string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["HealthOutput"];
+                };
+            };
+        };
+    };
     getBackfillStatus: {
         parameters: {
             query?: never;
@@ -1319,6 +1416,64 @@ export interface operations {
                 };
                 content: {
                     "application/problem+json": components["schemas"]["ErrorModel"];
+                };
+            };
+        };
+    };
+    listReposByCollection: {
+        parameters: {
+            query: {
+                /** @description A collection NSID; repeat it (up to 20) for the union of several. */
+                collection: string[];
+                /** @description DIDs per page; values outside 1..10000 are clamped. */
+                limit?: number;
+                /** @description The cursor of the previous page (the last DID it held). */
+                cursor?: string;
+            };
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description A page of DIDs. */
+            200: {
+                headers: {
+                    /** @description complete when this colindex has paged every asked collection to its end (so a downstream may rely on the page), incomplete otherwise. */
+                    "Colindex-Backfill"?: "complete" | "incomplete";
+                    /** @description Send it back as If-None-Match to get 304 while the page is unchanged. */
+                    ETag?: string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ListReposPage"];
+                };
+            };
+            /** @description The page named by If-None-Match is unchanged. */
+            304: {
+                headers: {
+                    /** @description Send it back as If-None-Match to get 304 while the page is unchanged. */
+                    ETag?: string;
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+            /** @description A query that is not valid (error InvalidRequest). */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["XRPCError"];
+                };
+            };
+            /** @description The index could not be read (error InternalServerError). */
+            500: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["XRPCError"];
                 };
             };
         };

@@ -1,0 +1,202 @@
+package api
+
+import (
+	"bytes"
+	"compress/gzip"
+	"crypto/sha256"
+	"encoding/base64"
+	"net/http"
+	"strconv"
+	"strings"
+	"sync"
+)
+
+// The HTTP a reader expects on the public routes (/xrpc/… and /_health): CORS for browsers,
+// Cache-Control, ETag revalidation and gzip on list pages, and XRPC's error shape for every
+// error under /xrpc/. The admin routes get none of this (no CORS in particular: a browser
+// page elsewhere must not be invited to call them).
+
+const listReposPath = "/xrpc/com.atproto.sync.listReposByCollection"
+
+// listPageCacheControl: a page may be reused for a few seconds. The index moves with the
+// firehose, so a longer life would hide new DIDs (and a change of Colindex-Backfill) for
+// longer than the stream's own lag; a few seconds still lets a browser or a CDN absorb a
+// burst of identical requests, and the ETag makes a later check cheap to transfer.
+const listPageCacheControl = "public, max-age=5"
+
+// gzipMinBytes: below this gzip saves too little to pay for its own header and CPU (the same
+// threshold as klauspost's gzhttp). Errors and health answers stay under it.
+const gzipMinBytes = 1024
+
+// registerPublic mounts the public routes. /xrpc/ is one handler so that an unknown method
+// or a wrong HTTP method still answers in XRPC's error shape rather than the mux's text.
+func (s *Server) registerPublic(mux *http.ServeMux) {
+	mux.Handle("/xrpc/", publicCORS(http.HandlerFunc(s.xrpc)))
+	mux.Handle("/_health", publicCORS(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		// A probe must see the state now, never a cached one.
+		w.Header().Set("Cache-Control", "no-store")
+		if !allowRead(w, r) {
+			writeJSON(w, http.StatusMethodNotAllowed, map[string]string{"error": "method not allowed"})
+			return
+		}
+		s.health(w, r)
+	})))
+}
+
+// xrpc routes the XRPC methods this server implements.
+func (s *Server) xrpc(w http.ResponseWriter, r *http.Request) {
+	switch r.URL.Path {
+	case listReposPath:
+		if !allowRead(w, r) {
+			writeXRPCError(w, http.StatusMethodNotAllowed, "InvalidRequest",
+				"incorrect HTTP method ("+r.Method+"), expected GET")
+			return
+		}
+		s.listReposByCollection(w, r)
+	default:
+		// 501 as atproto's own servers answer: to an XRPC client a 404 means "no XRPC here
+		// at all", MethodNotImplemented means "not this method".
+		writeXRPCError(w, http.StatusNotImplemented, "MethodNotImplemented",
+			"method not implemented: "+strings.TrimPrefix(r.URL.Path, "/xrpc/"))
+	}
+}
+
+// allowRead admits GET and HEAD (the mux's "GET" patterns do the same); otherwise it sets
+// Allow and returns false.
+func allowRead(w http.ResponseWriter, r *http.Request) bool {
+	if r.Method == http.MethodGet || r.Method == http.MethodHead {
+		return true
+	}
+	w.Header().Set("Allow", "GET, HEAD, OPTIONS")
+	return false
+}
+
+// publicCORS lets any web page read the public routes: they need no credentials, so "*" is
+// right and no Origin is echoed. It answers preflights itself.
+func publicCORS(next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		h := w.Header()
+		h.Set("Access-Control-Allow-Origin", "*")
+		// Cache-Control and Content-Type are readable anyway; these are not.
+		h.Set("Access-Control-Expose-Headers", "ETag, Colindex-Backfill")
+		if r.Method == http.MethodOptions {
+			h.Set("Allow", "GET, HEAD, OPTIONS")
+			h.Set("Access-Control-Allow-Methods", "GET, HEAD, OPTIONS")
+			if asked := r.Header.Get("Access-Control-Request-Headers"); asked != "" {
+				// Nothing here depends on a request header beyond If-None-Match and
+				// Accept-Encoding, and no credentials are involved: any may be sent.
+				h.Set("Access-Control-Allow-Headers", asked)
+			}
+			h.Set("Access-Control-Max-Age", "86400")
+			h.Set("Cache-Control", "no-store")
+			w.WriteHeader(http.StatusNoContent)
+			return
+		}
+		next.ServeHTTP(w, r)
+	})
+}
+
+// writeCacheable answers 200 with body (JSON), or 304 when the client's If-None-Match names
+// it. The ETag is a hash of the body and the backfill state (a header that changes without
+// the body must still change the tag); the gzip encoding of the same body gets its own
+// strong tag, as RFC 9110 requires of a different representation.
+func writeCacheable(w http.ResponseWriter, r *http.Request, body []byte, state string) {
+	sum := sha256.New()
+	sum.Write(body)
+	sum.Write([]byte(state))
+	var digest [sha256.Size]byte
+	tag := base64.RawURLEncoding.EncodeToString(sum.Sum(digest[:0])[:16])
+	plainTag, gzipTag := `"`+tag+`"`, `"`+tag+`-gz"`
+	h := w.Header()
+	h.Set("Cache-Control", listPageCacheControl)
+	h.Set("Vary", "Accept-Encoding")
+	if inm := r.Header.Get("If-None-Match"); inm != "" {
+		if m := matchETag(inm, plainTag, gzipTag); m != "" {
+			h.Set("ETag", m)
+			w.WriteHeader(http.StatusNotModified)
+			return
+		}
+	}
+	h.Set("Content-Type", "application/json; charset=utf-8")
+	if len(body) >= gzipMinBytes && acceptsGzip(r.Header.Get("Accept-Encoding")) {
+		zbuf := getBuffer()
+		defer putBuffer(zbuf)
+		*zbuf = gzipAppend((*zbuf)[:0], body)
+		h.Set("ETag", gzipTag)
+		h.Set("Content-Encoding", "gzip")
+		h.Set("Content-Length", strconv.Itoa(len(*zbuf)))
+		w.WriteHeader(http.StatusOK)
+		_, _ = w.Write(*zbuf)
+		return
+	}
+	h.Set("ETag", plainTag)
+	h.Set("Content-Length", strconv.Itoa(len(body)))
+	w.WriteHeader(http.StatusOK)
+	_, _ = w.Write(body)
+}
+
+// matchETag applies If-None-Match's weak comparison (RFC 9110 13.1.2) and returns the tag
+// that matched ("" for none). "*" matches any current page.
+func matchETag(header string, tags ...string) string {
+	for _, t := range strings.Split(header, ",") {
+		t = strings.TrimPrefix(strings.TrimSpace(t), "W/")
+		if t == "*" {
+			return tags[0]
+		}
+		for _, tag := range tags {
+			if t == tag {
+				return tag
+			}
+		}
+	}
+	return ""
+}
+
+// acceptsGzip says whether an Accept-Encoding value admits gzip (by name or by "*"), i.e.
+// names it with a q-value other than 0.
+func acceptsGzip(header string) bool {
+	for _, part := range strings.Split(header, ",") {
+		name, params, _ := strings.Cut(part, ";")
+		name = strings.ToLower(strings.TrimSpace(name))
+		if name != "gzip" && name != "x-gzip" && name != "*" {
+			continue
+		}
+		q := strings.TrimSpace(params)
+		if v, ok := strings.CutPrefix(q, "q="); ok {
+			if f, err := strconv.ParseFloat(strings.TrimSpace(v), 64); err == nil && f == 0 {
+				continue
+			}
+		}
+		return true
+	}
+	return false
+}
+
+// gzip writers are reused: each holds about 1 MB of compressor state. BestSpeed, because a
+// page of DIDs compresses about 2:1 at any level and the CPU is better spent on answers.
+var gzipWriters = sync.Pool{New: func() any {
+	zw, _ := gzip.NewWriterLevel(nil, gzip.BestSpeed)
+	return zw
+}}
+
+func gzipAppend(dst, body []byte) []byte {
+	out := bytes.NewBuffer(dst)
+	zw := gzipWriters.Get().(*gzip.Writer)
+	zw.Reset(out)
+	_, _ = zw.Write(body)
+	_ = zw.Close()
+	gzipWriters.Put(zw)
+	return out.Bytes()
+}
+
+// Page buffers are reused across requests; one over 1 MiB (a 10,000-DID page is about
+// 420 KB) is left to the collector rather than kept.
+var buffers = sync.Pool{New: func() any { b := make([]byte, 0, 64<<10); return &b }}
+
+func getBuffer() *[]byte { return buffers.Get().(*[]byte) }
+
+func putBuffer(b *[]byte) {
+	if cap(*b) <= 1<<20 {
+		buffers.Put(b)
+	}
+}
