@@ -174,9 +174,7 @@ func (ix *Index) AddPairs(pairs []Pair) (int, error) {
 	defer wb.Destroy()
 	added := 0
 	deltas := map[string]int64{}
-	whole := make([]Pair, 0, len(uniq))
 	for i, p := range uniq {
-		whole = append(whole, p)
 		if vals[2*i].Exists() && vals[2*i+1].Exists() {
 			continue
 		}
@@ -196,7 +194,7 @@ func (ix *Index) AddPairs(pairs []Pair) (int, error) {
 		}
 		commit()
 	}
-	ix.present.add(whole)
+	ix.present.add(uniq) // every one is whole now: found so, or just written
 	return added, nil
 }
 
