@@ -3,6 +3,7 @@ package api
 import (
 	"encoding/base64"
 	"encoding/json"
+	"fmt"
 	"net/http"
 	"net/url"
 	"strconv"
@@ -34,9 +35,12 @@ func TestAdminRoutesRequireTheBearerToken(t *testing.T) {
 		{"basic is for browsers only", []string{basic}},
 	} {
 		for _, method := range []string{http.MethodGet, http.MethodPost} {
-			code, body := s.do(t, method, "/admin/backfill-collections", tc.header...)
-			require.Equal(t, http.StatusUnauthorized, code, "%s %s", tc.name, method)
-			require.Contains(t, body, "Unauthorized")
+			t.Run(tc.name+" "+method, func(t *testing.T) {
+				t.Parallel() // refused: changes nothing
+				code, body := s.do(t, method, "/admin/backfill-collections", tc.header...)
+				require.Equal(t, http.StatusUnauthorized, code)
+				require.Contains(t, body, "Unauthorized")
+			})
 		}
 	}
 	code, body := s.do(t, http.MethodGet, "/admin/backfill-collections", adminAuth)
@@ -52,13 +56,19 @@ func TestRiverUIAcceptsBearerOrBasic(t *testing.T) {
 		return "Authorization: Basic " + base64.StdEncoding.EncodeToString([]byte(user+":"+pass))
 	}
 	for _, h := range [][]string{nil, {basic("admin", "wrong")}, {"Authorization: Bearer wrong"}} {
-		code, _ := s.do(t, http.MethodGet, "/riverui/", h...)
-		require.Equal(t, http.StatusUnauthorized, code, h)
+		t.Run(fmt.Sprintf("refused %q", h), func(t *testing.T) {
+			t.Parallel()
+			code, _ := s.do(t, http.MethodGet, "/riverui/", h...)
+			require.Equal(t, http.StatusUnauthorized, code)
+		})
 	}
 	for _, h := range []string{basic("admin", testPassword), basic("", testPassword), adminAuth} {
-		code, body := s.do(t, http.MethodGet, "/riverui/", h)
-		require.Equal(t, http.StatusOK, code, h)
-		require.Contains(t, body, "<html")
+		t.Run(fmt.Sprintf("accepted %q", h), func(t *testing.T) {
+			t.Parallel()
+			code, body := s.do(t, http.MethodGet, "/riverui/", h)
+			require.Equal(t, http.StatusOK, code)
+			require.Contains(t, body, "<html")
+		})
 	}
 }
 
@@ -91,15 +101,7 @@ func TestStartManyAtOnceGivesExactlyOne200(t *testing.T) {
 	}
 	require.Equal(t, map[int]int{http.StatusOK: 1, http.StatusConflict: callers - 1}, counts, bodies)
 
-	var st jobs.Status
-	for {
-		_, body := s.do(t, http.MethodGet, "/admin/backfill-collections", adminAuth)
-		require.NoError(t, json.Unmarshal([]byte(body), &st))
-		if !st.Running {
-			break
-		}
-		time.Sleep(50 * time.Millisecond)
-	}
+	st := s.waitBackfillDone(t)
 	require.EqualValues(t, 70, st.TotalImported)
 	require.Equal(t, 1, st.Completed)
 }
@@ -114,15 +116,21 @@ func TestBadSourceIs400AndTouchesNothing(t *testing.T) {
 	for len(long) < 400 {
 		long += ".aaaaaaaa"
 	}
-	for _, bad := range []string{
-		"ftp://example.com", "file:///etc/passwd", "http://user:pw@example.com", "https://example.com/path",
-		"https://example.com?q=1", "https://example.com#f", "exa mple.com", "example.com\x00", "example.com\n",
-		"http://example.com:99999", "-bad-.com", "example..com", long, "javascript:alert(1)",
-	} {
-		code, body := s.do(t, http.MethodPost, "/admin/backfill-collections?source="+url.QueryEscape(bad), adminAuth)
-		require.True(t, code == http.StatusBadRequest || code == http.StatusUnprocessableEntity, "%q: %d %s", bad, code, body)
-		require.Contains(t, body, `"status"`, "problem+json for %q", bad)
-	}
+	// A group: its parallel cases have all finished when it returns, before the checks below.
+	t.Run("each is refused", func(t *testing.T) {
+		for _, bad := range []string{
+			"ftp://example.com", "file:///etc/passwd", "http://user:pw@example.com", "https://example.com/path",
+			"https://example.com?q=1", "https://example.com#f", "exa mple.com", "example.com\x00", "example.com\n",
+			"http://example.com:99999", "-bad-.com", "example..com", long, "javascript:alert(1)",
+		} {
+			t.Run(fmt.Sprintf("%.40q", bad), func(t *testing.T) {
+				t.Parallel()
+				code, body := s.do(t, http.MethodPost, "/admin/backfill-collections?source="+url.QueryEscape(bad), adminAuth)
+				require.True(t, code == http.StatusBadRequest || code == http.StatusUnprocessableEntity, "%d %s", code, body)
+				require.Contains(t, body, `"status"`, "problem+json")
+			})
+		}
+	})
 	_, body := s.do(t, http.MethodGet, "/admin/backfill-collections", adminAuth)
 	var st jobs.Status
 	require.NoError(t, json.Unmarshal([]byte(body), &st))
@@ -136,12 +144,31 @@ func TestHealthAnswers(t *testing.T) {
 	s := newStack(t, stackOpts{})
 	code, body := s.do(t, http.MethodGet, "/_health")
 	require.Equal(t, http.StatusOK, code)
-	require.JSONEq(t, `{"status":"ok","postgres":"ok","index":"ok"}`, body)
+	require.JSONEq(t, `{"status":"ok","postgres":"ok","index":"ok","ready":false,"backfill":"none"}`, body,
+		"nothing backfilled: a standalone answers 200, not ready")
+
+	s.setProgress(t, "com.example.done", true, false)
+	code, body = s.do(t, http.MethodGet, "/_health")
+	require.Equal(t, http.StatusOK, code)
+	require.JSONEq(t, `{"status":"ok","postgres":"ok","index":"ok","ready":true,"backfill":"complete"}`, body)
+
+	// A replica that is not ready keeps readers away: 503, starting.
+	s.setProgress(t, "com.example.filling", false, false)
+	s.srv.ReplicaOf = "http://peer.example:2510"
+	code, body = s.do(t, http.MethodGet, "/_health")
+	require.Equal(t, http.StatusServiceUnavailable, code)
+	require.JSONEq(t, `{"status":"starting","postgres":"ok","index":"ok","ready":false,"backfill":"stopped",
+		"replica_of":"http://peer.example:2510"}`, body)
+	s.setProgress(t, "com.example.filling", true, false)
+	code, body = s.do(t, http.MethodGet, "/_health")
+	require.Equal(t, http.StatusOK, code, body)
+	require.Contains(t, body, `"ready":true`)
 
 	s.srv.Pool.Close()
 	code, body = s.do(t, http.MethodGet, "/_health")
 	require.Equal(t, http.StatusServiceUnavailable, code)
-	require.JSONEq(t, `{"status":"error","postgres":"unreachable","index":"ok"}`, body)
+	require.JSONEq(t, `{"status":"error","postgres":"unreachable","index":"ok","ready":false,"backfill":"unknown",
+		"replica_of":"http://peer.example:2510"}`, body)
 }
 
 func TestOpenAPIDocumentIsServed(t *testing.T) {
@@ -175,19 +202,26 @@ func TestEverySecuredOperationRefusesWithoutTheToken(t *testing.T) {
 			if op == nil {
 				continue
 			}
-			if query, public := publicOperations[method+" "+path]; public {
-				require.Empty(t, op.Security, "%s %s is public", method, path)
-				code, body := s.do(t, method, path+query)
-				require.Equal(t, http.StatusOK, code, "%s %s: %s", method, path, body)
-				continue
+			query, public := publicOperations[method+" "+path]
+			if !public {
+				secured++
 			}
-			require.NotEmpty(t, op.Security, "%s %s has no security requirement", method, path)
-			secured++
-			p := strings.ReplaceAll(path, "{collection}", "app.bsky.feed.post")
-			for _, h := range [][]string{nil, {"Authorization: Bearer wrong"}} {
-				code, _ := s.do(t, method, p, h...)
-				require.Equal(t, http.StatusUnauthorized, code, "%s %s %v", method, p, h)
-			}
+			// Parallel: every request is unauthenticated or a public read, so none changes anything.
+			t.Run(method+" "+path, func(t *testing.T) {
+				t.Parallel()
+				if public {
+					require.Empty(t, op.Security, "public")
+					code, body := s.do(t, method, path+query)
+					require.Equal(t, http.StatusOK, code, body)
+					return
+				}
+				require.NotEmpty(t, op.Security, "no security requirement")
+				p := strings.ReplaceAll(path, "{collection}", "app.bsky.feed.post")
+				for _, h := range [][]string{nil, {"Authorization: Bearer wrong"}} {
+					code, _ := s.do(t, method, p, h...)
+					require.Equal(t, http.StatusUnauthorized, code, "%v", h)
+				}
+			})
 		}
 	}
 	require.GreaterOrEqual(t, secured, 8)
@@ -211,16 +245,7 @@ func TestMetricsMoveDuringABackfill(t *testing.T) {
 	before := metricValue(t, scrape(), "colindex_backfill_pages_committed_total")
 	code, body := s.do(t, http.MethodPost, "/admin/backfill-collections?source="+url.QueryEscape(relay.URL), adminAuth)
 	require.Equal(t, http.StatusOK, code, body)
-	for deadline := time.Now().Add(30 * time.Second); ; {
-		_, body := s.do(t, http.MethodGet, "/admin/backfill-collections", adminAuth)
-		var st jobs.Status
-		require.NoError(t, json.Unmarshal([]byte(body), &st))
-		if !st.Running {
-			break
-		}
-		require.True(t, time.Now().Before(deadline))
-		time.Sleep(50 * time.Millisecond)
-	}
+	s.waitBackfillDone(t)
 	after := scrape()
 	// Other tests in this process page too: the counters only ever grow by at least our pages.
 	require.GreaterOrEqual(t, metricValue(t, after, "colindex_backfill_pages_committed_total")-before, 3.0)
@@ -303,6 +328,9 @@ func TestClientKey(t *testing.T) {
 		"[::ffff:192.0.2.7]:80":      "192.0.2.7",
 		"not an address":             "not an address",
 	} {
-		require.Equal(t, want, clientKey(addr), addr)
+		t.Run(addr, func(t *testing.T) {
+			t.Parallel()
+			require.Equal(t, want, clientKey(addr))
+		})
 	}
 }

@@ -5,6 +5,8 @@ import (
 	"testing"
 
 	"github.com/bluesky-social/indigo/atproto/syntax"
+
+	"github.com/colindex/colindex/source"
 )
 
 func FuzzListReposQuery(f *testing.F) {
@@ -24,7 +26,7 @@ func FuzzListReposQuery(f *testing.F) {
 		if err != nil {
 			return
 		}
-		if q.limit < 1 || q.limit > xrpcMaxLimit {
+		if q.limit < 1 || q.limit > source.MaxLimit {
 			t.Fatalf("limit %d out of range", q.limit)
 		}
 		if _, err := syntax.ParseNSID(q.collection); err != nil {

@@ -105,7 +105,7 @@ func TestListPagesRevalidateWithETag(t *testing.T) {
 
 	// The backfill state is part of the answer: completing the collection changes the tag.
 	tag = resp.Header.Get("ETag")
-	require.Equal(t, source.BackfillIncomplete, resp.Header.Get(source.BackfillHeader))
+	require.Equal(t, source.BackfillNone, resp.Header.Get(source.BackfillHeader))
 	s.setProgress(t, "com.example.big", true, false)
 	resp, _ = s.rawGet(t, http.MethodGet, bigPage, "If-None-Match: "+tag)
 	require.Equal(t, http.StatusOK, resp.StatusCode)

@@ -20,8 +20,8 @@ import (
 // ListReposPage is one page of com.atproto.sync.listReposByCollection, as atproto's lexicon
 // defines it.
 type ListReposPage struct {
-	Repos  []ListReposRepo `json:"repos" doc:"The page's accounts, in DID order, each once."`
 	Cursor string          `json:"cursor,omitempty" doc:"Pass as cursor for the next page; absent on the last page."`
+	Repos  []ListReposRepo `json:"repos" doc:"The page's accounts, in DID order, each once."`
 }
 
 // ListReposRepo is one account of a listReposByCollection page.
@@ -46,8 +46,9 @@ func describePublic(api huma.API) {
 	explode := true
 	backfill := &huma.Param{
 		Description: "complete when this colindex has paged every asked collection to its end (so a " +
-			"downstream may rely on the page), incomplete otherwise.",
-		Schema: &huma.Schema{Type: huma.TypeString, Enum: []any{source.BackfillComplete, source.BackfillIncomplete}},
+			"downstream may rely on the page); none when it never backfilled some of them and the rest are " +
+			"complete (their DIDs come from its stream alone: a replica may rely on the page); incomplete otherwise.",
+		Schema: &huma.Schema{Type: huma.TypeString, Enum: []any{source.BackfillComplete, source.BackfillIncomplete, source.BackfillNone}},
 	}
 	etag := &huma.Param{
 		Description: "Send it back as If-None-Match to get 304 while the page is unchanged.",
@@ -79,10 +80,10 @@ func describePublic(api huma.API) {
 			},
 			{
 				Name: "limit", In: "query",
-				Description: fmt.Sprintf("DIDs per page; values outside 1..%d are clamped.", xrpcMaxLimit),
+				Description: fmt.Sprintf("DIDs per page; values outside 1..%d are clamped.", source.MaxLimit),
 				Schema: &huma.Schema{
-					Type: huma.TypeInteger, Format: "int64", Minimum: docPtr(1.0), Maximum: docPtr(float64(xrpcMaxLimit)),
-					Default: xrpcDefaultLimit,
+					Type: huma.TypeInteger, Format: "int64", Minimum: docPtr(1.0), Maximum: docPtr(float64(source.MaxLimit)),
+					Default: source.DefaultLimit,
 				},
 			},
 			{
@@ -115,12 +116,14 @@ func describePublic(api huma.API) {
 		OperationID: "getHealth",
 		Method:      http.MethodGet,
 		Path:        "/_health",
-		Summary:     "Whether Postgres and the index answer",
-		Description: "200 when both answer; 503 naming the part that does not (the server's log has the details).",
-		Tags:        []string{"health"},
+		Summary:     "Whether Postgres and the index answer, and whether this colindex is ready for readers",
+		Description: "200 when both answer; 503 naming the part that does not (the server's log has the details). " +
+			"ready says whether the backfill is complete and the stream caught up. A replica (replica_of set) " +
+			"answers 503 with status starting until it is ready, so a load balancer keeps readers away from it.",
+		Tags: []string{"health"},
 		Responses: map[string]*huma.Response{
-			"200": healthy("Postgres and the index answer: every field is ok."),
-			"503": healthy("A part does not answer: status is error, and that part says what is wrong."),
+			"200": healthy("Postgres and the index answer (and a replica is ready)."),
+			"503": healthy("A part does not answer (status error, and that part says what is wrong), or a replica is not ready yet (status starting)."),
 		},
 	})
 }

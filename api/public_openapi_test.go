@@ -69,7 +69,7 @@ func TestPublicRoutesAreDescribedAsServed(t *testing.T) {
 	require.NoError(t, json.NewDecoder(resp.Body).Decode(&page))
 	resp.Body.Close()
 	require.Equal(t, http.StatusOK, resp.StatusCode)
-	require.Contains(t, []string{source.BackfillComplete, source.BackfillIncomplete}, resp.Header.Get(source.BackfillHeader))
+	require.Contains(t, []string{source.BackfillComplete, source.BackfillIncomplete, source.BackfillNone}, resp.Header.Get(source.BackfillHeader))
 	require.NotEmpty(t, resp.Header.Get("ETag"))
 
 	code, body := s.do(t, http.MethodGet, listReposPath+"?collection=com.example.doc&limit=2")
@@ -90,5 +90,5 @@ func TestPublicRoutesAreDescribedAsServed(t *testing.T) {
 	require.Equal(t, http.StatusOK, code)
 	var h healthOutput
 	decodeStrict(t, body, &h)
-	require.Equal(t, healthOutput{Status: "ok", Postgres: "ok", Index: "ok"}, h)
+	require.Equal(t, healthOutput{Status: "ok", Postgres: "ok", Index: "ok", Backfill: "none"}, h)
 }

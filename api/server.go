@@ -2,12 +2,10 @@ package api
 
 import (
 	"cmp"
-	"context"
 	"log/slog"
 	"net/http"
 	"net/http/pprof"
 	"sync"
-	"time"
 
 	"github.com/danielgtaylor/huma/v2"
 	"github.com/danielgtaylor/huma/v2/adapters/humago"
@@ -35,6 +33,9 @@ type Server struct {
 	RiverUI http.Handler
 	// Firehose is the stream follower; nil when the firehose is disabled.
 	Firehose *firehose.Firehose
+	// ReplicaOf is the colindex this one copies (replica mode: /_health answers 503 until
+	// ready); empty for a standalone colindex.
+	ReplicaOf string
 
 	// FailedLogins is each client's allowance of wrong passwords before its admin requests
 	// are answered 429 (DefaultFailedLogins when 0).
@@ -95,29 +96,4 @@ func (s *Server) Handler() http.Handler {
 	// Prometheus scrapes with the admin bearer token (bearer_token in its scrape config).
 	mux.Handle("GET /metrics", s.requireAdmin(promhttp.HandlerFor(metrics.Registry, promhttp.HandlerOpts{})))
 	return mux
-}
-
-type healthOutput struct {
-	Status   string `json:"status"`
-	Postgres string `json:"postgres"`
-	Index    string `json:"index"`
-}
-
-// health answers 200 when Postgres and the index both answer, 503 naming what failed.
-func (s *Server) health(w http.ResponseWriter, r *http.Request) {
-	ctx, cancel := context.WithTimeout(r.Context(), 2*time.Second)
-	defer cancel()
-	out := healthOutput{Status: "ok", Postgres: "ok", Index: "ok"}
-	status := http.StatusOK
-	// The endpoint is public: it names what is wrong, and the log has the details (which
-	// can carry host names and users).
-	if err := s.Pool.Ping(ctx); err != nil {
-		s.Logger.WarnContext(ctx, "health: postgres", "error", err)
-		out.Status, out.Postgres, status = "error", "unreachable", http.StatusServiceUnavailable
-	}
-	if err := s.Index.Ping(); err != nil {
-		s.Logger.WarnContext(ctx, "health: index", "error", err)
-		out.Status, out.Index, status = "error", "unreadable", http.StatusServiceUnavailable
-	}
-	writeJSON(w, status, out)
 }

@@ -3,6 +3,7 @@ package api
 import (
 	"cmp"
 	"context"
+	"encoding/json"
 	"io"
 	"log/slog"
 	"net/http"
@@ -15,6 +16,7 @@ import (
 
 	"riverqueue.com/riverui"
 
+	"github.com/colindex/colindex/internal/await"
 	"github.com/colindex/colindex/internal/pgtest"
 	"github.com/colindex/colindex/jobs"
 	"github.com/colindex/colindex/rocksindex"
@@ -96,3 +98,17 @@ func (s *stack) do(t *testing.T, method, path string, headers ...string) (int, s
 }
 
 var adminAuth = "Authorization: Bearer " + testPassword
+
+// waitBackfillDone waits, at most 30 s, until the status no longer says running, and returns it.
+func (s *stack) waitBackfillDone(t *testing.T) jobs.Status {
+	t.Helper()
+	var st jobs.Status
+	await.Until(t, 30*time.Second, "the backfill to finish", func() (bool, any) {
+		code, body := s.do(t, http.MethodGet, "/admin/backfill-collections", adminAuth)
+		require.Equal(t, http.StatusOK, code, body)
+		st = jobs.Status{}
+		require.NoError(t, json.Unmarshal([]byte(body), &st), body)
+		return !st.Running, body
+	})
+	return st
+}

@@ -32,8 +32,8 @@ func (s *stack) setProgress(t *testing.T, collection string, completed, resettin
 }
 
 // Every page says whether this colindex has finished the collection: complete only when its
-// progress row is completed and not being reset; incomplete when it is still paging,
-// resetting, or has never been backfilled here.
+// progress row is completed and not being reset; incomplete when it is still paging or
+// resetting; none when it has never been backfilled here (its DIDs come from the stream).
 func TestListReposSaysWhetherTheBackfillIsComplete(t *testing.T) {
 	t.Parallel()
 	s := newStack(t, stackOpts{})
@@ -48,8 +48,8 @@ func TestListReposSaysWhetherTheBackfillIsComplete(t *testing.T) {
 		"com.example.done":      "complete",
 		"com.example.filling":   "incomplete",
 		"com.example.resetting": "incomplete",
-		"com.example.unknown":   "incomplete", // DIDs in the index but no progress row
-		"com.example.none":      "incomplete",
+		"com.example.unknown":   "none", // DIDs in the index but no progress row
+		"com.example.none":      "none",
 	} {
 		for _, query := range []string{"collection=" + coll, "collection=" + coll + "&limit=1&cursor=did:plc:a"} {
 			code, got := s.listHeader(t, query)

@@ -1,34 +1,29 @@
 package api
 
 import (
-	"encoding/json"
+	"fmt"
 	"maps"
 	"net/http"
 	"net/url"
 	"slices"
 	"strings"
 	"testing"
-	"time"
 
+	comatproto "github.com/bluesky-social/indigo/api/atproto"
+	"github.com/bluesky-social/indigo/xrpc"
 	"github.com/stretchr/testify/require"
 
 	"github.com/colindex/colindex/internal/testrelay"
-	"github.com/colindex/colindex/jobs"
+	"github.com/colindex/colindex/source"
 )
 
-type listOut struct {
-	Repos []struct {
-		DID string `json:"did"`
-	} `json:"repos"`
-	Cursor *string `json:"cursor"`
-}
-
-func (s *stack) list(t *testing.T, query string) (int, listOut, string) {
+// list asks for a page and decodes it, strictly, into indigo's type for it.
+func (s *stack) list(t *testing.T, query string) (int, comatproto.SyncListReposByCollection_Output, string) {
 	t.Helper()
 	code, body := s.do(t, http.MethodGet, "/xrpc/com.atproto.sync.listReposByCollection?"+query)
-	var out listOut
+	var out comatproto.SyncListReposByCollection_Output
 	if code == http.StatusOK {
-		require.NoError(t, json.Unmarshal([]byte(body), &out), body)
+		decodeStrict(t, body, &out)
 	}
 	return code, out, body
 }
@@ -49,7 +44,7 @@ func TestListReposPagesInDIDOrder(t *testing.T) {
 		code, out, body := s.list(t, "collection=com.example.p&limit=10&cursor="+url.QueryEscape(cursor))
 		require.Equal(t, http.StatusOK, code, body)
 		for _, r := range out.Repos {
-			got = append(got, r.DID)
+			got = append(got, r.Did)
 		}
 		if out.Cursor == nil {
 			break
@@ -77,10 +72,19 @@ func TestListReposLimitDefaultsAndClamps(t *testing.T) {
 	t.Parallel()
 	s := newStack(t, stackOpts{})
 	require.NoError(t, s.index.Add("com.example.big", testrelay.DIDs("b", 10010)))
-	for query, n := range map[string]int{"": 500, "&limit=0": 1, "&limit=-5": 1, "&limit=10001": 10000, "&limit=99999999": 10000} {
-		code, out, body := s.list(t, "collection=com.example.big"+query)
-		require.Equal(t, http.StatusOK, code, body)
-		require.Len(t, out.Repos, n, query)
+	for query, n := range map[string]int{
+		"":                source.DefaultLimit,
+		"&limit=0":        1,
+		"&limit=-5":       1,
+		"&limit=10001":    source.MaxLimit,
+		"&limit=99999999": source.MaxLimit,
+	} {
+		t.Run("collection=com.example.big"+query, func(t *testing.T) {
+			t.Parallel() // reads only
+			code, out, body := s.list(t, "collection=com.example.big"+query)
+			require.Equal(t, http.StatusOK, code, body)
+			require.Len(t, out.Repos, n)
+		})
 	}
 }
 
@@ -93,13 +97,24 @@ func TestListReposRejectsBadInputWith400(t *testing.T) {
 		"collection=com.example.x&cursor=garbage", "collection=com.example.x&cursor=" + url.QueryEscape("did:plc:"+strings.Repeat("a", 5000)),
 		"collection=com.example.x&cursor=%00",
 	} {
-		code, _, body := s.list(t, q)
-		require.Equal(t, http.StatusBadRequest, code, q)
-		var e struct{ Error, Message string }
-		require.NoError(t, json.Unmarshal([]byte(body), &e), body)
-		require.Equal(t, "InvalidRequest", e.Error, q)
-		require.NotEmpty(t, e.Message)
+		t.Run(truncateName(q), func(t *testing.T) {
+			t.Parallel() // reads only
+			code, _, body := s.list(t, q)
+			require.Equal(t, http.StatusBadRequest, code, q)
+			var e xrpc.XRPCError
+			decodeStrict(t, body, &e)
+			require.Equal(t, "InvalidRequest", e.ErrStr)
+			require.NotEmpty(t, e.Message)
+		})
 	}
+}
+
+// truncateName keeps a subtest's name readable when its case is a long input.
+func truncateName(s string) string {
+	if len(s) > 80 {
+		return fmt.Sprintf("%s…(%d bytes)", s[:80], len(s))
+	}
+	return s
 }
 
 // One colindex backfills from another through this endpoint: the proof that it behaves like
@@ -124,16 +139,7 @@ func TestAnotherColindexCanBackfillFromThisOne(t *testing.T) {
 	code, body := downstream.do(t, http.MethodPost, "/admin/backfill-collections?source="+url.QueryEscape(upstream.http.URL), adminAuth)
 	require.Equal(t, http.StatusOK, code, body)
 
-	var st jobs.Status
-	for deadline := time.Now().Add(30 * time.Second); ; {
-		_, body := downstream.do(t, http.MethodGet, "/admin/backfill-collections", adminAuth)
-		require.NoError(t, json.Unmarshal([]byte(body), &st))
-		if !st.Running {
-			break
-		}
-		require.True(t, time.Now().Before(deadline), "backfill did not finish")
-		time.Sleep(50 * time.Millisecond)
-	}
+	st := downstream.waitBackfillDone(t)
 	require.Equal(t, 3, st.Completed)
 	for c, d := range want {
 		got, err := downstream.index.ListRepos(c, "", 100)
@@ -152,8 +158,11 @@ func TestListReposErrorsSayWhatIsWrong(t *testing.T) {
 		"collection=com.example.x&limit=abc": "limit must be an integer",
 		"collection=com.example.x&limit=99999999999999999999999": "limit is out of range (1 to 10000)",
 	} {
-		_, err := parseListReposQuery(mustQuery(t, q))
-		require.EqualError(t, err, want, q)
+		t.Run(q, func(t *testing.T) {
+			t.Parallel()
+			_, err := parseListReposQuery(mustQuery(t, q))
+			require.EqualError(t, err, want)
+		})
 	}
 }
 

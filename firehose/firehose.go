@@ -74,6 +74,11 @@ type Config struct {
 	// OnRecordDelete and OnSync are the hooks for the next issues; nil does nothing.
 	OnRecordDelete RecordDeleteFunc
 	OnSync         SyncFunc
+	// OnUnknownActivation is told when an account becomes active whose pairs the index may
+	// miss: it was inactive here, or the index holds no pair of it. A replica sets it: its
+	// peer's pages leave inactive accounts out, so an account hidden when its pages were
+	// copied returns with pairs missing here, to be learned from its PDS. Nil ignores it.
+	OnUnknownActivation func(ctx context.Context, did string) error
 }
 
 func (c Config) withDefaults() Config {

@@ -150,15 +150,18 @@ func TestNewChecksTheURL(t *testing.T) {
 		"bsky.network":                "",
 		"ws://":                       "",
 	} {
-		f, err := New(Config{URL: raw, Pool: &pgxpool.Pool{}, Index: ix})
-		if want == "" {
-			require.ErrorIs(t, err, ErrBadURL, raw)
-			continue
-		}
-		require.NoError(t, err, raw)
-		require.Equal(t, want, f.Status().URL)
-		require.Equal(t, want+subscribePath, f.endpoint.String())
-		require.Equal(t, int64(-1), f.Status().Cursor)
+		t.Run(raw, func(t *testing.T) {
+			t.Parallel()
+			f, err := New(Config{URL: raw, Pool: &pgxpool.Pool{}, Index: ix})
+			if want == "" {
+				require.ErrorIs(t, err, ErrBadURL)
+				return
+			}
+			require.NoError(t, err)
+			require.Equal(t, want, f.Status().URL)
+			require.Equal(t, want+subscribePath, f.endpoint.String())
+			require.Equal(t, int64(-1), f.Status().Cursor)
+		})
 	}
 }
 

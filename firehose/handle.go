@@ -174,7 +174,7 @@ func (f *Firehose) recordsDeleted(ctx context.Context, evt *comatproto.SyncSubsc
 
 // HandleAccount applies an account's status: deleted removes every pair of the DID (final),
 // any other inactive status hides the DID from listings, active lists it again.
-func (f *Firehose) HandleAccount(_ context.Context, evt *comatproto.SyncSubscribeRepos_Account) error {
+func (f *Firehose) HandleAccount(ctx context.Context, evt *comatproto.SyncSubscribeRepos_Account) error {
 	f.observe("account", evt.Time)
 	if _, err := syntax.ParseDID(evt.Did); err != nil {
 		f.bad("invalid_did", "account", evt.Seq, fmt.Errorf("did %q: %w", evt.Did, err))
@@ -188,6 +188,11 @@ func (f *Firehose) HandleAccount(_ context.Context, evt *comatproto.SyncSubscrib
 		}
 	}
 	if status != rocksindex.StatusDeleted {
+		if status == "" && f.cfg.OnUnknownActivation != nil {
+			if err := f.unknownActivation(ctx, evt.Did); err != nil {
+				return fmt.Errorf("account %d of %s: %w", evt.Seq, evt.Did, err)
+			}
+		}
 		if err := f.cfg.Index.SetAccountStatus(evt.Did, status); err != nil {
 			return fmt.Errorf("account %d of %s: %w", evt.Seq, evt.Did, err)
 		}
@@ -204,6 +209,23 @@ func (f *Firehose) HandleAccount(_ context.Context, evt *comatproto.SyncSubscrib
 		f.log.Info("account deleted: pairs removed", "did", evt.Did, "seq", evt.Seq, "pairs", removed)
 	}
 	return nil
+}
+
+// unknownActivation calls OnUnknownActivation for an account that becomes active while the
+// index may miss its pairs (see Config): it was inactive here (a page read after the peer
+// hid it added nothing), or it has no pair at all (inactive at the peer before the copy: no
+// status here, and relays pass no commits of inactive accounts).
+func (f *Firehose) unknownActivation(ctx context.Context, did string) error {
+	st, err := f.cfg.Index.AccountStatus(did)
+	if err != nil {
+		return err
+	}
+	if st == "" {
+		if colls, err := f.cfg.Index.CollectionsOf(did); err != nil || len(colls) > 0 {
+			return err
+		}
+	}
+	return f.cfg.OnUnknownActivation(ctx, did)
 }
 
 // HandleSync passes a #sync (the account's repo was reset) to OnSync.

@@ -14,11 +14,11 @@ import (
 	"github.com/gorilla/websocket"
 	"github.com/jackc/pgx/v5"
 
+	"github.com/colindex/colindex/internal/pgstore"
 	"github.com/colindex/colindex/metrics"
-	"github.com/colindex/colindex/sqlc/dbsqlc"
 )
 
-var queries = dbsqlc.New()
+var queries = pgstore.New()
 
 // firstReadTimeout bounds the wait for anything from a fresh connection. HandleRepoStream
 // extends the read deadline on each pong (it pings every 30 s) but sets none before the first,

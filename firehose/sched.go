@@ -10,8 +10,8 @@ import (
 	"github.com/bluesky-social/indigo/events"
 	"github.com/jackc/pgx/v5"
 
+	"github.com/colindex/colindex/internal/pgstore"
 	"github.com/colindex/colindex/metrics"
-	"github.com/colindex/colindex/sqlc/dbsqlc"
 )
 
 // scheduler applies the stream in batches, in stream order. HandleRepoStream decodes frames
@@ -254,7 +254,7 @@ func (fl *flusher) flush(ctx context.Context) error {
 	if err != nil {
 		return fmt.Errorf("%w: %w", errLockLost, err)
 	}
-	saved, err := queries.FirehoseCursorSave(ctx, fl.lock, dbsqlc.FirehoseCursorSaveParams{Relay: fl.f.relay, Seq: mark, IndexID: id})
+	saved, err := queries.FirehoseCursorSave(ctx, fl.lock, pgstore.FirehoseCursorSaveParams{Relay: fl.f.relay, Seq: mark, IndexID: id})
 	if err != nil {
 		return fmt.Errorf("%w: save cursor %d: %w", errLockLost, mark, err)
 	}

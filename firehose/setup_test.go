@@ -17,9 +17,9 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/colindex/colindex/internal/fakerelay"
+	"github.com/colindex/colindex/internal/pgstore"
 	"github.com/colindex/colindex/internal/pgtest"
 	"github.com/colindex/colindex/rocksindex"
-	"github.com/colindex/colindex/sqlc/dbsqlc"
 )
 
 // testBundle is one follower's world: a fake relay, a database, an index.
@@ -250,8 +250,8 @@ func newAccount(t testing.TB, i int) *fakerelay.Account {
 	return a
 }
 
-func cursorParams(relay string, seq int64) dbsqlc.FirehoseCursorSetParams {
-	return dbsqlc.FirehoseCursorSetParams{Relay: relay, Seq: seq}
+func cursorParams(relay string, seq int64) pgstore.FirehoseCursorSetParams {
+	return pgstore.FirehoseCursorSetParams{Relay: relay, Seq: seq}
 }
 
 func openIndex(t *testing.T) *rocksindex.Index {

@@ -8,7 +8,7 @@ import (
 	"github.com/riverqueue/river"
 	"github.com/riverqueue/river/rivertype"
 
-	"github.com/colindex/colindex/sqlc/dbsqlc"
+	"github.com/colindex/colindex/internal/pgstore"
 )
 
 // Queues. Page jobs get their own queue so their worker count is the backfill's concurrency
@@ -58,7 +58,7 @@ func cursorFingerprint(cursor string) string {
 }
 
 // firstPage is the insert of a chain's first job (or of a chain restarted from its cursor).
-func firstPage(row dbsqlc.BackfillProgress, maxAttempts int) river.InsertManyParams {
+func firstPage(row pgstore.BackfillProgress, maxAttempts int) river.InsertManyParams {
 	return river.InsertManyParams{
 		Args:       PageArgs{Collection: row.Collection, Source: row.Source},
 		InsertOpts: &river.InsertOpts{MaxAttempts: maxAttempts},

@@ -13,9 +13,9 @@ import (
 	"github.com/jackc/pgx/v5/pgxpool"
 	"github.com/riverqueue/river"
 
+	"github.com/colindex/colindex/internal/pgstore"
 	"github.com/colindex/colindex/rocksindex"
 	"github.com/colindex/colindex/source"
-	"github.com/colindex/colindex/sqlc/dbsqlc"
 )
 
 // ErrRunning is returned by Start while another run is live.
@@ -59,11 +59,12 @@ type StartResult struct {
 	RunID int64 `json:"run_id" doc:"Identifier of the run."`
 	// Collections is zlay's "collections": how many collections the run pages.
 	Collections      int    `json:"collections" doc:"Collections this run pages: every collection not yet complete."`
-	Discovered       int    `json:"discovered" doc:"Collections found by discovery (lexicon list ∪ index)."`
+	Discovered       int    `json:"discovered" doc:"Collections found by discovery (lexicon list ∪ index ∪ the source's own collection list, when it serves one)."`
 	Added            int    `json:"added" doc:"Discovered collections that had no progress row yet."`
 	AlreadyComplete  int    `json:"already_complete" doc:"Collections skipped because an earlier run completed them."`
 	LexiconListError string `json:"lexicon_list_error,omitempty" doc:"Why the lexicon list could not be read, when it could not."`
 	IndexScanError   string `json:"index_scan_error,omitempty" doc:"Why the index could not be scanned, when it could not."`
+	SourceListError  string `json:"source_list_error,omitempty" doc:"Why the source's collection list (/v1/listCollections) could not be read, when it serves one and it could not."`
 	// LexiconListDropped is what the cap left out.
 	LexiconListDropped int `json:"lexicon_list_dropped,omitempty" doc:"Lexicon-list collections left out because the list named more than the cap (lexicon_list_max, default 5000)."`
 }
@@ -99,7 +100,7 @@ func (b *Backfill) StartWith(ctx context.Context, src source.Source, opts StartO
 		return StartResult{}, fmt.Errorf("%w: %s; they end when their worker returns or River's rescuer reaches them "+
 			"(within about %s of their start), then start again", ErrCancelPending, describeJobs(pending), rescueAfter(b.pageTimeout()))
 	}
-	found := b.Discoverer.Discover(ctx, opts.LexiconListMax)
+	found := b.Discoverer.DiscoverFrom(ctx, src, opts.LexiconListMax)
 
 	tx, err := b.Pool.Begin(ctx)
 	if err != nil {
@@ -107,7 +108,7 @@ func (b *Backfill) StartWith(ctx context.Context, src source.Source, opts StartO
 	}
 	defer tx.Rollback(context.WithoutCancel(ctx)) //nolint:errcheck // no-op after commit
 
-	added, err := queries.ProgressInsertMany(ctx, tx, dbsqlc.ProgressInsertManyParams{
+	added, err := queries.ProgressInsertMany(ctx, tx, pgstore.ProgressInsertManyParams{
 		Collections: found.Collections,
 		Source:      src.Name,
 	})
@@ -127,7 +128,7 @@ func (b *Backfill) StartWith(ctx context.Context, src source.Source, opts StartO
 	if err != nil {
 		return StartResult{}, fmt.Errorf("count completed collections: %w", err)
 	}
-	run, err := queries.RunInsert(ctx, tx, dbsqlc.RunInsertParams{
+	run, err := queries.RunInsert(ctx, tx, pgstore.RunInsertParams{
 		Source:           src.Name,
 		Discovered:       int32(len(found.Collections)),
 		Enqueued:         int32(len(incomplete)),
@@ -172,6 +173,7 @@ func (b *Backfill) StartWith(ctx context.Context, src source.Source, opts StartO
 		AlreadyComplete:  int(completed),
 		LexiconListError: found.LexiconListError,
 		IndexScanError:   found.IndexScanError,
+		SourceListError:  found.SourceListError,
 
 		LexiconListDropped: found.LexiconListDropped,
 	}, nil

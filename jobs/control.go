@@ -12,7 +12,7 @@ import (
 	"github.com/riverqueue/river"
 	"github.com/riverqueue/river/rivertype"
 
-	"github.com/colindex/colindex/sqlc/dbsqlc"
+	"github.com/colindex/colindex/internal/pgstore"
 )
 
 // ErrNoSuchCollection is returned for a collection without a progress row.
@@ -218,7 +218,7 @@ func (b *Backfill) Collection(ctx context.Context, collection string) (Collectio
 	return d, nil
 }
 
-func collectionStatus(r dbsqlc.BackfillProgress) CollectionStatus {
+func collectionStatus(r pgstore.BackfillProgress) CollectionStatus {
 	c := CollectionStatus{
 		Collection: r.Collection,
 		Source:     r.Source,

@@ -3,6 +3,7 @@ package jobs
 import (
 	"cmp"
 	"context"
+	"errors"
 	"fmt"
 	"io"
 	"net/http"
@@ -14,6 +15,7 @@ import (
 	"github.com/bluesky-social/indigo/atproto/syntax"
 
 	"github.com/colindex/colindex/rocksindex"
+	"github.com/colindex/colindex/source"
 )
 
 // maxLexiconListBytes caps the lexicon list download; the real one is about 100 KB.
@@ -25,13 +27,16 @@ const maxLexiconListBytes = 8 << 20
 // about 1,300 collections. A start can raise the cap (lexicon_list_max).
 const DefaultLexiconListMax = 5000
 
-// Discoverer finds the collections a run pages: the union of Lexicon Garden's list and the
-// collections already in the index.
+// Discoverer finds the collections a run pages: the union of Lexicon Garden's list, the
+// collections already in the index and, when the source serves one, the source's own list
+// (collectiondir's /v1/listCollections: a colindex peer, or collectiondir itself).
 type Discoverer struct {
 	HTTP *http.Client
 	// LexiconListURL is Lexicon Garden's llms.txt (or a stand-in); empty disables it.
 	LexiconListURL string
 	Index          *rocksindex.Index
+	// Source asks a source for its collection list; nil skips that.
+	Source *source.Client
 }
 
 // Discovery is what discovery found. A source that failed leaves its error here and the
@@ -44,6 +49,30 @@ type Discovery struct {
 	IndexScanError   string
 	// LexiconListDropped counts the list's NSIDs past the cap, left out of the run.
 	LexiconListDropped int
+	// FromSource counts the collections the source listed; SourceListError says why its
+	// list could not be read (a source that serves none is not an error).
+	FromSource      int
+	SourceListError string
+}
+
+// DiscoverFrom is Discover with the source's own collection list in the union, when the
+// source serves one. A failure leaves its error and the run goes on with the rest.
+func (d *Discoverer) DiscoverFrom(ctx context.Context, src source.Source, lexiconListMax int) Discovery {
+	out := d.Discover(ctx, lexiconListMax)
+	if d.Source == nil {
+		return out
+	}
+	listed, err := d.Source.Collections(ctx, src)
+	switch {
+	case errors.Is(err, source.ErrNoCollectionList):
+		return out
+	case err != nil:
+		out.SourceListError = err.Error()
+		return out
+	}
+	out.FromSource = len(listed)
+	out.Collections = slices.Compact(slices.Sorted(slices.Values(append(out.Collections, listed...))))
+	return out
 }
 
 // Discover runs both sources and unions them, sorted. The lexicon list contributes at most

@@ -13,8 +13,8 @@ import (
 	"github.com/riverqueue/river"
 	"github.com/riverqueue/river/rivertype"
 
+	"github.com/colindex/colindex/internal/pgstore"
 	"github.com/colindex/colindex/source"
-	"github.com/colindex/colindex/sqlc/dbsqlc"
 )
 
 // ErrSourceMismatch is returned by a start that names a source other than the one some of the
@@ -84,7 +84,7 @@ func (b *Backfill) MoveSource(ctx context.Context, req MoveRequest) (MoveResult,
 	}
 	defer tx.Rollback(context.WithoutCancel(ctx)) //nolint:errcheck // no-op after commit
 
-	rows, err := queries.ProgressListForMove(ctx, tx, dbsqlc.ProgressListForMoveParams{
+	rows, err := queries.ProgressListForMove(ctx, tx, pgstore.ProgressListForMoveParams{
 		Every: req.All, Collections: req.Collections,
 	})
 	if err != nil {
@@ -99,13 +99,13 @@ func (b *Backfill) MoveSource(ctx context.Context, req MoveRequest) (MoveResult,
 	if err != nil {
 		return res, err
 	}
-	var stopped []dbsqlc.BackfillProgress
+	var stopped []pgstore.BackfillProgress
 	for _, row := range rows {
 		if row.Source == req.Source.Name {
 			res.Unchanged++
 			continue
 		}
-		moved, err := queries.ProgressMoveSource(ctx, tx, dbsqlc.ProgressMoveSourceParams{
+		moved, err := queries.ProgressMoveSource(ctx, tx, pgstore.ProgressMoveSourceParams{
 			Collection: row.Collection, Source: req.Source.Name, Restart: req.Restart,
 		})
 		if err != nil {
@@ -145,7 +145,7 @@ func (b *Backfill) MoveSource(ctx context.Context, req MoveRequest) (MoveResult,
 // enqueueIfRunLive starts the chains of moved collections that had none, when a run is live:
 // a run pages every incomplete collection, and a move should not leave one behind. With no run
 // live nothing is started (an operator who cancelled meant it); the next start pages them.
-func (b *Backfill) enqueueIfRunLive(ctx context.Context, tx pgx.Tx, rows []dbsqlc.BackfillProgress) (int, error) {
+func (b *Backfill) enqueueIfRunLive(ctx context.Context, tx pgx.Tx, rows []pgstore.BackfillProgress) (int, error) {
 	runs, err := b.River.JobListTx(ctx, tx, river.NewJobListParams().Kinds(RunKind).States(liveStates...).First(1))
 	if err != nil {
 		return 0, fmt.Errorf("move: list live runs: %w", err)
@@ -201,7 +201,7 @@ func pageCollection(j *rivertype.JobRow) (string, bool) {
 	return args.Collection, true
 }
 
-func missingCollections(asked []string, rows []dbsqlc.BackfillProgress) []string {
+func missingCollections(asked []string, rows []pgstore.BackfillProgress) []string {
 	have := make(map[string]bool, len(rows))
 	for _, r := range rows {
 		have[r.Collection] = true
@@ -218,7 +218,7 @@ func missingCollections(asked []string, rows []dbsqlc.BackfillProgress) []string
 // checkStartSource refuses a start that names src while some of the collections it would
 // page are bound to another source. Paging them from their own source would not be what was
 // asked, and paging them from src would move them silently: the operator chooses instead.
-func checkStartSource(incomplete []dbsqlc.BackfillProgress, src source.Source) error {
+func checkStartSource(incomplete []pgstore.BackfillProgress, src source.Source) error {
 	other := map[string]int{}
 	for _, r := range incomplete {
 		if r.Source != src.Name {

@@ -5,8 +5,8 @@ import (
 	"slices"
 	"strings"
 
+	"github.com/colindex/colindex/internal/pgstore"
 	"github.com/colindex/colindex/rocksindex"
-	"github.com/colindex/colindex/sqlc/dbsqlc"
 )
 
 // knownLarge are bsky.network's largest collections, largest first, as last measured: the
@@ -31,7 +31,7 @@ var knownLarge = []string{
 // a previous run imported, then by the index's size estimate, then by the known-large list,
 // then by name. Page chains run one page after another, so a long chain started late sets
 // the whole backfill's wall time.
-func orderLargestFirst(rows []dbsqlc.BackfillProgress, index *rocksindex.Index) {
+func orderLargestFirst(rows []pgstore.BackfillProgress, index *rocksindex.Index) {
 	names := make([]string, len(rows))
 	for i, r := range rows {
 		names[i] = r.Collection
@@ -50,7 +50,7 @@ func orderLargestFirst(rows []dbsqlc.BackfillProgress, index *rocksindex.Index) 
 		}
 		return len(knownLarge)
 	}
-	slices.SortFunc(rows, func(a, b dbsqlc.BackfillProgress) int {
+	slices.SortFunc(rows, func(a, b pgstore.BackfillProgress) int {
 		return cmp.Or(
 			cmp.Compare(b.ImportedCount, a.ImportedCount),
 			cmp.Compare(size[b.Collection], size[a.Collection]),

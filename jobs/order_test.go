@@ -5,8 +5,8 @@ import (
 
 	"github.com/stretchr/testify/require"
 
+	"github.com/colindex/colindex/internal/pgstore"
 	"github.com/colindex/colindex/rocksindex"
-	"github.com/colindex/colindex/sqlc/dbsqlc"
 )
 
 func TestOrderLargestFirst(t *testing.T) {
@@ -14,7 +14,7 @@ func TestOrderLargestFirst(t *testing.T) {
 	index, err := rocksindex.Open(t.TempDir())
 	require.NoError(t, err)
 	t.Cleanup(index.Close)
-	rows := []dbsqlc.BackfillProgress{
+	rows := []pgstore.BackfillProgress{
 		{Collection: "a.small.one"},
 		{Collection: "app.bsky.actor.profile"},
 		{Collection: "b.half.done", ImportedCount: 500},

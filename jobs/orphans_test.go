@@ -8,8 +8,8 @@ import (
 	"github.com/riverqueue/river/rivertype"
 	"github.com/stretchr/testify/require"
 
+	"github.com/colindex/colindex/internal/pgstore"
 	"github.com/colindex/colindex/internal/testrelay"
-	"github.com/colindex/colindex/sqlc/dbsqlc"
 )
 
 // insertRunningJobOf writes a page job left running by the River client clientID.
@@ -33,7 +33,7 @@ func TestRescueOrphansLeavesLiveProcessesAlone(t *testing.T) {
 	b.relay.Append("com.example.dead", testrelay.DIDs("d", 15)...)
 	b.relay.SetLLMsTxt(testrelay.LexiconList("com.example.dead"))
 	ctx := context.Background()
-	_, err := queries.ProgressInsertMany(ctx, b.pool, dbsqlcInsert("com.example.dead", b.src.Name))
+	_, err := queries.ProgressInsertMany(ctx, b.pool, progressInsert("com.example.dead", b.src.Name))
 	require.NoError(t, err)
 
 	release, err := HoldClientLock(ctx, b.pool, "client-alive")
@@ -84,8 +84,8 @@ func TestRescueOrphansLeavesLiveProcessesAlone(t *testing.T) {
 	}
 }
 
-func dbsqlcInsert(collection, source string) dbsqlc.ProgressInsertManyParams {
-	return dbsqlc.ProgressInsertManyParams{Collections: []string{collection}, Source: source}
+func progressInsert(collection, source string) pgstore.ProgressInsertManyParams {
+	return pgstore.ProgressInsertManyParams{Collections: []string{collection}, Source: source}
 }
 
 // The queue gauge reads River's per-queue counts through its driver executor (an internal

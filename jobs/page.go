@@ -17,10 +17,10 @@ import (
 	"github.com/riverqueue/river/riverdriver/riverpgxv5"
 	"github.com/riverqueue/river/rivertype"
 
+	"github.com/colindex/colindex/internal/pgstore"
 	"github.com/colindex/colindex/metrics"
 	"github.com/colindex/colindex/rocksindex"
 	"github.com/colindex/colindex/source"
-	"github.com/colindex/colindex/sqlc/dbsqlc"
 )
 
 const (
@@ -38,7 +38,7 @@ var errChainCancelled = errors.New("chain cancelled")
 // with one the chain has already followed: following it would loop forever.
 var ErrCursorRepeated = errors.New("source returned a cursor it had already returned")
 
-var queries = dbsqlc.New()
+var queries = pgstore.New()
 
 // PageWorker fetches and commits one page of one collection.
 type PageWorker struct {
@@ -59,7 +59,11 @@ type PageWorker struct {
 
 	// timeout is PageJobTimeout(Pause).
 	timeout time.Duration
+	// gate orders the pages' index writes, deepest chain first (nil: no order).
+	gate *indexGate
 
+	// beforeIndexWrite, when set (tests only), runs as the page's index write gets its turn.
+	beforeIndexWrite func(collection string)
 	// beforeCommit, when set (tests only), runs just before the page's transaction commits;
 	// an error from it rolls the page back as a crash at that point would.
 	beforeCommit func(ctx context.Context, collection string) error
@@ -136,12 +140,16 @@ func (w *PageWorker) Work(ctx context.Context, job *river.Job[PageArgs]) error {
 	}
 
 	valid, skipped := ValidDIDs(page.DIDs)
-	// The DIDs are durable in the index before the cursor can move past them.
-	if err := w.Index.Add(coll, valid); err != nil {
-		return w.fail(ctx, coll, err)
+	// The DIDs are written while the commit's statements run; the commit waits for them, so
+	// they are durable in the index before the cursor can move past them.
+	ix := w.startIndexWrite(ctx, coll, valid, row.PagesFetched)
+	committed, err := w.commit(ctx, job, row, page, len(valid), skipped, fetchedAt, seen, ix)
+	// Work never returns while its write runs: a reset waits for the chain's running page
+	// jobs to end, and after that nothing may write the collection. A page another worker
+	// had already committed still reports its failed write.
+	if ixErr := ix.wait(); err == nil {
+		err = ixErr
 	}
-
-	committed, err := w.commit(ctx, job, row, page, len(valid), skipped, fetchedAt, seen)
 	if errors.Is(err, errSourceMoved) {
 		// Not a failure: the same job pages again, from the row as the move left it.
 		w.Logger.InfoContext(ctx, "collection moved to another source during its page; paging again from there",
@@ -165,8 +173,8 @@ func (w *PageWorker) Work(ctx context.Context, job *river.Job[PageArgs]) error {
 
 // commit advances the progress row, completes this job and inserts the next, atomically. It
 // reports false when another worker had already committed this page (nothing is changed).
-func (w *PageWorker) commit(ctx context.Context, job *river.Job[PageArgs], row dbsqlc.BackfillProgress,
-	page source.Page, imported, skipped int, fetchedAt time.Time, seen []string,
+func (w *PageWorker) commit(ctx context.Context, job *river.Job[PageArgs], row pgstore.BackfillProgress,
+	page source.Page, imported, skipped int, fetchedAt time.Time, seen []string, ix *indexWrite,
 ) (bool, error) {
 	coll := job.Args.Collection
 	done := page.Cursor == ""
@@ -176,13 +184,18 @@ func (w *PageWorker) commit(ctx context.Context, job *river.Job[PageArgs], row d
 		nextCursor = row.Cursor
 	}
 
+	// The transaction begins once the DIDs are being written: a page waiting for its turn at
+	// the gate holds no connection (the pool has few; River needs them too).
+	if err := ix.started(); err != nil {
+		return false, err
+	}
 	tx, err := w.Pool.Begin(ctx)
 	if err != nil {
 		return false, fmt.Errorf("commit page of %s: %w", coll, err)
 	}
 	defer tx.Rollback(context.WithoutCancel(ctx)) //nolint:errcheck // no-op after commit
 
-	moved, err := queries.ProgressAdvance(ctx, tx, dbsqlc.ProgressAdvanceParams{
+	moved, err := queries.ProgressAdvance(ctx, tx, pgstore.ProgressAdvanceParams{
 		Collection: coll,
 		PageCursor: row.Cursor,
 		NextCursor: nextCursor,
@@ -236,6 +249,10 @@ func (w *PageWorker) commit(ctx context.Context, job *river.Job[PageArgs], row d
 			return false, fmt.Errorf("enqueue next page of %s: another chain is live (job %d)", coll, res.Job.ID)
 		}
 	}
+	// The DIDs are durable in the index before the cursor moves past them.
+	if err := ix.wait(); err != nil {
+		return false, err
+	}
 	if w.beforeCommit != nil {
 		if err := w.beforeCommit(ctx, coll); err != nil {
 			return false, err
@@ -262,7 +279,7 @@ func (w *PageWorker) fail(ctx context.Context, coll string, err error) error {
 	if len(msg) > 1000 {
 		msg = msg[:1000] + "…"
 	}
-	if dbErr := queries.ProgressSetError(ctx, w.Pool, dbsqlc.ProgressSetErrorParams{Collection: coll, LastError: msg}); dbErr != nil {
+	if dbErr := queries.ProgressSetError(ctx, w.Pool, pgstore.ProgressSetErrorParams{Collection: coll, LastError: msg}); dbErr != nil {
 		w.Logger.ErrorContext(ctx, "record page error", "collection", coll, "error", dbErr)
 	}
 	w.Logger.WarnContext(ctx, "page failed", "collection", coll, "error", msg)

@@ -10,8 +10,8 @@ import (
 	"github.com/jackc/pgx/v5/pgxpool"
 	"github.com/riverqueue/river"
 
+	"github.com/colindex/colindex/internal/pgstore"
 	"github.com/colindex/colindex/rocksindex"
-	"github.com/colindex/colindex/sqlc/dbsqlc"
 )
 
 const (
@@ -108,7 +108,7 @@ func (w *ResetWorker) Work(ctx context.Context, job *river.Job[ResetArgs]) error
 		return err
 	}
 	removed, err := w.Index.DeleteCollection(ctx, coll, func(n int) {
-		_ = queries.ProgressResetProgress(ctx, w.Pool, dbsqlc.ProgressResetProgressParams{
+		_ = queries.ProgressResetProgress(ctx, w.Pool, pgstore.ProgressResetProgressParams{
 			Collection: coll, Generation: gen, Removed: int64(n),
 		})
 	})
@@ -126,7 +126,7 @@ func (w *ResetWorker) Work(ctx context.Context, job *river.Job[ResetArgs]) error
 		return fmt.Errorf("reset %s: %w", coll, err)
 	}
 	defer tx.Rollback(context.WithoutCancel(ctx)) //nolint:errcheck // no-op after commit
-	reopened, err := queries.ProgressResetFinish(ctx, tx, dbsqlc.ProgressResetFinishParams{
+	reopened, err := queries.ProgressResetFinish(ctx, tx, pgstore.ProgressResetFinishParams{
 		Collection: coll, Generation: gen, Removed: int64(removed),
 	})
 	if err != nil {

@@ -43,6 +43,8 @@ type setupOpts struct {
 	concurrency int
 	// beforeFetch is Config.BeforeFetch.
 	beforeFetch func(ctx context.Context) error
+	// beforeIndexWrite is Config.beforeIndexWrite.
+	beforeIndexWrite func(collection string)
 }
 
 func setup(t *testing.T, opts setupOpts) *bundle {
@@ -67,6 +69,7 @@ func setup(t *testing.T, opts setupOpts) *bundle {
 		beforeCommit:      opts.beforeCommit,
 		beforeResetFinish: opts.beforeResetFinish,
 		BeforeFetch:       opts.beforeFetch,
+		beforeIndexWrite:  opts.beforeIndexWrite,
 	}
 	if opts.lexiconList {
 		cfg.LexiconListURL = relay.URL + "/llms.txt"

@@ -1,6 +1,7 @@
 package rocksindex
 
 import (
+	"fmt"
 	"testing"
 
 	"github.com/stretchr/testify/require"
@@ -12,15 +13,18 @@ func TestKeyRoundTrip(t *testing.T) {
 		{"app.bsky.feed.post", "did:plc:ewvi7nxzyoun6zhxrhs64oiz"},
 		{"a.b.c", "did:web:example.com%3A8080"},
 	} {
-		coll, did, err := parseRBCKey(rbcKey(tc.coll, tc.did))
-		require.NoError(t, err)
-		require.Equal(t, tc.coll, coll)
-		require.Equal(t, tc.did, did)
+		t.Run(tc.coll+" "+tc.did, func(t *testing.T) {
+			t.Parallel()
+			coll, did, err := parseRBCKey(rbcKey(tc.coll, tc.did))
+			require.NoError(t, err)
+			require.Equal(t, tc.coll, coll)
+			require.Equal(t, tc.did, did)
 
-		did, coll, err = parseCBRKey(cbrKey(tc.did, tc.coll))
-		require.NoError(t, err)
-		require.Equal(t, tc.coll, coll)
-		require.Equal(t, tc.did, did)
+			did, coll, err = parseCBRKey(cbrKey(tc.did, tc.coll))
+			require.NoError(t, err)
+			require.Equal(t, tc.coll, coll)
+			require.Equal(t, tc.did, did)
+		})
 	}
 }
 
@@ -33,7 +37,12 @@ func TestKeyLayoutIsZlays(t *testing.T) {
 func TestParseKeyRejectsMalformed(t *testing.T) {
 	t.Parallel()
 	for _, k := range [][]byte{nil, []byte("nosep"), []byte("\x00did"), []byte("coll\x00")} {
-		_, _, err := parseRBCKey(k)
-		require.ErrorIs(t, err, errMalformedKey, "%q", k)
+		t.Run(fmt.Sprintf("%q", k), func(t *testing.T) {
+			t.Parallel()
+			_, _, err := parseRBCKey(k)
+			require.ErrorIs(t, err, errMalformedKey)
+			_, _, err = parseCBRKey(k)
+			require.ErrorIs(t, err, errMalformedKey)
+		})
 	}
 }

@@ -120,8 +120,10 @@ func TestListReposUnionIsTheUnionInDIDOrder(t *testing.T) {
 		})
 		require.NotEmpty(t, want, shape)
 		for _, limit := range []int{1, 7, 100, 1000} {
-			got := walkUnion(t, ix, colls, limit)
-			require.Equal(t, want, got, "%s at limit %d", shape, limit)
+			t.Run(fmt.Sprintf("%s at limit %d", shape, limit), func(t *testing.T) {
+				t.Parallel() // reads only
+				require.Equal(t, want, walkUnion(t, ix, colls, limit))
+			})
 		}
 	}
 }
@@ -132,11 +134,14 @@ func TestListReposUnionOfOneIsListRepos(t *testing.T) {
 	ix := openTemp(t)
 	names, _ := unionFixture(t, ix)
 	for _, after := range []string{"", "did:plc:0", "did:plc:000000000000500000000000", "did:web:h30.example", "did:zzz"} {
-		a, err := ix.ListRepos(names[4], after, 37)
-		require.NoError(t, err)
-		b, err := ix.ListReposUnion(names[4:5], after, 37)
-		require.NoError(t, err)
-		require.Equal(t, a, b, after)
+		t.Run("after "+after, func(t *testing.T) {
+			t.Parallel() // reads only
+			a, err := ix.ListRepos(names[4], after, 37)
+			require.NoError(t, err)
+			b, err := ix.ListReposUnion(names[4:5], after, 37)
+			require.NoError(t, err)
+			require.Equal(t, a, b)
+		})
 	}
 }
 
@@ -170,6 +175,9 @@ func TestListReposWithLongDIDs(t *testing.T) {
 	listed := slices.Delete(slices.Clone(want), 7, 8)
 	slices.Sort(listed)
 	for _, limit := range []int{1, 7, 100, 1000} {
-		require.Equal(t, listed, walkUnion(t, ix, []string{"com.long.dids"}, limit), "limit %d", limit)
+		t.Run(fmt.Sprintf("limit %d", limit), func(t *testing.T) {
+			t.Parallel() // reads only
+			require.Equal(t, listed, walkUnion(t, ix, []string{"com.long.dids"}, limit))
+		})
 	}
 }

@@ -12,7 +12,11 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
+
+	comatproto "github.com/bluesky-social/indigo/api/atproto"
+	"github.com/bluesky-social/indigo/xrpc"
 
 	"github.com/colindex/colindex/metrics"
 )
@@ -63,6 +67,8 @@ type Client struct {
 
 	mu        sync.Mutex
 	throttles map[string]*throttle
+	// replicaOf is the origin of the colindex this one replicates (peer.go), or nil.
+	replicaOf atomic.Value
 }
 
 // NewClient returns a client that sends at most rps requests per second to any one source
@@ -158,7 +164,7 @@ func (c *Client) Fetch(ctx context.Context, src Source, req PageRequest) (Page, 
 	if resp.StatusCode != http.StatusOK {
 		return Page{}, decodeXRPCError(resp.StatusCode, body)
 	}
-	if err := checkUpstream(resp.Header, src, req.Collection); err != nil {
+	if err := checkUpstream(resp.Header, src, req.Collection, c.isReplicaPeer(src)); err != nil {
 		return Page{}, err
 	}
 	// A proxy's HTML error page or anything else that is not JSON is not a page.
@@ -182,38 +188,39 @@ func readCapped(r io.Reader, max int64) ([]byte, error) {
 	return body, nil
 }
 
-type pageBody struct {
-	Repos *[]struct {
-		DID string `json:"did"`
-	} `json:"repos"`
-	Cursor string `json:"cursor"`
-}
-
-// decodePage decodes a listReposByCollection body. A body without a repos array is refused
-// rather than read as an empty last page: that would mark a collection complete on garbage.
+// decodePage decodes a listReposByCollection body into indigo's generated type for it. A
+// body without a repos array (absent or null: both leave the slice nil, while [] does not)
+// is refused rather than read as an empty last page: that would mark a collection complete
+// on garbage. A null entry is kept as an empty DID, which the page worker skips and counts
+// as invalid like any other bad DID.
 func decodePage(body []byte) (Page, error) {
-	var pb pageBody
-	if err := json.Unmarshal(body, &pb); err != nil {
+	var out comatproto.SyncListReposByCollection_Output
+	if err := json.Unmarshal(body, &out); err != nil {
 		return Page{}, fmt.Errorf("%w: %v", ErrMalformedPage, err)
 	}
-	if pb.Repos == nil {
+	if out.Repos == nil {
 		return Page{}, fmt.Errorf("%w: no repos array", ErrMalformedPage)
 	}
-	dids := make([]string, len(*pb.Repos))
-	for i, r := range *pb.Repos {
-		dids[i] = r.DID
+	dids := make([]string, len(out.Repos))
+	for i, r := range out.Repos {
+		if r != nil {
+			dids[i] = r.Did
+		}
 	}
-	return Page{DIDs: dids, Cursor: pb.Cursor}, nil
+	var cursor string
+	if out.Cursor != nil {
+		cursor = *out.Cursor
+	}
+	return Page{DIDs: dids, Cursor: cursor}, nil
 }
 
+// decodeXRPCError reads XRPC's error body (indigo's xrpc.XRPCError) when there is one; a
+// body that is not one still yields the status.
 func decodeXRPCError(status int, body []byte) error {
 	e := &XRPCError{Status: status}
-	var xb struct {
-		Error   string `json:"error"`
-		Message string `json:"message"`
-	}
+	var xb xrpc.XRPCError
 	if json.Unmarshal(body, &xb) == nil {
-		e.Name, e.Message = truncate(xb.Error, 100), truncate(xb.Message, 500)
+		e.Name, e.Message = truncate(xb.ErrStr, 100), truncate(xb.Message, 500)
 	}
 	return e
 }

@@ -72,7 +72,10 @@ func TestOriginMakesDefaultPortsExplicit(t *testing.T) {
 		"http://[::1]":                "http://[::1]:80",
 		"https://bsky.network:80/?q=": "https://bsky.network:80",
 	} {
-		require.Equal(t, want, origin(mustURL(t, raw)), raw)
+		t.Run(raw, func(t *testing.T) {
+			t.Parallel()
+			require.Equal(t, want, origin(mustURL(t, raw)))
+		})
 	}
 	// A downgrade to http on the same host is another origin.
 	require.NotEqual(t, origin(mustURL(t, "https://h.example")), origin(mustURL(t, "http://h.example")))

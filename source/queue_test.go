@@ -8,6 +8,8 @@ import (
 
 	"github.com/stretchr/testify/require"
 	"golang.org/x/time/rate"
+
+	"github.com/colindex/colindex/internal/await"
 )
 
 // Waiting requests get tokens highest priority first, oldest first among equals.
@@ -20,7 +22,6 @@ func TestTokenQueueServesByPriority(t *testing.T) {
 	var mu sync.Mutex
 	var order []int64
 	var wg sync.WaitGroup
-	q.mu.Lock() // hold dispatch until every waiter is queued
 	for _, p := range []int64{0, 5, 0, 300, 5} {
 		wg.Add(1)
 		go func() {
@@ -31,12 +32,13 @@ func TestTokenQueueServesByPriority(t *testing.T) {
 			mu.Unlock()
 		}()
 	}
-	for q.waiters.Len() < 5 {
-		q.mu.Unlock()
-		time.Sleep(time.Millisecond)
+	// The empty bucket holds dispatch for 200 ms: all five queue long before the first token.
+	// (A wait that took longer would let a token out early, and the order check fail.)
+	await.Until(t, 10*time.Second, "five waiters queued", func() (bool, any) {
 		q.mu.Lock()
-	}
-	q.mu.Unlock()
+		defer q.mu.Unlock()
+		return q.waiters.Len() == 5, q.waiters.Len()
+	})
 	wg.Wait()
 	require.Equal(t, []int64{300, 5, 5, 0, 0}, order)
 }

@@ -1,6 +1,7 @@
 package source
 
 import (
+	"fmt"
 	"strings"
 	"testing"
 
@@ -17,9 +18,12 @@ func TestParseAcceptsHostsAndBaseURLs(t *testing.T) {
 		"http://[::1]:8080":         {Name: "http://[::1]:8080", BaseURL: "http://[::1]:8080"},
 		"https://Relay.Example:443": {Name: "https://relay.example:443", BaseURL: "https://relay.example:443"},
 	} {
-		got, err := Parse(raw)
-		require.NoError(t, err, raw)
-		require.Equal(t, want, got, raw)
+		t.Run(raw, func(t *testing.T) {
+			t.Parallel()
+			got, err := Parse(raw)
+			require.NoError(t, err)
+			require.Equal(t, want, got)
+		})
 	}
 }
 
@@ -32,25 +36,40 @@ func TestParseRefusesEverythingElse(t *testing.T) {
 		"http://example.com:abc", "-example.com", "example-.com", "example..com", "ex_ample.com",
 		"http://", "https:///path", strings.Repeat("a", 301), strings.Repeat("a", 64) + ".com",
 	} {
-		_, err := Parse(raw)
-		require.ErrorIs(t, err, ErrInvalidSource, "%q", raw)
+		t.Run(fmt.Sprintf("%.40q", raw), func(t *testing.T) {
+			t.Parallel()
+			_, err := Parse(raw)
+			require.ErrorIs(t, err, ErrInvalidSource)
+		})
 	}
 }
 
 func TestDecodePage(t *testing.T) {
 	t.Parallel()
-	p, err := decodePage([]byte(`{"repos":[{"did":"did:plc:a"},{"did":"x"}],"cursor":"abc"}`))
-	require.NoError(t, err)
-	require.Equal(t, Page{DIDs: []string{"did:plc:a", "x"}, Cursor: "abc"}, p)
-
-	p, err = decodePage([]byte(`{"repos":[]}`))
-	require.NoError(t, err)
-	require.Empty(t, p.DIDs)
-	require.Empty(t, p.Cursor)
-
-	for _, bad := range []string{``, `{`, `[]`, `{"cursor":"x"}`, `{"repos":null}`, `{"repos":"x"}`, `<html>`} {
-		_, err := decodePage([]byte(bad))
-		require.ErrorIs(t, err, ErrMalformedPage, bad)
+	for _, tc := range []struct {
+		body string
+		want Page
+	}{
+		{`{"repos":[{"did":"did:plc:a"},{"did":"x"}],"cursor":"abc"}`, Page{DIDs: []string{"did:plc:a", "x"}, Cursor: "abc"}},
+		{`{"cursor":"abc","repos":[{"did":"did:plc:a"}]}`, Page{DIDs: []string{"did:plc:a"}, Cursor: "abc"}}, // collectiondir's order
+		{`{"repos":[]}`, Page{DIDs: []string{}}},
+		{`{"repos":[],"cursor":null}`, Page{DIDs: []string{}}},
+		// A null or empty entry is an empty DID, which the page worker skips and counts.
+		{`{"repos":[null,{},{"did":"did:plc:b"}]}`, Page{DIDs: []string{"", "", "did:plc:b"}}},
+	} {
+		t.Run(tc.body, func(t *testing.T) {
+			t.Parallel()
+			p, err := decodePage([]byte(tc.body))
+			require.NoError(t, err)
+			require.Equal(t, tc.want, p)
+		})
+	}
+	for _, bad := range []string{``, `{`, `[]`, `{"cursor":"x"}`, `{"repos":null}`, `{"repos":"x"}`, `<html>`, `{"repos":[{"did":1}]}`} {
+		t.Run("refuses "+bad, func(t *testing.T) {
+			t.Parallel()
+			_, err := decodePage([]byte(bad))
+			require.ErrorIs(t, err, ErrMalformedPage)
+		})
 	}
 }
 

@@ -3,6 +3,7 @@ package source
 import (
 	"context"
 	"errors"
+	"fmt"
 	"net/http"
 	"net/http/httptest"
 	"strconv"
@@ -30,9 +31,12 @@ func TestRetryAfterAndReset(t *testing.T) {
 		{http.Header{"Retry-After": {"soon"}}, 0, false},
 		{http.Header{}, 0, false},
 	} {
-		got, ok := retryAfter(tc.header, now)
-		require.Equal(t, tc.ok, ok, tc.header)
-		require.Equal(t, tc.want, got, tc.header)
+		t.Run(fmt.Sprint(tc.header), func(t *testing.T) {
+			t.Parallel()
+			got, ok := retryAfter(tc.header, now)
+			require.Equal(t, tc.ok, ok)
+			require.Equal(t, tc.want, got)
+		})
 	}
 }
 

@@ -69,7 +69,8 @@ type result struct {
 	overheadP99   time.Duration
 	requests      int
 	peakPerSecond int
-	peakRSS       int64 // bytes
+	peakRSS       int64         // bytes
+	cpu           time.Duration // colindex's CPU time (user+system) from the start request to the end
 	state         *state
 }
 
@@ -145,7 +146,7 @@ func (b *bench) backfill(ctx context.Context, sc scenario) (result, error) {
 	if err != nil {
 		return result{}, err
 	}
-	start := time.Now()
+	cpuBefore, start := procCPU([]int{cmd.Process.Pid})[cmd.Process.Pid], time.Now()
 	if err := call(base, http.MethodPost, "/admin/backfill-collections", nil); err != nil {
 		return result{}, err
 	}
@@ -171,6 +172,7 @@ func (b *bench) backfill(ctx context.Context, sc scenario) (result, error) {
 		}
 		time.Sleep(200 * time.Millisecond)
 	}
+	cpu := procCPU([]int{cmd.Process.Pid})[cmd.Process.Pid] - cpuBefore
 	after, err := scrape(base)
 	if err != nil {
 		return result{}, err
@@ -200,14 +202,15 @@ func (b *bench) backfill(ctx context.Context, sc scenario) (result, error) {
 		requests:      stats.Requests,
 		peakPerSecond: stats.PeakPerSecond,
 		peakRSS:       rss,
+		cpu:           cpu,
 		state:         st,
 	}
 	if len(running) > 0 {
 		log.Printf("%s: busy page workers per poll: %v", sc.name, running)
 	}
-	log.Printf("%s: %s, %.0f DIDs/s, %.1f pages/s, %d requests (peak %d/s), RSS %d MB",
+	log.Printf("%s: %s, %.0f DIDs/s, %.1f pages/s, %d requests (peak %d/s), RSS %d MB, CPU %s",
 		sc.name, res.wall.Round(10*time.Millisecond), res.didsPerSec(), res.pagesPerSec(), res.requests,
-		res.peakPerSecond, res.peakRSS>>20)
+		res.peakPerSecond, res.peakRSS>>20, res.cpu.Round(10*time.Millisecond))
 	return res, nil
 }
 

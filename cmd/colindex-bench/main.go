@@ -7,7 +7,8 @@
 //   - colindex at the recommended settings, and the seed's strategy (one collection at a
 //     time, 100 ms pause, 1,000 per page), on the same source;
 //   - zero-latency throughput against the raw index write ceiling (the same DIDs written
-//     straight into a fresh index in 1,000-DID batches, no HTTP, no Postgres);
+//     straight into a fresh index in 1,000-DID batches, no HTTP, no Postgres), at limit
+//     10,000 and at zlay's 1,000;
 //   - peak RSS during a large backfill, and pages/s with that backfill already in the index.
 //
 // Run it with `make bench` (flags: `make bench BENCH_FLAGS="-seed=false"`).
@@ -53,7 +54,7 @@ func main() {
 	flag.IntVar(&o.largePairs, "large-pairs", 10_000_000, "pairs in the memory/large-index scenario (0 skips it)")
 	flag.BoolVar(&o.seed, "seed", true, "also measure the seed's strategy (about 5 minutes at the default size)")
 	flag.StringVar(&o.workDir, "work", "", "directory for indexes and logs (default: a temp dir, removed after)")
-	flag.StringVar(&o.only, "only", "", "run just this scenario: colindex, alone, zero, stream or read (stream and read print their own tables)")
+	flag.StringVar(&o.only, "only", "", "run just this scenario: colindex, alone, zero, zero1000, large, stream, read or rehearsal (zero1000, stream, read and rehearsal print their own tables)")
 	flag.BoolVar(&o.sampleWorkers, "sample-workers", false, "log busy page workers at each poll (for tuning)")
 	flag.IntVar(&o.streamCommits, "stream-commits", 100_000, "#commit events in the firehose scenario (0 skips it)")
 	flag.StringVar(&o.collectiondir, "collectiondir", "", "indigo's collectiondir binary to compare the stream with (default: go install it into bin/)")
@@ -102,6 +103,13 @@ func run(ctx context.Context, o options) error {
 		_, err := b.backfill(ctx, scenario{name: "zero latency", data: scaled,
 			settings: settings{concurrency: 8, rps: 0, pause: 0, limit: 10000}})
 		return err
+	case "zero1000":
+		return b.zero1000Alone(ctx, scaled) // zero1000.go: zero latency at zlay's page size
+	case "large":
+		big := benchrelay.NewDataset(benchrelay.Spec{Collections: o.collections, Pairs: o.largePairs, LargestShare: 0.3, Prefix: "com.large"})
+		_, err := b.backfill(ctx, scenario{name: fmt.Sprintf("%dM pairs", o.largePairs/1_000_000), data: big,
+			settings: settings{concurrency: 8, rps: 0, pause: 0, limit: 10000}})
+		return err
 	case "stream":
 		return b.streamReport(ctx)
 	case "read":
@@ -139,6 +147,10 @@ func run(ctx context.Context, o options) error {
 	if err != nil {
 		return err
 	}
+	zero1000, err := b.zero1000(ctx, scaled)
+	if err != nil {
+		return err
+	}
 
 	// 3. Memory during a large backfill, then pages/s with it already in the index.
 	var large, onLarge result
@@ -157,7 +169,7 @@ func run(ctx context.Context, o options) error {
 
 	printReport(report{
 		scaled: scaled, floor: floor, floorChain: floorChain, floorRate: floorRate, chainAlone: chainAlone,
-		ours: ours, seed: seed, recommended: recommended, ceiling: ceiling, zero: zero, fast: fast,
+		ours: ours, seed: seed, recommended: recommended, ceiling: ceiling, zero: zero, zero1000: zero1000, fast: fast,
 		large: large, onLarge: onLarge, largePairs: o.largePairs,
 	})
 	if o.streamCommits > 0 {

@@ -132,7 +132,7 @@ func (b *bench) serveCollectiondir(d *benchrelay.Dataset) (string, func() []int,
 	var line []byte
 	for i, name := range d.Names {
 		for j := range d.Sizes[i] {
-			line = benchrelay.AppendDID(line[:0], d.Account(i, j))
+			line = d.AppendDID(line[:0], d.Account(i, j))
 			line = append(append(append(line, ','), name...), '\n')
 			_, _ = w.Write(line)
 		}

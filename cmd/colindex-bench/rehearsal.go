@@ -34,7 +34,7 @@ const (
 
 func (b *bench) rehearsal(ctx context.Context) error {
 	data := benchrelay.NewDataset(benchrelay.Spec{Collections: rehearsalCollections, Pairs: b.o.rehearsalPairs,
-		LargestShare: rehearsalLargestShare, Prefix: "app.rehearsal"})
+		LargestShare: rehearsalLargestShare, Prefix: "app.rehearsal", RandomDIDs: true})
 	log.Printf("rehearsal: %d collections, %d pairs, largest %d, smallest %d", len(data.Names), data.Pairs(), data.Sizes[0], data.Sizes[len(data.Sizes)-1])
 	// The ceiling over the first 10M pairs (the largest collection's), in the pages' batches.
 	ceiling, err := writeCeilingOf(data, b.o.workDir, 10000, min(10_000_000, data.Pairs()))
@@ -49,6 +49,19 @@ func (b *bench) rehearsal(ctx context.Context) error {
 	defer b.drop(ctx, res.state)
 	disk := sstBytes(res.state.index)
 
+	// The live stream for the restart: commits replayed from the start, so the follower is
+	// ingesting as fast as it can while the reads below are measured.
+	log.Printf("rehearsal: generating %d stream commits", rehearsalStreamCommits)
+	stream, err := generateStream(rehearsalStreamCommits/20, rehearsalStreamCommits, 50, 10)
+	if err != nil {
+		return err
+	}
+	firehose, err := relayWith(stream.events)
+	if err != nil {
+		return err
+	}
+	defer firehose.Close()
+
 	// Restart to serving: a fresh serve on the full index, until it answers a read.
 	relay := benchrelay.New(data, benchrelay.Latency{})
 	defer relay.Close()
@@ -58,7 +71,7 @@ func (b *bench) rehearsal(ctx context.Context) error {
 	}
 	cmd := exec.Command(b.o.colindex, "serve")
 	cmd.Env = append(os.Environ(), "DATABASE_URL="+res.state.dbURL, "RELAY_ADMIN_PASSWORD="+benchPassword,
-		"COLINDEX_LISTEN="+addr, "COLINDEX_INDEX_DIR="+res.state.index, "COLINDEX_FIREHOSE_URL=",
+		"COLINDEX_LISTEN="+addr, "COLINDEX_INDEX_DIR="+res.state.index, "COLINDEX_FIREHOSE_URL="+firehose.URL(),
 		"COLINDEX_LEXICON_LIST_URL=", "COLINDEX_DEFAULT_SOURCE="+relay.URL)
 	logFile, err := os.Create(filepath.Join(b.o.workDir, "rehearsal-restart.log"))
 	if err != nil {
@@ -70,10 +83,13 @@ func (b *bench) rehearsal(ctx context.Context) error {
 	if err := cmd.Start(); err != nil {
 		return err
 	}
-	defer func() {
-		_ = cmd.Process.Signal(syscall.SIGTERM)
-		_ = cmd.Wait()
-	}()
+	stopServe := func() {
+		if cmd.Process != nil && cmd.ProcessState == nil {
+			_ = cmd.Process.Signal(syscall.SIGTERM)
+			_ = cmd.Wait()
+		}
+	}
+	defer stopServe()
 	base := "http://" + addr
 	if err := waitHealthy(base); err != nil {
 		return err
@@ -84,6 +100,12 @@ func (b *bench) rehearsal(ctx context.Context) error {
 	}
 	restart := time.Since(began)
 
+	// Reads while the stream ingests (its catch-up from the first event), then once it is
+	// caught up.
+	streamed, err := readsDuringStream(base, largest, tail, stream)
+	if err != nil {
+		return err
+	}
 	readLargest, err := readLatencies(base, largest, 300)
 	if err != nil {
 		return err
@@ -110,6 +132,11 @@ func (b *bench) rehearsal(ctx context.Context) error {
 		countTimes = append(countTimes, time.Since(t))
 	}
 	slices.Sort(countTimes)
+	stopServe()
+	families, err := diskByFamily(res.state.index)
+	if err != nil {
+		return err
+	}
 
 	fmt.Printf("\nRehearsal: %d pairs over %d collections (largest %d, %d of one page or less), limit 10000, "+
 		"concurrency 8, no latency, no cap, on this machine.\n\n", data.Pairs(), len(data.Names), data.Sizes[0], onePage(data, 10000))
@@ -121,7 +148,8 @@ func (b *bench) rehearsal(ctx context.Context) error {
 	fmt.Printf("| peak RSS | %d MB |\n", res.peakRSS>>20)
 	fmt.Printf("| index on disk (SST files) | %d MB, %.1f bytes per pair (rbc and cbr: each pair is two keys) |\n",
 		disk>>20, float64(disk)/float64(data.Pairs()))
-	fmt.Printf("| restart to serving (process start to a page of the largest collection) | %s |\n", restart.Round(time.Millisecond))
+	fmt.Printf("| restart to serving (process start to a page of the largest collection, stream configured) | %s |\n", restart.Round(time.Millisecond))
+	streamed.print(largest, tail, data.Sizes[len(data.Sizes)-1])
 	fmt.Printf("| listReposByCollection, limit 1000, largest collection (%s) | p50 %s, p99 %s |\n", largest,
 		percentile(readLargest, 0.5).Round(10*time.Microsecond), percentile(readLargest, 0.99).Round(10*time.Microsecond))
 	fmt.Printf("| listReposByCollection, limit 1000, tail collection (%s, %d DIDs) | p50 %s, p99 %s |\n", tail, data.Sizes[len(data.Sizes)-1],
@@ -130,6 +158,7 @@ func (b *bench) rehearsal(ctx context.Context) error {
 		percentile(statusTimes, 0.5).Round(100*time.Microsecond), statusTimes[len(statusTimes)-1].Round(100*time.Microsecond))
 	fmt.Printf("| /v1/listCollections, limit 1000 | p50 %s, max %s |\n",
 		percentile(countTimes, 0.5).Round(10*time.Microsecond), countTimes[len(countTimes)-1].Round(10*time.Microsecond))
+	families.print(data)
 	return nil
 }
 

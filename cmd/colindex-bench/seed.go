@@ -10,10 +10,10 @@ import (
 	"github.com/jackc/pgx/v5/pgxpool"
 
 	"github.com/colindex/colindex/internal/benchrelay"
+	"github.com/colindex/colindex/internal/pgstore"
 	"github.com/colindex/colindex/migrations"
 	"github.com/colindex/colindex/rocksindex"
 	"github.com/colindex/colindex/source"
-	"github.com/colindex/colindex/sqlc/dbsqlc"
 )
 
 // seedPause is zlay's fixed pause after every page.
@@ -51,10 +51,10 @@ func (b *bench) seedStrategy(ctx context.Context, data *benchrelay.Dataset, late
 		return result{}, err
 	}
 	client := source.NewClient(0)
-	q := dbsqlc.New()
+	q := pgstore.New()
 
 	start := time.Now()
-	if _, err := q.ProgressInsertMany(ctx, pool, dbsqlc.ProgressInsertManyParams{Collections: data.Names, Source: src.Name}); err != nil {
+	if _, err := q.ProgressInsertMany(ctx, pool, pgstore.ProgressInsertManyParams{Collections: data.Names, Source: src.Name}); err != nil {
 		return result{}, err
 	}
 	var dids, pages int64
@@ -78,7 +78,7 @@ func (b *bench) seedStrategy(ctx context.Context, data *benchrelay.Dataset, late
 			if next == "" {
 				next = cursor
 			}
-			if _, err := q.ProgressAdvance(ctx, pool, dbsqlc.ProgressAdvanceParams{
+			if _, err := q.ProgressAdvance(ctx, pool, pgstore.ProgressAdvanceParams{
 				Collection: coll, PageCursor: cursor, NextCursor: next,
 				Imported: int64(len(valid)), Completed: page.Cursor == "",
 			}); err != nil {

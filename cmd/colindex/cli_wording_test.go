@@ -29,12 +29,18 @@ func TestCLIListenURL(t *testing.T) {
 		"[::1]:2600":     "http://[::1]:2600",
 		"localhost:2600": "http://localhost:2600",
 	} {
-		got, err := listenURL(listen)
-		require.NoError(t, err, listen)
-		require.Equal(t, want, got, listen)
+		t.Run(listen, func(t *testing.T) {
+			t.Parallel()
+			got, err := listenURL(listen)
+			require.NoError(t, err)
+			require.Equal(t, want, got)
+		})
 	}
-	_, err := listenURL("2600")
-	require.ErrorContains(t, err, `COLINDEX_LISTEN="2600" is not host:port`)
+	t.Run("not host:port", func(t *testing.T) {
+		t.Parallel()
+		_, err := listenURL("2600")
+		require.ErrorContains(t, err, `COLINDEX_LISTEN="2600" is not host:port`)
+	})
 }
 
 func ptr[T any](v T) *T { return &v }

@@ -10,6 +10,7 @@ import (
 	"github.com/urfave/cli/v2"
 
 	"github.com/colindex/colindex/jobs"
+	"github.com/colindex/colindex/source"
 )
 
 // config is serve's typed configuration; flags win over environment variables.
@@ -30,6 +31,8 @@ type config struct {
 	MaxAttempts    int
 	SourceRPS      float64
 	LogFormat      string
+	// ReplicaOf is the colindex this one copies (replica mode); empty for a standalone.
+	ReplicaOf string
 	// Warnings are what serve logs at start (no logger exists yet here): settings that work
 	// but should change. They never quote the password.
 	Warnings []string
@@ -74,7 +77,7 @@ func serveFlags() []cli.Flag {
 		&cli.StringFlag{Name: "default-source", EnvVars: []string{"COLINDEX_DEFAULT_SOURCE"}, Value: "bsky.network",
 			Usage: "source relay when a start request names none"},
 		&cli.IntFlag{Name: "page-limit", EnvVars: []string{"COLINDEX_PAGE_LIMIT"}, Value: jobs.DefaultPageLimit,
-			Usage: "DIDs asked per page (1..10000)"},
+			Usage: fmt.Sprintf("DIDs asked per page (1..%d)", source.MaxLimit)},
 		&cli.DurationFlag{Name: "page-pause", EnvVars: []string{"COLINDEX_PAGE_PAUSE"}, Value: jobs.DefaultPagePause,
 			Usage: "least time between two pages of one collection"},
 		&cli.IntFlag{Name: "concurrency", EnvVars: []string{"COLINDEX_CONCURRENCY"}, Value: jobs.DefaultConcurrency,
@@ -83,6 +86,8 @@ func serveFlags() []cli.Flag {
 			Usage: "attempts per page before its collection stops with the error (backoff 1 s … 5 min)"},
 		&cli.Float64Flag{Name: "source-rps", EnvVars: []string{"COLINDEX_SOURCE_RPS"}, Value: 10,
 			Usage: "most requests per second to one source, over all collections (0: no cap)"},
+		&cli.StringFlag{Name: "replica-of", EnvVars: []string{"COLINDEX_REPLICA_OF"},
+			Usage: "replica mode: copy this colindex (http(s)://host:port), then follow the same firehose; /_health answers 503 until ready"},
 	}
 }
 
@@ -104,12 +109,13 @@ func loadConfig(c *cli.Context) (config, error) {
 		MaxAttempts:    c.Int("page-max-attempts"),
 		SourceRPS:      c.Float64("source-rps"),
 		LogFormat:      c.String("log-format"),
+		ReplicaOf:      strings.TrimSpace(c.String("replica-of")),
 	}
 	switch {
 	case cfg.AdminPassword == "":
 		return cfg, fmt.Errorf("RELAY_ADMIN_PASSWORD (or --admin-password) is required: the admin API would be open to anyone")
-	case cfg.PageLimit < 1 || cfg.PageLimit > 10000:
-		return cfg, fmt.Errorf("COLINDEX_PAGE_LIMIT must be 1..10000, not %d", cfg.PageLimit)
+	case cfg.PageLimit < 1 || cfg.PageLimit > source.MaxLimit:
+		return cfg, fmt.Errorf("COLINDEX_PAGE_LIMIT must be 1..%d, not %d", source.MaxLimit, cfg.PageLimit)
 	case cfg.PagePause < 0:
 		return cfg, fmt.Errorf("COLINDEX_PAGE_PAUSE must not be negative")
 	case cfg.Concurrency < 1:
@@ -118,6 +124,11 @@ func loadConfig(c *cli.Context) (config, error) {
 		return cfg, fmt.Errorf("COLINDEX_PAGE_MAX_ATTEMPTS must be at least 1, not %d", cfg.MaxAttempts)
 	case cfg.SourceRPS < 0:
 		return cfg, fmt.Errorf("COLINDEX_SOURCE_RPS must not be negative")
+	}
+	if cfg.ReplicaOf != "" {
+		if _, err := source.Parse(cfg.ReplicaOf); err != nil {
+			return cfg, fmt.Errorf("COLINDEX_REPLICA_OF: %w", err)
+		}
 	}
 	if len(cfg.AdminPassword) < 16 {
 		cfg.Warnings = append(cfg.Warnings, "RELAY_ADMIN_PASSWORD is shorter than 16 characters; use a long random one")

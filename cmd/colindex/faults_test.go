@@ -88,9 +88,7 @@ func midBackfill(t *testing.T) (*service, *testrelay.Relay, []string) {
 	svc.start()
 	code, body := svc.call(http.MethodPost, "/admin/backfill-collections")
 	require.Equal(t, http.StatusOK, code, string(body))
-	for st, _ := svc.status(); st.TotalImported < 300; st, _ = svc.status() {
-		time.Sleep(20 * time.Millisecond)
-	}
+	svc.waitImported(299)
 	return svc, relay, names
 }
 

@@ -54,7 +54,11 @@ func serve(c *cli.Context) error {
 	if err := ensureDatabase(ctx, cfg.DatabaseURL, log); err != nil {
 		return err
 	}
-	pool, err := pgxpool.New(ctx, cfg.DatabaseURL)
+	poolCfg, err := poolConfig(cfg.DatabaseURL, cfg.Concurrency)
+	if err != nil {
+		return err
+	}
+	pool, err := pgxpool.NewWithConfig(ctx, poolCfg)
 	if err != nil {
 		return fmt.Errorf("database: %w", err)
 	}
@@ -89,6 +93,9 @@ func serve(c *cli.Context) error {
 			OnSync: func(ctx context.Context, evt *comatproto.SyncSubscribeRepos_Sync) error {
 				return backfill.EnqueueVerifyRepo(ctx, evt.Did)
 			},
+			OnUnknownActivation: replicaActivation(cfg.ReplicaOf != "", func(ctx context.Context, did string) error {
+				return backfill.EnqueueVerifyRepo(ctx, did)
+			}),
 		})
 		if err != nil {
 			return err
@@ -109,10 +116,11 @@ func serve(c *cli.Context) error {
 			return nil
 		}
 	}
+	sources := source.NewClient(cfg.SourceRPS)
 	backfill, err = jobs.New(jobs.Config{
 		Pool:            pool,
 		Index:           index,
-		Source:          source.NewClient(cfg.SourceRPS),
+		Source:          sources,
 		Logger:          log,
 		PageLimit:       cfg.PageLimit,
 		PagePause:       cfg.PagePause,
@@ -137,12 +145,35 @@ func serve(c *cli.Context) error {
 	}
 	followCtx, stopFollowing := context.WithCancel(workCtx)
 	defer stopFollowing()
+	// A replica's stream starts only once its cursor is seeded from the peer (replica.go).
+	seeded := make(chan struct{})
+	replicaErr := make(chan error, 1)
+	if cfg.ReplicaOf == "" {
+		close(seeded)
+	} else {
+		peer, _ := source.Parse(cfg.ReplicaOf) // checked by loadConfig
+		sources.ReplicaOf(peer)
+		rep := &replica{peer: peer, client: sources, backfill: backfill, follower: follower, log: log, retry: 5 * time.Second}
+		go func() {
+			if err := rep.seed(followCtx); err != nil {
+				replicaErr <- err
+				return
+			}
+			close(seeded)
+			rep.start(followCtx)
+		}()
+	}
 	followDone := make(chan struct{})
 	if follower == nil {
 		close(followDone)
 	} else {
 		go func() {
 			defer close(followDone)
+			select {
+			case <-seeded:
+			case <-followCtx.Done():
+				return
+			}
 			if err := follower.Run(followCtx); err != nil && !errors.Is(err, context.Canceled) {
 				log.Error("firehose stopped", "error", err)
 			}
@@ -171,6 +202,7 @@ func serve(c *cli.Context) error {
 		Logger:        log,
 		RiverUI:       ui,
 		Firehose:      follower,
+		ReplicaOf:     cfg.ReplicaOf,
 	}
 	httpServer := &http.Server{
 		Handler:           srv.Handler(),
@@ -179,15 +211,21 @@ func serve(c *cli.Context) error {
 	}
 	log.Info("colindex serving", "listen", ln.Addr().String(), "index_dir", absPath(cfg.IndexDir), "firehose", cfg.FirehoseURL,
 		"concurrency", cfg.Concurrency, "page_limit", cfg.PageLimit, "page_pause", cfg.PagePause.String(),
-		"source_rps", cfg.SourceRPS)
+		"source_rps", cfg.SourceRPS, "replica_of", cfg.ReplicaOf)
 	serveErr := make(chan error, 1)
 	go func() { serveErr <- httpServer.Serve(ln) }()
+	var exitErr error // what stopped serve, when it was not a signal
 
 	select {
 	case <-ctx.Done():
 		log.Info("shutting down")
 	case err := <-serveErr:
 		log.Error("http server stopped", "error", err)
+	case err := <-replicaErr:
+		if !errors.Is(err, context.Canceled) {
+			log.Error("replica cannot start", "error", err)
+			exitErr = err
+		}
 	}
 	shutdownCtx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
@@ -214,5 +252,5 @@ func serve(c *cli.Context) error {
 		return errUncleanStop
 	}
 	log.Info("stopped")
-	return nil
+	return exitErr
 }

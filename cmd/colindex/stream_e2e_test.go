@@ -22,6 +22,15 @@ import (
 // every listing, a deactivated one is hidden and comes back; the cursor and
 // counters show in /admin/firehose and `colindex firehose`; a restart resumes from the
 // durable cursor without applying anything twice.
+// waitConnected waits (at most 30 s) until a follower has connected to relay: one without a
+// cursor starts at the live tail, so events appended before would never reach it.
+func waitConnected(t *testing.T, relay *fakerelay.Relay) {
+	t.Helper()
+	for deadline := time.Now().Add(30 * time.Second); relay.Connections() == 0; time.Sleep(20 * time.Millisecond) {
+		require.True(t, time.Now().Before(deadline), "never connected to the relay")
+	}
+}
+
 func TestEndToEndFollowsTheFirehose(t *testing.T) {
 	t.Parallel()
 	source := testrelay.New()
@@ -112,9 +121,7 @@ func TestEndToEndUnsettledDeleteIsCheckedWithThePDS(t *testing.T) {
 	svc := newService(t, source, "COLINDEX_FIREHOSE_URL="+relay.URL(), "COLINDEX_PLC_URL="+network.PLC.URL,
 		"COLINDEX_VERIFY_ALLOW_PRIVATE=true")
 	svc.start()
-	for deadline := time.Now().Add(30 * time.Second); relay.Connections() == 0; time.Sleep(20 * time.Millisecond) {
-		require.True(t, time.Now().Before(deadline), "never connected")
-	}
+	waitConnected(t, relay)
 	gone, kept := "did:plc:gggggggggggggggggggggggg", "did:plc:kkkkkkkkkkkkkkkkkkkkkkkk"
 	for _, did := range []string{gone, kept} {
 		a, err := fakerelay.NewAccount(did)

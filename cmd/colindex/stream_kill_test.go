@@ -147,9 +147,7 @@ func TestEndToEndStreamSurvivesKillsExactly(t *testing.T) {
 	svc.start()
 	// A follower without a cursor starts at the relay's live tail: connected before the first
 	// event, it sees them all (and from its first event on, a restart resumes exactly).
-	for deadline := time.Now().Add(30 * time.Second); relay.Connections() == 0; time.Sleep(20 * time.Millisecond) {
-		require.True(t, time.Now().Before(deadline), "never connected")
-	}
+	waitConnected(t, relay)
 	rng := rand.New(rand.NewPCG(5, 6))
 	colls := []string{"app.bsky.feed.post", "app.bsky.feed.like", "app.bsky.graph.follow", "com.example.rare", "com.example.tail"}
 	w := &streamWorld{records: map[string]map[string][]string{}, status: map[string]string{}, network: network,
@@ -214,19 +212,7 @@ func TestEndToEndStreamSurvivesKillsExactly(t *testing.T) {
 
 	// Caught up, and every PDS check done.
 	last := relay.LastSeq()
-	var fh struct {
-		Cursor     int64                                `json:"cursor"`
-		VerifyJobs struct{ Queued, Done, Failed int64 } `json:"verify_jobs"`
-	}
-	for deadline := time.Now().Add(2 * time.Minute); ; time.Sleep(100 * time.Millisecond) {
-		code, body := svc.call(http.MethodGet, "/admin/firehose")
-		require.Equal(t, http.StatusOK, code, string(body))
-		require.NoError(t, json.Unmarshal(body, &fh))
-		if fh.Cursor >= last && fh.VerifyJobs.Queued == 0 {
-			break
-		}
-		require.True(t, time.Now().Before(deadline), "not settled: %s", body)
-	}
+	svc.waitSettled(last, 2*time.Minute)
 
 	want := w.listed()
 	for _, coll := range append(colls, "com.example.first") {

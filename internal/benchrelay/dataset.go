@@ -19,6 +19,11 @@ type Spec struct {
 	LargestShare float64
 	// Prefix names the collections: <Prefix>.c0000, .c0001, … (largest first).
 	Prefix string
+	// RandomDIDs spreads the DIDs over all 24 characters, as the network's are random: the
+	// index then compresses as a real one does. By default the account number is written
+	// out in base32, so most characters are the same and the index compresses far better
+	// than a real one.
+	RandomDIDs bool
 }
 
 // Dataset is a computed data set: collection i holds Sizes[i] DIDs, DID j of collection i is
@@ -29,7 +34,9 @@ type Dataset struct {
 	Sizes    []int
 	A, B     []uint64
 	Universe uint64
-	index    map[string]int
+	// RandomDIDs: see Spec.
+	RandomDIDs bool
+	index      map[string]int
 }
 
 // NewDataset builds the data set: the largest collection holds LargestShare of the pairs,
@@ -65,6 +72,8 @@ func NewDataset(s Spec) *Dataset {
 		B:        make([]uint64, n),
 		Universe: nextPrime(uint64(float64(largest)*1.2) + 2),
 		index:    make(map[string]int, n),
+
+		RandomDIDs: s.RandomDIDs,
 	}
 	for i := range n {
 		d.Names[i] = fmt.Sprintf("%s.c%04d", s.Prefix, i)
@@ -103,7 +112,47 @@ func AppendDID(b []byte, account uint64) []byte {
 }
 
 // DID is DID j of collection i.
-func (d *Dataset) DID(i, j int) string { return string(AppendDID(nil, d.Account(i, j))) }
+func (d *Dataset) DID(i, j int) string { return string(d.AppendDID(nil, d.Account(i, j))) }
+
+// AppendDID appends an account's DID in this data set's form (Spec.RandomDIDs).
+func (d *Dataset) AppendDID(b []byte, account uint64) []byte {
+	if d.RandomDIDs {
+		return AppendRandomDID(b, account)
+	}
+	return AppendDID(b, account)
+}
+
+// AppendRandomDID appends an account's DID with all 24 characters spread: a bijective mix of
+// the account number fills the first 64 bits (so no two accounts share a DID), a second mix
+// the remaining 56.
+func AppendRandomDID(b []byte, account uint64) []byte {
+	const alphabet = "abcdefghijklmnopqrstuvwxyz234567"
+	hi := mix64(account)
+	lo := mix64(hi ^ 0x5851f42d4c957f2d)
+	b = append(b, "did:plc:"...)
+	for k := range 24 {
+		// Bits 5k..5k+4 of the 128-bit hi:lo, from the top.
+		var v uint64
+		switch bit := 5 * k; {
+		case bit+5 <= 64:
+			v = hi >> (59 - bit)
+		case bit < 64:
+			v = hi<<(bit-59) | lo>>(123-bit)
+		default:
+			v = lo >> (123 - bit)
+		}
+		b = append(b, alphabet[v&31])
+	}
+	return b
+}
+
+// mix64 is splitmix64's finaliser: a bijection on uint64 that spreads every input bit.
+func mix64(z uint64) uint64 {
+	z += 0x9e3779b97f4a7c15
+	z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9
+	z = (z ^ (z >> 27)) * 0x94d049bb133111eb
+	return z ^ (z >> 31)
+}
 
 // Requests is how many requests paging every collection takes at limit: one per page, plus
 // the empty last page that follows a collection whose size is a multiple of limit.

@@ -4,6 +4,7 @@ import (
 	"context"
 	"testing"
 
+	"github.com/bluesky-social/indigo/atproto/syntax"
 	"github.com/stretchr/testify/require"
 
 	"github.com/colindex/colindex/jobs"
@@ -67,4 +68,24 @@ func TestRelayPagesLikeCollectiondir(t *testing.T) {
 		require.Len(t, seen, d.Sizes[i], name)
 	}
 	require.Equal(t, d.Requests(100), r.Stats().Requests)
+}
+
+// Random DIDs are valid did:plc DIDs, one per account (the mix is a bijection on the
+// account number), and spread over all 24 characters.
+func TestRandomDIDsAreDistinctAndSpread(t *testing.T) {
+	t.Parallel()
+	seen := map[string]bool{}
+	var firsts, lasts = map[byte]bool{}, map[byte]bool{}
+	for account := range uint64(200_000) {
+		did := string(AppendRandomDID(nil, account))
+		_, err := syntax.ParseDID(did)
+		require.NoError(t, err, did)
+		require.Len(t, did, len("did:plc:")+24)
+		require.False(t, seen[did], "account %d repeats %s", account, did)
+		seen[did] = true
+		firsts[did[8]] = true
+		lasts[did[len(did)-1]] = true
+	}
+	require.Len(t, firsts, 32, "the first character takes every value")
+	require.Len(t, lasts, 32, "the last character takes every value")
 }

@@ -3,6 +3,7 @@ package fakepds
 import (
 	"context"
 	"encoding/json"
+	"fmt"
 	"net/http"
 	"net/url"
 	"testing"
@@ -11,6 +12,8 @@ import (
 	"github.com/bluesky-social/indigo/atproto/identity"
 	"github.com/bluesky-social/indigo/atproto/syntax"
 	"github.com/stretchr/testify/require"
+
+	"github.com/colindex/colindex/internal/await"
 )
 
 func directory(t *testing.T, s *Server) *identity.BaseDirectory {
@@ -33,12 +36,18 @@ func TestIndigoResolvesBothMethodsToThePDS(t *testing.T) {
 	s.AddAccount("did:web:alice.example.com", "app.bsky.feed.like")
 	dir := directory(t, s)
 	for _, did := range []string{"did:plc:aaaaaaaaaaaaaaaaaaaaaaaa", "did:web:alice.example.com"} {
-		ident, err := dir.LookupDID(context.Background(), syntax.DID(did))
-		require.NoError(t, err, did)
-		require.Equal(t, s.PDS.URL, ident.PDSEndpoint(), did)
+		t.Run(did, func(t *testing.T) {
+			t.Parallel()
+			ident, err := dir.LookupDID(context.Background(), syntax.DID(did))
+			require.NoError(t, err)
+			require.Equal(t, s.PDS.URL, ident.PDSEndpoint())
+		})
 	}
-	_, err := dir.LookupDID(context.Background(), "did:plc:bbbbbbbbbbbbbbbbbbbbbbbb")
-	require.ErrorIs(t, err, identity.ErrDIDNotFound, "an unknown DID is not in the directory")
+	t.Run("an unknown DID is not in the directory", func(t *testing.T) {
+		t.Parallel()
+		_, err := dir.LookupDID(context.Background(), "did:plc:bbbbbbbbbbbbbbbbbbbbbbbb")
+		require.ErrorIs(t, err, identity.ErrDIDNotFound)
+	})
 }
 
 func get(t *testing.T, s *Server, method string, q url.Values) (int, map[string]any) {
@@ -76,12 +85,15 @@ func TestPDSAnswersAndFaults(t *testing.T) {
 	require.Equal(t, []any{"app.bsky.feed.post"}, out["collections"])
 	require.Equal(t, did, out["did"])
 
+	// One after another (not parallel): each sets the account's one fault.
 	for f, name := range map[Fault]string{ServerError: "InternalServerError", RepoNotFound: "RepoNotFound",
 		RepoDeactivated: "RepoDeactivated", RepoTakendown: "RepoTakendown", RepoSuspended: "RepoSuspended"} {
-		s.SetFault(did, f)
-		code, out = list("app.bsky.feed.post")
-		require.NotEqual(t, http.StatusOK, code, name)
-		require.Equal(t, name, out["error"])
+		t.Run(name, func(t *testing.T) {
+			s.SetFault(did, f)
+			code, out := get(t, s, "com.atproto.repo.listRecords", url.Values{"repo": {did}, "collection": {"app.bsky.feed.post"}, "limit": {"1"}})
+			require.NotEqual(t, http.StatusOK, code)
+			require.Equal(t, name, out["error"])
+		})
 	}
 	s.SetFault(did, NoFault)
 	code, _ = list("app.bsky.feed.post")
@@ -111,7 +123,10 @@ func TestHoldAndDelay(t *testing.T) {
 		resp.Body.Close()
 		done <- resp.StatusCode
 	}()
-	require.Eventually(t, func() bool { return s.Requests(did) == 1 }, 10*time.Second, 5*time.Millisecond)
+	await.Until(t, 10*time.Second, "the held request to arrive", func() (bool, any) {
+		n := s.Requests(did)
+		return n == 1, fmt.Sprintf("%d requests", n)
+	})
 	select {
 	case <-done:
 		t.Fatal("a held request answered before Release")

@@ -6,11 +6,14 @@
 //   - Order is first-seen order; DIDs appended later show up at the end.
 //   - A full page always carries a cursor, even when nothing follows, so the last call of a
 //     collection often returns an empty list without a cursor.
-//   - limit defaults to 500 and is clamped to 1..10000; a non-numeric limit is a 400.
+//   - limit defaults to source.DefaultLimit (500) and is clamped to 1..source.MaxLimit
+//     (10000); a non-numeric limit is a 400.
 //   - Unknown collection: 200 with an empty list. Bad NSID: 400. Undecodable cursor: 500
 //     DatabaseError.
 //
-// Faults are injected with Intercept; Served reports what each collection has handed out.
+// Pages and errors are indigo's generated types (comatproto.SyncListReposByCollection_Output,
+// xrpc.XRPCError), so the stand-in cannot drift from the wire format the field uses. Faults
+// are injected with Intercept; Starts reports where each page it served began.
 package testrelay
 
 import (
@@ -26,7 +29,11 @@ import (
 	"sync"
 	"sync/atomic"
 
+	comatproto "github.com/bluesky-social/indigo/api/atproto"
 	"github.com/bluesky-social/indigo/atproto/syntax"
+	"github.com/bluesky-social/indigo/xrpc"
+
+	"github.com/colindex/colindex/source"
 )
 
 // Interceptor may answer a request itself (returning true) before the relay does: a fault.
@@ -133,15 +140,6 @@ func (r *Relay) Starts(collection string) []int {
 // Requests counts the listReposByCollection requests received.
 func (r *Relay) Requests() int64 { return r.requests.Load() }
 
-type repo struct {
-	DID string `json:"did"`
-}
-
-type page struct {
-	Repos  []repo `json:"repos"`
-	Cursor string `json:"cursor,omitempty"`
-}
-
 func (r *Relay) listRepos(w http.ResponseWriter, req *http.Request) {
 	n := r.requests.Add(1)
 	r.mu.Lock()
@@ -157,14 +155,14 @@ func (r *Relay) listRepos(w http.ResponseWriter, req *http.Request) {
 		writeError(w, http.StatusBadRequest, "BadRequest", "invalid collection: "+err.Error())
 		return
 	}
-	limit := 500
+	limit := source.DefaultLimit
 	if s := q.Get("limit"); s != "" {
 		v, err := strconv.Atoi(s)
 		if err != nil {
 			writeError(w, http.StatusBadRequest, "BadRequest", "invalid limit")
 			return
 		}
-		limit = min(max(v, 1), 10000)
+		limit = source.ClampLimit(v)
 	}
 
 	r.mu.Lock()
@@ -184,13 +182,15 @@ func (r *Relay) listRepos(w http.ResponseWriter, req *http.Request) {
 	r.mu.Lock()
 	r.starts[collection] = append(r.starts[collection], start)
 	r.mu.Unlock()
-	out := page{Repos: []repo{}}
+	// Repos is never nil: an empty page is "repos":[], not null, as collectiondir sends it.
+	out := comatproto.SyncListReposByCollection_Output{Repos: []*comatproto.SyncListReposByCollection_Repo{}}
 	for i := start; i < len(dids) && len(out.Repos) < limit; i++ {
-		out.Repos = append(out.Repos, repo{DID: dids[i]})
+		out.Repos = append(out.Repos, &comatproto.SyncListReposByCollection_Repo{Did: dids[i]})
 	}
 	if len(out.Repos) == limit {
 		last := start + len(out.Repos) - 1
-		out.Cursor = encodeCursor(id, uint64(last), dids[last])
+		cursor := encodeCursor(id, uint64(last), dids[last])
+		out.Cursor = &cursor
 	}
 	w.Header().Set("Content-Type", "application/json; charset=utf-8")
 	_ = json.NewEncoder(w).Encode(out)
@@ -213,10 +213,11 @@ func decodeCursor(c string, id uint32) (uint64, bool) {
 	return binary.BigEndian.Uint64(b[4:]), true
 }
 
+// writeError answers in XRPC's error shape, indigo's xrpc.XRPCError, as collectiondir does.
 func writeError(w http.ResponseWriter, status int, name, msg string) {
 	w.Header().Set("Content-Type", "application/json; charset=utf-8")
 	w.WriteHeader(status)
-	_ = json.NewEncoder(w).Encode(map[string]string{"error": name, "message": msg})
+	_ = json.NewEncoder(w).Encode(xrpc.XRPCError{ErrStr: name, Message: msg})
 }
 
 // DIDs makes n distinct valid did:plc DIDs; the prefix keeps collections' sets apart (or,

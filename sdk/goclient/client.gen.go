@@ -18,6 +18,90 @@ import (
 	"github.com/oapi-codegen/runtime"
 )
 
+// Defines values for HealthOutputBackfill.
+const (
+	Complete HealthOutputBackfill = "complete"
+	None     HealthOutputBackfill = "none"
+	Running  HealthOutputBackfill = "running"
+	Stopped  HealthOutputBackfill = "stopped"
+	Unknown  HealthOutputBackfill = "unknown"
+)
+
+// Valid indicates whether the value is a known member of the HealthOutputBackfill enum.
+func (e HealthOutputBackfill) Valid() bool {
+	switch e {
+	case Complete:
+		return true
+	case None:
+		return true
+	case Running:
+		return true
+	case Stopped:
+		return true
+	case Unknown:
+		return true
+	default:
+		return false
+	}
+}
+
+// Defines values for HealthOutputIndex.
+const (
+	HealthOutputIndexOk         HealthOutputIndex = "ok"
+	HealthOutputIndexUnreadable HealthOutputIndex = "unreadable"
+)
+
+// Valid indicates whether the value is a known member of the HealthOutputIndex enum.
+func (e HealthOutputIndex) Valid() bool {
+	switch e {
+	case HealthOutputIndexOk:
+		return true
+	case HealthOutputIndexUnreadable:
+		return true
+	default:
+		return false
+	}
+}
+
+// Defines values for HealthOutputPostgres.
+const (
+	HealthOutputPostgresOk          HealthOutputPostgres = "ok"
+	HealthOutputPostgresUnreachable HealthOutputPostgres = "unreachable"
+)
+
+// Valid indicates whether the value is a known member of the HealthOutputPostgres enum.
+func (e HealthOutputPostgres) Valid() bool {
+	switch e {
+	case HealthOutputPostgresOk:
+		return true
+	case HealthOutputPostgresUnreachable:
+		return true
+	default:
+		return false
+	}
+}
+
+// Defines values for HealthOutputStatus.
+const (
+	HealthOutputStatusError    HealthOutputStatus = "error"
+	HealthOutputStatusOk       HealthOutputStatus = "ok"
+	HealthOutputStatusStarting HealthOutputStatus = "starting"
+)
+
+// Valid indicates whether the value is a known member of the HealthOutputStatus enum.
+func (e HealthOutputStatus) Valid() bool {
+	switch e {
+	case HealthOutputStatusError:
+		return true
+	case HealthOutputStatusOk:
+		return true
+	case HealthOutputStatusStarting:
+		return true
+	default:
+		return false
+	}
+}
+
 // Defines values for MoveResultCursor.
 const (
 	MoveResultCursorKeep    MoveResultCursor = "keep"
@@ -241,12 +325,51 @@ type FirehoseStatus struct {
 	VerifyJobs        VerifyJobCounts  `json:"verify_jobs"`
 }
 
+// HealthFirehose defines model for HealthFirehose.
+type HealthFirehose struct {
+	// CaughtUp Connected, with a durable cursor, and not behind (no backlog, events less than 10 s old).
+	CaughtUp  bool `json:"caught_up"`
+	Connected bool `json:"connected"`
+
+	// Cursor The last durable seq (-1: none yet). A replica of this colindex starts its own stream here.
+	Cursor int64 `json:"cursor"`
+
+	// Following This process follows the stream (one per database does).
+	Following bool `json:"following"`
+
+	// URL The relay followed (normalised base URL).
+	URL string `json:"url"`
+}
+
 // HealthOutput defines model for HealthOutput.
 type HealthOutput struct {
-	Index    string `json:"index"`
-	Postgres string `json:"postgres"`
-	Status   string `json:"status"`
+	// Backfill none: nothing started; running: jobs are live; stopped: collections are incomplete and nothing pages them; complete: every collection paged to its end.
+	Backfill HealthOutputBackfill `json:"backfill"`
+	Firehose *HealthFirehose      `json:"firehose,omitempty"`
+	Index    HealthOutputIndex    `json:"index"`
+	Postgres HealthOutputPostgres `json:"postgres"`
+
+	// Ready Both parts answer, the backfill is complete and, when a firehose is configured, this process follows it and has caught up.
+	Ready bool `json:"ready"`
+
+	// ReplicaOf The colindex this one copies (replica mode), when it is a replica.
+	ReplicaOf *string `json:"replica_of,omitempty"`
+
+	// Status ok; starting while a replica is not ready (503); error when a part does not answer (503).
+	Status HealthOutputStatus `json:"status"`
 }
+
+// HealthOutputBackfill none: nothing started; running: jobs are live; stopped: collections are incomplete and nothing pages them; complete: every collection paged to its end.
+type HealthOutputBackfill string
+
+// HealthOutputIndex defines model for HealthOutput.Index.
+type HealthOutputIndex string
+
+// HealthOutputPostgres defines model for HealthOutput.Postgres.
+type HealthOutputPostgres string
+
+// HealthOutputStatus ok; starting while a replica is not ready (503); error when a part does not answer (503).
+type HealthOutputStatus string
 
 // ListCollectionsV1 defines model for ListCollectionsV1.
 type ListCollectionsV1 struct {
@@ -393,7 +516,7 @@ type StartResult struct {
 	// Collections Collections this run pages: every collection not yet complete.
 	Collections int64 `json:"collections"`
 
-	// Discovered Collections found by discovery (lexicon list ∪ index).
+	// Discovered Collections found by discovery (lexicon list ∪ index ∪ the source's own collection list, when it serves one).
 	Discovered int64 `json:"discovered"`
 
 	// IndexScanError Why the index could not be scanned, when it could not.
@@ -407,6 +530,9 @@ type StartResult struct {
 
 	// RunID Identifier of the run.
 	RunID int64 `json:"run_id"`
+
+	// SourceListError Why the source's collection list (/v1/listCollections) could not be read, when it serves one and it could not.
+	SourceListError *string `json:"source_list_error,omitempty"`
 }
 
 // Status defines model for Status.
@@ -578,9 +704,9 @@ func WithRequestEditorFn(fn RequestEditorFn) ClientOption {
 // The interface specification for the client above.
 type ClientInterface interface {
 
-	// GetHealth Whether Postgres and the index answer
+	// GetHealth Whether Postgres and the index answer, and whether this colindex is ready for readers
 	//
-	// 200 when both answer; 503 naming the part that does not (the server's log has the details).
+	// 200 when both answer; 503 naming the part that does not (the server's log has the details). ready says whether the backfill is complete and the stream caught up. A replica (replica_of set) answers 503 with status starting until it is ready, so a load balancer keeps readers away from it.
 	//
 	// Corresponds with GET /_health (the `GetHealth` operationId).
 	GetHealth(ctx context.Context, reqEditors ...RequestEditorFn) (*http.Response, error)
@@ -688,9 +814,9 @@ type ClientInterface interface {
 	ListReposByCollection(ctx context.Context, params *ListReposByCollectionParams, reqEditors ...RequestEditorFn) (*http.Response, error)
 }
 
-// GetHealth Whether Postgres and the index answer
+// GetHealth Whether Postgres and the index answer, and whether this colindex is ready for readers
 //
-// 200 when both answer; 503 naming the part that does not (the server's log has the details).
+// 200 when both answer; 503 naming the part that does not (the server's log has the details). ready says whether the backfill is complete and the stream caught up. A replica (replica_of set) answers 503 with status starting until it is ready, so a load balancer keeps readers away from it.
 //
 // Corresponds with GET /_health (the `GetHealth` operationId).
 func (c *Client) GetHealth(ctx context.Context, reqEditors ...RequestEditorFn) (*http.Response, error) {
@@ -1588,9 +1714,9 @@ func WithBaseURL(baseURL string) ClientOption {
 // ClientWithResponsesInterface is the interface specification for the client with responses above.
 type ClientWithResponsesInterface interface {
 
-	// GetHealthWithResponse Whether Postgres and the index answer
+	// GetHealthWithResponse Whether Postgres and the index answer, and whether this colindex is ready for readers
 	//
-	// 200 when both answer; 503 naming the part that does not (the server's log has the details).
+	// 200 when both answer; 503 naming the part that does not (the server's log has the details). ready says whether the backfill is complete and the stream caught up. A replica (replica_of set) answers 503 with status starting until it is ready, so a load balancer keeps readers away from it.
 	//
 	// Returns a wrapper object for the known response body format(s).
 	//
@@ -2670,9 +2796,9 @@ func (r ListReposByCollectionResponse) ContentType() string {
 	return ""
 }
 
-// GetHealthWithResponse Whether Postgres and the index answer
+// GetHealthWithResponse Whether Postgres and the index answer, and whether this colindex is ready for readers
 //
-// 200 when both answer; 503 naming the part that does not (the server's log has the details).
+// 200 when both answer; 503 naming the part that does not (the server's log has the details). ready says whether the backfill is complete and the stream caught up. A replica (replica_of set) answers 503 with status starting until it is ready, so a load balancer keeps readers away from it.
 //
 // Returns a wrapper object for the known response body format(s).
 //

@@ -110,3 +110,10 @@ SET cursor = '',
     resetting_since = NULL,
     reset_removed = 0,
     updated_at = now();
+
+-- name: ProgressCounts :one
+-- Readiness (/_health): how many collections have a row, and how many are complete and not
+-- being reset.
+SELECT count(*) AS total,
+       count(*) FILTER (WHERE completed_at IS NOT NULL AND resetting_since IS NULL) AS complete
+FROM backfill_progress;

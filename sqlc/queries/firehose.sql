@@ -28,3 +28,9 @@ SELECT count(*) FROM firehose_cursor;
 -- reopen-all: the stream's effects before a saved cursor are not in a new index, so the
 -- follower starts again at the live tail (the backfill covers history).
 DELETE FROM firehose_cursor;
+
+-- name: FirehoseCursorSeed :execrows
+-- A replica's first start: its stream begins where its peer's index stood when the replica
+-- began copying it. A cursor already saved (a restart) wins.
+INSERT INTO firehose_cursor (relay, seq) VALUES (@relay, @seq)
+ON CONFLICT (relay) DO NOTHING;

@@ -12,8 +12,8 @@ export interface paths {
             cookie?: never;
         };
         /**
-         * Whether Postgres and the index answer
-         * @description 200 when both answer; 503 naming the part that does not (the server's log has the details).
+         * Whether Postgres and the index answer, and whether this colindex is ready for readers
+         * @description 200 when both answer; 503 naming the part that does not (the server's log has the details). ready says whether the backfill is complete and the stream caught up. A replica (replica_of set) answers 503 with status starting until it is ready, so a load balancer keeps readers away from it.
          */
         get: operations["getHealth"];
         put?: never;
@@ -482,10 +482,41 @@ export interface components {
             /** @description Checks with accounts' PDSes: queued (across processes), done and failed (this process). */
             verify_jobs: components["schemas"]["VerifyJobCounts"];
         };
+        HealthFirehose: {
+            /** @description Connected, with a durable cursor, and not behind (no backlog, events less than 10 s old). */
+            caught_up: boolean;
+            connected: boolean;
+            /**
+             * Format: int64
+             * @description The last durable seq (-1: none yet). A replica of this colindex starts its own stream here.
+             */
+            cursor: number;
+            /** @description This process follows the stream (one per database does). */
+            following: boolean;
+            /** @description The relay followed (normalised base URL). */
+            url: string;
+        };
         HealthOutput: {
-            index: string;
-            postgres: string;
-            status: string;
+            /**
+             * @description none: nothing started; running: jobs are live; stopped: collections are incomplete and nothing pages them; complete: every collection paged to its end.
+             * @enum {string}
+             */
+            backfill: "none" | "running" | "stopped" | "complete" | "unknown";
+            /** @description The live stream, when one is configured. */
+            firehose?: components["schemas"]["HealthFirehose"];
+            /** @enum {string} */
+            index: "ok" | "unreadable";
+            /** @enum {string} */
+            postgres: "ok" | "unreachable";
+            /** @description Both parts answer, the backfill is complete and, when a firehose is configured, this process follows it and has caught up. */
+            ready: boolean;
+            /** @description The colindex this one copies (replica mode), when it is a replica. */
+            replica_of?: string;
+            /**
+             * @description ok; starting while a replica is not ready (503); error when a part does not answer (503).
+             * @enum {string}
+             */
+            status: "ok" | "starting" | "error";
         };
         ListCollectionsV1: {
             /** @description NSID to the number of DIDs the index lists for it. */
@@ -638,7 +669,7 @@ export interface components {
             collections: number;
             /**
              * Format: int64
-             * @description Collections found by discovery (lexicon list ∪ index).
+             * @description Collections found by discovery (lexicon list ∪ index ∪ the source's own collection list, when it serves one).
              */
             discovered: number;
             /** @description Why the index could not be scanned, when it could not. */
@@ -655,6 +686,8 @@ export interface components {
              * @description Identifier of the run.
              */
             run_id: number;
+            /** @description Why the source's collection list (/v1/listCollections) could not be read, when it serves one and it could not. */
+            source_list_error?: string;
         };
         Status: {
             collections: components["schemas"]["CollectionStatus"][];
@@ -729,7 +762,7 @@ export interface operations {
         };
         requestBody?: never;
         responses: {
-            /** @description Postgres and the index answer: every field is ok. */
+            /** @description Postgres and the index answer (and a replica is ready). */
             200: {
                 headers: {
                     /** @description no-store: a probe always sees the state now. */
@@ -740,7 +773,7 @@ export interface operations {
                     "application/json": components["schemas"]["HealthOutput"];
                 };
             };
-            /** @description A part does not answer: status is error, and that part says what is wrong. */
+            /** @description A part does not answer (status error, and that part says what is wrong), or a replica is not ready yet (status starting). */
             503: {
                 headers: {
                     /** @description no-store: a probe always sees the state now. */
@@ -1439,8 +1472,8 @@ export interface operations {
             /** @description A page of DIDs. */
             200: {
                 headers: {
-                    /** @description complete when this colindex has paged every asked collection to its end (so a downstream may rely on the page), incomplete otherwise. */
-                    "Colindex-Backfill"?: "complete" | "incomplete";
+                    /** @description complete when this colindex has paged every asked collection to its end (so a downstream may rely on the page); none when it never backfilled some of them and the rest are complete (their DIDs come from its stream alone: a replica may rely on the page); incomplete otherwise. */
+                    "Colindex-Backfill"?: "complete" | "incomplete" | "none";
                     /** @description Send it back as If-None-Match to get 304 while the page is unchanged. */
                     ETag?: string;
                     [name: string]: unknown;

@@ -3,7 +3,7 @@
 //   sqlc v1.31.1
 // source: firehose.sql
 
-package dbsqlc
+package pgstore
 
 import (
 	"context"
@@ -61,6 +61,26 @@ type FirehoseCursorSaveParams struct {
 // cursor past events the database's index never received.
 func (q *Queries) FirehoseCursorSave(ctx context.Context, db DBTX, arg FirehoseCursorSaveParams) (int64, error) {
 	result, err := db.Exec(ctx, firehoseCursorSave, arg.Relay, arg.Seq, arg.IndexID)
+	if err != nil {
+		return 0, err
+	}
+	return result.RowsAffected(), nil
+}
+
+const firehoseCursorSeed = `-- name: FirehoseCursorSeed :execrows
+INSERT INTO firehose_cursor (relay, seq) VALUES ($1, $2)
+ON CONFLICT (relay) DO NOTHING
+`
+
+type FirehoseCursorSeedParams struct {
+	Relay string
+	Seq   int64
+}
+
+// A replica's first start: its stream begins where its peer's index stood when the replica
+// began copying it. A cursor already saved (a restart) wins.
+func (q *Queries) FirehoseCursorSeed(ctx context.Context, db DBTX, arg FirehoseCursorSeedParams) (int64, error) {
+	result, err := db.Exec(ctx, firehoseCursorSeed, arg.Relay, arg.Seq)
 	if err != nil {
 		return 0, err
 	}

@@ -3,7 +3,7 @@
 //   sqlc v1.31.1
 // source: move_source.sql
 
-package dbsqlc
+package pgstore
 
 import (
 	"context"

@@ -3,7 +3,7 @@
 //   sqlc v1.31.1
 // source: backfill_progress.sql
 
-package dbsqlc
+package pgstore
 
 import (
 	"context"
@@ -65,6 +65,26 @@ func (q *Queries) ProgressCountCompleted(ctx context.Context, db DBTX) (int64, e
 	var count int64
 	err := row.Scan(&count)
 	return count, err
+}
+
+const progressCounts = `-- name: ProgressCounts :one
+SELECT count(*) AS total,
+       count(*) FILTER (WHERE completed_at IS NOT NULL AND resetting_since IS NULL) AS complete
+FROM backfill_progress
+`
+
+type ProgressCountsRow struct {
+	Total    int64
+	Complete int64
+}
+
+// Readiness (/_health): how many collections have a row, and how many are complete and not
+// being reset.
+func (q *Queries) ProgressCounts(ctx context.Context, db DBTX) (ProgressCountsRow, error) {
+	row := db.QueryRow(ctx, progressCounts)
+	var i ProgressCountsRow
+	err := row.Scan(&i.Total, &i.Complete)
+	return i, err
 }
 
 const progressGet = `-- name: ProgressGet :one

@@ -1,0 +1,77 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"log/slog"
+	"net/http"
+	"net/http/httptest"
+	"sync/atomic"
+	"testing"
+
+	"github.com/stretchr/testify/require"
+
+	"github.com/colindex/colindex/firehose"
+	"github.com/colindex/colindex/internal/pgtest"
+	"github.com/colindex/colindex/rocksindex"
+	"github.com/colindex/colindex/source"
+)
+
+// A replica's stream starts at its peer's durable cursor, read from the peer's /_health:
+// only a peer that follows the same relay is trusted (another relay's seq means nothing), a
+// peer with no durable cursor yet is waited for, and a cursor already saved (a restart) wins.
+func TestReplicaSeedsItsStreamFromThePeer(t *testing.T) {
+	t.Parallel()
+	var answer atomic.Value
+	peerSrv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Content-Type", "application/json")
+		w.WriteHeader(http.StatusOK)
+		fmt.Fprint(w, answer.Load().(string))
+	}))
+	t.Cleanup(peerSrv.Close)
+	peer, err := source.Parse(peerSrv.URL)
+	require.NoError(t, err)
+	ix, err := rocksindex.Open(t.TempDir())
+	require.NoError(t, err)
+	t.Cleanup(ix.Close)
+	follower, err := firehose.New(firehose.Config{URL: "wss://relay.example/", Pool: pgtest.NewPool(t), Index: ix})
+	require.NoError(t, err)
+	rep := &replica{peer: peer, client: source.NewClient(0), follower: follower, log: slog.Default()}
+	ctx := context.Background()
+	health := func(relay string, cursor int64) string {
+		return fmt.Sprintf(`{"status":"ok","firehose":{"url":%q,"cursor":%d}}`, relay, cursor)
+	}
+
+	answer.Store(`{"status":"ok"}`) // a peer that follows no stream
+	_, err = rep.trySeed(ctx)
+	require.ErrorIs(t, err, errReplicaRelay)
+	answer.Store(health("wss://other.example", 42))
+	_, err = rep.trySeed(ctx)
+	require.ErrorIs(t, err, errReplicaRelay)
+	require.ErrorContains(t, err, "wss://other.example")
+	answer.Store(health("wss://relay.example", -1))
+	done, err := rep.trySeed(ctx)
+	require.False(t, done)
+	require.ErrorContains(t, err, "no durable cursor yet")
+	_, saved, err := follower.SavedCursor(ctx)
+	require.NoError(t, err)
+	require.False(t, saved, "nothing is saved before the peer has a cursor")
+
+	answer.Store(health("wss://relay.example", 42))
+	done, err = rep.trySeed(ctx)
+	require.NoError(t, err)
+	require.True(t, done)
+	seq, saved, err := follower.SavedCursor(ctx)
+	require.NoError(t, err)
+	require.True(t, saved)
+	require.EqualValues(t, 42, seq)
+
+	// A restart: the saved cursor wins over wherever the peer is now.
+	answer.Store(health("wss://relay.example", 99))
+	done, err = rep.trySeed(ctx)
+	require.NoError(t, err)
+	require.True(t, done)
+	seq, _, err = follower.SavedCursor(ctx)
+	require.NoError(t, err)
+	require.EqualValues(t, 42, seq)
+}
