@@ -7,8 +7,11 @@ import (
 	"testing"
 	"time"
 
+	"github.com/riverqueue/river"
+	"github.com/riverqueue/river/rivertype"
 	"github.com/stretchr/testify/require"
 
+	"github.com/colindex/colindex/internal/await"
 	"github.com/colindex/colindex/internal/testrelay"
 )
 
@@ -76,7 +79,13 @@ func TestPauseHoldsPagingAndResumeFinishes(t *testing.T) {
 	b := slowRun(t)
 	b.waitImported(t, 14)
 	require.NoError(t, b.backfill.Pause(context.Background()))
-	time.Sleep(300 * time.Millisecond) // pages in flight finish
+	// Pages already running finish; paused, nothing new starts.
+	await.Until(t, 10*time.Second, "the running pages to finish", func() (bool, any) {
+		res, err := b.backfill.River.JobList(context.Background(),
+			river.NewJobListParams().Kinds(PageKind).States(rivertype.JobStateRunning))
+		require.NoError(t, err)
+		return len(res.Jobs) == 0, fmt.Sprintf("%d running", len(res.Jobs))
+	})
 	st, err := b.backfill.Status(context.Background())
 	require.NoError(t, err)
 	require.True(t, st.Paused)
