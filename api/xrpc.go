@@ -102,8 +102,10 @@ func (s *Server) listReposByCollection(w http.ResponseWriter, r *http.Request) {
 	var after chan bool
 	if complete || none {
 		after = make(chan bool, 1)
-		if complete && s.Backfill.CompletionEpoch() == epoch {
-			// Nothing left "complete" during the read (jobs/completion.go): no query.
+		if s.Backfill.CompletionEpoch() == epoch {
+			// Nothing left "complete" during the read (jobs/completion.go): no query. A
+			// collection that was none needs none either: a backfill begun during the read
+			// can only have added real DIDs to it, and the next page says incomplete.
 			after <- true
 		} else {
 			go func() { after <- s.sameCompletion(r, q.collections, before, none) }()
