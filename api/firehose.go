@@ -8,7 +8,6 @@ import (
 
 	"github.com/colindex/colindex/firehose"
 	"github.com/colindex/colindex/jobs"
-	"github.com/colindex/colindex/metrics"
 )
 
 // FirehoseStatus is the stream follower's state, as GET /admin/firehose shows it.
@@ -39,7 +38,7 @@ func (s *Server) registerFirehose(api huma.API) {
 }
 
 func (s *Server) firehoseStatus(ctx context.Context, _ *struct{}) (*firehoseOutput, error) {
-	out := FirehoseStatus{Status: firehose.Status{Cursor: -1}, RemovalsByCause: metrics.RemovalsByCause()}
+	out := FirehoseStatus{Status: firehose.Status{Cursor: -1}, RemovalsByCause: s.metricSet().RemovalsByCause()}
 	if s.Firehose != nil {
 		out.Enabled, out.Status = true, s.Firehose.Status()
 	}

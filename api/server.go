@@ -33,6 +33,10 @@ type Server struct {
 	RiverUI http.Handler
 	// Firehose is the stream follower; nil when the firehose is disabled.
 	Firehose *firehose.Firehose
+	// Metrics is what /metrics serves and /admin/firehose reads. Nil means the job
+	// system's (Backfill.Metrics): serve builds one set and passes it to every part, so
+	// either is the whole process's.
+	Metrics *metrics.Metrics
 	// ReplicaOf is the colindex this one copies (replica mode: /_health answers 503 until
 	// ready); empty for a standalone colindex.
 	ReplicaOf string
@@ -41,9 +45,11 @@ type Server struct {
 	// are answered 429 (DefaultFailedLogins when 0).
 	FailedLogins int
 
-	guard     *loginGuard
-	guardOnce sync.Once
-	complete  completeChecker // listReposByCollection's backfill-state lookups (xrpc.go)
+	guard       *loginGuard
+	guardOnce   sync.Once
+	metrics     *metrics.Metrics // metricSet's answer
+	metricsOnce sync.Once
+	complete    completeChecker // listReposByCollection's backfill-state lookups (xrpc.go)
 }
 
 func (s *Server) initGuard() {
@@ -94,6 +100,21 @@ func (s *Server) Handler() http.Handler {
 	mux.Handle("GET /debug/pprof/", s.requireAdmin(http.HandlerFunc(pprof.Index)))
 	mux.Handle("GET /debug/pprof/profile", s.requireAdmin(http.HandlerFunc(pprof.Profile)))
 	// Prometheus scrapes with the admin bearer token (bearer_token in its scrape config).
-	mux.Handle("GET /metrics", s.requireAdmin(promhttp.HandlerFor(metrics.Registry, promhttp.HandlerOpts{})))
+	mux.Handle("GET /metrics", s.requireAdmin(promhttp.HandlerFor(s.metricSet().Registry, promhttp.HandlerOpts{})))
 	return mux
+}
+
+// metricSet is Metrics, else the job system's; a server with neither (a reader-only test
+// server) gets a private set that nothing records into.
+func (s *Server) metricSet() *metrics.Metrics {
+	s.metricsOnce.Do(func() {
+		s.metrics = s.Metrics
+		if s.metrics == nil && s.Backfill != nil {
+			s.metrics = s.Backfill.Metrics
+		}
+		if s.metrics == nil {
+			s.metrics = metrics.New()
+		}
+	})
+	return s.metrics
 }

@@ -17,6 +17,7 @@ import (
 	"github.com/jackc/pgx/v5/pgxpool"
 	"github.com/stretchr/testify/require"
 
+	"github.com/colindex/colindex/internal/await"
 	"github.com/colindex/colindex/internal/fakerelay"
 	"github.com/colindex/colindex/internal/pgtest"
 	"github.com/colindex/colindex/rocksindex"
@@ -115,7 +116,10 @@ func TestSIGKILLLosesNothing(t *testing.T) {
 		appendBatch(3000) // waiting at the relay: the child streams it as fast as it can
 		conns := len(relay.Cursors())
 		cmd := child()
-		eventually(t, "the child connected", func() bool { return len(relay.Cursors()) > conns })
+		await.Until(t, 30*time.Second, "the child to connect", func() (bool, any) {
+			n := len(relay.Cursors())
+			return n > conns, fmt.Sprintf("%d connections", n)
+		})
 		// Kill at a random moment: mid-apply, mid-flush or after catching up.
 		time.Sleep(time.Duration(rng.IntN(150)) * time.Millisecond)
 		require.NoError(t, cmd.Process.Kill())

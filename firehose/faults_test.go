@@ -3,6 +3,7 @@ package firehose
 import (
 	"context"
 	"errors"
+	"fmt"
 	"strconv"
 	"sync/atomic"
 	"testing"
@@ -13,7 +14,9 @@ import (
 	"github.com/bluesky-social/indigo/events"
 	"github.com/stretchr/testify/require"
 
+	"github.com/colindex/colindex/internal/await"
 	"github.com/colindex/colindex/internal/fakerelay"
+	"github.com/colindex/colindex/metrics"
 )
 
 // startAtZero saves cursor 0 so the follower replays the relay's whole log.
@@ -61,7 +64,7 @@ func TestMalformedFrameReconnects(t *testing.T) {
 	seq := b.commit(t, a, fakerelay.Create(post, "3k1"))
 	b.waitDurable(t, seq)
 	b.relay.Inject(fakerelay.MalformedFrame())
-	eventually(t, "a reconnect", func() bool { return r.f.Status().Reconnects >= 1 })
+	await.Until(t, 30*time.Second, "a reconnect", func() (bool, any) { st := r.f.Status(); return st.Reconnects >= 1, st })
 	require.Contains(t, r.f.Status().LastError, "reading repoCommit event")
 	last := b.commit(t, a, fakerelay.Create(like, "3k2"))
 	b.waitDurable(t, last)
@@ -85,7 +88,7 @@ func TestOutdatedCursorIsReportedAndFollowed(t *testing.T) {
 	b.requireIndexMatches(t, b.ix)
 	require.Contains(t, r.f.Status().LastError, "OutdatedCursor")
 	// Status learns the cursor just after Postgres does.
-	eventually(t, "status cursor", func() bool { return r.f.Status().Cursor == last })
+	await.Until(t, 30*time.Second, "the status cursor", func() (bool, any) { st := r.f.Status(); return st.Cursor == last, st })
 }
 
 // A relay that is down at start is retried with backoff until it answers.
@@ -96,7 +99,7 @@ func TestRelayDownAtStart(t *testing.T) {
 	seq := b.commit(t, a, fakerelay.Create(post, "3k1"))
 	b.relay.SetDown(true)
 	r := startAtZero(t, b)
-	eventually(t, "two failed dials", func() bool { return r.f.Status().Reconnects >= 2 })
+	await.Until(t, 30*time.Second, "two failed dials", func() (bool, any) { st := r.f.Status(); return st.Reconnects >= 2, st })
 	require.False(t, r.f.Status().Connected)
 	require.Contains(t, r.f.Status().LastError, "dial")
 	require.Equal(t, int64(0), b.durableCursor(t))
@@ -140,6 +143,13 @@ func TestInvalidDIDAndPathAreSkipped(t *testing.T) {
 	require.NoError(t, err)
 	require.ElementsMatch(t, []string{like, profile}, colls)
 	require.Zero(t, r.f.Status().Reconnects)
+	// Each skip is counted once, by reason: the commit's and the account event's DIDs, the
+	// two paths, the action, the nil op.
+	bad := map[string]float64{}
+	for _, reason := range []string{"invalid_did", "invalid_path", "invalid_action", "nil_op", "seq_out_of_order"} {
+		bad[reason] = metrics.Value(r.f.metrics.FirehoseBadEvents.WithLabelValues(reason))
+	}
+	require.Equal(t, map[string]float64{"invalid_did": 2, "invalid_path": 2, "invalid_action": 1, "nil_op": 1, "seq_out_of_order": 0}, bad)
 }
 
 // An event that cannot be applied (here the hook for a delete the proof cannot settle fails
@@ -174,7 +184,7 @@ func TestFailedEventIsReplayedNotSkipped(t *testing.T) {
 	}
 	require.NoError(t, queries.FirehoseCursorSet(t.Context(), b.pool, cursorParams(b.relayKey(), 0)))
 	r := start(t, cfg)
-	eventually(t, "the replay", func() bool { return calls.Load() >= 2 })
+	await.Until(t, 30*time.Second, "the replay", func() (bool, any) { n := calls.Load(); return n >= 2, fmt.Sprintf("%d calls", n) })
 	// Held inside the replayed event: the cursor is below it, however far other accounts got.
 	require.Less(t, b.durableCursor(t), failing)
 	require.Contains(t, r.f.Status().LastError, "injected failure")
@@ -222,7 +232,7 @@ func TestErrorFrameIsReportedAndRedialled(t *testing.T) {
 	seq := b.commit(t, a, fakerelay.Create(post, "3k1"))
 	b.waitDurable(t, seq)
 	require.NoError(t, b.relay.ErrorFrame("FutureCursor", "cursor in the future"))
-	eventually(t, "a reconnect", func() bool { return r.f.Status().Reconnects >= 1 })
+	await.Until(t, 30*time.Second, "a reconnect", func() (bool, any) { st := r.f.Status(); return st.Reconnects >= 1, st })
 	require.Contains(t, r.f.Status().LastError, "FutureCursor")
 	last := b.commit(t, a, fakerelay.Create(like, "3k2"))
 	b.waitDurable(t, last)
@@ -240,14 +250,14 @@ func TestFirstEventSavesTheStartingCursorFirst(t *testing.T) {
 	cfg := b.config(b.ix)
 	cfg.FlushInterval = time.Hour
 	r := start(t, cfg)
-	eventually(t, "connected", func() bool { return b.relay.Connections() > 0 })
+	await.Until(t, 30*time.Second, "a connection", func() (bool, any) { n := b.relay.Connections(); return n > 0, fmt.Sprintf("%d connections", n) })
 	a := newAccount(t, 1)
 	seq := b.commit(t, a, fakerelay.Create("com.example.first", "r1"))
-	eventually(t, "the starting cursor saved", func() bool { return b.durableCursor(t) == seq-1 })
-	eventually(t, "the event applied", func() bool {
+	await.Until(t, 30*time.Second, "the starting cursor saved", func() (bool, any) { c := b.durableCursor(t); return c == seq-1, fmt.Sprintf("cursor %d", c) })
+	await.Until(t, 30*time.Second, "the event applied", func() (bool, any) {
 		colls, err := b.ix.CollectionsOf(a.DID)
 		require.NoError(t, err)
-		return len(colls) == 1
+		return len(colls) == 1, colls
 	})
 	require.Equal(t, seq-1, b.durableCursor(t), "no other save before the interval")
 	r.stop(t)

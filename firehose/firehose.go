@@ -31,7 +31,9 @@ import (
 
 	comatproto "github.com/bluesky-social/indigo/api/atproto"
 	"github.com/jackc/pgx/v5/pgxpool"
+	"github.com/prometheus/client_golang/prometheus"
 
+	"github.com/colindex/colindex/metrics"
 	"github.com/colindex/colindex/rocksindex"
 )
 
@@ -64,6 +66,10 @@ type Config struct {
 	Index *rocksindex.Index
 	// Logger defaults to slog.Default().
 	Logger *slog.Logger
+	// Metrics is what the follower records into (serve passes the set it serves at
+	// /metrics). Nil means a private metrics.New() that nothing serves: tests and tools need
+	// not build one.
+	Metrics *metrics.Metrics
 	// FlushInterval is how often the WAL is synced and the cursor saved (default 250 ms).
 	FlushInterval time.Duration
 	// MinBackoff and MaxBackoff bound the wait between reconnects (defaults 1 s and 30 s);
@@ -83,6 +89,9 @@ type Config struct {
 
 func (c Config) withDefaults() Config {
 	c.Logger = cmp.Or(c.Logger, slog.Default())
+	if c.Metrics == nil {
+		c.Metrics = metrics.New()
+	}
 	c.FlushInterval = cmp.Or(c.FlushInterval, 250*time.Millisecond)
 	c.MinBackoff = cmp.Or(c.MinBackoff, time.Second)
 	c.MaxBackoff = cmp.Or(c.MaxBackoff, 30*time.Second)
@@ -97,6 +106,10 @@ type Firehose struct {
 	endpoint *url.URL // relay + subscribePath
 	log      *slog.Logger
 	st       stats
+	// metrics is cfg.Metrics; commitEvents its events_total{type="commit"}, resolved once
+	// for the hot path.
+	metrics      *metrics.Metrics
+	commitEvents prometheus.Counter
 
 	// decisions holds the record-delete verdicts computed ahead of the applier (decide.go),
 	// by commit; deciders bounds how many are computed at once.
@@ -124,7 +137,8 @@ func New(cfg Config) (*Firehose, error) {
 	endpoint := *u
 	endpoint.Path += subscribePath
 	f := &Firehose{cfg: cfg, relay: relay, endpoint: &endpoint, log: cfg.Logger.With("component", "firehose", "relay", relay),
-		deciders: newDeciders(), flushNow: make(chan struct{}, 1)}
+		deciders: newDeciders(), flushNow: make(chan struct{}, 1),
+		metrics: cfg.Metrics, commitEvents: cfg.Metrics.FirehoseEvents.WithLabelValues("commit")}
 	f.st.cursor.Store(-1)
 	return f, nil
 }

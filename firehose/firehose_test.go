@@ -4,11 +4,14 @@ import (
 	"strconv"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/jackc/pgx/v5/pgxpool"
 	"github.com/stretchr/testify/require"
 
+	"github.com/colindex/colindex/internal/await"
 	"github.com/colindex/colindex/internal/fakerelay"
+	"github.com/colindex/colindex/metrics"
 )
 
 const (
@@ -58,7 +61,7 @@ func TestFollowAppliesEventsToTheIndex(t *testing.T) {
 	require.ElementsMatch(t, []string{post, like}, kept, "a taken-down account keeps its pairs")
 
 	// Status learns the cursor just after Postgres does.
-	eventually(t, "status cursor", func() bool { return r.f.Status().Cursor == last })
+	await.Until(t, 30*time.Second, "the status cursor", func() (bool, any) { st := r.f.Status(); return st.Cursor == last, st })
 	st := r.f.Status()
 	require.Equal(t, b.relay.URL(), st.URL)
 	require.True(t, st.Following)
@@ -74,6 +77,14 @@ func TestFollowAppliesEventsToTheIndex(t *testing.T) {
 	require.NotNil(t, st.LastEventTime)
 	require.Empty(t, st.LastError)
 	require.Equal(t, []string{"0"}, b.relay.Cursors())
+	// The metrics count each event once: 10 commits and 4 account events; 8 pairs new to
+	// the index (the update, the second create of one collection and the create after the
+	// deletion add none); one pair proved gone, and the deleted account's two.
+	m := r.f.metrics
+	require.Equal(t, 10.0, metrics.Value(m.FirehoseEvents.WithLabelValues("commit")))
+	require.Equal(t, 4.0, metrics.Value(m.FirehoseEvents.WithLabelValues("account")))
+	require.Equal(t, 8.0, metrics.Value(m.FirehoseIndexAdds))
+	require.Equal(t, map[string]int64{"proof": 1, "account_deletion": 2, "pds_check": 0, "sync": 0}, m.RemovalsByCause())
 	r.stop(t)
 	require.False(t, r.f.Status().Following)
 }
@@ -119,7 +130,7 @@ func TestOneFollowerPerDatabase(t *testing.T) {
 	a := newAccount(t, 1)
 	require.NoError(t, queries.FirehoseCursorSet(t.Context(), b.pool, cursorParams(b.relayKey(), 0)))
 	first := start(t, b.config(b.ix))
-	eventually(t, "first follower connected", func() bool { return first.f.Status().Connected })
+	await.Until(t, 30*time.Second, "the first follower to connect", func() (bool, any) { st := first.f.Status(); return st.Connected, st })
 
 	other := openIndex(t)
 	second := start(t, b.config(other))
@@ -129,7 +140,7 @@ func TestOneFollowerPerDatabase(t *testing.T) {
 	require.Equal(t, 1, b.relay.Connections())
 
 	first.stop(t)
-	eventually(t, "second follower took over", func() bool { return second.f.Status().Connected })
+	await.Until(t, 30*time.Second, "the second follower to take over", func() (bool, any) { st := second.f.Status(); return st.Connected, st })
 	last := b.commit(t, a, fakerelay.Create(like, "3k2"))
 	b.waitDurable(t, last)
 	require.Equal(t, []string{"0", strconv.FormatInt(seq, 10)}, b.relay.Cursors())
@@ -176,8 +187,9 @@ func TestFollowerOfAnotherIndexCannotMoveTheCursor(t *testing.T) {
 	require.NoError(t, err)
 	r := start(t, b.config(b.ix))
 	b.commit(t, a, fakerelay.Create(post, "3k1"))
-	eventually(t, "the refusal", func() bool {
-		return strings.Contains(r.f.Status().LastError, "bound to another index")
+	await.Until(t, 30*time.Second, "the refusal", func() (bool, any) {
+		st := r.f.Status()
+		return strings.Contains(st.LastError, "bound to another index"), st
 	})
 	require.Zero(t, b.durableCursor(t), "the cursor did not move")
 }

@@ -11,7 +11,6 @@ import (
 	"github.com/bluesky-social/indigo/events"
 
 	"github.com/colindex/colindex/firehose/proof"
-	"github.com/colindex/colindex/metrics"
 	"github.com/colindex/colindex/rocksindex"
 )
 
@@ -58,7 +57,7 @@ func (f *Firehose) applyBatch(ctx context.Context, evts []*events.XRPCStreamEven
 		if err != nil {
 			return fmt.Errorf("index the adds of %d events: %w", len(evts), err)
 		}
-		metrics.FirehoseIndexAdds.Add(float64(n))
+		f.metrics.FirehoseIndexAdds.Add(float64(n))
 		adds = adds[:0]
 		return nil
 	}
@@ -152,7 +151,7 @@ func (f *Firehose) recordsDeleted(ctx context.Context, evt *comatproto.SyncSubsc
 		case proof.Kept:
 		default:
 			f.st.undecided.Add(1)
-			metrics.FirehoseRemovalUndecided.WithLabelValues(string(v.Reason)).Inc()
+			f.metrics.FirehoseRemovalUndecided.WithLabelValues(string(v.Reason)).Inc()
 			if f.cfg.OnRecordDelete != nil {
 				if err := f.cfg.OnRecordDelete(ctx, evt, coll); err != nil {
 					return fmt.Errorf("record delete in %s, commit %d of %s: %w", coll, evt.Seq, evt.Repo, err)
@@ -168,7 +167,7 @@ func (f *Firehose) recordsDeleted(ctx context.Context, evt *comatproto.SyncSubsc
 		return fmt.Errorf("commit %d of %s: %w", evt.Seq, evt.Repo, err)
 	}
 	f.st.pairsRemoved.Add(int64(n))
-	metrics.FirehoseRemovals.WithLabelValues("proof").Add(float64(n))
+	f.metrics.FirehoseRemovals.WithLabelValues("proof").Add(float64(n))
 	return nil
 }
 
@@ -202,10 +201,10 @@ func (f *Firehose) HandleAccount(ctx context.Context, evt *comatproto.SyncSubscr
 	if err != nil {
 		return fmt.Errorf("account %d of %s: %w", evt.Seq, evt.Did, err)
 	}
-	metrics.FirehoseRemovals.WithLabelValues("account_deletion").Add(float64(removed))
+	f.metrics.FirehoseRemovals.WithLabelValues("account_deletion").Add(float64(removed))
 	if !already {
 		f.st.accountsRemoved.Add(1)
-		metrics.FirehoseAccountsRemoved.Inc()
+		f.metrics.FirehoseAccountsRemoved.Inc()
 		f.log.Info("account deleted: pairs removed", "did", evt.Did, "seq", evt.Seq, "pairs", removed)
 	}
 	return nil
@@ -265,15 +264,12 @@ func (f *Firehose) HandleErrorFrame(evt *events.ErrorFrame) {
 func (f *Firehose) observe(kind, evtTime string) {
 	f.st.events.Add(1)
 	if kind == "commit" {
-		commitEvents.Inc() // the hot path: no label lookup
+		f.commitEvents.Inc() // the hot path: no label lookup
 	} else {
-		metrics.FirehoseEvents.WithLabelValues(kind).Inc()
+		f.metrics.FirehoseEvents.WithLabelValues(kind).Inc()
 	}
 	f.observeTime(evtTime)
 }
-
-// commitEvents is colindex_firehose_events_total{type="commit"}, resolved once.
-var commitEvents = metrics.FirehoseEvents.WithLabelValues("commit")
 
 // observeTime records the newest event's time and the lag behind it.
 func (f *Firehose) observeTime(evtTime string) {
@@ -288,12 +284,12 @@ func (f *Firehose) observeTime(evtTime string) {
 	f.st.lastEventNanos.Store(tt.UnixNano())
 	lag := max(time.Since(tt), 0)
 	f.st.lagNanos.Store(int64(lag))
-	metrics.FirehoseLagSeconds.Set(lag.Seconds())
+	f.metrics.FirehoseLagSeconds.Set(lag.Seconds())
 }
 
 // bad logs and counts input that is skipped.
 func (f *Firehose) bad(reason, kind string, seq int64, err error) {
-	metrics.FirehoseBadEvents.WithLabelValues(reason).Inc()
+	f.metrics.FirehoseBadEvents.WithLabelValues(reason).Inc()
 	f.log.Warn("skipping malformed "+kind, "reason", reason, "seq", seq, "error", err)
 	f.setError(fmt.Sprintf("seq %d: skipped %s: %v", seq, kind, err))
 }

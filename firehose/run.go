@@ -15,7 +15,6 @@ import (
 	"github.com/jackc/pgx/v5"
 
 	"github.com/colindex/colindex/internal/pgstore"
-	"github.com/colindex/colindex/metrics"
 )
 
 var queries = pgstore.New()
@@ -129,7 +128,7 @@ func (f *Firehose) follow(ctx context.Context, lock *pgx.Conn) error {
 		f.log.Warn("relay connection ended; reconnecting", "error", err, "applied", applied)
 		f.setError(err.Error())
 		f.st.reconnects.Add(1)
-		metrics.FirehoseReconnects.Inc()
+		f.metrics.FirehoseReconnects.Inc()
 		if applied > 0 {
 			attempt = 0
 		}
@@ -168,10 +167,10 @@ func (f *Firehose) connect(ctx context.Context, tr *tracker) (int64, error) {
 	}
 	f.log.Info("connected to relay", "url", u.String())
 	f.st.connected.Store(true)
-	metrics.FirehoseConnected.Set(1)
+	f.metrics.FirehoseConnected.Set(1)
 	defer func() {
 		f.st.connected.Store(false)
-		metrics.FirehoseConnected.Set(0)
+		f.metrics.FirehoseConnected.Set(0)
 	}()
 	if err := con.SetReadDeadline(time.Now().Add(firstReadTimeout)); err != nil {
 		con.Close()
@@ -224,5 +223,5 @@ func wait(ctx context.Context, d time.Duration) error {
 
 func (f *Firehose) setCursor(c int64) {
 	f.st.cursor.Store(c)
-	metrics.FirehoseCursor.Set(float64(c))
+	f.metrics.FirehoseCursor.Set(float64(c))
 }

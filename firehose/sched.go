@@ -11,7 +11,6 @@ import (
 	"github.com/jackc/pgx/v5"
 
 	"github.com/colindex/colindex/internal/pgstore"
-	"github.com/colindex/colindex/metrics"
 )
 
 // scheduler applies the stream in batches, in stream order. HandleRepoStream decodes frames
@@ -81,7 +80,7 @@ func (s *scheduler) AddWork(ctx context.Context, repo string, xev *events.XRPCSt
 	}
 	sl, inOrder := s.tr.register(seq)
 	if !inOrder {
-		metrics.FirehoseBadEvents.WithLabelValues("seq_out_of_order").Inc()
+		s.f.metrics.FirehoseBadEvents.WithLabelValues("seq_out_of_order").Inc()
 		s.f.log.Warn("relay sent a seq not above the previous one", "seq", seq, "repo", repo)
 	}
 	s.mu.Lock()
@@ -156,7 +155,7 @@ func (s *scheduler) apply(batch []queued) {
 	}
 	if err != nil {
 		if s.ctx.Err() == nil {
-			metrics.FirehoseFailures.Inc()
+			s.f.metrics.FirehoseFailures.Inc()
 			s.f.log.Error("events not applied; replaying from the cursor", "first_seq", batch[0].sl.seq,
 				"events", len(batch), "error", err)
 			s.f.setError(err.Error())

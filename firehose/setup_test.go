@@ -16,6 +16,7 @@ import (
 	"github.com/jackc/pgx/v5/pgxpool"
 	"github.com/stretchr/testify/require"
 
+	"github.com/colindex/colindex/internal/await"
 	"github.com/colindex/colindex/internal/fakerelay"
 	"github.com/colindex/colindex/internal/pgstore"
 	"github.com/colindex/colindex/internal/pgtest"
@@ -93,18 +94,6 @@ func start(t *testing.T, cfg Config) *running {
 	return r
 }
 
-// eventually waits for cond, failing the test at the deadline.
-func eventually(t *testing.T, what string, cond func() bool) {
-	t.Helper()
-	deadline := time.Now().Add(30 * time.Second)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatalf("timed out waiting for %s", what)
-		}
-		time.Sleep(5 * time.Millisecond)
-	}
-}
-
 // durableCursor reads the cursor Postgres holds (-1 for none).
 func (b *testBundle) durableCursor(t *testing.T) int64 {
 	t.Helper()
@@ -121,7 +110,10 @@ func (b *testBundle) relayKey() string { return b.relay.URL() }
 // waitDurable waits until the durable cursor reaches seq.
 func (b *testBundle) waitDurable(t *testing.T, seq int64) {
 	t.Helper()
-	eventually(t, fmt.Sprintf("durable cursor %d", seq), func() bool { return b.durableCursor(t) >= seq })
+	await.Until(t, 30*time.Second, fmt.Sprintf("durable cursor %d", seq), func() (bool, any) {
+		c := b.durableCursor(t)
+		return c >= seq, fmt.Sprintf("cursor %d", c)
+	})
 }
 
 // truth is what the index should hold, kept beside the relay's log: every account's records,

@@ -14,6 +14,7 @@ import (
 	"github.com/riverqueue/river"
 
 	"github.com/colindex/colindex/internal/pgstore"
+	"github.com/colindex/colindex/metrics"
 	"github.com/colindex/colindex/rocksindex"
 	"github.com/colindex/colindex/source"
 )
@@ -38,6 +39,8 @@ type Backfill struct {
 	// PagePause is the workers' pause between two pages of a collection: part of a page
 	// job's timeout, which bounds how long a cancel waits.
 	PagePause time.Duration
+	// Metrics is what the jobs record into (Config.Metrics, or New's private set).
+	Metrics *metrics.Metrics
 
 	// cancelWait bounds Cancel's wait for cancelled jobs (tests only; a page timeout and 5 s).
 	cancelWait time.Duration

@@ -15,6 +15,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/colindex/colindex/internal/testrelay"
+	"github.com/colindex/colindex/metrics"
 )
 
 func TestBackfillPagesEveryCollectionExactly(t *testing.T) {
@@ -180,6 +181,8 @@ func TestInvalidDIDsAreSkippedAndCounted(t *testing.T) {
 	require.EqualValues(t, len(good), cs.Imported)
 	require.EqualValues(t, len(bad), cs.Skipped)
 	b.requireIndexed(t, "com.example.mixed", good)
+	require.EqualValues(t, len(good), metrics.Value(b.backfill.Metrics.DIDsImported))
+	require.EqualValues(t, len(bad), metrics.Value(b.backfill.Metrics.DIDsSkipped))
 }
 
 func TestFailedFetchIsRetriedWithoutDoubleCounting(t *testing.T) {
@@ -206,6 +209,11 @@ func TestFailedFetchIsRetriedWithoutDoubleCounting(t *testing.T) {
 	require.EqualValues(t, 30, cs.Imported)
 	require.Empty(t, cs.Error, "a committed page clears the last error")
 	b.requireIndexed(t, "com.example.flaky", b.relay.Collection("com.example.flaky"))
+	// 30 DIDs at 7 a page: 5 pages answered, and the one 502 before its retry.
+	m := b.backfill.Metrics
+	require.Equal(t, 5.0, metrics.Value(m.SourceResponses.WithLabelValues("200")))
+	require.Equal(t, 1.0, metrics.Value(m.SourceResponses.WithLabelValues("502")))
+	require.Equal(t, 1.0, metrics.Value(m.PagesFailed))
 }
 
 func TestUncommittedPageIsFetchedAgainAndCountedOnce(t *testing.T) {
@@ -232,6 +240,11 @@ func TestUncommittedPageIsFetchedAgainAndCountedOnce(t *testing.T) {
 	// 25 DIDs at 7 a page: 4 pages, the last one short, plus the one fetched again.
 	require.EqualValues(t, 4, cs.Pages)
 	require.EqualValues(t, 5, b.relay.Requests())
+	// The metrics agree: the page fetched again failed once and was committed once.
+	m := b.backfill.Metrics
+	require.Equal(t, 4.0, metrics.Value(m.PagesCommitted))
+	require.Equal(t, 25.0, metrics.Value(m.DIDsImported))
+	require.Equal(t, 1.0, metrics.Value(m.PagesFailed))
 }
 
 func TestStuckCursorStopsTheCollection(t *testing.T) {

@@ -32,15 +32,14 @@ func slowRun(t *testing.T) *bundle {
 
 func (b *bundle) waitImported(t *testing.T, atLeast int64) Status {
 	t.Helper()
-	for deadline := time.Now().Add(30 * time.Second); ; {
-		st, err := b.backfill.Status(context.Background())
+	var st Status
+	await.Until(t, 30*time.Second, fmt.Sprintf("%d DIDs imported", atLeast), func() (bool, any) {
+		var err error
+		st, err = b.backfill.Status(context.Background())
 		require.NoError(t, err)
-		if st.TotalImported >= atLeast {
-			return st
-		}
-		require.True(t, time.Now().Before(deadline), "never imported %d", atLeast)
-		time.Sleep(10 * time.Millisecond)
-	}
+		return st.TotalImported >= atLeast, st.TotalImported
+	})
+	return st
 }
 
 func TestCancelKeepsCursorsAndALaterStartResumes(t *testing.T) {
@@ -60,9 +59,10 @@ func TestCancelKeepsCursorsAndALaterStartResumes(t *testing.T) {
 			require.NotEmpty(t, c.Cursor, "the cursor is kept")
 		}
 	}
-	requests := b.relay.Requests()
-	time.Sleep(300 * time.Millisecond)
-	require.Equal(t, requests, b.relay.Requests(), "nothing pages after a cancel")
+	// Nothing pages after a cancel: River only runs live jobs, and no page job is live.
+	live, err := liveJobs(context.Background(), b.backfill.River, PageKind)
+	require.NoError(t, err)
+	require.Empty(t, live, "no chain is left to page")
 
 	_, err = b.backfill.Start(context.Background(), b.src)
 	require.NoError(t, err)
@@ -78,8 +78,13 @@ func TestPauseHoldsPagingAndResumeFinishes(t *testing.T) {
 	t.Parallel()
 	b := slowRun(t)
 	b.waitImported(t, 14)
+	events, unsubscribe := b.backfill.River.Subscribe(river.EventKindQueuePaused)
+	defer unsubscribe()
 	require.NoError(t, b.backfill.Pause(context.Background()))
-	// Pages already running finish; paused, nothing new starts.
+	// The pause has reached this process's page producer once it says so: from then on it
+	// fetches no job of the queue. (Pause itself only marks the queue in Postgres.)
+	waitQueuePaused(t, events, QueuePages)
+	// Pages already running finish.
 	await.Until(t, 10*time.Second, "the running pages to finish", func() (bool, any) {
 		res, err := b.backfill.River.JobList(context.Background(),
 			river.NewJobListParams().Kinds(PageKind).States(rivertype.JobStateRunning))
@@ -90,14 +95,36 @@ func TestPauseHoldsPagingAndResumeFinishes(t *testing.T) {
 	require.NoError(t, err)
 	require.True(t, st.Paused)
 	require.True(t, st.Running, "a paused run is still live")
-	requests := b.relay.Requests()
-	time.Sleep(500 * time.Millisecond)
-	require.Equal(t, requests, b.relay.Requests(), "no fetches while paused")
+	// Nothing pages while paused, read from the job rows rather than watched over a window:
+	// every chain's next page waits, available, in the queue the producer no longer fetches.
+	live, err := liveJobs(context.Background(), b.backfill.River, PageKind)
+	require.NoError(t, err)
+	require.NotEmpty(t, live, "the chains wait for the resume")
+	for _, j := range live {
+		require.Equal(t, rivertype.JobStateAvailable, j.State, "page job %d", j.ID)
+		require.Equal(t, QueuePages, j.Queue, "page job %d", j.ID)
+	}
 
 	require.NoError(t, b.backfill.Resume(context.Background()))
 	st = b.waitDone(t, 30*time.Second)
 	require.False(t, st.Paused)
 	require.EqualValues(t, 630, st.TotalImported)
+}
+
+// waitQueuePaused waits for the producer of queue to report its pause.
+func waitQueuePaused(t *testing.T, events <-chan *river.Event, queue string) {
+	t.Helper()
+	timeout := time.After(10 * time.Second)
+	for {
+		select {
+		case e := <-events:
+			if e.Queue != nil && e.Queue.Name == queue {
+				return
+			}
+		case <-timeout:
+			t.Fatalf("queue %s was never reported paused", queue)
+		}
+	}
 }
 
 func TestResetRepagesOneCollectionFromScratch(t *testing.T) {

@@ -109,17 +109,8 @@ func TestResetJobCutShortIsRetriedAndFinishes(t *testing.T) {
 
 	res, err := b.backfill.Reset(ctx, "com.example.r")
 	require.NoError(t, err)
-	deadline := time.Now().Add(30 * time.Second)
-	for {
-		job, err := b.backfill.River.JobGet(ctx, res.JobID)
-		require.NoError(t, err)
-		if job.State == rivertype.JobStateCompleted {
-			require.Equal(t, 2, job.Attempt, "completed on its second attempt")
-			break
-		}
-		require.True(t, time.Now().Before(deadline), "reset job is %s", job.State)
-		time.Sleep(20 * time.Millisecond)
-	}
+	job := b.waitJobState(t, res.JobID, rivertype.JobStateCompleted)
+	require.Equal(t, 2, job.Attempt, "completed on its second attempt")
 	b.waitDone(t, 30*time.Second)
 	b.requireRowMatchesIndex(t, "com.example.r")
 	colls, err := b.index.CollectionsOf(stale)

@@ -10,6 +10,7 @@ import (
 
 	"github.com/stretchr/testify/require"
 
+	"github.com/colindex/colindex/internal/await"
 	"github.com/colindex/colindex/internal/testrelay"
 	"github.com/colindex/colindex/source"
 )
@@ -212,15 +213,12 @@ func TestMoveRestartsAStoppedChainWhileTheRunIsLive(t *testing.T) {
 	ctx := context.Background()
 	_, err = b.backfill.Start(ctx, b.src)
 	require.NoError(t, err)
-	for deadline := time.Now().Add(30 * time.Second); ; {
+	// Stopped: its only attempt failed.
+	await.Until(t, 30*time.Second, "com.example.a's chain to stop with an error", func() (bool, any) {
 		d, err := b.backfill.Collection(ctx, "com.example.a")
 		require.NoError(t, err)
-		if d.Error != "" && d.Chain == nil {
-			break // stopped: its only attempt failed
-		}
-		require.True(t, time.Now().Before(deadline), "com.example.a never stopped")
-		time.Sleep(10 * time.Millisecond)
-	}
+		return d.Error != "" && d.Chain == nil, d
+	})
 
 	res, err := b.backfill.MoveSource(ctx, MoveRequest{Source: srcB, Collections: []string{"com.example.a"}})
 	require.NoError(t, err)

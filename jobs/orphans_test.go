@@ -2,12 +2,14 @@ package jobs
 
 import (
 	"context"
+	"fmt"
 	"testing"
 	"time"
 
 	"github.com/riverqueue/river/rivertype"
 	"github.com/stretchr/testify/require"
 
+	"github.com/colindex/colindex/internal/await"
 	"github.com/colindex/colindex/internal/pgstore"
 	"github.com/colindex/colindex/internal/testrelay"
 )
@@ -55,15 +57,12 @@ func TestRescueOrphansLeavesLiveProcessesAlone(t *testing.T) {
 	require.Equal(t, rivertype.JobStateCancelled, job.State)
 
 	// The dead process's chain is worked again by this one, to the end.
-	for deadline := time.Now().Add(30 * time.Second); ; {
+	await.Until(t, 30*time.Second, "the rescued chain to finish", func() (bool, any) {
 		st, err := b.backfill.Status(ctx)
 		require.NoError(t, err)
-		if statusOf(t, st, "com.example.dead").Completed {
-			break
-		}
-		require.True(t, time.Now().Before(deadline), "the rescued chain did not finish")
-		time.Sleep(20 * time.Millisecond)
-	}
+		c := statusOf(t, st, "com.example.dead")
+		return c.Completed, c
+	})
 	b.requireIndexed(t, "com.example.dead", b.relay.Collection("com.example.dead"))
 	job, err = b.backfill.River.JobGet(ctx, dead)
 	require.NoError(t, err)
@@ -72,16 +71,12 @@ func TestRescueOrphansLeavesLiveProcessesAlone(t *testing.T) {
 	// Once its lock is gone (the session ends a moment after its connection closes), the
 	// other process's job is rescued too.
 	release()
-	for deadline := time.Now().Add(10 * time.Second); ; {
+	await.Until(t, 10*time.Second, "the job of a process whose lock is gone to be rescued", func() (bool, any) {
 		n, err = RescueOrphans(ctx, b.pool, b.backfill.River)
 		require.NoError(t, err)
-		if n == 1 {
-			break
-		}
-		require.Zero(t, n)
-		require.True(t, time.Now().Before(deadline), "the job of a process whose lock is gone was never rescued")
-		time.Sleep(20 * time.Millisecond)
-	}
+		require.LessOrEqual(t, n, 1)
+		return n == 1, fmt.Sprintf("%d rescued", n)
+	})
 }
 
 func progressInsert(collection, source string) pgstore.ProgressInsertManyParams {
@@ -123,20 +118,15 @@ func TestClientLockIsTakenAgainAfterItsSessionEnds(t *testing.T) {
 		WHERE locktype = 'advisory' AND classid = hashtext($1)::oid AND objid = hashtext($2)::oid`,
 		clientLockClass, "client-resilient")
 	require.NoError(t, err)
-	for deadline := time.Now().Add(lockCheckEvery); ; time.Sleep(10 * time.Millisecond) {
+	// The session is gone, and the lock with it, well before the holder checks it again.
+	await.Until(t, lockCheckEvery, "the session to be cut", func() (bool, any) {
 		alive, err = clientAlive(ctx, b.pool, "client-resilient")
 		require.NoError(t, err)
-		if !alive {
-			break // the session is gone, and the lock with it
-		}
-		require.True(t, time.Now().Before(deadline), "the session was never cut")
-	}
-	for deadline := time.Now().Add(3 * lockCheckEvery); ; time.Sleep(50 * time.Millisecond) {
+		return !alive, fmt.Sprintf("alive=%v", alive)
+	})
+	await.Until(t, 3*lockCheckEvery, "the lock to be taken again", func() (bool, any) {
 		alive, err = clientAlive(ctx, b.pool, "client-resilient")
 		require.NoError(t, err)
-		if alive {
-			break
-		}
-		require.True(t, time.Now().Before(deadline), "the lock was not taken again")
-	}
+		return alive, fmt.Sprintf("alive=%v", alive)
+	})
 }

@@ -57,6 +57,8 @@ type PageWorker struct {
 	// BeforeFetch, when set, runs before the fetch (Config.BeforeFetch).
 	BeforeFetch func(ctx context.Context) error
 
+	// metrics is what pages record into (Config.Metrics).
+	metrics *metrics.Metrics
 	// timeout is PageJobTimeout(Pause).
 	timeout time.Duration
 	// gate orders the pages' index writes, deepest chain first (nil: no order).
@@ -163,11 +165,11 @@ func (w *PageWorker) Work(ctx context.Context, job *river.Job[PageArgs]) error {
 		return nil
 	}
 	took := time.Since(start)
-	metrics.PagesCommitted.Inc()
-	metrics.DIDsImported.Add(float64(len(valid)))
-	metrics.DIDsSkipped.Add(float64(skipped))
-	metrics.PageSeconds.Observe(took.Seconds())
-	metrics.PageOverheadSeconds.Observe((took - paused - page.Waited).Seconds())
+	w.metrics.PagesCommitted.Inc()
+	w.metrics.DIDsImported.Add(float64(len(valid)))
+	w.metrics.DIDsSkipped.Add(float64(skipped))
+	w.metrics.PageSeconds.Observe(took.Seconds())
+	w.metrics.PageOverheadSeconds.Observe((took - paused - page.Waited).Seconds())
 	return nil
 }
 
@@ -274,7 +276,7 @@ func (w *PageWorker) fail(ctx context.Context, coll string, err error) error {
 	// The job's own context may be past its deadline: record with a fresh one.
 	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 5*time.Second)
 	defer cancel()
-	metrics.PagesFailed.Inc()
+	w.metrics.PagesFailed.Inc()
 	msg := err.Error()
 	if len(msg) > 1000 {
 		msg = msg[:1000] + "…"

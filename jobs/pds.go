@@ -66,16 +66,17 @@ func (e *pdsError) Error() string {
 // pdsClient asks accounts' PDSes about their repos: resolve the DID to its PDS, wait for the
 // host's rate cap, ask, decode. One is shared by every verify worker.
 type pdsClient struct {
-	dir  identity.Directory
-	http *http.Client
-	rate rate.Limit
+	dir     identity.Directory
+	http    *http.Client
+	rate    rate.Limit
+	metrics *metrics.Metrics
 
 	mu       sync.Mutex
 	limiters map[string]*rate.Limiter
 }
 
-func newPDSClient(httpClient *http.Client, plcURL string, rps float64) *pdsClient {
-	c := &pdsClient{http: httpClient, rate: rate.Inf, limiters: map[string]*rate.Limiter{}}
+func newPDSClient(httpClient *http.Client, plcURL string, rps float64, m *metrics.Metrics) *pdsClient {
+	c := &pdsClient{http: httpClient, rate: rate.Inf, metrics: m, limiters: map[string]*rate.Limiter{}}
 	if rps > 0 {
 		c.rate = rate.Limit(rps)
 	}
@@ -147,11 +148,11 @@ func (c *pdsClient) get(ctx context.Context, did syntax.DID, method string, q ur
 	req.Header.Set("Accept", "application/json")
 	resp, err := c.http.Do(req)
 	if err != nil {
-		metrics.VerifyPDSResponses.WithLabelValues("error").Inc()
+		c.metrics.VerifyPDSResponses.WithLabelValues("error").Inc()
 		return fmt.Errorf("%s of %s at %s: %w", method, did, pds.Host, err)
 	}
 	defer resp.Body.Close()
-	metrics.VerifyPDSResponses.WithLabelValues(strconv.Itoa(resp.StatusCode)).Inc()
+	c.metrics.VerifyPDSResponses.WithLabelValues(strconv.Itoa(resp.StatusCode)).Inc()
 	body, err := io.ReadAll(resp.Body) // capped by the transport (cappedBody)
 	if err != nil {
 		return fmt.Errorf("%s of %s at %s: read answer: %w", method, did, pds.Host, err)

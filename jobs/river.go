@@ -14,6 +14,7 @@ import (
 	"github.com/riverqueue/river"
 	"github.com/riverqueue/river/riverdriver/riverpgxv5"
 
+	"github.com/colindex/colindex/metrics"
 	"github.com/colindex/colindex/rocksindex"
 	"github.com/colindex/colindex/source"
 )
@@ -32,6 +33,10 @@ type Config struct {
 	Index  *rocksindex.Index
 	Source *source.Client
 	Logger *slog.Logger
+	// Metrics is what the jobs record into (serve passes the set it serves at /metrics). Nil
+	// means a private metrics.New(), readable as Backfill.Metrics: tests need not build one.
+	// A nil Source is then built recording into the same set.
+	Metrics *metrics.Metrics
 	// PageLimit is the page size asked of sources (1..10000); PagePause the least time
 	// between two pages of one collection; Concurrency how many collections page at once.
 	PageLimit   int
@@ -86,8 +91,11 @@ func (c Config) WithDefaults() Config {
 	if c.Logger == nil {
 		c.Logger = slog.Default()
 	}
+	if c.Metrics == nil {
+		c.Metrics = metrics.New()
+	}
 	if c.Source == nil {
-		c.Source = source.NewClient(0)
+		c.Source = source.NewClient(0, source.WithMetrics(c.Metrics))
 	}
 	if c.PLCURL == "" {
 		c.PLCURL = DefaultPLCURL
@@ -160,6 +168,7 @@ func New(cfg Config) (*Backfill, error) {
 		Pause:       cfg.PagePause,
 		MaxAttempts: cfg.PageMaxAttempts,
 		BeforeFetch: cfg.BeforeFetch,
+		metrics:     cfg.Metrics,
 		timeout:     pageTimeout,
 		gate:        newIndexGate(indexGateShared),
 
@@ -173,12 +182,13 @@ func New(cfg Config) (*Backfill, error) {
 		beforeFinish: cfg.beforeResetFinish,
 	})
 	verify := &verifier{
-		index: cfg.Index,
-		log:   cfg.Logger.With("component", "verify"),
+		index:   cfg.Index,
+		log:     cfg.Logger.With("component", "verify"),
+		metrics: cfg.Metrics,
 		pds: newPDSClient(newVerifyHTTP(verifyHTTPOptions{
 			timeout: cfg.PDSTimeout, plcURL: cfg.PLCURL, allowPrivate: cfg.VerifyAllowPrivate,
 			tweak: cfg.verifyTransport,
-		}), cfg.PLCURL, cfg.PDSRate),
+		}), cfg.PLCURL, cfg.PDSRate, cfg.Metrics),
 	}
 	river.AddWorker(workers, &VerifyCollectionWorker{v: verify})
 	river.AddWorker(workers, &VerifyRepoWorker{v: verify})
@@ -214,6 +224,7 @@ func New(cfg Config) (*Backfill, error) {
 		},
 		PageMaxAttempts: cfg.PageMaxAttempts,
 		PagePause:       cfg.PagePause,
+		Metrics:         cfg.Metrics,
 		logger:          cfg.Logger,
 
 		verifyMaxAttempts: cfg.VerifyMaxAttempts,

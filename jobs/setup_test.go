@@ -12,8 +12,10 @@ import (
 	"time"
 
 	"github.com/jackc/pgx/v5/pgxpool"
+	"github.com/riverqueue/river/rivertype"
 	"github.com/stretchr/testify/require"
 
+	"github.com/colindex/colindex/internal/await"
 	"github.com/colindex/colindex/internal/pgtest"
 	"github.com/colindex/colindex/internal/testrelay"
 	"github.com/colindex/colindex/rocksindex"
@@ -45,6 +47,8 @@ type setupOpts struct {
 	beforeFetch func(ctx context.Context) error
 	// beforeIndexWrite is Config.beforeIndexWrite.
 	beforeIndexWrite func(collection string)
+	// noStart builds the job system without working jobs: what is enqueued stays as inserted.
+	noStart bool
 }
 
 func setup(t *testing.T, opts setupOpts) *bundle {
@@ -77,9 +81,12 @@ func setup(t *testing.T, opts setupOpts) *bundle {
 	backfill, err := New(cfg)
 	require.NoError(t, err)
 	backfill.cancelWait = opts.cancelWait
-	require.NoError(t, backfill.StartWorkers(context.Background()))
 	// Cleanups run last-in first-out: stop River before the index closes.
 	t.Cleanup(index.Close)
+	if opts.noStart {
+		return &bundle{pool: pool, index: index, relay: relay, src: src, backfill: backfill}
+	}
+	require.NoError(t, backfill.StartWorkers(context.Background()))
 	t.Cleanup(func() {
 		// No grace: cancel what runs at once (a test may leave a job blocked on purpose).
 		stopCtx, stopCancel := context.WithCancel(context.Background())
@@ -92,18 +99,27 @@ func setup(t *testing.T, opts setupOpts) *bundle {
 // waitDone waits until no backfill job is live and returns the final status.
 func (b *bundle) waitDone(t *testing.T, timeout time.Duration) Status {
 	t.Helper()
-	deadline := time.Now().Add(timeout)
-	for {
-		st, err := b.backfill.Status(context.Background())
+	var st Status
+	await.Until(t, timeout, "the backfill to end", func() (bool, any) {
+		var err error
+		st, err = b.backfill.Status(context.Background())
 		require.NoError(t, err)
-		if !st.Running {
-			return st
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("backfill still running after %s: %+v", timeout, st)
-		}
-		time.Sleep(50 * time.Millisecond)
-	}
+		return !st.Running, st
+	})
+	return st
+}
+
+// waitJobState waits until job id is in state and returns its row.
+func (b *bundle) waitJobState(t *testing.T, id int64, state rivertype.JobState) *rivertype.JobRow {
+	t.Helper()
+	var job *rivertype.JobRow
+	await.Until(t, 30*time.Second, fmt.Sprintf("job %d to be %s", id, state), func() (bool, any) {
+		var err error
+		job, err = b.backfill.River.JobGet(context.Background(), id)
+		require.NoError(t, err)
+		return job.State == state, fmt.Sprintf("%s, attempt %d, errors %v", job.State, job.Attempt, job.Errors)
+	})
+	return job
 }
 
 // requireIndexed asserts the index holds exactly the relay's DIDs for collection.

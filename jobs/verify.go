@@ -70,9 +70,10 @@ func (b *Backfill) enqueueVerify(ctx context.Context, args func(after int64) riv
 
 // verifier is what both verify workers share.
 type verifier struct {
-	index *rocksindex.Index
-	pds   *pdsClient
-	log   *slog.Logger
+	index   *rocksindex.Index
+	pds     *pdsClient
+	log     *slog.Logger
+	metrics *metrics.Metrics
 }
 
 // VerifyCollectionWorker checks one (did, collection) with did's PDS: no record left removes
@@ -93,7 +94,7 @@ func (w *VerifyCollectionWorker) NextRetry(job *river.Job[VerifyCollectionArgs])
 func (w *VerifyCollectionWorker) Work(ctx context.Context, job *river.Job[VerifyCollectionArgs]) error {
 	did, coll := job.Args.DID, job.Args.Collection
 	err := w.work(ctx, did, coll)
-	countVerify(VerifyCollectionKind, err)
+	w.v.countVerify(VerifyCollectionKind, err)
 	return err
 }
 
@@ -113,7 +114,7 @@ func (w *VerifyCollectionWorker) work(ctx context.Context, did, coll string) err
 		return w.v.accountState(VerifyCollectionKind, "pds_check", did, err)
 	}
 	if has {
-		metrics.VerifyOutcomes.WithLabelValues(VerifyCollectionKind, "kept").Inc()
+		w.v.metrics.VerifyOutcomes.WithLabelValues(VerifyCollectionKind, "kept").Inc()
 		return nil
 	}
 	// The PDS answered before this write; a create after its answer reaches the stream
@@ -122,8 +123,8 @@ func (w *VerifyCollectionWorker) work(ctx context.Context, did, coll string) err
 	if err != nil {
 		return err
 	}
-	metrics.FirehoseRemovals.WithLabelValues("pds_check").Add(float64(n))
-	metrics.VerifyOutcomes.WithLabelValues(VerifyCollectionKind, "removed").Inc()
+	w.v.metrics.FirehoseRemovals.WithLabelValues("pds_check").Add(float64(n))
+	w.v.metrics.VerifyOutcomes.WithLabelValues(VerifyCollectionKind, "removed").Inc()
 	w.v.log.InfoContext(ctx, "PDS lists no record: pair removed", "did", did, "collection", coll, "held", n == 1)
 	return nil
 }
@@ -146,7 +147,7 @@ func (w *VerifyRepoWorker) NextRetry(job *river.Job[VerifyRepoArgs]) time.Time {
 
 func (w *VerifyRepoWorker) Work(ctx context.Context, job *river.Job[VerifyRepoArgs]) error {
 	err := w.work(ctx, job.Args.DID)
-	countVerify(VerifyRepoKind, err)
+	w.v.countVerify(VerifyRepoKind, err)
 	return err
 }
 
@@ -176,9 +177,9 @@ func (w *VerifyRepoWorker) work(ctx context.Context, did string) error {
 	if err != nil {
 		return err
 	}
-	metrics.FirehoseRemovals.WithLabelValues("sync").Add(float64(removed))
-	metrics.VerifyAdds.Add(float64(added))
-	metrics.VerifyOutcomes.WithLabelValues(VerifyRepoKind, "reconciled").Inc()
+	w.v.metrics.FirehoseRemovals.WithLabelValues("sync").Add(float64(removed))
+	w.v.metrics.VerifyAdds.Add(float64(added))
+	w.v.metrics.VerifyOutcomes.WithLabelValues(VerifyRepoKind, "reconciled").Inc()
 	if len(remove)+len(add) > 0 {
 		w.v.log.InfoContext(ctx, "repo re-learned from its PDS", "did", did, "removed", removed, "added", added)
 	}
@@ -222,7 +223,7 @@ func (v *verifier) skipDeleted(kind, did string) (bool, error) {
 	if st != rocksindex.StatusDeleted {
 		return false, nil
 	}
-	metrics.VerifyOutcomes.WithLabelValues(kind, "skipped").Inc()
+	v.metrics.VerifyOutcomes.WithLabelValues(kind, "skipped").Inc()
 	return true, nil
 }
 
@@ -238,8 +239,8 @@ func (v *verifier) accountState(kind, cause, did string, err error) error {
 		if rerr != nil {
 			return rerr
 		}
-		metrics.FirehoseRemovals.WithLabelValues(cause).Add(float64(removed))
-		metrics.VerifyOutcomes.WithLabelValues(kind, "account_deleted").Inc()
+		v.metrics.FirehoseRemovals.WithLabelValues(cause).Add(float64(removed))
+		v.metrics.VerifyOutcomes.WithLabelValues(kind, "account_deleted").Inc()
 		v.log.Info("PDS: repo not found; account removed", "did", did, "pairs", removed, "check", kind)
 		return nil
 	case errors.Is(err, errRepoDeactivated):
@@ -254,16 +255,16 @@ func (v *verifier) accountState(kind, cause, did string, err error) error {
 	if err := v.index.SetAccountStatus(did, status); err != nil {
 		return err
 	}
-	metrics.VerifyOutcomes.WithLabelValues(kind, "account_inactive").Inc()
+	v.metrics.VerifyOutcomes.WithLabelValues(kind, "account_inactive").Inc()
 	return nil
 }
 
-func countVerify(kind string, err error) {
+func (v *verifier) countVerify(kind string, err error) {
 	result := "done"
 	if err != nil {
 		result = "failed"
 	}
-	metrics.VerifyJobs.WithLabelValues(kind, result).Inc()
+	v.metrics.VerifyJobs.WithLabelValues(kind, result).Inc()
 }
 
 // verifyJobTimeout covers a DID resolution and a PDS request, each bounded by the request

@@ -22,8 +22,8 @@ func (b *Backfill) VerifyJobs(ctx context.Context) (VerifyJobCounts, error) {
 	}
 	out := VerifyJobCounts{Queued: len(live)}
 	for _, kind := range []string{VerifyCollectionKind, VerifyRepoKind} {
-		out.Done += int64(metrics.Value(metrics.VerifyJobs.WithLabelValues(kind, "done")))
-		out.Failed += int64(metrics.Value(metrics.VerifyJobs.WithLabelValues(kind, "failed")))
+		out.Done += int64(metrics.Value(b.Metrics.VerifyJobs.WithLabelValues(kind, "done")))
+		out.Failed += int64(metrics.Value(b.Metrics.VerifyJobs.WithLabelValues(kind, "failed")))
 	}
 	return out, nil
 }

@@ -2,18 +2,18 @@ package jobs
 
 import (
 	"context"
+	"fmt"
 	"log/slog"
 	"os"
 	"slices"
 	"testing"
 	"time"
 
-	"github.com/prometheus/client_golang/prometheus"
-	dto "github.com/prometheus/client_model/go"
 	"github.com/riverqueue/river"
 	"github.com/riverqueue/river/rivertype"
 	"github.com/stretchr/testify/require"
 
+	"github.com/colindex/colindex/internal/await"
 	"github.com/colindex/colindex/internal/fakepds"
 	"github.com/colindex/colindex/internal/pgtest"
 	"github.com/colindex/colindex/metrics"
@@ -110,30 +110,19 @@ func (b *verifyBundle) jobs(t *testing.T, kind string) []*rivertype.JobRow {
 	return res.Jobs
 }
 
-// waitJobs polls (every 20 ms, up to a deadline) until the jobs of kind satisfy ok.
+// waitJobs waits until the jobs of kind satisfy ok.
 func (b *verifyBundle) waitJobs(t *testing.T, kind, what string, ok func([]*rivertype.JobRow) bool) []*rivertype.JobRow {
 	t.Helper()
-	deadline := time.Now().Add(30 * time.Second)
-	for {
-		rows := b.jobs(t, kind)
-		if ok(rows) {
-			return rows
+	var rows []*rivertype.JobRow
+	await.Until(t, 30*time.Second, what, func() (bool, any) {
+		rows = b.jobs(t, kind)
+		seen := make([]string, len(rows))
+		for i, r := range rows {
+			seen[i] = fmt.Sprintf("job %d: %s attempt %d errors %v", r.ID, r.State, r.Attempt, r.Errors)
 		}
-		if time.Now().After(deadline) {
-			for _, r := range rows {
-				t.Logf("job %d: %s attempt %d errors %v", r.ID, r.State, r.Attempt, r.Errors)
-			}
-			t.Fatalf("timed out waiting: %s", what)
-		}
-		time.Sleep(20 * time.Millisecond)
-	}
-}
-
-func counterValue(t *testing.T, c prometheus.Counter) float64 {
-	t.Helper()
-	var m dto.Metric
-	require.NoError(t, c.Write(&m))
-	return m.GetCounter().GetValue()
+		return ok(rows), seen
+	})
+	return rows
 }
 
 func allIn(state rivertype.JobState) func([]*rivertype.JobRow) bool {
@@ -149,7 +138,6 @@ func TestVerifyCollectionEmptyRemovesThePairWithATombstone(t *testing.T) {
 	b := setupVerify(t, verifyOpts{})
 	b.add(t, alice, post, like)
 	b.net.AddAccount(alice, post) // no like left
-	before := counterValue(t, metrics.FirehoseRemovals.WithLabelValues("pds_check"))
 
 	require.NoError(t, b.backfill.EnqueueVerifyCollection(context.Background(), alice, like))
 	b.waitJobs(t, VerifyCollectionKind, "the check completes", allIn(rivertype.JobStateCompleted))
@@ -157,7 +145,11 @@ func TestVerifyCollectionEmptyRemovesThePairWithATombstone(t *testing.T) {
 	require.Equal(t, []string{post}, b.collectionsOf(t, alice))
 	require.True(t, b.removed(t, like, alice), "a tombstone keeps the backfill from putting it back")
 	require.False(t, b.removed(t, post, alice))
-	require.GreaterOrEqual(t, counterValue(t, metrics.FirehoseRemovals.WithLabelValues("pds_check")), before+1)
+	// The job system's own metrics: exactly this check's removal and outcome, one PDS answer.
+	m := b.backfill.Metrics
+	require.Equal(t, 1.0, metrics.Value(m.FirehoseRemovals.WithLabelValues("pds_check")))
+	require.Equal(t, 1.0, metrics.Value(m.VerifyOutcomes.WithLabelValues(VerifyCollectionKind, "removed")))
+	require.Equal(t, 1.0, metrics.Value(m.VerifyPDSResponses.WithLabelValues("200")))
 }
 
 // Any record left keeps the pair, and the PDS was really asked.

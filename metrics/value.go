@@ -24,12 +24,12 @@ func Value(m prometheus.Metric) float64 {
 // RemovalCauses are the values of colindex_firehose_index_removals_total's cause label.
 var RemovalCauses = []string{"proof", "pds_check", "account_deletion", "sync"}
 
-// RemovalsByCause is colindex_firehose_index_removals_total per cause, since the process
-// started.
-func RemovalsByCause() map[string]int64 {
+// RemovalsByCause is colindex_firehose_index_removals_total per cause, since m was built
+// (for serve's one set: since the process started).
+func (m *Metrics) RemovalsByCause() map[string]int64 {
 	out := make(map[string]int64, len(RemovalCauses))
 	for _, c := range RemovalCauses {
-		out[c] = int64(Value(FirehoseRemovals.WithLabelValues(c)))
+		out[c] = int64(Value(m.FirehoseRemovals.WithLabelValues(c)))
 	}
 	return out
 }

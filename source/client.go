@@ -62,8 +62,9 @@ var ErrMalformedPage = errors.New("malformed page")
 // Client fetches from source relays. One Client is shared by every worker: one connection
 // pool, one rate limiter per source.
 type Client struct {
-	http *http.Client
-	rps  float64
+	http    *http.Client
+	rps     float64
+	metrics *metrics.Metrics
 
 	mu        sync.Mutex
 	throttles map[string]*throttle
@@ -71,9 +72,23 @@ type Client struct {
 	replicaOf atomic.Value
 }
 
+// Option adjusts a Client built by NewClient.
+type Option func(*Client)
+
+// WithMetrics records the client's requests in m (serve passes the process's one set).
+// Without it the client records into a private metrics.New() that nothing serves: the
+// option is only left out where no one reads the figures (tools, tests of other things).
+func WithMetrics(m *metrics.Metrics) Option {
+	return func(c *Client) {
+		if m != nil {
+			c.metrics = m
+		}
+	}
+}
+
 // NewClient returns a client that sends at most rps requests per second to any one source
 // (0 means no cap).
-func NewClient(rps float64) *Client {
+func NewClient(rps float64, opts ...Option) *Client {
 	transport := &http.Transport{
 		Proxy:                 http.ProxyFromEnvironment,
 		DialContext:           (&net.Dialer{Timeout: 5 * time.Second, KeepAlive: 30 * time.Second}).DialContext,
@@ -84,11 +99,18 @@ func NewClient(rps float64) *Client {
 		TLSHandshakeTimeout:   5 * time.Second,
 		ResponseHeaderTimeout: RequestTimeout,
 	}
-	return &Client{
+	c := &Client{
 		http:      &http.Client{Transport: transport, Timeout: RequestTimeout, CheckRedirect: CheckRedirect},
 		rps:       rps,
 		throttles: map[string]*throttle{},
 	}
+	for _, o := range opts {
+		o(c)
+	}
+	if c.metrics == nil {
+		c.metrics = metrics.New()
+	}
+	return c
 }
 
 // HTTP is the shared HTTP client, for other fetches (the lexicon list). It follows only
@@ -104,7 +126,7 @@ func (c *Client) throttle(src Source) *throttle {
 	defer c.mu.Unlock()
 	t, ok := c.throttles[key]
 	if !ok {
-		t = newThrottle(key, c.rps)
+		t = newThrottle(key, c.rps, c.metrics.SourceThrottled)
 		c.throttles[key] = t
 	}
 	return t
@@ -146,17 +168,17 @@ func (c *Client) Fetch(ctx context.Context, src Source, req PageRequest) (Page, 
 	start := time.Now()
 	resp, err := c.http.Do(hreq)
 	if err != nil {
-		metrics.SourceResponses.WithLabelValues("error").Inc()
+		c.metrics.SourceResponses.WithLabelValues("error").Inc()
 		return Page{}, err
 	}
 	defer resp.Body.Close()
-	metrics.SourceResponses.WithLabelValues(strconv.Itoa(resp.StatusCode)).Inc()
+	c.metrics.SourceResponses.WithLabelValues(strconv.Itoa(resp.StatusCode)).Inc()
 	if hold := th.observe(resp, time.Now()); resp.StatusCode == http.StatusTooManyRequests {
 		return Page{}, &RateLimitedError{Source: src.Name, Wait: hold}
 	}
 
 	body, err := readCapped(resp.Body, MaxPageBytes)
-	metrics.SourceRequestSeconds.Observe(time.Since(start).Seconds())
+	c.metrics.SourceRequestSeconds.Observe(time.Since(start).Seconds())
 	if err != nil {
 		return Page{}, err
 	}

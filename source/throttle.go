@@ -10,9 +10,8 @@ import (
 	"sync"
 	"time"
 
+	"github.com/prometheus/client_golang/prometheus"
 	"golang.org/x/time/rate"
-
-	"github.com/colindex/colindex/metrics"
 )
 
 const (
@@ -51,18 +50,20 @@ type throttle struct {
 	limiter    *rate.Limiter
 	queue      *tokenQueue
 	configured rate.Limit
+	// throttled counts the source's 429s (colindex_source_throttled_total).
+	throttled prometheus.Counter
 
 	mu    sync.Mutex
 	until time.Time
 }
 
-func newThrottle(name string, rps float64) *throttle {
+func newThrottle(name string, rps float64, throttled prometheus.Counter) *throttle {
 	limit := rate.Inf
 	if rps > 0 {
 		limit = rate.Limit(rps)
 	}
 	l := rate.NewLimiter(limit, 1)
-	return &throttle{name: name, limiter: l, queue: newTokenQueue(l), configured: limit}
+	return &throttle{name: name, limiter: l, queue: newTokenQueue(l), configured: limit, throttled: throttled}
 }
 
 // wait blocks until a request may be sent (higher priority first), or returns a
@@ -118,7 +119,7 @@ func (t *throttle) observe(resp *http.Response, now time.Time) time.Duration {
 		if d, ok := retryAfter(h, now); ok {
 			hold = d
 		}
-		metrics.SourceThrottled.Inc()
+		t.throttled.Inc()
 	case strings.TrimSpace(h.Get("RateLimit-Remaining")) == "0":
 		hold, _ = resetDelay(h.Get("RateLimit-Reset"), now)
 	}

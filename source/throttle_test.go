@@ -13,6 +13,8 @@ import (
 
 	"github.com/stretchr/testify/require"
 	"golang.org/x/time/rate"
+
+	"github.com/colindex/colindex/metrics"
 )
 
 func TestRetryAfterAndReset(t *testing.T) {
@@ -68,7 +70,8 @@ func TestTooManyRequestsHoldsTheWholeSource(t *testing.T) {
 	t.Cleanup(srv.Close)
 	src, err := Parse(srv.URL)
 	require.NoError(t, err)
-	c := NewClient(0)
+	m := metrics.New()
+	c := NewClient(0, WithMetrics(m))
 
 	_, err = c.ListRepos(context.Background(), src, "a.b.c", "", 10)
 	var limited *RateLimitedError
@@ -87,11 +90,17 @@ func TestTooManyRequestsHoldsTheWholeSource(t *testing.T) {
 	th.mu.Unlock()
 	_, err = c.ListRepos(context.Background(), src, "a.b.c", "", 10)
 	require.NoError(t, err)
+
+	// Two answers reached the client, a 429 and a 200; the held request is no response.
+	require.Equal(t, 1.0, metrics.Value(m.SourceResponses.WithLabelValues("429")))
+	require.Equal(t, 1.0, metrics.Value(m.SourceResponses.WithLabelValues("200")))
+	require.Zero(t, metrics.Value(m.SourceResponses.WithLabelValues("error")))
+	require.Equal(t, 1.0, metrics.Value(m.SourceThrottled))
 }
 
 func TestAdvertisedPolicyLowersButNeverRaisesTheRate(t *testing.T) {
 	t.Parallel()
-	th := newThrottle("s", 50)
+	th := newThrottle("s", 50, metrics.New().SourceThrottled)
 	resp := &http.Response{StatusCode: 200, Header: http.Header{"Ratelimit-Policy": {"600;w=60"}}}
 	th.observe(resp, time.Now())
 	require.EqualValues(t, 10, th.limiter.Limit())
@@ -100,14 +109,14 @@ func TestAdvertisedPolicyLowersButNeverRaisesTheRate(t *testing.T) {
 	th.observe(resp, time.Now())
 	require.EqualValues(t, 50, th.limiter.Limit(), "never above the operator's cap")
 
-	unlimited := newThrottle("s", 0)
+	unlimited := newThrottle("s", 0, metrics.New().SourceThrottled)
 	unlimited.observe(resp, time.Now())
 	require.EqualValues(t, rate.Limit(100000), unlimited.limiter.Limit())
 }
 
 func TestExhaustedRemainingHoldsUntilReset(t *testing.T) {
 	t.Parallel()
-	th := newThrottle("s", 0)
+	th := newThrottle("s", 0, metrics.New().SourceThrottled)
 	now := time.Now()
 	hold := th.observe(&http.Response{StatusCode: 200, Header: http.Header{
 		"Ratelimit-Remaining": {"0"}, "Ratelimit-Reset": {strconv.FormatInt(now.Unix()+20, 10)},

@@ -81,12 +81,14 @@ func serve(c *cli.Context) error {
 		return err
 	}
 
+	// One set of metrics for the process: every part records into it, /metrics serves it.
+	m := metrics.New()
 	// The stream's deletes its proof cannot settle, and its #sync events, go to checks with the
 	// account's PDS (River jobs of the job system built below).
 	var backfill *jobs.Backfill
 	var follower *firehose.Firehose
 	if cfg.FirehoseURL != "" {
-		follower, err = firehose.New(firehose.Config{URL: cfg.FirehoseURL, Pool: pool, Index: index, Logger: log,
+		follower, err = firehose.New(firehose.Config{URL: cfg.FirehoseURL, Pool: pool, Index: index, Logger: log, Metrics: m,
 			OnRecordDelete: func(ctx context.Context, evt *comatproto.SyncSubscribeRepos_Commit, coll string) error {
 				return backfill.EnqueueVerifyCollection(ctx, evt.Repo, coll)
 			},
@@ -116,12 +118,13 @@ func serve(c *cli.Context) error {
 			return nil
 		}
 	}
-	sources := source.NewClient(cfg.SourceRPS)
+	sources := source.NewClient(cfg.SourceRPS, source.WithMetrics(m))
 	backfill, err = jobs.New(jobs.Config{
 		Pool:            pool,
 		Index:           index,
 		Source:          sources,
 		Logger:          log,
+		Metrics:         m,
 		PageLimit:       cfg.PageLimit,
 		PagePause:       cfg.PagePause,
 		Concurrency:     cfg.Concurrency,
@@ -191,7 +194,7 @@ func serve(c *cli.Context) error {
 	if err := ui.Start(workCtx); err != nil {
 		return fmt.Errorf("start river ui: %w", err)
 	}
-	metrics.Registry.MustRegister(&jobs.Collector{Pool: pool, River: backfill.River, Logger: log})
+	m.Registry.MustRegister(&jobs.Collector{Pool: pool, River: backfill.River, Logger: log})
 
 	srv := &api.Server{
 		Backfill:      backfill,
@@ -200,6 +203,7 @@ func serve(c *cli.Context) error {
 		AdminPassword: cfg.AdminPassword,
 		DefaultSource: cfg.DefaultSource,
 		Logger:        log,
+		Metrics:       m,
 		RiverUI:       ui,
 		Firehose:      follower,
 		ReplicaOf:     cfg.ReplicaOf,
