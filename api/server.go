@@ -99,6 +99,7 @@ func (s *Server) Handler() http.Handler {
 	// Go's profiler, for an operator chasing CPU or memory (admin only).
 	mux.Handle("GET /debug/pprof/", s.requireAdmin(http.HandlerFunc(pprof.Index)))
 	mux.Handle("GET /debug/pprof/profile", s.requireAdmin(http.HandlerFunc(pprof.Profile)))
+	mux.Handle("GET /debug/pprof/trace", s.requireAdmin(http.HandlerFunc(pprof.Trace)))
 	// Prometheus scrapes with the admin bearer token (bearer_token in its scrape config).
 	mux.Handle("GET /metrics", s.requireAdmin(promhttp.HandlerFor(s.metricSet().Registry, promhttp.HandlerOpts{})))
 	return mux

@@ -182,8 +182,12 @@ func (b *bench) serveCollectiondir(d *benchrelay.Dataset) (string, func() []int,
 }
 
 // saveProfile fetches a 3-second CPU profile from colindex's admin side.
-func saveProfile(base, path string) error {
-	req, err := http.NewRequest(http.MethodGet, base+"/debug/pprof/profile?seconds=3", nil)
+func saveProfile(base, path string) error { return saveDebug(base, "profile", path) }
+
+// saveDebug fetches 3 seconds of one of Go's profiles (profile, trace) from colindex's admin
+// side.
+func saveDebug(base, kind, path string) error {
+	req, err := http.NewRequest(http.MethodGet, base+"/debug/pprof/"+kind+"?seconds=3", nil)
 	if err != nil {
 		return err
 	}
@@ -194,7 +198,7 @@ func saveProfile(base, path string) error {
 	}
 	defer resp.Body.Close()
 	if resp.StatusCode != http.StatusOK {
-		return fmt.Errorf("profile: status %d", resp.StatusCode)
+		return fmt.Errorf("%s: status %d", kind, resp.StatusCode)
 	}
 	f, err := os.Create(path)
 	if err != nil {

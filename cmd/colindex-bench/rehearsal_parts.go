@@ -1,12 +1,17 @@
 package main
 
 import (
+	"flag"
 	"fmt"
 	"log"
+	"path/filepath"
 	"slices"
 	"time"
 
+	"github.com/bluesky-social/indigo/events"
+
 	"github.com/colindex/colindex/internal/benchrelay"
+	"github.com/colindex/colindex/internal/fakerelay"
 	"github.com/colindex/colindex/rocksindex"
 )
 
@@ -17,6 +22,16 @@ import (
 // measured: one-op commits, a tenth of them deletes decided from their proofs.
 const rehearsalStreamCommits = 200_000
 
+// After the catch-up, the relay goes on at a live rate, twice bsky.network's usual thousand
+// events a second, for liveSeconds while reads are measured again: what a reader sees on a
+// current follower.
+const (
+	liveRate    = 2000
+	liveSeconds = 20
+)
+
+var rehearsalProfile = flag.String("rehearsal-profile", "", "rehearsal: save a CPU profile and an execution trace of serve, taken while reads run during the stream's catch-up, into this directory")
+
 // streamedReads are read latencies measured while the follower was catching up.
 type streamedReads struct {
 	largest, tail []time.Duration
@@ -26,8 +41,18 @@ type streamedReads struct {
 
 // readsDuringStream pages the largest and a tail collection alternately, a page of 1,000 at a
 // time, for as long as the follower is catching up on stream (at least 100 reads of each).
+// With -rehearsal-profile, a CPU profile and an execution trace of serve are saved from the
+// first reads (the trace shows where a slow read waited).
 func readsDuringStream(base, largest, tail string, stream *streamLog) (streamedReads, error) {
 	var out streamedReads
+	profiled := make(chan error, 2)
+	if *rehearsalProfile != "" {
+		for _, kind := range []string{"profile", "trace"} {
+			go func() {
+				profiled <- saveDebug(base, kind, filepath.Join(*rehearsalProfile, "rehearsal-stream-reads."+kind))
+			}()
+		}
+	}
 	last := int64(len(stream.events))
 	var first firehoseState
 	_ = call(base, "GET", "/admin/firehose", &first)
@@ -61,17 +86,82 @@ func readsDuringStream(base, largest, tail string, stream *streamLog) (streamedR
 			break
 		}
 	}
+	if *rehearsalProfile != "" {
+		for range 2 {
+			if err := <-profiled; err != nil {
+				return out, err
+			}
+		}
+	}
 	slices.Sort(out.largest)
 	slices.Sort(out.tail)
 	log.Printf("rehearsal: %d reads of each while the stream applied %d events (caught up: %v)", len(out.largest), out.events, out.caughtUp)
 	return out, nil
 }
 
-func (r streamedReads) print(largest, tail string, tailSize int) {
-	fmt.Printf("| listReposByCollection, limit 1000, largest collection (%s), while the stream ingests (%d events applied during %d reads) | p50 %s, p99 %s |\n",
-		largest, r.events, len(r.largest), percentile(r.largest, 0.5).Round(10*time.Microsecond), percentile(r.largest, 0.99).Round(10*time.Microsecond))
-	fmt.Printf("| listReposByCollection, limit 1000, tail collection (%s, %d DIDs), while the stream ingests | p50 %s, p99 %s |\n",
-		tail, tailSize, percentile(r.tail, 0.5).Round(10*time.Microsecond), percentile(r.tail, 0.99).Round(10*time.Microsecond))
+// readsDuringLiveStream appends live to the relay at liveRate events a second and pages the
+// largest and a tail collection alternately until every event is applied.
+func readsDuringLiveStream(base, largest, tail string, relay *fakerelay.Relay, live []*events.XRPCStreamEvent) (streamedReads, error) {
+	var out streamedReads
+	var first firehoseState
+	if err := call(base, "GET", "/admin/firehose", &first); err != nil {
+		return out, err
+	}
+	lastSeq := relay.LastSeq() + int64(len(live))
+	appended := make(chan error, 1)
+	go func() {
+		start := time.Now()
+		for i, e := range live {
+			time.Sleep(time.Until(start.Add(time.Duration(i) * time.Second / liveRate)))
+			if _, err := relay.Append(e); err != nil {
+				appended <- err
+				return
+			}
+		}
+		appended <- nil
+	}()
+	cursors := map[string]string{}
+	for i := 0; ; i++ {
+		for _, c := range []string{largest, tail} {
+			t := time.Now()
+			next, err := readPage(base, c, cursors[c], 1000)
+			if err != nil {
+				return out, err
+			}
+			if c == largest {
+				out.largest = append(out.largest, time.Since(t))
+			} else {
+				out.tail = append(out.tail, time.Since(t))
+			}
+			cursors[c] = next
+		}
+		if i%20 != 19 {
+			continue
+		}
+		var fs firehoseState
+		if err := call(base, "GET", "/admin/firehose", &fs); err != nil {
+			return out, err
+		}
+		out.events = fs.EventsTotal - first.EventsTotal
+		if fs.Cursor >= lastSeq {
+			break
+		}
+	}
+	if err := <-appended; err != nil {
+		return out, err
+	}
+	out.caughtUp = true
+	slices.Sort(out.largest)
+	slices.Sort(out.tail)
+	log.Printf("rehearsal: %d reads of each while the stream applied %d events at %d/s", len(out.largest), out.events, liveRate)
+	return out, nil
+}
+
+func (r streamedReads) print(largest, tail string, tailSize int, while string) {
+	fmt.Printf("| listReposByCollection, limit 1000, largest collection (%s), %s (%d events applied during %d reads) | p50 %s, p99 %s |\n",
+		largest, while, r.events, len(r.largest), percentile(r.largest, 0.5).Round(10*time.Microsecond), percentile(r.largest, 0.99).Round(10*time.Microsecond))
+	fmt.Printf("| listReposByCollection, limit 1000, tail collection (%s, %d DIDs), %s | p50 %s, p99 %s |\n",
+		tail, tailSize, while, percentile(r.tail, 0.5).Round(10*time.Microsecond), percentile(r.tail, 0.99).Round(10*time.Microsecond))
 }
 
 // familySizes is the index's disk use by column family, before and after a compaction.
