@@ -44,7 +44,6 @@ type streamedReads struct {
 // With -rehearsal-profile, a CPU profile and an execution trace of serve are saved from the
 // first reads (the trace shows where a slow read waited).
 func readsDuringStream(base, largest, tail string, stream *streamLog) (streamedReads, error) {
-	var out streamedReads
 	profiled := make(chan error, 2)
 	if *rehearsalProfile != "" {
 		for _, kind := range []string{"profile", "trace"} {
@@ -54,37 +53,12 @@ func readsDuringStream(base, largest, tail string, stream *streamLog) (streamedR
 		}
 	}
 	last := int64(len(stream.events))
-	var first firehoseState
-	_ = call(base, "GET", "/admin/firehose", &first)
-	cursors := map[string]string{}
-	for i := 0; ; i++ {
-		for _, c := range []string{largest, tail} {
-			t := time.Now()
-			next, err := readPage(base, c, cursors[c], 1000)
-			if err != nil {
-				return out, err
-			}
-			if c == largest {
-				out.largest = append(out.largest, time.Since(t))
-			} else {
-				out.tail = append(out.tail, time.Since(t))
-			}
-			cursors[c] = next
-		}
-		if i%20 != 19 {
-			continue
-		}
-		var fs firehoseState
-		if err := call(base, "GET", "/admin/firehose", &fs); err != nil {
-			return out, err
-		}
-		out.events = fs.EventsTotal - first.EventsTotal
-		if fs.Cursor >= last {
-			out.caughtUp = true
-		}
-		if (out.caughtUp && i >= 99) || i >= 5000 {
-			break
-		}
+	out, err := readAlternately(base, largest, tail, func(fs firehoseState, i int, out *streamedReads) bool {
+		out.caughtUp = out.caughtUp || fs.Cursor >= last
+		return (out.caughtUp && i >= 99) || i >= 5000
+	})
+	if err != nil {
+		return out, err
 	}
 	if *rehearsalProfile != "" {
 		for range 2 {
@@ -102,11 +76,6 @@ func readsDuringStream(base, largest, tail string, stream *streamLog) (streamedR
 // readsDuringLiveStream appends live to the relay at liveRate events a second and pages the
 // largest and a tail collection alternately until every event is applied.
 func readsDuringLiveStream(base, largest, tail string, relay *fakerelay.Relay, live []*events.XRPCStreamEvent) (streamedReads, error) {
-	var out streamedReads
-	var first firehoseState
-	if err := call(base, "GET", "/admin/firehose", &first); err != nil {
-		return out, err
-	}
 	lastSeq := relay.LastSeq() + int64(len(live))
 	appended := make(chan error, 1)
 	go func() {
@@ -120,6 +89,31 @@ func readsDuringLiveStream(base, largest, tail string, relay *fakerelay.Relay, l
 		}
 		appended <- nil
 	}()
+	// Bounded, so a relay that stopped appending ends the reads and its error is returned.
+	out, err := readAlternately(base, largest, tail, func(fs firehoseState, i int, _ *streamedReads) bool {
+		return fs.Cursor >= lastSeq || i >= 50_000
+	})
+	if err != nil {
+		return out, err
+	}
+	if err := <-appended; err != nil {
+		return out, err
+	}
+	out.caughtUp = true
+	slices.Sort(out.largest)
+	slices.Sort(out.tail)
+	log.Printf("rehearsal: %d reads of each while the stream applied %d events at %d/s", len(out.largest), out.events, liveRate)
+	return out, nil
+}
+
+// readAlternately pages the largest and a tail collection alternately, a page of 1,000 at a
+// time, and every 20 rounds asks the follower's state and stops when done says so.
+func readAlternately(base, largest, tail string, done func(fs firehoseState, round int, out *streamedReads) bool) (streamedReads, error) {
+	var out streamedReads
+	var first firehoseState
+	if err := call(base, "GET", "/admin/firehose", &first); err != nil {
+		return out, err
+	}
 	cursors := map[string]string{}
 	for i := 0; ; i++ {
 		for _, c := range []string{largest, tail} {
@@ -143,18 +137,10 @@ func readsDuringLiveStream(base, largest, tail string, relay *fakerelay.Relay, l
 			return out, err
 		}
 		out.events = fs.EventsTotal - first.EventsTotal
-		if fs.Cursor >= lastSeq {
-			break
+		if done(fs, i, &out) {
+			return out, nil
 		}
 	}
-	if err := <-appended; err != nil {
-		return out, err
-	}
-	out.caughtUp = true
-	slices.Sort(out.largest)
-	slices.Sort(out.tail)
-	log.Printf("rehearsal: %d reads of each while the stream applied %d events at %d/s", len(out.largest), out.events, liveRate)
-	return out, nil
 }
 
 func (r streamedReads) print(largest, tail string, tailSize int, while string) {
