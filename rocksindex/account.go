@@ -159,11 +159,13 @@ func (ix *Index) AddPairs(pairs []Pair) (int, error) {
 	}
 	unlock := ix.counts.lock(colls...)
 	defer unlock()
-	cfs := make(grocksdb.ColumnFamilyHandles, 0, 2*len(uniq))
-	keys := make([][]byte, 0, 2*len(uniq))
+	// Per pair: its two keys, and its tombstone (the same key as rbc, in gone).
+	cfs := make(grocksdb.ColumnFamilyHandles, 0, 3*len(uniq))
+	keys := make([][]byte, 0, 3*len(uniq))
 	for _, p := range uniq {
-		cfs = append(cfs, ix.rbc, ix.cbr)
-		keys = append(keys, rbcKey(p.Collection, p.DID), cbrKey(p.DID, p.Collection))
+		rk := rbcKey(p.Collection, p.DID)
+		cfs = append(cfs, ix.rbc, ix.cbr, ix.gone)
+		keys = append(keys, rk, cbrKey(p.DID, p.Collection), rk)
 	}
 	vals, err := ix.db.MultiGetCFMultiCF(ix.read, cfs, keys)
 	if err != nil {
@@ -172,22 +174,27 @@ func (ix *Index) AddPairs(pairs []Pair) (int, error) {
 	defer vals.Destroy()
 	wb := grocksdb.NewWriteBatch()
 	defer wb.Destroy()
-	added := 0
 	deltas := map[string]int64{}
+	added := 0
 	for i, p := range uniq {
-		if vals[2*i].Exists() && vals[2*i+1].Exists() {
+		rbc, cbr, gone := vals[3*i].Exists(), vals[3*i+1].Exists(), vals[3*i+2].Exists()
+		if gone {
+			// A create after the stream removed the pair: it exists again (removal.go).
+			// Only a tombstone that is there is deleted: a delete per add would fill the
+			// family with deletes of nothing.
+			wb.DeleteCF(ix.gone, keys[3*i+2])
+		}
+		if rbc && cbr {
 			continue
 		}
-		wb.PutCF(ix.rbc, keys[2*i], nil)
-		wb.PutCF(ix.cbr, keys[2*i+1], nil)
-		// A create after the stream removed the pair: it exists again (removal.go).
-		wb.DeleteCF(ix.gone, keys[2*i])
+		wb.PutCF(ix.rbc, keys[3*i], nil)
+		wb.PutCF(ix.cbr, keys[3*i+1], nil)
 		added++
-		if !vals[2*i].Exists() && status[p.DID] == "" {
+		if !rbc && status[p.DID] == "" {
 			deltas[p.Collection]++
 		}
 	}
-	if added > 0 {
+	if wb.Count() > 0 {
 		commit := ix.counts.stage(wb, deltas)
 		if err := ix.db.Write(ix.acct.noSync, wb); err != nil {
 			return 0, fmt.Errorf("index %d pairs: %w", added, err)

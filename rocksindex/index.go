@@ -105,6 +105,8 @@ func options() (*grocksdb.Options, *grocksdb.BlockBasedTableOptions, *grocksdb.C
 	opts.SetMaxWriteBufferNumber(3)
 	opts.SetDbWriteBufferSize(totalMemtableBytes)
 	opts.SetMaxBackgroundJobs(2)
+	opts.SetMemTablePrefixBloomSizeRatio(0.1)
+	opts.SetMemtableWholeKeyFiltering(true)
 	// Compactions run at a lower CPU priority than the process's other threads, so on a
 	// machine the stream or a backfill keeps busy they take idle CPU instead of delaying
 	// reads (measured with the rehearsal: README, Performance).
