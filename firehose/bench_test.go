@@ -24,18 +24,28 @@ const (
 
 // benchStream builds benchCommits real #commit events (signed, with MST blocks), each one
 // create in one of benchCollections collections by one of benchAccounts accounts: about 80%
-// of them add a pair the index does not have yet, so most commits write.
-func benchStream(b *testing.B) []*events.XRPCStreamEvent {
+// of them add a pair the index does not have yet, so most commits write. With deleteEvery
+// > 0, one commit in deleteEvery instead deletes one of its account's records (often the
+// last of its collection, so the proof removes the pair).
+func benchStream(b *testing.B, deleteEvery int) []*events.XRPCStreamEvent {
 	rng := rand.New(rand.NewPCG(1, 2))
 	accts := make([]*fakerelay.Account, benchAccounts)
+	owned := make([][]fakerelay.Op, benchAccounts)
 	for i := range accts {
 		accts[i] = newAccount(b, i)
 	}
 	out := make([]*events.XRPCStreamEvent, benchCommits)
 	for i := range out {
-		a := accts[rng.IntN(len(accts))]
-		coll := fmt.Sprintf("com.example.bench.c%02d", rng.IntN(benchCollections))
-		evt, err := a.Commit(fakerelay.Create(coll, fmt.Sprintf("3k%011d", i)))
+		n := rng.IntN(len(accts))
+		op := fakerelay.Create(fmt.Sprintf("com.example.bench.c%02d", rng.IntN(benchCollections)), fmt.Sprintf("3k%011d", i))
+		if deleteEvery > 0 && i%deleteEvery == deleteEvery-1 && len(owned[n]) > 0 {
+			j := rng.IntN(len(owned[n]))
+			op = fakerelay.Delete(owned[n][j].Collection, owned[n][j].Rkey)
+			owned[n] = append(owned[n][:j], owned[n][j+1:]...)
+		} else {
+			owned[n] = append(owned[n], op)
+		}
+		evt, err := accts[n].Commit(op)
 		if err != nil {
 			b.Fatal(err)
 		}
@@ -50,7 +60,11 @@ func benchStream(b *testing.B) []*events.XRPCStreamEvent {
 //
 //	go test -run '^$' -bench Ingest -benchtime 3x ./firehose/
 func BenchmarkIngest(b *testing.B) {
-	stream := benchStream(b)
+	b.Run("creates", func(b *testing.B) { benchIngest(b, benchStream(b, 0)) })
+	b.Run("1 in 10 a delete", func(b *testing.B) { benchIngest(b, benchStream(b, 10)) })
+}
+
+func benchIngest(b *testing.B, stream []*events.XRPCStreamEvent) {
 	relay := fakerelay.New(b)
 	var last int64
 	for _, xev := range stream {
@@ -72,7 +86,9 @@ func BenchmarkIngest(b *testing.B) {
 		if err := queries.FirehoseCursorSet(context.Background(), pool, cursorParams(relay.URL(), 0)); err != nil {
 			b.Fatal(err)
 		}
-		f, err := New(Config{URL: relay.URL(), Pool: pool, Index: ix, Logger: slog.New(slog.NewTextHandler(io.Discard, nil))})
+		// A short flush interval: the clock stops at the first save past the last event.
+		f, err := New(Config{URL: relay.URL(), Pool: pool, Index: ix, FlushInterval: 20 * time.Millisecond,
+			Logger: slog.New(slog.NewTextHandler(io.Discard, nil))})
 		if err != nil {
 			b.Fatal(err)
 		}

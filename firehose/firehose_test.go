@@ -6,12 +6,14 @@ import (
 	"testing"
 	"time"
 
+	"github.com/bluesky-social/indigo/events"
 	"github.com/jackc/pgx/v5/pgxpool"
 	"github.com/stretchr/testify/require"
 
 	"github.com/colindex/colindex/internal/await"
 	"github.com/colindex/colindex/internal/fakerelay"
 	"github.com/colindex/colindex/metrics"
+	"github.com/colindex/colindex/rocksindex"
 )
 
 const (
@@ -192,4 +194,49 @@ func TestFollowerOfAnotherIndexCannotMoveTheCursor(t *testing.T) {
 		return strings.Contains(st.LastError, "bound to another index"), st
 	})
 	require.Zero(t, b.durableCursor(t), "the cursor did not move")
+}
+
+// One batch (the applier's unit) that mixes adds of several accounts with last-record
+// deletes: a delete must see its own account's earlier adds in the batch (the pair it removes
+// can be among them) and must not be undone by them; other accounts' adds may be written
+// after it. Compared with the truth as sets.
+func TestOneBatchOfAddsAndDeletesIsExact(t *testing.T) {
+	t.Parallel()
+	b := setup(t)
+	f, err := New(b.config(b.ix))
+	require.NoError(t, err)
+	a, c, d := newAccount(t, 1), newAccount(t, 2), newAccount(t, 3)
+	var batch []*events.XRPCStreamEvent
+	add := func(acct *fakerelay.Account, ops ...fakerelay.Op) {
+		evt, err := acct.Commit(ops...)
+		require.NoError(t, err)
+		for _, op := range ops {
+			if op.Action == "delete" {
+				b.truth.del(acct.DID, op.Collection, op.Rkey)
+			} else {
+				b.truth.add(acct.DID, op.Collection, op.Rkey)
+			}
+		}
+		batch = append(batch, &events.XRPCStreamEvent{RepoCommit: evt})
+	}
+	add(a, fakerelay.Create(post, "3k001"))
+	add(c, fakerelay.Create(post, "3k002"))
+	add(a, fakerelay.Delete(post, "3k001")) // a's only post, created in this batch: gone
+	add(d, fakerelay.Create(like, "3k003"))
+	add(c, fakerelay.Create(like, "3k004"))
+	add(d, fakerelay.Create(like, "3k005"))
+	add(d, fakerelay.Delete(like, "3k003")) // d keeps a like
+	add(c, fakerelay.Delete(post, "3k002")) // c's only post: gone, while d's adds are queued
+	add(a, fakerelay.Create(like, "3k006"))
+	add(a, fakerelay.Create(post, "3k007"), fakerelay.Delete(like, "3k006")) // a post again, no like
+	require.NoError(t, f.applyBatch(t.Context(), batch))
+	b.requireIndexMatches(t, b.ix)
+	for _, p := range []rocksindex.Pair{{Collection: post, DID: c.DID}, {Collection: like, DID: a.DID}} {
+		removed, err := b.ix.Removed(p.Collection, p.DID)
+		require.NoError(t, err)
+		require.True(t, removed, "tombstone of %v", p)
+	}
+	removed, err := b.ix.Removed(post, a.DID)
+	require.NoError(t, err)
+	require.False(t, removed, "a's post came back in the same batch")
 }
