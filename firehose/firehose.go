@@ -115,6 +115,8 @@ type Firehose struct {
 	// by commit; deciders bounds how many are computed at once.
 	decisions sync.Map
 	deciders  chan struct{}
+	// collections checks ops' paths (paths.go).
+	collections collections
 	// flushNow asks the flusher for a save before its next tick (the starting cursor).
 	flushNow chan struct{}
 	// behindSince is when bulk work first found the stream behind (unix ns; 0: not behind).

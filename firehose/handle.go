@@ -126,16 +126,16 @@ func (f *Firehose) commitChanges(evt *comatproto.SyncSubscribeRepos_Commit) (add
 			f.bad("nil_op", "commit", evt.Seq, fmt.Errorf("nil op in commit of %s", evt.Repo))
 			continue
 		}
-		coll, _, err := syntax.ParseRepoPath(op.Path)
+		coll, err := f.collections.collectionOf(op.Path)
 		if err != nil {
 			f.bad("invalid_path", "commit", evt.Seq, fmt.Errorf("path %q of %s: %w", op.Path, evt.Repo, err))
 			continue
 		}
 		switch op.Action {
 		case "create", "update":
-			adds = appendNew(adds, coll.String())
+			adds = appendNew(adds, coll)
 		case "delete":
-			deletes = appendNew(deletes, coll.String())
+			deletes = appendNew(deletes, coll)
 		default:
 			f.bad("invalid_action", "commit", evt.Seq, fmt.Errorf("action %q on %s of %s", op.Action, op.Path, evt.Repo))
 		}
