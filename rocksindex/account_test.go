@@ -146,7 +146,8 @@ func TestAccountStatusSurvivesReopen(t *testing.T) {
 func TestOpenAddsTheAcctFamilyToAnOlderIndex(t *testing.T) {
 	t.Parallel()
 	dir := t.TempDir()
-	opts, table, cache := options()
+	o := newDBOptions()
+	opts := o.large
 	db, handles, err := grocksdb.OpenDbColumnFamilies(opts, dir, []string{cfDefault, cfRBC, cfCBR}, []*grocksdb.Options{opts, opts, opts})
 	require.NoError(t, err)
 	wo := grocksdb.NewDefaultWriteOptions()
@@ -157,9 +158,7 @@ func TestOpenAddsTheAcctFamilyToAnOlderIndex(t *testing.T) {
 		h.Destroy()
 	}
 	db.Close()
-	opts.Destroy()
-	table.Destroy()
-	cache.Destroy()
+	o.destroy()
 
 	ix, err := Open(dir)
 	require.NoError(t, err)

@@ -29,16 +29,33 @@ func BenchmarkAdd1000(b *testing.B) {
 
 // BenchmarkAddPairsStream applies the stream benchmark's random creates the way the
 // firehose applier does: batches of 500 (collection, DID) pairs drawn from 10,000 accounts
-// and 50 collections, into a fresh index; most of them add a pair.
+// and 50 collections, most of them new to the index; into a fresh index, and into one that
+// already holds 4M pairs of other accounts (so the lookups of absent keys go through SST
+// files, as on a full index).
 //
 //	go test -run '^$' -bench AddPairsStream -benchtime 400x ./rocksindex/
 func BenchmarkAddPairsStream(b *testing.B) {
+	b.Run("fresh", func(b *testing.B) { benchAddPairs(b, 0) })
+	b.Run("into 4M pairs", func(b *testing.B) { benchAddPairs(b, 4_000_000) })
+}
+
+func benchAddPairs(b *testing.B, preload int) {
 	ix, err := Open(b.TempDir())
 	if err != nil {
 		b.Fatal(err)
 	}
 	defer ix.Close()
 	rng := rand.New(rand.NewPCG(1, 2))
+	coll := func() string { return fmt.Sprintf("com.example.bench.c%02d", rng.IntN(50)) }
+	page := make([]string, 10_000)
+	for n := 0; n < preload; n += len(page) {
+		for i := range page {
+			page[i] = fmt.Sprintf("did:plc:%024x", rng.Uint64())
+		}
+		if err := ix.Add(coll(), page); err != nil {
+			b.Fatal(err)
+		}
+	}
 	dids := make([]string, 10_000)
 	for i := range dids {
 		dids[i] = fmt.Sprintf("did:plc:%024x", rng.Uint64())
@@ -47,7 +64,7 @@ func BenchmarkAddPairsStream(b *testing.B) {
 	n := 0
 	for b.Loop() {
 		for i := range batch {
-			batch[i] = Pair{Collection: fmt.Sprintf("com.example.bench.c%02d", rng.IntN(50)), DID: dids[rng.IntN(len(dids))]}
+			batch[i] = Pair{Collection: coll(), DID: dids[rng.IntN(len(dids))]}
 		}
 		if _, err := ix.AddPairs(batch); err != nil {
 			b.Fatal(err)

@@ -17,9 +17,7 @@ const (
 // Index is an open collection index. It is safe for concurrent use.
 type Index struct {
 	db        *grocksdb.DB
-	opts      *grocksdb.Options
-	table     *grocksdb.BlockBasedTableOptions
-	cache     *grocksdb.Cache
+	opts      *dbOptions
 	handles   []*grocksdb.ColumnFamilyHandle
 	rbc, cbr  *grocksdb.ColumnFamilyHandle
 	syncWrite *grocksdb.WriteOptions
@@ -36,14 +34,12 @@ func Open(dir string) (*Index, error) {
 	if err := os.MkdirAll(dir, 0o755); err != nil {
 		return nil, fmt.Errorf("open index: create %s: %w", dir, err)
 	}
-	opts, table, cache := options()
+	opts := newDBOptions()
 	names := []string{cfDefault, cfRBC, cfCBR, cfAcct, cfGone, cfCount}
-	cfOpts := []*grocksdb.Options{opts, opts, opts, opts, opts, opts}
-	db, handles, err := grocksdb.OpenDbColumnFamilies(opts, dir, names, cfOpts)
+	cfOpts := []*grocksdb.Options{opts.large, opts.large, opts.large, opts.small, opts.small, opts.small}
+	db, handles, err := grocksdb.OpenDbColumnFamilies(opts.large, dir, names, cfOpts)
 	if err != nil {
-		opts.Destroy()
-		table.Destroy()
-		cache.Destroy()
+		opts.destroy()
 		return nil, fmt.Errorf("open index %s: %w", dir, err)
 	}
 	syncWrite := grocksdb.NewDefaultWriteOptions()
@@ -53,8 +49,6 @@ func Open(dir string) (*Index, error) {
 	ix := &Index{
 		db:        db,
 		opts:      opts,
-		table:     table,
-		cache:     cache,
 		handles:   handles,
 		rbc:       handles[1],
 		cbr:       handles[2],
@@ -82,9 +76,7 @@ func (ix *Index) Close() {
 	ix.syncWrite.Destroy()
 	ix.acct.destroy()
 	ix.read.Destroy()
-	ix.opts.Destroy()
-	ix.table.Destroy()
-	ix.cache.Destroy()
+	ix.opts.destroy()
 }
 
 // Memory bounds. RocksDB's defaults give each column family 64 MB memtables, two of them,
@@ -97,7 +89,31 @@ const (
 	blockCacheBytes    = 32 << 20 // shared by all column families
 )
 
-func options() (*grocksdb.Options, *grocksdb.BlockBasedTableOptions, *grocksdb.Cache) {
+// dbOptions are the index's RocksDB options: large for the pair families (rbc, cbr and the
+// unused default), small for the rest (account statuses, tombstones, counts), which hold
+// little and are mostly asked for keys they do not have.
+//
+// The small families have bloom filters (10 bits a key, 1% false positives): nearly every
+// lookup in them is of an absent key (an active account, a pair never removed), which
+// without a filter costs a search in every level's files. The pair families have none: their
+// filters would hold RSS past the 400 MB target on the network's 61M pairs (428 MB six
+// minutes into the rehearsal with filters on every level but the last, 150 MB more with the
+// last), though they make stream adds into a 4M-pair index (BenchmarkAddPairsStream) about
+// twice as fast.
+type dbOptions struct {
+	large, small           *grocksdb.Options
+	largeTable, smallTable *grocksdb.BlockBasedTableOptions
+	cache                  *grocksdb.Cache
+}
+
+func newDBOptions() *dbOptions {
+	o := &dbOptions{cache: grocksdb.NewLRUCache(blockCacheBytes)}
+	o.large, o.largeTable = o.family(true)
+	o.small, o.smallTable = o.family(false)
+	return o
+}
+
+func (o *dbOptions) family(large bool) (*grocksdb.Options, *grocksdb.BlockBasedTableOptions) {
 	opts := grocksdb.NewDefaultOptions()
 	opts.SetCreateIfMissing(true)
 	opts.SetCreateIfMissingColumnFamilies(true)
@@ -105,19 +121,32 @@ func options() (*grocksdb.Options, *grocksdb.BlockBasedTableOptions, *grocksdb.C
 	opts.SetMaxWriteBufferNumber(3)
 	opts.SetDbWriteBufferSize(totalMemtableBytes)
 	opts.SetMaxBackgroundJobs(2)
-	opts.SetMemTablePrefixBloomSizeRatio(0.1)
-	opts.SetMemtableWholeKeyFiltering(true)
 	// Compactions run at a lower CPU priority than the process's other threads, so on a
 	// machine the stream or a backfill keeps busy they take idle CPU instead of delaying
-	// reads (measured with the rehearsal: README, Performance).
+	// reads (measured with the rehearsal: README, Performance). Each Options destroys its
+	// Env (a handle on RocksDB's one default environment), so each gets its own.
 	env := grocksdb.NewDefaultEnv()
 	env.LowerThreadPoolCPUPriority()
 	opts.SetEnv(env)
-	cache := grocksdb.NewLRUCache(blockCacheBytes)
+	// Memtables get a whole-key bloom filter (a tenth of their size): absent keys skip the
+	// skip-list search, which random stream adds spent most of their time in.
+	opts.SetMemTablePrefixBloomSizeRatio(0.1)
+	opts.SetMemtableWholeKeyFiltering(true)
 	table := grocksdb.NewDefaultBlockBasedTableOptions()
-	table.SetBlockCache(cache)
+	table.SetBlockCache(o.cache)
+	if !large {
+		table.SetFilterPolicy(grocksdb.NewBloomFilterFull(10))
+	}
 	opts.SetBlockBasedTableFactory(table)
-	return opts, table, cache
+	return opts, table
+}
+
+func (o *dbOptions) destroy() {
+	o.large.Destroy()
+	o.small.Destroy()
+	o.largeTable.Destroy()
+	o.smallTable.Destroy()
+	o.cache.Destroy()
 }
 
 // Add records that every DID in dids has records in collection: one write batch with an rbc
