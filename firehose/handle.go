@@ -43,33 +43,16 @@ func (f *Firehose) apply(ctx context.Context, xev *events.XRPCStreamEvent) (err 
 	return nil
 }
 
-// applyBatch applies events in stream order with as few index writes as it can: the adds of
-// consecutive commits go in one write, which is made before any event that removes or hides
-// (an account event, a #sync) so those see every earlier add. A record delete waits only for
-// the queued adds of its own account (the pair it may remove can be among them): the others
-// touch other keys, so they stay queued, and a stream with deletes still writes its adds in
-// a few large writes (measured with BenchmarkIngest: a write per delete cost a third of the
-// rate).
+// applyBatch applies events in stream order with as few index writes as it can (batch.go):
+// the adds of a batch's commits go in one write, and the pairs their proofs removed in
+// another, each made earlier only when an event needs it.
 func (f *Firehose) applyBatch(ctx context.Context, evts []*events.XRPCStreamEvent) error {
-	var adds []rocksindex.Pair
-	queued := map[string]struct{}{} // the DIDs with adds in adds
+	w := newWrites(f)
 	lastTime := ""
-	write := func() error {
-		if len(adds) == 0 {
-			return nil
-		}
-		n, err := f.cfg.Index.AddPairs(adds)
-		if err != nil {
-			return fmt.Errorf("index the adds of %d events: %w", len(evts), err)
-		}
-		f.metrics.FirehoseIndexAdds.Add(float64(n))
-		adds = adds[:0]
-		clear(queued)
-		return nil
-	}
 	for _, xev := range evts {
 		if xev.RepoCommit == nil {
-			if err := write(); err != nil {
+			// An account event or a #sync sees every earlier add and removal.
+			if err := w.flush(); err != nil {
 				return err
 			}
 			if err := f.apply(ctx, xev); err != nil {
@@ -82,20 +65,18 @@ func (f *Firehose) applyBatch(ctx context.Context, evts []*events.XRPCStreamEven
 		if !ok {
 			continue
 		}
-		for _, c := range colls {
-			adds = append(adds, rocksindex.Pair{Collection: c, DID: evt.Repo})
-		}
-		if len(colls) > 0 {
-			queued[evt.Repo] = struct{}{}
+		if err := w.add(evt.Repo, colls); err != nil {
+			return err
 		}
 		if len(deletes) > 0 {
-			// The removals see every earlier add of the account.
-			if _, ok := queued[evt.Repo]; ok {
-				if err := write(); err != nil {
-					return err
-				}
+			if err := w.beforeDelete(evt.Repo); err != nil {
+				return err
 			}
-			if err := f.recordsDeleted(ctx, evt, deletes); err != nil {
+			gone, err := f.recordsDeleted(ctx, evt, deletes)
+			if err != nil {
+				return err
+			}
+			if err := w.remove(evt.Repo, gone); err != nil {
 				return err
 			}
 		}
@@ -103,7 +84,7 @@ func (f *Firehose) applyBatch(ctx context.Context, evts []*events.XRPCStreamEven
 		lastTime = evt.Time
 	}
 	f.observeTime(lastTime)
-	return write()
+	return w.flush()
 }
 
 // HandleCommit puts (collection, repo) in the index for every create and update op, and hands
@@ -144,42 +125,33 @@ func (f *Firehose) commitChanges(evt *comatproto.SyncSubscribeRepos_Commit) (add
 }
 
 // recordsDeleted decides, from the commit's own MST blocks (package proof), whether the
-// account still has records in each collection it deleted from: a collection proved empty
-// loses the pair (with a tombstone, so no backfill page puts it back); one the proof cannot
-// settle keeps it, is counted, and goes to OnRecordDelete (where a check with the account's
-// PDS plugs in).
-func (f *Firehose) recordsDeleted(ctx context.Context, evt *comatproto.SyncSubscribeRepos_Commit, collections []string) error {
+// account still has records in each collection it deleted from, and returns the collections
+// proved empty (their pairs go, with a tombstone, so no backfill page puts them back). One the
+// proof cannot settle keeps its pair, is counted, and goes to OnRecordDelete (where a check
+// with the account's PDS plugs in).
+func (f *Firehose) recordsDeleted(ctx context.Context, evt *comatproto.SyncSubscribeRepos_Commit, collections []string) ([]string, error) {
 	verdicts, err := f.verdicts(ctx, evt)
 	if err != nil {
-		return err
+		return nil, err
 	}
-	var gone []rocksindex.Pair
+	var gone []string
 	for _, coll := range collections {
 		v := verdicts[coll]
 		switch v.Outcome {
 		case proof.Gone:
-			gone = append(gone, rocksindex.Pair{Collection: coll, DID: evt.Repo})
+			gone = append(gone, coll)
 		case proof.Kept:
 		default:
 			f.st.undecided.Add(1)
 			f.metrics.FirehoseRemovalUndecided.WithLabelValues(string(v.Reason)).Inc()
 			if f.cfg.OnRecordDelete != nil {
 				if err := f.cfg.OnRecordDelete(ctx, evt, coll); err != nil {
-					return fmt.Errorf("record delete in %s, commit %d of %s: %w", coll, evt.Seq, evt.Repo, err)
+					return nil, fmt.Errorf("record delete in %s, commit %d of %s: %w", coll, evt.Seq, evt.Repo, err)
 				}
 			}
 		}
 	}
-	if len(gone) == 0 {
-		return nil
-	}
-	n, err := f.cfg.Index.RemovePairs(gone)
-	if err != nil {
-		return fmt.Errorf("commit %d of %s: %w", evt.Seq, evt.Repo, err)
-	}
-	f.st.pairsRemoved.Add(int64(n))
-	f.metrics.FirehoseRemovals.WithLabelValues("proof").Add(float64(n))
-	return nil
+	return gone, nil
 }
 
 // HandleAccount applies an account's status: deleted removes every pair of the DID (final),
