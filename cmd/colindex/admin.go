@@ -194,6 +194,21 @@ func (a *admin) status(ctx context.Context) (*goclient.Status, error) {
 	return r.JSON200, nil
 }
 
+// health is /_health, whose body comes with a 503 too (a replica that is not ready).
+func (a *admin) health(ctx context.Context) (*goclient.HealthOutput, error) {
+	r, err := a.client.GetHealthWithResponse(ctx)
+	if err != nil {
+		return nil, a.unreachable(err)
+	}
+	if r.JSON200 != nil {
+		return r.JSON200, nil
+	}
+	if r.JSON503 != nil {
+		return r.JSON503, nil
+	}
+	return nil, a.checkStatus(r.HTTPResponse, r.Body)
+}
+
 func start(c *cli.Context) error {
 	a, err := newAdmin(c)
 	if err != nil {
@@ -311,6 +326,18 @@ func status(c *cli.Context) error {
 		return err
 	}
 	printSummary(c.App.Writer, st, c.Int("recent"))
+	return printReplica(c, a)
+}
+
+// printReplica adds replica mode's line to the summary, when this colindex is a replica.
+func printReplica(c *cli.Context, a *admin) error {
+	h, err := a.health(c.Context)
+	if err != nil {
+		return err
+	}
+	if line := replicaLine(h); line != "" {
+		fmt.Fprintln(c.App.Writer, line)
+	}
 	return nil
 }
 

@@ -151,3 +151,36 @@ func at(t *time.Time) time.Time {
 	}
 	return *t
 }
+
+// replicaLine is `colindex status`'s line on replica mode (docs/SCALING.md), from /_health:
+// empty for a standalone colindex; for a replica, whether it takes readers yet and, if not,
+// what it waits for.
+func replicaLine(h *goclient.HealthOutput) string {
+	if h == nil || h.ReplicaOf == nil || *h.ReplicaOf == "" {
+		return ""
+	}
+	line := "replica of " + *h.ReplicaOf + ": "
+	if h.Ready {
+		return line + "ready (the copy is complete and the stream caught up; /_health answers 200)"
+	}
+	var waits []string
+	if h.Backfill != goclient.Complete {
+		waits = append(waits, "the copy is "+string(h.Backfill))
+	}
+	switch f := h.Firehose; {
+	case f == nil:
+	case !f.Following:
+		waits = append(waits, "another process follows the stream")
+	case !f.Connected:
+		waits = append(waits, "the stream is not connected")
+	case !f.CaughtUp:
+		waits = append(waits, "the stream is catching up")
+	}
+	if h.Status == goclient.HealthOutputStatusError {
+		waits = append(waits, "a part does not answer (postgres "+string(h.Postgres)+", index "+string(h.Index)+")")
+	}
+	if len(waits) == 0 {
+		waits = append(waits, "starting")
+	}
+	return line + "not ready, /_health answers 503: " + strings.Join(waits, "; ")
+}

@@ -72,7 +72,7 @@ func watch(c *cli.Context, a *admin) error {
 	}
 	view.end(st)
 	printSummary(c.App.Writer, st, c.Int("recent"))
-	return nil
+	return printReplica(c, a)
 }
 
 func isTerminal(w io.Writer) bool {

@@ -179,3 +179,42 @@ func TestCLIBarsNeverShowDoneEarly(t *testing.T) {
 	require.Contains(t, out.String(), "paused")
 	require.NotContains(t, out.String(), "100 %")
 }
+
+// `colindex status` says whether a replica takes readers and, if not, what it waits for; a
+// standalone colindex gets no line.
+func TestReplicaLineSaysWhatTheReplicaWaitsFor(t *testing.T) {
+	t.Parallel()
+	peer := "http://peer:8080"
+	for _, tc := range []struct {
+		name string
+		h    *goclient.HealthOutput
+		want string
+	}{{
+		name: "standalone",
+		h:    &goclient.HealthOutput{Status: goclient.HealthOutputStatusOk, Backfill: goclient.Running},
+	}, {
+		name: "ready",
+		h: &goclient.HealthOutput{ReplicaOf: &peer, Ready: true, Status: goclient.HealthOutputStatusOk, Backfill: goclient.Complete,
+			Firehose: &goclient.HealthFirehose{Following: true, Connected: true, CaughtUp: true}},
+		want: "replica of http://peer:8080: ready (the copy is complete and the stream caught up; /_health answers 200)",
+	}, {
+		name: "copying while the stream catches up",
+		h: &goclient.HealthOutput{ReplicaOf: &peer, Status: goclient.HealthOutputStatusStarting, Backfill: goclient.Running,
+			Firehose: &goclient.HealthFirehose{Following: true, Connected: true}},
+		want: "replica of http://peer:8080: not ready, /_health answers 503: the copy is running; the stream is catching up",
+	}, {
+		name: "copied, stream down",
+		h: &goclient.HealthOutput{ReplicaOf: &peer, Status: goclient.HealthOutputStatusStarting, Backfill: goclient.Complete,
+			Firehose: &goclient.HealthFirehose{Following: true}},
+		want: "replica of http://peer:8080: not ready, /_health answers 503: the stream is not connected",
+	}, {
+		name: "postgres down",
+		h: &goclient.HealthOutput{ReplicaOf: &peer, Status: goclient.HealthOutputStatusError, Backfill: goclient.Unknown,
+			Postgres: "error", Index: "ok"},
+		want: "replica of http://peer:8080: not ready, /_health answers 503: the copy is unknown; a part does not answer (postgres error, index ok)",
+	}} {
+		t.Run(tc.name, func(t *testing.T) {
+			require.Equal(t, tc.want, replicaLine(tc.h))
+		})
+	}
+}

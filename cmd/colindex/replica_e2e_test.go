@@ -113,6 +113,12 @@ func TestReplicaCopiesItsPeerAndFollowsTheSameStream(t *testing.T) {
 		require.Equal(t, "starting", h.Status)
 		require.True(t, time.Now().Before(deadline), "the replica never became ready: %+v", h)
 	}
+	out, err := replica.cli(t, replica.adminEnv(), "status")
+	require.NoError(t, err, out)
+	require.Contains(t, out, "replica of "+peer.base+": ready", "colindex status says so")
+	out, err = peer.cli(t, peer.adminEnv(), "status")
+	require.NoError(t, err, out)
+	require.NotContains(t, out, "replica of", "the peer is no replica")
 	steps(100, late) // after it is ready
 	for _, a := range hidden {
 		_, err := relay.AccountStatus(a.DID, true, "")
