@@ -176,6 +176,7 @@ func (ix *Index) AddPairs(pairs []Pair) (int, error) {
 	defer wb.Destroy()
 	deltas := map[string]int64{}
 	added := 0
+	var written []Pair
 	for i, p := range uniq {
 		rbc, cbr, gone := vals[3*i].Exists(), vals[3*i+1].Exists(), vals[3*i+2].Exists()
 		if gone {
@@ -189,11 +190,13 @@ func (ix *Index) AddPairs(pairs []Pair) (int, error) {
 		}
 		wb.PutCF(ix.rbc, keys[3*i], nil)
 		wb.PutCF(ix.cbr, keys[3*i+1], nil)
+		written = append(written, p)
 		added++
 		if !rbc && status[p.DID] == "" {
 			deltas[p.Collection]++
 		}
 	}
+	ix.resets.note(written)
 	if wb.Count() > 0 {
 		commit := ix.counts.stage(wb, deltas)
 		if err := ix.db.Write(ix.acct.noSync, wb); err != nil {

@@ -24,6 +24,16 @@ const deleteBatch = 10000
 func (ix *Index) DeleteCollection(ctx context.Context, collection string, progress func(removed int)) (int, error) {
 	removed, after := 0, ""
 	ix.present.forgetCollection(collection)
+	// Writes during the walk are recorded, and removed whole at the end (resets.go).
+	ix.resets.begin(collection)
+	ended := false
+	defer func() {
+		if !ended { // cut short: the next run walks again
+			unlock := ix.counts.lock(collection)
+			ix.resets.end(collection)
+			unlock()
+		}
+	}()
 	noSync := grocksdb.NewDefaultWriteOptions()
 	defer noSync.Destroy()
 	for {
@@ -60,6 +70,10 @@ func (ix *Index) DeleteCollection(ctx context.Context, collection string, progre
 	ix.acct.mu.RLock()
 	unlock := ix.counts.lock(collection)
 	ix.present.forgetCollection(collection) // what AddPairs put back during the cbr deletes
+	ended = true
+	for did := range ix.resets.end(collection) {
+		wb.DeleteCF(ix.cbr, cbrKey(did, collection)) // written during the walk
+	}
 	commit := ix.counts.setZero(wb, collection)
 	err := ix.db.Write(ix.syncWrite, wb) // synced: the cbr deletes before it too
 	if err == nil {

@@ -26,6 +26,7 @@ type Index struct {
 	gone      *grocksdb.ColumnFamilyHandle // pairs the stream removed (removal.go)
 	counts    counts                       // DIDs listed per collection (counts.go)
 	present   present                      // pairs known whole, for the stream's repeats (present.go)
+	resets    resets                       // writes during a DeleteCollection (resets.go)
 }
 
 // Open opens (creating if needed) the index in dir. It fails clearly when another process
@@ -190,6 +191,7 @@ func (ix *Index) Add(collection string, dids []string) error {
 	wb := grocksdb.NewWriteBatch()
 	defer wb.Destroy()
 	var added int64
+	written := make([]Pair, len(live))
 	for i, did := range live {
 		// Both sides every time: a half-written pair (a reset cut short) is made whole.
 		wb.PutCF(ix.rbc, rbcKey(collection, did), nil)
@@ -197,7 +199,9 @@ func (ix *Index) Add(collection string, dids []string) error {
 		if !exists[i] && !hidden[did] {
 			added++
 		}
+		written[i] = Pair{Collection: collection, DID: did}
 	}
+	ix.resets.note(written)
 	commit := ix.counts.stage(wb, map[string]int64{collection: added})
 	// Written unsynced under the stripe lock (so the count's order is the WAL's), synced
 	// after it: concurrent pages do not queue their fsyncs behind one lock.

@@ -146,6 +146,56 @@ func TestDeleteCollectionCutShortFinishesWhenRunAgain(t *testing.T) {
 	}
 }
 
+// Pairs written while a collection is deleted (a stream add, a page in flight) behind the
+// walk's position, ahead of it, and during its last batch: the delete removes each whole,
+// and the index stays consistent (no DID names the collection that no listing has); a write
+// after the delete is kept whole.
+func TestDeleteCollectionRemovesPairsWrittenDuringItWhole(t *testing.T) {
+	t.Parallel()
+	ix := openTemp(t)
+	many := make([]string, 2*deleteBatch+1)
+	for i := range many {
+		many[i] = fmt.Sprintf("did:plc:%024d", i+10)
+	}
+	require.NoError(t, ix.Add("a.b.gone", many))
+	behind, ahead, page, late := "did:plc:000000000000000000000001", "did:plc:999999999999999999999999",
+		"did:plc:000000000000000000000002", "did:plc:000000000000000000000003"
+	calls := 0
+	n, err := ix.DeleteCollection(context.Background(), "a.b.gone", func(int) {
+		calls++
+		if calls == 1 {
+			_, err := ix.AddPairs([]Pair{{"a.b.gone", behind}, {"a.b.gone", ahead}, {"a.b.kept", behind}})
+			require.NoError(t, err)
+			require.NoError(t, ix.Add("a.b.gone", []string{page}))
+		}
+	})
+	require.NoError(t, err)
+	require.GreaterOrEqual(t, n, len(many))
+	for _, did := range []string{behind, ahead, page, many[0]} {
+		colls, err := ix.CollectionsOf(did)
+		require.NoError(t, err)
+		require.NotContains(t, colls, "a.b.gone", "%s: both sides removed", did)
+	}
+	colls, err := ix.CollectionsOf(behind)
+	require.NoError(t, err)
+	require.Equal(t, []string{"a.b.kept"}, colls, "its other collection untouched")
+	left, err := ix.ListRepos("a.b.gone", "", 10)
+	require.NoError(t, err)
+	require.Empty(t, left)
+	require.Zero(t, ix.Count("a.b.gone"))
+
+	added, err := ix.AddPairs([]Pair{{"a.b.gone", late}})
+	require.NoError(t, err)
+	require.Equal(t, 1, added, "after the delete, a write is recorded nowhere and kept")
+	listed, err := ix.ListRepos("a.b.gone", "", 10)
+	require.NoError(t, err)
+	require.Equal(t, []string{late}, listed)
+	colls, err = ix.CollectionsOf(late)
+	require.NoError(t, err)
+	require.Equal(t, []string{"a.b.gone"}, colls)
+	require.EqualValues(t, 1, ix.Count("a.b.gone"))
+}
+
 func TestOpenFailsClearlyOnAFile(t *testing.T) {
 	t.Parallel()
 	path := t.TempDir() + "/not-a-dir"
