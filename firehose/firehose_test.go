@@ -210,13 +210,7 @@ func TestOneBatchOfAddsAndDeletesIsExact(t *testing.T) {
 	add := func(acct *fakerelay.Account, ops ...fakerelay.Op) {
 		evt, err := acct.Commit(ops...)
 		require.NoError(t, err)
-		for _, op := range ops {
-			if op.Action == "delete" {
-				b.truth.del(acct.DID, op.Collection, op.Rkey)
-			} else {
-				b.truth.add(acct.DID, op.Collection, op.Rkey)
-			}
-		}
+		b.truth.apply(acct.DID, ops)
 		batch = append(batch, &events.XRPCStreamEvent{RepoCommit: evt})
 	}
 	add(a, fakerelay.Create(post, "3k001"))

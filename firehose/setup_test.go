@@ -169,14 +169,19 @@ func (b *testBundle) commit(t *testing.T, a *fakerelay.Account, ops ...fakerelay
 	t.Helper()
 	seq, err := b.relay.Commit(a, ops...)
 	require.NoError(t, err)
+	b.truth.apply(a.DID, ops)
+	return seq
+}
+
+// apply records a commit's ops.
+func (tr *truth) apply(did string, ops []fakerelay.Op) {
 	for _, op := range ops {
 		if op.Action == "delete" {
-			b.truth.del(a.DID, op.Collection, op.Rkey)
+			tr.del(did, op.Collection, op.Rkey)
 		} else {
-			b.truth.add(a.DID, op.Collection, op.Rkey)
+			tr.add(did, op.Collection, op.Rkey)
 		}
 	}
-	return seq
 }
 
 func (b *testBundle) account(t *testing.T, did string, active bool, status string) int64 {
