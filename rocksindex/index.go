@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"os"
 	"slices"
+	"sync/atomic"
 
 	"github.com/linxGnu/grocksdb"
 )
@@ -27,6 +28,7 @@ type Index struct {
 	counts    counts                       // DIDs listed per collection (counts.go)
 	present   present                      // pairs known whole, for the stream's repeats (present.go)
 	resets    resets                       // writes during a DeleteCollection (resets.go)
+	closed    atomic.Bool                  // set by Close, before it releases anything
 }
 
 // Open opens (creating if needed) the index in dir. It fails clearly when another process
@@ -70,6 +72,7 @@ func Open(dir string) (*Index, error) {
 // Close releases the index. Column family handles go before the DB: Debian's librocksdb
 // asserts on the order and aborts the process otherwise.
 func (ix *Index) Close() {
+	ix.closed.Store(true)
 	for _, h := range ix.handles {
 		h.Destroy()
 	}

@@ -82,6 +82,14 @@ func TestEndToEndBackfillThroughTheBinary(t *testing.T) {
 	require.Equal(t, total, st.TotalImported)
 	require.Equal(t, requests, relay.Requests())
 
+	// /metrics reports the index per column family (the scrape reads RocksDB's properties).
+	code, body = svc.call(http.MethodGet, "/metrics")
+	require.Equal(t, http.StatusOK, code)
+	for _, family := range []string{"rbc", "cbr", "acct", "gone", "count"} {
+		require.Contains(t, string(body), `colindex_index_sst_bytes{family="`+family+`"}`)
+		require.Contains(t, string(body), `colindex_index_keys_estimate{family="`+family+`"}`)
+	}
+
 	// SIGTERM: a clean exit, and the admin password never reached a log line.
 	require.NoError(t, svc.stop(syscall.SIGTERM))
 	require.Contains(t, svc.logs.String(), `"msg":"stopped"`)

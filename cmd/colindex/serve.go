@@ -195,6 +195,7 @@ func serve(c *cli.Context) error {
 		return fmt.Errorf("start river ui: %w", err)
 	}
 	m.Registry.MustRegister(&jobs.Collector{Pool: pool, River: backfill.River, Logger: log})
+	m.Registry.MustRegister(index.DiskCollector())
 
 	srv := &api.Server{
 		Backfill:      backfill,
