@@ -24,8 +24,12 @@ const deleteBatch = 10000
 func (ix *Index) DeleteCollection(ctx context.Context, collection string, progress func(removed int)) (int, error) {
 	removed, after := 0, ""
 	ix.present.forgetCollection(collection)
-	// Writes during the walk are recorded, and removed whole at the end (resets.go).
+	// Writes during the walk are recorded, and removed whole at the end (resets.go). Begun
+	// under the collection's stripe lock, as writes note: a write that saw no reset begun
+	// has landed before the walk starts, so the walk meets it.
+	unlock := ix.counts.lock(collection)
 	ix.resets.begin(collection)
+	unlock()
 	ended := false
 	defer func() {
 		if !ended { // cut short: the next run walks again
@@ -68,7 +72,7 @@ func (ix *Index) DeleteCollection(ctx context.Context, collection string, progre
 	wb.DeleteRangeCF(ix.rbc, start, end)
 	// The count goes to zero with the range: the locks of an add of this collection.
 	ix.acct.mu.RLock()
-	unlock := ix.counts.lock(collection)
+	unlock = ix.counts.lock(collection)
 	ix.present.forgetCollection(collection) // what AddPairs put back during the cbr deletes
 	ended = true
 	for did := range ix.resets.end(collection) {

@@ -24,7 +24,7 @@ type resets struct {
 	dids   map[string]map[string]struct{}
 }
 
-// begin starts recording writes to collection.
+// begin starts recording writes to collection. Callers hold the collection's stripe lock.
 func (r *resets) begin(collection string) {
 	r.mu.Lock()
 	defer r.mu.Unlock()
