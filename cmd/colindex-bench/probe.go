@@ -42,13 +42,18 @@ func waitHealthy(base string) error {
 	return fmt.Errorf("colindex did not become healthy")
 }
 
-func call(base, method, path string, out any) error {
-	req, err := http.NewRequest(method, base+path, nil)
+// adminDo sends a request with the bench's admin password.
+func adminDo(method, url string) (*http.Response, error) {
+	req, err := http.NewRequest(method, url, nil)
 	if err != nil {
-		return err
+		return nil, err
 	}
 	req.Header.Set("Authorization", "Bearer "+benchPassword)
-	resp, err := http.DefaultClient.Do(req)
+	return http.DefaultClient.Do(req)
+}
+
+func call(base, method, path string, out any) error {
+	resp, err := adminDo(method, base+path)
 	if err != nil {
 		return err
 	}

@@ -187,12 +187,7 @@ func saveProfile(base, path string) error { return saveDebug(base, "profile", pa
 // saveDebug fetches 3 seconds of one of Go's profiles (profile, trace) from colindex's admin
 // side.
 func saveDebug(base, kind, path string) error {
-	req, err := http.NewRequest(http.MethodGet, base+"/debug/pprof/"+kind+"?seconds=3", nil)
-	if err != nil {
-		return err
-	}
-	req.Header.Set("Authorization", "Bearer "+benchPassword)
-	resp, err := http.DefaultClient.Do(req)
+	resp, err := adminDo(http.MethodGet, base+"/debug/pprof/"+kind+"?seconds=3")
 	if err != nil {
 		return err
 	}
