@@ -2,70 +2,65 @@ package firehose
 
 import (
 	"fmt"
+	"slices"
 
 	"github.com/colindex/colindex/rocksindex"
 )
 
 // writes holds a batch's index writes that are not made yet: the pairs its commits add, and
 // the pairs their proofs removed, each in one write at the end of the batch. Writes of
-// different accounts touch different keys (and counts only add up), so they may land in any
-// order; only one account's own adds and removals must keep stream order, so queueing one
-// kind for an account first writes the other kind's queue if that account is in it. A
-// stream with 1 commit in 10 a delete wrote its adds ten at a time when every delete wrote
-// the queue first, and each removal alone: a third of the ingest rate (BenchmarkIngest).
+// different pairs touch different keys (and counts only add up), so they may land in any
+// order, except two writes of one pair, which must leave the index as they would in order:
+//   - add, then removal: flush writes the batch's adds before its removals.
+//   - removal, then add: the add takes the removal's place in the queue. That leaves the pair
+//     present without a tombstone, counted once, as the two in order would: the add deletes a
+//     tombstone it finds, and counts only a pair that was absent.
+//
+// So a record delete cuts no write short. The stream benchmark's deletes used to write the
+// account's queued adds first, cutting the batch's one write into many; with 1 commit in 10
+// a delete, BenchmarkIngest measured that as most of what deletes cost. Only a delete the
+// proof cannot settle writes everything queued first (flush): its check is a River job that
+// may run before the batch ends, and must find the index as the stream left it.
 //
 // The whole batch's events finish together (the cursor passes them only after the last
 // write), so a crash between two writes replays the batch, and replaying is idempotent.
 type writes struct {
-	f                 *Firehose
-	adds, gone        []rocksindex.Pair
-	addDIDs, goneDIDs map[string]struct{}
+	f          *Firehose
+	adds, gone []rocksindex.Pair
+	goneDIDs   map[string]struct{} // the DIDs in gone
 }
 
 func newWrites(f *Firehose) *writes {
-	return &writes{f: f, addDIDs: map[string]struct{}{}, goneDIDs: map[string]struct{}{}}
+	return &writes{f: f, goneDIDs: map[string]struct{}{}}
 }
 
-// add queues (collection, did) for each of colls, after did's queued removals.
-func (w *writes) add(did string, colls []string) error {
+// add queues (collection, did) for each of colls, in place of did's queued removals of them.
+func (w *writes) add(did string, colls []string) {
 	if len(colls) == 0 {
-		return nil
+		return
 	}
 	if _, ok := w.goneDIDs[did]; ok {
-		if err := w.writeGone(); err != nil {
-			return err
-		}
+		w.gone = dropPairs(w.gone, did, colls)
 	}
 	for _, c := range colls {
 		w.adds = append(w.adds, rocksindex.Pair{Collection: c, DID: did})
 	}
-	w.addDIDs[did] = struct{}{}
-	return nil
 }
 
-// beforeDelete writes did's queued adds before one of its record deletes is decided: the
-// pair the proof may remove can be among them, and a delete the proof cannot settle goes to
-// a check (a River job) that may run before the batch ends.
-func (w *writes) beforeDelete(did string) error {
-	if _, ok := w.addDIDs[did]; ok {
-		return w.writeAdds()
-	}
-	return nil
-}
-
-// remove queues (collection, did) for each of colls, proved gone.
-func (w *writes) remove(did string, colls []string) error {
-	if len(colls) == 0 {
-		return nil
-	}
-	if err := w.beforeDelete(did); err != nil {
-		return err
-	}
+// remove queues the removal of (collection, did) for each of colls, proved gone. Queued adds
+// of the same pairs may stay: flush writes the adds first.
+func (w *writes) remove(did string, colls []string) {
 	for _, c := range colls {
 		w.gone = append(w.gone, rocksindex.Pair{Collection: c, DID: did})
 	}
 	w.goneDIDs[did] = struct{}{}
-	return nil
+}
+
+// dropPairs removes from pairs every (collection, did) with collection in colls, in place.
+func dropPairs(pairs []rocksindex.Pair, did string, colls []string) []rocksindex.Pair {
+	return slices.DeleteFunc(pairs, func(p rocksindex.Pair) bool {
+		return p.DID == did && slices.Contains(colls, p.Collection)
+	})
 }
 
 // flush makes every queued write, before an event that must see them all.
@@ -86,7 +81,6 @@ func (w *writes) writeAdds() error {
 	}
 	w.f.metrics.FirehoseIndexAdds.Add(float64(n))
 	w.adds = w.adds[:0]
-	clear(w.addDIDs)
 	return nil
 }
 

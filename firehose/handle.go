@@ -45,7 +45,8 @@ func (f *Firehose) apply(ctx context.Context, xev *events.XRPCStreamEvent) (err 
 
 // applyBatch applies events in stream order with as few index writes as it can (batch.go):
 // the adds of a batch's commits go in one write, and the pairs their proofs removed in
-// another, each made earlier only when an event needs it.
+// another, both made earlier only before an event that must see them (an account event, a
+// #sync, a delete the proof cannot settle).
 func (f *Firehose) applyBatch(ctx context.Context, evts []*events.XRPCStreamEvent) error {
 	w := newWrites(f)
 	lastTime := ""
@@ -65,20 +66,13 @@ func (f *Firehose) applyBatch(ctx context.Context, evts []*events.XRPCStreamEven
 		if !ok {
 			continue
 		}
-		if err := w.add(evt.Repo, colls); err != nil {
-			return err
-		}
+		w.add(evt.Repo, colls)
 		if len(deletes) > 0 {
-			if err := w.beforeDelete(evt.Repo); err != nil {
-				return err
-			}
-			gone, err := f.recordsDeleted(ctx, evt, deletes)
+			gone, err := f.recordsDeleted(ctx, evt, deletes, w)
 			if err != nil {
 				return err
 			}
-			if err := w.remove(evt.Repo, gone); err != nil {
-				return err
-			}
+			w.remove(evt.Repo, gone)
 		}
 		f.st.commits.Add(1)
 		lastTime = evt.Time
@@ -128,8 +122,9 @@ func (f *Firehose) commitChanges(evt *comatproto.SyncSubscribeRepos_Commit) (add
 // account still has records in each collection it deleted from, and returns the collections
 // proved empty (their pairs go, with a tombstone, so no backfill page puts them back). One the
 // proof cannot settle keeps its pair, is counted, and goes to OnRecordDelete (where a check
-// with the account's PDS plugs in).
-func (f *Firehose) recordsDeleted(ctx context.Context, evt *comatproto.SyncSubscribeRepos_Commit, collections []string) ([]string, error) {
+// with the account's PDS plugs in), after the batch's queued writes w are made: the check
+// may run before the batch ends.
+func (f *Firehose) recordsDeleted(ctx context.Context, evt *comatproto.SyncSubscribeRepos_Commit, collections []string, w *writes) ([]string, error) {
 	verdicts, err := f.verdicts(ctx, evt)
 	if err != nil {
 		return nil, err
@@ -145,6 +140,9 @@ func (f *Firehose) recordsDeleted(ctx context.Context, evt *comatproto.SyncSubsc
 			f.st.undecided.Add(1)
 			f.metrics.FirehoseRemovalUndecided.WithLabelValues(string(v.Reason)).Inc()
 			if f.cfg.OnRecordDelete != nil {
+				if err := w.flush(); err != nil {
+					return nil, err
+				}
 				if err := f.cfg.OnRecordDelete(ctx, evt, coll); err != nil {
 					return nil, fmt.Errorf("record delete in %s, commit %d of %s: %w", coll, evt.Seq, evt.Repo, err)
 				}
