@@ -5,7 +5,7 @@
 // A sync-1.1 commit carries the MST nodes needed to invert its ops onto prevData, and
 // inverting a delete means re-inserting the deleted key, which needs the nodes that hold its
 // neighbours in the new tree. Once the ops have been inverted onto prevData (indigo's
-// LoadRepoFromCAR, InvertOp and RootCID, see verifiedTree), the keys just before and after a
+// LoadRepoFromCAR, InvertOp and RootCID, see verifyCommit), the keys just before and after a
 // deleted path are therefore in the blocks, and they settle the question: the collection
 // still has records iff one of them is "collection/…". A neighbour that is not in the blocks
 // makes the verdict Unknown, never a guess.
@@ -97,15 +97,15 @@ func Decide(ctx context.Context, evt *comatproto.SyncSubscribeRepos_Commit) map[
 		return nil
 	}
 	out := make(map[string]Verdict, len(deleted))
-	tree, reason, err := verifiedTree(ctx, evt)
+	reason, err := verifyCommit(ctx, evt, func(root *mst.Node) {
+		for coll, paths := range deleted {
+			out[coll] = decideCollection(root, coll, paths)
+		}
+	})
 	if err != nil {
 		for coll := range deleted {
 			out[coll] = Verdict{Outcome: Unknown, Reason: reason, Err: err}
 		}
-		return out
-	}
-	for coll, paths := range deleted {
-		out[coll] = decideCollection(tree, coll, paths)
 	}
 	return out
 }

@@ -137,7 +137,7 @@ func TestDecide(t *testing.T) {
 				r.commit(create(old))
 				evt := r.commit(del(old), create(replacement))
 				_, err := repo.VerifyCommitMessage(context.Background(), evt)
-				require.ErrorContains(t, err, "prevData", "indigo's verification was fixed: drop verifiedTree's reordering")
+				require.ErrorContains(t, err, "prevData", "indigo's verification was fixed: drop verifyCommit's reordering")
 				return evt
 			},
 			want: map[string]Outcome{postgate: Gone},

@@ -14,39 +14,41 @@ import (
 	"github.com/ipfs/go-cid"
 )
 
-// verifiedTree returns the commit's partial MST (the tree after the commit) once it has
-// passed the structural checks of indigo's repo.VerifyCommitMessage, short of the signature:
-// the CAR's commit matches the message, each create and update is in the tree with its record
-// in the blocks, and the ops, inverted, land on prevData.
+// verifyCommit runs the structural checks of indigo's repo.VerifyCommitMessage, short of the
+// signature: the CAR's commit matches the message, each create and update is in the tree with
+// its record in the blocks, and the ops, inverted, land on prevData. read is given the
+// commit's partial MST (the tree after the commit) before the inversion rewrites it in place,
+// which saves copying the tree; what read concludes stands only if verifyCommit returns no
+// error.
 //
-// It is VerifyCommitMessage's sequence (LoadRepoFromCAR, InvertOp on a copy, RootCID) rather
-// than a call to it, for three reasons. Its op order, NormalizeOps, is not a strict weak order
+// It is VerifyCommitMessage's sequence (LoadRepoFromCAR, InvertOp, RootCID) rather than a
+// call to it, for three reasons. Its op order, NormalizeOps, is not a strict weak order
 // (a delete sorts before a create, and a create before a delete whose path is greater), so a
 // create can be inverted before a delete; when the commit replaced every record of the repo,
 // that empties the root, indigo's Remove leaves the empty root at its old height, the delete's
 // re-insert builds a tree that is not canonical, and a valid commit fails. It returns success
 // without inverting when an op has no prev, and skips the root check without prevData. And it
 // builds a logger and formats two CIDs per call, at firehose rates.
-func verifiedTree(ctx context.Context, evt *comatproto.SyncSubscribeRepos_Commit) (*mst.Node, Reason, error) {
+func verifyCommit(ctx context.Context, evt *comatproto.SyncSubscribeRepos_Commit, read func(root *mst.Node)) (Reason, error) {
 	if evt.TooBig {
-		return nil, ReasonTooBig, fmt.Errorf("commit %s of %s: tooBig set", evt.Rev, evt.Repo)
+		return ReasonTooBig, fmt.Errorf("commit %s of %s: tooBig set", evt.Rev, evt.Repo)
 	}
 	if len(evt.Blocks) == 0 {
-		return nil, ReasonNoBlocks, fmt.Errorf("commit %s of %s: no blocks", evt.Rev, evt.Repo)
+		return ReasonNoBlocks, fmt.Errorf("commit %s of %s: no blocks", evt.Rev, evt.Repo)
 	}
 	if evt.PrevData == nil {
-		return nil, ReasonNoPrevData, fmt.Errorf("commit %s of %s: no prevData", evt.Rev, evt.Repo)
+		return ReasonNoPrevData, fmt.Errorf("commit %s of %s: no prevData", evt.Rev, evt.Repo)
 	}
 	ops, reason, err := inversionOrder(evt.Ops)
 	if err != nil {
-		return nil, reason, fmt.Errorf("commit %s of %s: %w", evt.Rev, evt.Repo, err)
+		return reason, fmt.Errorf("commit %s of %s: %w", evt.Rev, evt.Repo, err)
 	}
 	commit, r, err := repo.LoadRepoFromCAR(ctx, bytes.NewReader(evt.Blocks))
 	if err != nil {
-		return nil, classify(err), fmt.Errorf("commit %s of %s: load blocks: %w", evt.Rev, evt.Repo, err)
+		return classify(err), fmt.Errorf("commit %s of %s: load blocks: %w", evt.Rev, evt.Repo, err)
 	}
 	if commit.DID != evt.Repo || commit.Rev != evt.Rev {
-		return nil, ReasonInvalid, fmt.Errorf("commit %s of %s: blocks hold commit %s of %s", evt.Rev, evt.Repo, commit.Rev, commit.DID)
+		return ReasonInvalid, fmt.Errorf("commit %s of %s: blocks hold commit %s of %s", evt.Rev, evt.Repo, commit.Rev, commit.DID)
 	}
 	for _, op := range ops {
 		if op.Value == nil {
@@ -54,29 +56,29 @@ func verifiedTree(ctx context.Context, evt *comatproto.SyncSubscribeRepos_Commit
 		}
 		got, err := r.MST.Get([]byte(op.Path))
 		if err != nil {
-			return nil, classify(err), fmt.Errorf("commit %s of %s: look up %s: %w", evt.Rev, evt.Repo, op.Path, err)
+			return classify(err), fmt.Errorf("commit %s of %s: look up %s: %w", evt.Rev, evt.Repo, op.Path, err)
 		}
 		if got == nil || *got != *op.Value {
-			return nil, ReasonInvalid, fmt.Errorf("commit %s of %s: %s is %v in the tree, %s in the op", evt.Rev, evt.Repo, op.Path, got, op.Value)
+			return ReasonInvalid, fmt.Errorf("commit %s of %s: %s is %v in the tree, %s in the op", evt.Rev, evt.Repo, op.Path, got, op.Value)
 		}
 		if _, err := r.RecordStore.Get(ctx, *got); err != nil {
-			return nil, ReasonInvalid, fmt.Errorf("commit %s of %s: record %s: %w", evt.Rev, evt.Repo, op.Path, err)
+			return ReasonInvalid, fmt.Errorf("commit %s of %s: record %s: %w", evt.Rev, evt.Repo, op.Path, err)
 		}
 	}
-	inv := r.MST.Copy()
+	read(r.MST.Root)
 	for _, op := range ops {
-		if err := repo.InvertOp(&inv, &op); err != nil {
-			return nil, classify(err), fmt.Errorf("commit %s of %s: invert %s: %w", evt.Rev, evt.Repo, op.Path, err)
+		if err := repo.InvertOp(&r.MST, &op); err != nil {
+			return classify(err), fmt.Errorf("commit %s of %s: invert %s: %w", evt.Rev, evt.Repo, op.Path, err)
 		}
 	}
-	root, err := inv.RootCID()
+	root, err := r.MST.RootCID()
 	if err != nil {
-		return nil, classify(err), fmt.Errorf("commit %s of %s: root of inverted tree: %w", evt.Rev, evt.Repo, err)
+		return classify(err), fmt.Errorf("commit %s of %s: root of inverted tree: %w", evt.Rev, evt.Repo, err)
 	}
 	if prev := cid.Cid(*evt.PrevData); *root != prev {
-		return nil, ReasonPrevData, fmt.Errorf("commit %s of %s: ops invert to %s, prevData is %s", evt.Rev, evt.Repo, root, prev)
+		return ReasonPrevData, fmt.Errorf("commit %s of %s: ops invert to %s, prevData is %s", evt.Rev, evt.Repo, root, prev)
 	}
-	return r.MST.Root, "", nil
+	return "", nil
 }
 
 // inversionOrder turns the message's ops into indigo Operations, deletes first (re-inserting
