@@ -36,7 +36,7 @@ func (f *Firehose) decideAhead(ctx context.Context, evt *comatproto.SyncSubscrib
 		case <-ctx.Done():
 			return // the applier will not ask: the connection is over
 		}
-		d.verdicts = proof.Decide(ctx, evt)
+		d.verdicts = proof.DecideWith(ctx, evt, f.collections.collectionOf)
 		<-f.deciders
 	}()
 }
@@ -45,7 +45,7 @@ func (f *Firehose) decideAhead(ctx context.Context, evt *comatproto.SyncSubscrib
 func (f *Firehose) verdicts(ctx context.Context, evt *comatproto.SyncSubscribeRepos_Commit) (map[string]proof.Verdict, error) {
 	v, ok := f.decisions.LoadAndDelete(evt)
 	if !ok {
-		return proof.Decide(ctx, evt), nil
+		return proof.DecideWith(ctx, evt, f.collections.collectionOf), nil
 	}
 	d := v.(*decision)
 	select {
@@ -54,7 +54,7 @@ func (f *Firehose) verdicts(ctx context.Context, evt *comatproto.SyncSubscribeRe
 		return nil, ctx.Err()
 	}
 	if d.verdicts == nil { // abandoned when its context ended
-		return proof.Decide(ctx, evt), nil
+		return proof.DecideWith(ctx, evt, f.collections.collectionOf), nil
 	}
 	return d.verdicts, nil
 }

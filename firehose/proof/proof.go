@@ -92,7 +92,14 @@ type Verdict struct {
 // The decision is made on the tree after all ops, so a commit that deletes a collection's last
 // record and creates another one in it is Kept. Decide does not retain evt.
 func Decide(ctx context.Context, evt *comatproto.SyncSubscribeRepos_Commit) map[string]Verdict {
-	deleted := deletedPaths(evt)
+	return DecideWith(ctx, evt, parseRepoPath)
+}
+
+// DecideWith is Decide with the caller's reading of an op's path into its collection, which
+// must accept and refuse exactly what indigo's syntax.ParseRepoPath does (the firehose's
+// remembers the collections it has seen: the regular expressions were a quarter of deciding).
+func DecideWith(ctx context.Context, evt *comatproto.SyncSubscribeRepos_Commit, collection func(path string) (string, error)) map[string]Verdict {
+	deleted := deletedPaths(evt, collection)
 	if len(deleted) == 0 {
 		return nil
 	}
@@ -111,7 +118,7 @@ func Decide(ctx context.Context, evt *comatproto.SyncSubscribeRepos_Commit) map[
 }
 
 // deletedPaths groups the paths of evt's delete ops by collection.
-func deletedPaths(evt *comatproto.SyncSubscribeRepos_Commit) map[string][]string {
+func deletedPaths(evt *comatproto.SyncSubscribeRepos_Commit, collection func(string) (string, error)) map[string][]string {
 	if evt == nil {
 		return nil
 	}
@@ -120,7 +127,7 @@ func deletedPaths(evt *comatproto.SyncSubscribeRepos_Commit) map[string][]string
 		if op == nil || op.Action != "delete" {
 			continue
 		}
-		coll, _, err := syntax.ParseRepoPath(op.Path)
+		coll, err := collection(op.Path)
 		if err != nil {
 			// The stream handler skips and counts such ops; no collection to decide for.
 			continue
@@ -128,9 +135,15 @@ func deletedPaths(evt *comatproto.SyncSubscribeRepos_Commit) map[string][]string
 		if out == nil {
 			out = map[string][]string{}
 		}
-		out[coll.String()] = append(out[coll.String()], op.Path)
+		out[coll] = append(out[coll], op.Path)
 	}
 	return out
+}
+
+// parseRepoPath is indigo's reading of a record path.
+func parseRepoPath(path string) (string, error) {
+	nsid, _, err := syntax.ParseRepoPath(path)
+	return nsid.String(), err
 }
 
 // decideCollection looks at the neighbours of each deleted path of coll in the new tree.
