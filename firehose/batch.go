@@ -1,74 +1,131 @@
 package firehose
 
 import (
+	"context"
 	"fmt"
-	"slices"
 
+	comatproto "github.com/bluesky-social/indigo/api/atproto"
+
+	"github.com/colindex/colindex/firehose/proof"
 	"github.com/colindex/colindex/rocksindex"
 )
 
-// writes holds a batch's index writes that are not made yet: the pairs its commits add, and
-// the pairs their proofs removed, each in one write at the end of the batch. Writes of
-// different pairs touch different keys (and counts only add up), so they may land in any
-// order, except two writes of one pair, which must leave the index as they would in order:
-//   - add, then removal: flush writes the batch's adds before its removals.
-//   - removal, then add: the add takes the removal's place in the queue. That leaves the pair
-//     present without a tombstone, counted once, as the two in order would: the add deletes a
-//     tombstone it finds, and counts only a pair that was absent.
+// writes holds a batch's index writes that are not made yet: the pairs its commits add, in
+// one write, and its record deletes, whose verdicts (decide.go) are awaited only then, after
+// the adds are written, so the applier does not stop at each delete for its proof; the pairs
+// the proofs removed go in a second write. Writes of different pairs touch different keys
+// (and counts only add up), so they may land in any order; of one pair's writes in a batch
+// only the last counts, and writing the adds first, then the removals no later add undoes,
+// leaves the index as the writes in stream order would:
+//   - add, then removal: the removal is written after the add.
+//   - removal, then add: the removal is dropped. The add alone leaves the pair present
+//     without a tombstone, counted once, as the two in order would: it deletes a tombstone it
+//     finds, and counts only a pair that was absent.
 //
-// So a record delete cuts no write short. The stream benchmark's deletes used to write the
-// account's queued adds first, cutting the batch's one write into many; with 1 commit in 10
-// a delete, BenchmarkIngest measured that as most of what deletes cost. Only a delete the
-// proof cannot settle writes everything queued first (flush): its check is a River job that
-// may run before the batch ends, and must find the index as the stream left it.
+// A delete the proof cannot settle is handed to OnRecordDelete (a check with the account's
+// PDS, a River job that may run at once) after both writes, so the check finds every earlier
+// write of the batch in the index. An account event or a #sync flushes the queue first.
 //
 // The whole batch's events finish together (the cursor passes them only after the last
 // write), so a crash between two writes replays the batch, and replaying is idempotent.
 type writes struct {
-	f          *Firehose
-	adds, gone []rocksindex.Pair
-	goneDIDs   map[string]struct{} // the DIDs in gone
+	f       *Firehose
+	adds    []rocksindex.Pair
+	deletes []pendingDelete // in stream order
 }
 
-func newWrites(f *Firehose) *writes {
-	return &writes{f: f, goneDIDs: map[string]struct{}{}}
+// pendingDelete is a commit's record deletes, waiting for their verdicts.
+type pendingDelete struct {
+	evt   *comatproto.SyncSubscribeRepos_Commit
+	colls []string // the collections it deleted from
+	adds  int      // how many adds were queued before it
 }
 
-// add queues (collection, did) for each of colls, in place of did's queued removals of them.
+// unsettled is a collection a commit deleted from that its proof could not settle.
+type unsettled struct {
+	evt  *comatproto.SyncSubscribeRepos_Commit
+	coll string
+}
+
+func newWrites(f *Firehose) *writes { return &writes{f: f} }
+
+// add queues (collection, did) for each of colls.
 func (w *writes) add(did string, colls []string) {
-	if len(colls) == 0 {
-		return
-	}
-	if _, ok := w.goneDIDs[did]; ok {
-		w.gone = dropPairs(w.gone, did, colls)
-	}
 	for _, c := range colls {
 		w.adds = append(w.adds, rocksindex.Pair{Collection: c, DID: did})
 	}
 }
 
-// remove queues the removal of (collection, did) for each of colls, proved gone. Queued adds
-// of the same pairs may stay: flush writes the adds first.
-func (w *writes) remove(did string, colls []string) {
-	for _, c := range colls {
-		w.gone = append(w.gone, rocksindex.Pair{Collection: c, DID: did})
-	}
-	w.goneDIDs[did] = struct{}{}
+// recordsDeleted queues evt's record deletes from colls, to be decided at the flush.
+func (w *writes) recordsDeleted(evt *comatproto.SyncSubscribeRepos_Commit, colls []string) {
+	w.deletes = append(w.deletes, pendingDelete{evt: evt, colls: colls, adds: len(w.adds)})
 }
 
-// dropPairs removes from pairs every (collection, did) with collection in colls, in place.
-func dropPairs(pairs []rocksindex.Pair, did string, colls []string) []rocksindex.Pair {
-	return slices.DeleteFunc(pairs, func(p rocksindex.Pair) bool {
-		return p.DID == did && slices.Contains(colls, p.Collection)
-	})
-}
-
-// flush makes every queued write, before an event that must see them all.
-func (w *writes) flush() error {
+// flush makes every queued write: the adds, then the removals the proofs call for, then
+// hands over the deletes they could not settle.
+func (w *writes) flush(ctx context.Context) error {
+	lastAdd := w.lastAdds()
 	if err := w.writeAdds(); err != nil {
 		return err
 	}
-	return w.writeGone()
+	if len(w.deletes) == 0 {
+		return nil
+	}
+	var gone []rocksindex.Pair
+	var open []unsettled
+	for _, d := range w.deletes {
+		verdicts, err := w.f.verdicts(ctx, d.evt)
+		if err != nil {
+			return err
+		}
+		for _, coll := range d.colls {
+			v := verdicts[coll]
+			switch v.Outcome {
+			case proof.Gone:
+				p := rocksindex.Pair{Collection: coll, DID: d.evt.Repo}
+				if i, ok := lastAdd[p]; !ok || i < d.adds {
+					gone = append(gone, p) // else added again later in the batch
+				}
+			case proof.Kept:
+			default:
+				w.f.st.undecided.Add(1)
+				w.f.metrics.FirehoseRemovalUndecided.WithLabelValues(string(v.Reason)).Inc()
+				open = append(open, unsettled{d.evt, coll})
+			}
+		}
+	}
+	w.deletes = w.deletes[:0]
+	if err := w.writeGone(gone); err != nil {
+		return err
+	}
+	if w.f.cfg.OnRecordDelete == nil {
+		return nil
+	}
+	for _, u := range open {
+		if err := w.f.cfg.OnRecordDelete(ctx, u.evt, u.coll); err != nil {
+			return fmt.Errorf("record delete in %s, commit %d of %s: %w", u.coll, u.evt.Seq, u.evt.Repo, err)
+		}
+	}
+	return nil
+}
+
+// lastAdds maps each queued add of an account with a queued delete to its last place in
+// adds (nil when no delete is queued).
+func (w *writes) lastAdds() map[rocksindex.Pair]int {
+	if len(w.deletes) == 0 {
+		return nil
+	}
+	deleting := make(map[string]struct{}, len(w.deletes))
+	for _, d := range w.deletes {
+		deleting[d.evt.Repo] = struct{}{}
+	}
+	last := map[rocksindex.Pair]int{}
+	for i, p := range w.adds {
+		if _, ok := deleting[p.DID]; ok {
+			last[p] = i
+		}
+	}
+	return last
 }
 
 func (w *writes) writeAdds() error {
@@ -84,17 +141,15 @@ func (w *writes) writeAdds() error {
 	return nil
 }
 
-func (w *writes) writeGone() error {
-	if len(w.gone) == 0 {
+func (w *writes) writeGone(gone []rocksindex.Pair) error {
+	if len(gone) == 0 {
 		return nil
 	}
-	n, err := w.f.cfg.Index.RemovePairs(w.gone)
+	n, err := w.f.cfg.Index.RemovePairs(gone)
 	if err != nil {
-		return fmt.Errorf("remove %d pairs proved gone: %w", len(w.gone), err)
+		return fmt.Errorf("remove %d pairs proved gone: %w", len(gone), err)
 	}
 	w.f.st.pairsRemoved.Add(int64(n))
 	w.f.metrics.FirehoseRemovals.WithLabelValues("proof").Add(float64(n))
-	w.gone = w.gone[:0]
-	clear(w.goneDIDs)
 	return nil
 }

@@ -10,7 +10,6 @@ import (
 	"github.com/bluesky-social/indigo/atproto/syntax"
 	"github.com/bluesky-social/indigo/events"
 
-	"github.com/colindex/colindex/firehose/proof"
 	"github.com/colindex/colindex/rocksindex"
 )
 
@@ -45,15 +44,18 @@ func (f *Firehose) apply(ctx context.Context, xev *events.XRPCStreamEvent) (err 
 
 // applyBatch applies events in stream order with as few index writes as it can (batch.go):
 // the adds of a batch's commits go in one write, and the pairs their proofs removed in
-// another, both made earlier only before an event that must see them (an account event, a
-// #sync, a delete the proof cannot settle).
+// another, both made earlier only before an event that must see them (an account event or
+// a #sync). Record deletes are decided from their commits' proofs (package proof); the pairs
+// proved gone are removed, with a tombstone so no backfill page puts them back, and a delete
+// the proof cannot settle keeps its pair, is counted, and goes to OnRecordDelete (a check
+// with the account's PDS).
 func (f *Firehose) applyBatch(ctx context.Context, evts []*events.XRPCStreamEvent) error {
 	w := newWrites(f)
 	lastTime := ""
 	for _, xev := range evts {
 		if xev.RepoCommit == nil {
 			// An account event or a #sync sees every earlier add and removal.
-			if err := w.flush(); err != nil {
+			if err := w.flush(ctx); err != nil {
 				return err
 			}
 			if err := f.apply(ctx, xev); err != nil {
@@ -68,17 +70,13 @@ func (f *Firehose) applyBatch(ctx context.Context, evts []*events.XRPCStreamEven
 		}
 		w.add(evt.Repo, colls)
 		if len(deletes) > 0 {
-			gone, err := f.recordsDeleted(ctx, evt, deletes, w)
-			if err != nil {
-				return err
-			}
-			w.remove(evt.Repo, gone)
+			w.recordsDeleted(evt, deletes)
 		}
 		f.st.commits.Add(1)
 		lastTime = evt.Time
 	}
 	f.observeTime(lastTime)
-	return w.flush()
+	return w.flush(ctx)
 }
 
 // HandleCommit puts (collection, repo) in the index for every create and update op, and hands
@@ -116,40 +114,6 @@ func (f *Firehose) commitChanges(evt *comatproto.SyncSubscribeRepos_Commit) (add
 		}
 	}
 	return adds, deletes, true
-}
-
-// recordsDeleted decides, from the commit's own MST blocks (package proof), whether the
-// account still has records in each collection it deleted from, and returns the collections
-// proved empty (their pairs go, with a tombstone, so no backfill page puts them back). One the
-// proof cannot settle keeps its pair, is counted, and goes to OnRecordDelete (where a check
-// with the account's PDS plugs in), after the batch's queued writes w are made: the check
-// may run before the batch ends.
-func (f *Firehose) recordsDeleted(ctx context.Context, evt *comatproto.SyncSubscribeRepos_Commit, collections []string, w *writes) ([]string, error) {
-	verdicts, err := f.verdicts(ctx, evt)
-	if err != nil {
-		return nil, err
-	}
-	var gone []string
-	for _, coll := range collections {
-		v := verdicts[coll]
-		switch v.Outcome {
-		case proof.Gone:
-			gone = append(gone, coll)
-		case proof.Kept:
-		default:
-			f.st.undecided.Add(1)
-			f.metrics.FirehoseRemovalUndecided.WithLabelValues(string(v.Reason)).Inc()
-			if f.cfg.OnRecordDelete != nil {
-				if err := w.flush(); err != nil {
-					return nil, err
-				}
-				if err := f.cfg.OnRecordDelete(ctx, evt, coll); err != nil {
-					return nil, fmt.Errorf("record delete in %s, commit %d of %s: %w", coll, evt.Seq, evt.Repo, err)
-				}
-			}
-		}
-	}
-	return gone, nil
 }
 
 // HandleAccount applies an account's status: deleted removes every pair of the DID (final),
