@@ -12,19 +12,22 @@ import (
 
 // writes holds a batch's index writes that are not made yet: the pairs its commits add, in
 // one write, and its record deletes, whose verdicts (decide.go) are awaited only then, after
-// the adds are written, so the applier does not stop at each delete for its proof; the pairs
-// the proofs removed go in a second write. Writes of different pairs touch different keys
-// (and counts only add up), so they may land in any order; of one pair's writes in a batch
-// only the last counts, and writing the adds first, then the removals no later add undoes,
-// leaves the index as the writes in stream order would:
-//   - add, then removal: the removal is written after the add.
-//   - removal, then add: the removal is dropped. The add alone leaves the pair present
-//     without a tombstone, counted once, as the two in order would: it deletes a tombstone it
-//     finds, and counts only a pair that was absent.
+// the adds are written, so the applier does not stop at each delete for its proof. Writes of
+// different pairs touch different keys (and counts only add up), so they may land in any
+// order; one pair's writes must leave the index, its counts and its tombstones as they would
+// in stream order. The flush writes, in this order:
+//  1. every add;
+//  2. every pair proved gone: one write, so a pair added earlier in the batch is removed;
+//  3. the pairs the batch adds again after their last removal, which undo step 2 as the
+//     add did in the stream (an add of an account marked deleted is dropped and leaves the
+//     tombstone, as in the stream). Step 3 is rare: a record deleted and another created in
+//     the same collection, a few events apart.
 //
 // A delete the proof cannot settle is handed to OnRecordDelete (a check with the account's
-// PDS, a River job that may run at once) after both writes, so the check finds every earlier
-// write of the batch in the index. An account event or a #sync flushes the queue first.
+// PDS, a River job that may run at once) after those writes: the check finds the index with
+// every write of the batch up to this flush, earlier and later ones, and asks the PDS, whose
+// answer already reflects every commit the relay sent. An #account or #sync event flushes the
+// queue first.
 //
 // The whole batch's events finish together (the cursor passes them only after the last
 // write), so a crash between two writes replays the batch, and replaying is idempotent.
@@ -61,8 +64,8 @@ func (w *writes) recordsDeleted(evt *comatproto.SyncSubscribeRepos_Commit, colls
 	w.deletes = append(w.deletes, pendingDelete{evt: evt, colls: colls, adds: len(w.adds)})
 }
 
-// flush makes every queued write: the adds, then the removals the proofs call for, then
-// hands over the deletes they could not settle.
+// flush makes every queued write (adds, removals, adds again) and then hands over the
+// deletes the proofs could not settle.
 func (w *writes) flush(ctx context.Context) error {
 	lastAdd := w.lastAdds()
 	if err := w.writeAdds(); err != nil {
@@ -73,6 +76,7 @@ func (w *writes) flush(ctx context.Context) error {
 	}
 	var gone []rocksindex.Pair
 	var open []unsettled
+	lastGone := map[rocksindex.Pair]int{} // each removed pair's last removal, as a place in adds
 	for _, d := range w.deletes {
 		verdicts, err := w.f.verdicts(ctx, d.evt)
 		if err != nil {
@@ -83,9 +87,8 @@ func (w *writes) flush(ctx context.Context) error {
 			switch v.Outcome {
 			case proof.Gone:
 				p := rocksindex.Pair{Collection: coll, DID: d.evt.Repo}
-				if i, ok := lastAdd[p]; !ok || i < d.adds {
-					gone = append(gone, p) // else added again later in the batch
-				}
+				gone = append(gone, p)
+				lastGone[p] = d.adds
 			case proof.Kept:
 			default:
 				w.f.st.undecided.Add(1)
@@ -97,6 +100,19 @@ func (w *writes) flush(ctx context.Context) error {
 	w.deletes = w.deletes[:0]
 	if err := w.writeGone(gone); err != nil {
 		return err
+	}
+	var again []rocksindex.Pair
+	for p, at := range lastGone {
+		if i, ok := lastAdd[p]; ok && i >= at {
+			again = append(again, p)
+		}
+	}
+	if len(again) > 0 {
+		n, err := w.f.cfg.Index.AddPairs(again)
+		if err != nil {
+			return fmt.Errorf("index %d pairs added again after their removal: %w", len(again), err)
+		}
+		w.f.metrics.FirehoseIndexAdds.Add(float64(n))
 	}
 	if w.f.cfg.OnRecordDelete == nil {
 		return nil

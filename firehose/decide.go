@@ -59,6 +59,13 @@ func (f *Firehose) verdicts(ctx context.Context, evt *comatproto.SyncSubscribeRe
 	return d.verdicts, nil
 }
 
+// forgetDecision drops evt's decision, if one was begun and will not be asked for.
+func (f *Firehose) forgetDecision(evt *comatproto.SyncSubscribeRepos_Commit) {
+	if hasDelete(evt) {
+		f.decisions.Delete(evt)
+	}
+}
+
 func hasDelete(evt *comatproto.SyncSubscribeRepos_Commit) bool {
 	for _, op := range evt.Ops {
 		if op != nil && op.Action == "delete" {

@@ -44,8 +44,8 @@ func (f *Firehose) apply(ctx context.Context, xev *events.XRPCStreamEvent) (err 
 
 // applyBatch applies events in stream order with as few index writes as it can (batch.go):
 // the adds of a batch's commits go in one write, and the pairs their proofs removed in
-// another, both made earlier only before an event that must see them (an account event or
-// a #sync). Record deletes are decided from their commits' proofs (package proof); the pairs
+// another, both made earlier only before an event that must see them (an #account or a
+// #sync). Record deletes are decided from their commits' proofs (package proof); the pairs
 // proved gone are removed, with a tombstone so no backfill page puts them back, and a delete
 // the proof cannot settle keeps its pair, is counted, and goes to OnRecordDelete (a check
 // with the account's PDS).
@@ -54,9 +54,12 @@ func (f *Firehose) applyBatch(ctx context.Context, evts []*events.XRPCStreamEven
 	lastTime := ""
 	for _, xev := range evts {
 		if xev.RepoCommit == nil {
-			// An account event or a #sync sees every earlier add and removal.
-			if err := w.flush(ctx); err != nil {
-				return err
+			// An account event or a #sync sees every earlier add and removal; the others
+			// (#identity, #info, error frames) do not touch the index.
+			if xev.RepoAccount != nil || xev.RepoSync != nil {
+				if err := w.flush(ctx); err != nil {
+					return err
+				}
 			}
 			if err := f.apply(ctx, xev); err != nil {
 				return err
@@ -65,6 +68,9 @@ func (f *Firehose) applyBatch(ctx context.Context, evts []*events.XRPCStreamEven
 		}
 		evt := xev.RepoCommit
 		colls, deletes, ok := f.commitChanges(evt)
+		if !ok || len(deletes) == 0 {
+			f.forgetDecision(evt) // one begun for delete ops that turned out invalid
+		}
 		if !ok {
 			continue
 		}
@@ -79,9 +85,10 @@ func (f *Firehose) applyBatch(ctx context.Context, evts []*events.XRPCStreamEven
 	return w.flush(ctx)
 }
 
-// HandleCommit puts (collection, repo) in the index for every create and update op, and hands
-// the collections with deletes to OnRecordDelete. Ops with a bad path are skipped; a commit
-// with a bad DID is skipped whole.
+// HandleCommit applies one commit as a batch of its own: (collection, repo) goes in the index
+// for every create and update op, and each collection it deletes from is decided from its
+// proof (see applyBatch). Ops with a bad path are skipped; a commit with a bad DID is skipped
+// whole.
 func (f *Firehose) HandleCommit(ctx context.Context, evt *comatproto.SyncSubscribeRepos_Commit) error {
 	return f.applyBatch(ctx, []*events.XRPCStreamEvent{{RepoCommit: evt}})
 }
