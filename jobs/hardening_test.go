@@ -171,6 +171,13 @@ func TestCancelNoticedAtCommitIsNotAnError(t *testing.T) {
 	b.relay.SetLLMsTxt(testrelay.LexiconList("com.example.c"))
 	var once sync.Once
 	cancelled := make(chan int64, 1)
+	var seenMu sync.Mutex
+	seen := "no page with a cursor requested"
+	saw := func(format string, args ...any) {
+		seenMu.Lock()
+		defer seenMu.Unlock()
+		seen = fmt.Sprintf(format, args...)
+	}
 	b.relay.Intercept(func(w http.ResponseWriter, r *http.Request, n int64) bool {
 		if r.URL.Query().Get("cursor") == "" {
 			return false
@@ -179,22 +186,37 @@ func TestCancelNoticedAtCommitIsNotAnError(t *testing.T) {
 			// A loaded machine can make one listing fail or catch the chain between jobs:
 			// ask again while the request is in flight rather than lose the one chance (100
 			// tries, 2 s, were once not enough on a loaded clean-clone CI run).
-			for r.Context().Err() == nil {
+			for tries := 1; r.Context().Err() == nil; tries++ {
 				live, err := chainJobs(r.Context(), b.backfill.River, "com.example.c")
 				if err == nil && len(live) == 1 {
-					if _, err := b.backfill.River.JobCancel(r.Context(), live[0].ID); err == nil {
+					if _, err = b.backfill.River.JobCancel(r.Context(), live[0].ID); err == nil {
 						cancelled <- live[0].ID
 						return
 					}
 				}
+				states := make([]string, len(live))
+				for i, j := range live {
+					states[i] = fmt.Sprintf("%d:%s", j.ID, j.State)
+				}
+				saw("try %d: live page jobs %v, error %v", tries, states, err)
 				time.Sleep(20 * time.Millisecond)
 			}
+			seenMu.Lock()
+			seen += fmt.Sprintf("; then the request ended: %v", context.Cause(r.Context()))
+			seenMu.Unlock()
 		})
 		return false
 	})
 	_, err := b.backfill.Start(context.Background(), b.src)
 	require.NoError(t, err)
-	id := waitFor(t, cancelled, "the in-flight page was cancelled")
+	var id int64
+	select {
+	case id = <-cancelled:
+	case <-time.After(30 * time.Second):
+		seenMu.Lock()
+		defer seenMu.Unlock()
+		t.Fatalf("timed out waiting for the in-flight page to be cancelled; last seen: %s", seen)
+	}
 	b.waitDone(t, 30*time.Second)
 
 	job, err := b.backfill.River.JobGet(context.Background(), id)
