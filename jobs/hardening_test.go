@@ -169,42 +169,41 @@ func TestCancelNoticedAtCommitIsNotAnError(t *testing.T) {
 	b := setup(t, setupOpts{lexiconList: true})
 	b.relay.Append("com.example.c", testrelay.DIDs("c", 30)...)
 	b.relay.SetLLMsTxt(testrelay.LexiconList("com.example.c"))
-	var once sync.Once
 	cancelled := make(chan int64, 1)
-	var seenMu sync.Mutex
-	seen := "no page with a cursor requested"
-	saw := func(format string, args ...any) {
-		seenMu.Lock()
-		defer seenMu.Unlock()
-		seen = fmt.Sprintf(format, args...)
-	}
+	var mu sync.Mutex // one request at a time tries to cancel; seen and done are under it
+	seen, done := "no page with a cursor requested", false
 	b.relay.Intercept(func(w http.ResponseWriter, r *http.Request, n int64) bool {
 		if r.URL.Query().Get("cursor") == "" {
 			return false
 		}
-		once.Do(func() { // the second page: cancel its job while it is in flight
-			// A loaded machine can make one listing fail or catch the chain between jobs:
-			// ask again while the request is in flight rather than lose the one chance (100
-			// tries, 2 s, were once not enough on a loaded clean-clone CI run).
-			for tries := 1; r.Context().Err() == nil; tries++ {
-				live, err := chainJobs(r.Context(), b.backfill.River, "com.example.c")
-				if err == nil && len(live) == 1 {
-					if _, err = b.backfill.River.JobCancel(r.Context(), live[0].ID); err == nil {
-						cancelled <- live[0].ID
-						return
-					}
+		mu.Lock()
+		defer mu.Unlock()
+		if done {
+			return false
+		}
+		// The second page: cancel its job while it is in flight. A loaded machine can make
+		// one listing fail or catch the chain between jobs, so ask again while the request
+		// is in flight (100 tries, 2 s, were once not enough on a loaded clean-clone CI run);
+		// and should the fetch end first, a refetch of the page gets its own chance.
+		for tries := 1; r.Context().Err() == nil; tries++ {
+			live, err := chainJobs(r.Context(), b.backfill.River, "com.example.c")
+			if err == nil && len(live) == 1 {
+				// Not the request's context: the cancel itself aborts the fetch, and under
+				// load that can end the request before JobCancel returns its success.
+				if _, err = b.backfill.River.JobCancel(context.Background(), live[0].ID); err == nil {
+					done = true
+					cancelled <- live[0].ID
+					return false
 				}
-				states := make([]string, len(live))
-				for i, j := range live {
-					states[i] = fmt.Sprintf("%d:%s", j.ID, j.State)
-				}
-				saw("try %d: live page jobs %v, error %v", tries, states, err)
-				time.Sleep(20 * time.Millisecond)
 			}
-			seenMu.Lock()
-			seen += fmt.Sprintf("; then the request ended: %v", context.Cause(r.Context()))
-			seenMu.Unlock()
-		})
+			states := make([]string, len(live))
+			for i, j := range live {
+				states[i] = fmt.Sprintf("%d:%s", j.ID, j.State)
+			}
+			seen = fmt.Sprintf("try %d: live page jobs %v, error %v", tries, states, err)
+			time.Sleep(20 * time.Millisecond)
+		}
+		seen += fmt.Sprintf("; then the request ended: %v", context.Cause(r.Context()))
 		return false
 	})
 	_, err := b.backfill.Start(context.Background(), b.src)
@@ -213,8 +212,8 @@ func TestCancelNoticedAtCommitIsNotAnError(t *testing.T) {
 	select {
 	case id = <-cancelled:
 	case <-time.After(30 * time.Second):
-		seenMu.Lock()
-		defer seenMu.Unlock()
+		mu.Lock()
+		defer mu.Unlock()
 		t.Fatalf("timed out waiting for the in-flight page to be cancelled; last seen: %s", seen)
 	}
 	b.waitDone(t, 30*time.Second)
