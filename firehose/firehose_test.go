@@ -201,11 +201,12 @@ func TestFollowerOfAnotherIndexCannotMoveTheCursor(t *testing.T) {
 }
 
 // One batch (the applier's unit) that mixes adds of several accounts with last-record
-// deletes. Two writes of one pair in a batch collapse into the later one (batch.go), which
-// must leave the index, its counts and its tombstones as the two in stream order would: an
-// add then a removal, a removal then an add, a removal of a pair that was there before the
-// batch. A delete the proof cannot settle must find every earlier write of the batch in the
-// index when its check is handed over. Compared with the truth as sets.
+// deletes. The flush writes the adds, then the removals, then adds again the pairs added
+// after their last removal (batch.go), which must leave the index, its counts and its
+// tombstones as the events in stream order would: an add then a removal, a removal then an
+// add, a removal of a pair that was there before the batch. A delete the proof cannot settle
+// must find every earlier write of the batch in the index when its check is handed over.
+// Compared with the truth as sets.
 func TestOneBatchOfAddsAndDeletesIsExact(t *testing.T) {
 	t.Parallel()
 	b := setup(t)

@@ -82,8 +82,9 @@ func pairedMedian(rounds []streamRound, f func(streamRound) float64, format stri
 	var vals []string
 	var xs []float64
 	for _, rd := range rounds {
-		xs = append(xs, f(rd))
-		vals = append(vals, fmt.Sprintf(format, f(rd)))
+		x := f(rd)
+		xs = append(xs, x)
+		vals = append(vals, fmt.Sprintf(format, x))
 	}
 	sorted := slices.Clone(xs)
 	slices.Sort(sorted)
