@@ -70,7 +70,10 @@ type result struct {
 func (r result) didsPerSec() float64  { return float64(r.dids) / r.wall.Seconds() }
 func (r result) pagesPerSec() float64 { return float64(r.pages) / r.wall.Seconds() }
 
-type bench struct{ o options }
+type bench struct {
+	o        options
+	profiled map[string]bool // stream runs profiled already (-stream-profile)
+}
 
 // backfill runs one scenario: a fresh (or kept) database and index, a colindex serve process
 // and a relay, one POST, and polling until every collection is complete.

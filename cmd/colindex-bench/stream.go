@@ -299,12 +299,16 @@ func (b *bench) streamColindexAfter(ctx context.Context, warm, l *streamLog, bac
 	if warm != nil {
 		from, name = int64(len(warm.events)), "colindex, live-network shape"
 	}
+	if l.deletes > 0 {
+		name = fmt.Sprintf("colindex, 1 commit in %d a record delete", len(l.events)/l.deletes)
+	}
+	profiled := b.profileStream(p.base, name)
 	wall, cpu, fs, err := p.catchUp(from, relay.LastSeq())
 	if err != nil {
 		return streamResult{}, err
 	}
-	if l.deletes > 0 {
-		name = fmt.Sprintf("colindex, 1 commit in %d a record delete", len(l.events)/l.deletes)
+	if err := profiled(); err != nil {
+		log.Printf("stream: profile of %s: %v", name, err)
 	}
 	res := streamResult{name: name, wall: wall, cpu: cpu, events: len(l.events), pairsRemoved: fs.PairsRemoved, undecided: fs.RemovalsUndecided}
 	res.rss, _ = peakRSS(p.cmd.Process.Pid)

@@ -3,9 +3,11 @@ package main
 import (
 	"cmp"
 	"context"
+	"errors"
 	"flag"
 	"fmt"
 	"log"
+	"path/filepath"
 	"slices"
 	"strings"
 	"time"
@@ -69,6 +71,26 @@ func (b *bench) streamLag(ctx context.Context, l *streamLog, rate int) ([]time.D
 	}
 	slices.Sort(lags)
 	return lags, nil
+}
+
+var streamProfile = flag.String("stream-profile", "", "stream benchmark: save CPU and allocation profiles of colindex, 3 s from its start, in each first-round run into this directory")
+
+// profileStream starts saving 3 s of colindex's CPU and allocation profiles, if asked and not
+// done yet for this run's name; the returned func waits for them.
+func (b *bench) profileStream(base, name string) func() error {
+	if *streamProfile == "" || b.profiled[name] {
+		return func() error { return nil }
+	}
+	if b.profiled == nil {
+		b.profiled = map[string]bool{}
+	}
+	b.profiled[name] = true
+	file := strings.NewReplacer(" ", "-", ",", "").Replace(name)
+	done := make(chan error, 2)
+	for _, kind := range []string{"profile", "allocs"} {
+		go func() { done <- saveDebug(base, kind, filepath.Join(*streamProfile, file+"."+kind)) }()
+	}
+	return func() error { return errors.Join(<-done, <-done) }
 }
 
 var streamRounds = flag.Int("stream-rounds", 3, "stream benchmark: alternating runs of each compared stream (the median is reported)")
