@@ -35,6 +35,47 @@ func (s *Server) registerFirehose(api huma.API) {
 		Tags:   []string{"firehose"},
 		Errors: adminErrors(),
 	}, s.firehoseStatus)
+	huma.Register(api, huma.Operation{
+		OperationID: "moveFirehoseCursor",
+		Method:      http.MethodPut,
+		Path:        "/admin/firehose/cursor",
+		Summary:     "Move the firehose cursor",
+		Description: "Makes cursor the durable cursor of the configured relay: the follower (in whichever process " +
+			"follows) notices within a few seconds, and resumes with the events after it, or at the relay's live " +
+			"tail for -1. Moving back replays events, which changes nothing twice (adds are idempotent, removals " +
+			"final); moving forward or to the live tail skips events, which only a backfill makes up for. This is " +
+			"the way out when the relay answers FutureCursor (its sequence was reset, so the saved cursor is ahead " +
+			"of it): the follower never picks a new cursor by itself. 409 when the firehose is disabled.",
+		Tags:   []string{"firehose"},
+		Errors: adminErrors(http.StatusConflict),
+	}, s.moveFirehoseCursor)
+}
+
+// MovedCursor is the answer to PUT /admin/firehose/cursor.
+type MovedCursor struct {
+	URL        string `json:"url" doc:"The relay whose cursor moved."`
+	Cursor     int64  `json:"cursor" doc:"The cursor now saved (-1: the live tail)."`
+	Previous   int64  `json:"previous" doc:"The cursor it replaced (-1: none was saved)."`
+	Generation int64  `json:"generation" doc:"The move's number; a follower that began from an earlier one stops and follows again from this cursor."`
+}
+
+type moveCursorInput struct {
+	Body struct {
+		Cursor int64 `json:"cursor" minimum:"-1" doc:"The seq of the last event to count as applied: the stream resumes after it. -1 starts at the relay's live tail."`
+	}
+}
+
+type movedCursorOutput struct{ Body MovedCursor }
+
+func (s *Server) moveFirehoseCursor(ctx context.Context, in *moveCursorInput) (*movedCursorOutput, error) {
+	if s.Firehose == nil {
+		return nil, huma.Error409Conflict("the firehose is disabled (COLINDEX_FIREHOSE_URL is empty): there is no cursor to move")
+	}
+	m, err := s.Firehose.MoveCursor(ctx, in.Body.Cursor)
+	if err != nil {
+		return nil, huma.Error500InternalServerError("move the firehose cursor", err)
+	}
+	return &movedCursorOutput{Body: MovedCursor{URL: s.Firehose.Relay(), Cursor: in.Body.Cursor, Previous: m.Previous, Generation: m.Generation}}, nil
 }
 
 func (s *Server) firehoseStatus(ctx context.Context, _ *struct{}) (*firehoseOutput, error) {

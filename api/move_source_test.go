@@ -1,9 +1,7 @@
 package api
 
 import (
-	"io"
 	"net/http"
-	"strings"
 	"testing"
 
 	"github.com/stretchr/testify/require"
@@ -11,16 +9,7 @@ import (
 
 func (s *stack) post(t *testing.T, path, body string) (int, string) {
 	t.Helper()
-	req, err := http.NewRequest(http.MethodPost, s.http.URL+path, strings.NewReader(body))
-	require.NoError(t, err)
-	req.Header.Set("Authorization", "Bearer "+testPassword)
-	req.Header.Set("Content-Type", "application/json")
-	resp, err := http.DefaultClient.Do(req)
-	require.NoError(t, err)
-	defer resp.Body.Close()
-	b, err := io.ReadAll(resp.Body)
-	require.NoError(t, err)
-	return resp.StatusCode, string(b)
+	return s.sendJSON(t, http.MethodPost, path, body)
 }
 
 // The move's request is checked before anything changes: an empty list never means every

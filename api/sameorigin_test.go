@@ -3,10 +3,8 @@ package api
 import (
 	"context"
 	"encoding/base64"
-	"io"
 	"net/http"
 	"strconv"
-	"strings"
 	"testing"
 	"time"
 
@@ -18,23 +16,6 @@ import (
 )
 
 var basicAuth = "Authorization: Basic " + base64.StdEncoding.EncodeToString([]byte("admin:"+testPassword))
-
-// send is stack.do with a request body.
-func (s *stack) send(t *testing.T, method, path, body string, headers ...string) (int, string) {
-	t.Helper()
-	req, err := http.NewRequest(method, s.http.URL+path, strings.NewReader(body))
-	require.NoError(t, err)
-	for _, h := range headers {
-		k, v, _ := strings.Cut(h, ": ")
-		req.Header.Set(k, v)
-	}
-	resp, err := http.DefaultClient.Do(req)
-	require.NoError(t, err)
-	defer resp.Body.Close()
-	b, err := io.ReadAll(resp.Body)
-	require.NoError(t, err)
-	return resp.StatusCode, string(b)
-}
 
 // scheduledJob inserts a page job due in an hour: it stays cancellable for the whole test.
 func scheduledJob(t *testing.T, s *stack, collection string) int64 {

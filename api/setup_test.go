@@ -83,7 +83,13 @@ func newStack(t *testing.T, opts stackOpts) *stack {
 // do sends a request with optional headers ("Name: value") and returns status and body.
 func (s *stack) do(t *testing.T, method, path string, headers ...string) (int, string) {
 	t.Helper()
-	req, err := http.NewRequest(method, s.http.URL+path, nil)
+	return s.send(t, method, path, "", headers...)
+}
+
+// send is do with a request body.
+func (s *stack) send(t *testing.T, method, path, body string, headers ...string) (int, string) {
+	t.Helper()
+	req, err := http.NewRequest(method, s.http.URL+path, strings.NewReader(body))
 	require.NoError(t, err)
 	for _, h := range headers {
 		k, v, _ := strings.Cut(h, ": ")
@@ -95,6 +101,12 @@ func (s *stack) do(t *testing.T, method, path string, headers ...string) (int, s
 	b, err := io.ReadAll(resp.Body)
 	require.NoError(t, err)
 	return resp.StatusCode, string(b)
+}
+
+// sendJSON sends a JSON body as the admin.
+func (s *stack) sendJSON(t *testing.T, method, path, body string) (int, string) {
+	t.Helper()
+	return s.send(t, method, path, body, adminAuth, "Content-Type: application/json")
 }
 
 var adminAuth = "Authorization: Bearer " + testPassword

@@ -208,8 +208,22 @@ func (f *Firehose) HandleInfo(evt *comatproto.SyncSubscribeRepos_Info) {
 // the connection after it and Run reconnects.
 func (f *Firehose) HandleErrorFrame(evt *events.ErrorFrame) {
 	f.observe("error", "")
-	f.log.Warn("relay error frame", "error", evt.Error, "message", evt.Message)
-	f.setError("relay error frame: " + evt.Error + ": " + evt.Message)
+	msg := "relay error frame " + describeErrorFrame(evt)
+	f.log.Warn(msg)
+	f.setError(msg)
+}
+
+// describeErrorFrame is an error frame's name and message, and the way out when the operator
+// has to act.
+func describeErrorFrame(evt *events.ErrorFrame) string {
+	msg := evt.Error + " (" + evt.Message + ")"
+	if evt.Error == "FutureCursor" {
+		// Redialling from the same cursor gets the same answer, and no cursor the follower
+		// could pick is safe: moving on skips events, and how many only the operator can know.
+		msg += ": the saved cursor is ahead of the relay's newest event (its sequence was reset, or it is " +
+			"another relay); move the cursor with `colindex firehose-cursor SEQ|live`"
+	}
+	return msg
 }
 
 // observe counts an event and, when it carries a time, the lag.

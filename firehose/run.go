@@ -27,6 +27,10 @@ const firstReadTimeout = 90 * time.Second
 // errLockLost ends a follow: the lock connection failed, so another process may follow now.
 var errLockLost = errors.New("firehose lock connection lost")
 
+// errCursorMoved ends a follow: an operator moved the cursor (MoveCursor), and the next follow
+// starts from it.
+var errCursorMoved = errors.New("the firehose cursor was moved")
+
 // Run follows the relay until ctx ends: it waits for the lock, then connects, applies events
 // and saves the cursor, reconnecting with backoff after any failure. It returns nil when ctx
 // ends; nothing else stops it.
@@ -43,6 +47,10 @@ func (f *Firehose) Run(ctx context.Context) error {
 		cancel()
 		if ctx.Err() != nil {
 			break
+		}
+		if errors.Is(err, errCursorMoved) {
+			f.log.Info("the cursor was moved; following again from it")
+			continue
 		}
 		f.log.Warn("stopped following; will retry", "error", err)
 		f.setError(err.Error())
@@ -86,18 +94,19 @@ func (f *Firehose) acquire(ctx context.Context) (*pgx.Conn, error) {
 // follow streams from the durable cursor while holding the lock on lock, until ctx ends or the
 // lock connection fails.
 func (f *Firehose) follow(ctx context.Context, lock *pgx.Conn) error {
-	cursor, err := queries.FirehoseCursorGet(ctx, lock, f.relay)
+	saved, err := queries.FirehoseCursorGet(ctx, lock, f.relay)
 	if errors.Is(err, pgx.ErrNoRows) {
-		cursor = -1 // never followed: start at the live tail
+		saved.Seq = -1 // never followed: start at the live tail
 	} else if err != nil {
 		return fmt.Errorf("read firehose cursor: %w", err)
 	}
+	cursor := saved.Seq
 	f.setCursor(cursor)
 	tr := newTracker(cursor)
 
 	ctx, cancel := context.WithCancelCause(ctx)
 	defer cancel(nil)
-	fl := &flusher{f: f, lock: lock, tr: tr, saved: cursor, lastContact: time.Now()}
+	fl := &flusher{f: f, lock: lock, tr: tr, saved: cursor, generation: saved.Generation, lastContact: time.Now()}
 	var wg sync.WaitGroup
 	wg.Go(func() {
 		t := time.NewTicker(f.cfg.FlushInterval)
@@ -139,8 +148,8 @@ func (f *Firehose) follow(ctx context.Context, lock *pgx.Conn) error {
 	}
 	wg.Wait()
 	cause := context.Cause(ctx)
-	if errors.Is(cause, errLockLost) {
-		return cause
+	if errors.Is(cause, errLockLost) || errors.Is(cause, errCursorMoved) {
+		return cause // no last save: it would fail, or write over the move
 	}
 	// A last flush on the way out, with a context of its own: the caller's has ended.
 	flushCtx, cancelFlush := context.WithTimeout(context.WithoutCancel(ctx), 5*time.Second)
@@ -187,7 +196,7 @@ func (f *Firehose) connect(ctx context.Context, tr *tracker) (int64, error) {
 		err = cause
 	}
 	if ef := s.relayErr.Load(); ef != nil {
-		err = fmt.Errorf("relay sent error %s (%s): %w", ef.Error, ef.Message, err)
+		err = fmt.Errorf("relay sent error %s: %w", describeErrorFrame(ef), err)
 	}
 	return s.applied.Load(), err
 }

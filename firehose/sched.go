@@ -2,6 +2,7 @@ package firehose
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"sync"
 	"sync/atomic"
@@ -220,6 +221,7 @@ type flusher struct {
 	lock        *pgx.Conn // the connection holding the advisory lock; only the flusher uses it
 	tr          *tracker
 	saved       int64
+	generation  int64 // the cursor's generation when the follow began (MoveCursor)
 	lastContact time.Time
 }
 
@@ -237,8 +239,14 @@ func (fl *flusher) flush(ctx context.Context) error {
 		if time.Since(fl.lastContact) < keepAlive {
 			return nil
 		}
-		if err := fl.lock.Ping(ctx); err != nil {
+		// The check touches the lock connection, and notices a move while nothing flows (a
+		// follower the relay turns away with FutureCursor saves nothing).
+		moved, err := fl.moved(ctx)
+		if err != nil {
 			return fmt.Errorf("%w: %w", errLockLost, err)
+		}
+		if moved {
+			return errCursorMoved
 		}
 		fl.lastContact = time.Now()
 		return nil
@@ -253,11 +261,17 @@ func (fl *flusher) flush(ctx context.Context) error {
 	if err != nil {
 		return fmt.Errorf("%w: %w", errLockLost, err)
 	}
-	saved, err := queries.FirehoseCursorSave(ctx, fl.lock, pgstore.FirehoseCursorSaveParams{Relay: fl.f.relay, Seq: mark, IndexID: id})
+	saved, err := queries.FirehoseCursorSave(ctx, fl.lock, pgstore.FirehoseCursorSaveParams{
+		Relay: fl.f.relay, Seq: mark, Generation: fl.generation, IndexID: id})
 	if err != nil {
 		return fmt.Errorf("%w: save cursor %d: %w", errLockLost, mark, err)
 	}
 	if saved == 0 {
+		if moved, err := fl.moved(ctx); err != nil {
+			return fmt.Errorf("%w: %w", errLockLost, err)
+		} else if moved {
+			return errCursorMoved
+		}
 		// Stop following: the events applied here are not in the database's index.
 		return fmt.Errorf("%w: the database is bound to another index than this follower's (%s); restart colindex", errLockLost, id)
 	}
@@ -265,4 +279,17 @@ func (fl *flusher) flush(ctx context.Context) error {
 	fl.lastContact = time.Now()
 	fl.f.setCursor(mark)
 	return nil
+}
+
+// moved says whether an operator moved the cursor since the follow began. A cursor row that is
+// gone (a reopen deleted it) is not a move: the next save writes it again.
+func (fl *flusher) moved(ctx context.Context) (bool, error) {
+	gen, err := queries.FirehoseCursorGeneration(ctx, fl.lock, fl.f.relay)
+	if errors.Is(err, pgx.ErrNoRows) {
+		return false, nil
+	}
+	if err != nil {
+		return false, fmt.Errorf("check the cursor's generation: %w", err)
+	}
+	return gen != fl.generation, nil
 }

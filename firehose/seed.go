@@ -30,14 +30,14 @@ func (f *Firehose) SeedCursor(ctx context.Context, seq int64) (bool, error) {
 
 // SavedCursor is the cursor saved in Postgres for this relay, and whether there is one.
 func (f *Firehose) SavedCursor(ctx context.Context) (int64, bool, error) {
-	seq, err := queries.FirehoseCursorGet(ctx, f.cfg.Pool, f.relay)
+	saved, err := queries.FirehoseCursorGet(ctx, f.cfg.Pool, f.relay)
 	switch {
 	case errors.Is(err, pgx.ErrNoRows):
 		return 0, false, nil
 	case err != nil:
 		return 0, false, fmt.Errorf("read the firehose cursor: %w", err)
 	}
-	return seq, true, nil
+	return saved.Seq, true, nil
 }
 
 // CaughtUp says whether the follower is connected, has a durable cursor and is not behind

@@ -97,12 +97,12 @@ func start(t *testing.T, cfg Config) *running {
 // durableCursor reads the cursor Postgres holds (-1 for none).
 func (b *testBundle) durableCursor(t *testing.T) int64 {
 	t.Helper()
-	seq, err := queries.FirehoseCursorGet(context.Background(), b.pool, b.relayKey())
+	saved, err := queries.FirehoseCursorGet(context.Background(), b.pool, b.relayKey())
 	if errors.Is(err, pgx.ErrNoRows) {
 		return -1
 	}
 	require.NoError(t, err)
-	return seq
+	return saved.Seq
 }
 
 func (b *testBundle) relayKey() string { return b.relay.URL() }

@@ -61,6 +61,8 @@ func adminCommands() []*cli.Command {
 			Flags: []cli.Flag{adminFlags[0], &cli.DurationFlag{Name: "timeout", Value: 5 * time.Minute, Usage: "give up after this"}}},
 		cmd("firehose", "where the relay's stream stands: cursor, lag, counters", "", firehoseCommand,
 			&cli.BoolFlag{Name: "json", Usage: "print the JSON answer"}),
+		cmd("firehose-cursor", "move the stream's cursor: back to replay, or live after a relay's FutureCursor", "SEQ|live", firehoseCursorCommand,
+			&cli.BoolFlag{Name: "json", Usage: "print the JSON answer"}),
 	}
 }
 

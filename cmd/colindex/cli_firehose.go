@@ -2,12 +2,15 @@ package main
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"net/http"
+	"strconv"
 	"time"
 
 	"github.com/urfave/cli/v2"
 
+	"github.com/colindex/colindex/firehose"
 	"github.com/colindex/colindex/sdk/goclient"
 )
 
@@ -72,4 +75,68 @@ func firehoseCommand(c *cli.Context) error {
 	}
 	_, err = fmt.Fprintln(c.App.Writer, firehoseLine(fh))
 	return err
+}
+
+const firehoseCursorUsage = "usage: colindex firehose-cursor SEQ|live [--json]"
+
+// firehoseCursorCommand is `colindex firehose-cursor SEQ|live`: move the stream's durable
+// cursor, the way out of a relay's FutureCursor, or a rewind that replays events.
+func firehoseCursorCommand(c *cli.Context) error {
+	// urfave/cli stops reading flags at the first argument, and the usage puts --json after it.
+	asJSON := c.Bool("json")
+	var args []string
+	for _, a := range c.Args().Slice() {
+		if a == "--json" || a == "-json" {
+			asJSON = true
+			continue
+		}
+		args = append(args, a)
+	}
+	if len(args) != 1 || args[0] == "" {
+		return errors.New(firehoseCursorUsage)
+	}
+	arg := args[0]
+	seq := int64(firehose.LiveTail)
+	if arg != "live" {
+		n, err := strconv.ParseInt(arg, 10, 64)
+		if err != nil || n < 0 {
+			return fmt.Errorf("%q is not a seq (a whole number ≥ 0) nor live; %s", arg, firehoseCursorUsage)
+		}
+		seq = n
+	}
+	a, err := newAdmin(c)
+	if err != nil {
+		return err
+	}
+	r, err := a.client.MoveFirehoseCursorWithResponse(c.Context, goclient.MoveCursorInputBody{Cursor: seq})
+	if err != nil {
+		return a.unreachable(err)
+	}
+	if err := a.checkStatus(r.HTTPResponse, r.Body); err != nil {
+		return err
+	}
+	if asJSON {
+		return printJSON(c.App.Writer, r.Body)
+	}
+	if r.JSON200 == nil {
+		return fmt.Errorf("%s answered something that is not a moved cursor", a.url)
+	}
+	_, err = fmt.Fprintln(c.App.Writer, movedCursorLine(r.JSON200))
+	return err
+}
+
+// movedCursorLine says what a move did and what it means.
+func movedCursorLine(m *goclient.MovedCursor) string {
+	from := "none saved"
+	if m.Previous >= 0 {
+		from = strconv.FormatInt(m.Previous, 10)
+	}
+	switch {
+	case m.Cursor < 0:
+		return fmt.Sprintf("firehose cursor of %s moved from %s to the live tail: events before it are skipped (a backfill makes them up)", m.URL, from)
+	case m.Previous >= 0 && m.Cursor < m.Previous:
+		return fmt.Sprintf("firehose cursor of %s moved back from %s to %d: the events after it are replayed, which changes nothing twice", m.URL, from, m.Cursor)
+	default:
+		return fmt.Sprintf("firehose cursor of %s moved from %s to %d: the stream resumes after it", m.URL, from, m.Cursor)
+	}
 }

@@ -136,6 +136,15 @@ func (s *service) start() {
 	}
 }
 
+// waitFor waits, at most 30 s, until cond holds, and fails with the service's logs if it does
+// not.
+func (s *service) waitFor(what string, cond func() bool) {
+	s.t.Helper()
+	for deadline := time.Now().Add(30 * time.Second); !cond(); time.Sleep(20 * time.Millisecond) {
+		require.True(s.t, time.Now().Before(deadline), "timed out: %s\n%s", what, s.logs.String())
+	}
+}
+
 // stop signals the process and waits for it, returning its exit error.
 func (s *service) stop(sig syscall.Signal) error {
 	if s.cmd == nil || s.cmd.Process == nil {

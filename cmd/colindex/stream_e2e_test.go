@@ -38,12 +38,7 @@ func TestEndToEndFollowsTheFirehose(t *testing.T) {
 	relay := fakerelay.New(t)
 	svc := newService(t, source, "COLINDEX_FIREHOSE_URL="+relay.URL())
 	svc.start()
-	waitFor := func(what string, cond func() bool) {
-		t.Helper()
-		for deadline := time.Now().Add(30 * time.Second); !cond(); time.Sleep(20 * time.Millisecond) {
-			require.True(t, time.Now().Before(deadline), "timed out: %s\n%s", what, svc.logs.String())
-		}
-	}
+	waitFor := svc.waitFor
 	waitFor("connected", func() bool { return relay.Connections() > 0 })
 
 	dids := []string{"did:plc:aaaaaaaaaaaaaaaaaaaaaaaa", "did:plc:bbbbbbbbbbbbbbbbbbbbbbbb", "did:plc:cccccccccccccccccccccccc"}

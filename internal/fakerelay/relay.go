@@ -276,6 +276,12 @@ func (r *Relay) serve(w http.ResponseWriter, req *http.Request) {
 			data, _ := serialize(&events.XRPCStreamEvent{RepoInfo: &comatproto.SyncSubscribeRepos_Info{Name: "OutdatedCursor"}})
 			c.inject = append(c.inject, data)
 		}
+		if cursorParam != "" && sentSeq > r.nextSeq-1 {
+			// Past the newest event, as after a relay's sequence was reset: indigo's relay
+			// answers with a FutureCursor error frame and closes.
+			c.inject = append(c.inject, errorFrame("FutureCursor", "cursor in the future"))
+			c.closeAfter = true
+		}
 	}
 	r.mu.Unlock()
 	defer func() {
@@ -331,20 +337,26 @@ func (r *Relay) serve(w http.ResponseWriter, req *http.Request) {
 // ErrorFrame sends an error frame (e.g. FutureCursor) to every open connection and then
 // closes them, as a relay does.
 func (r *Relay) ErrorFrame(name, message string) error {
-	var buf bytes.Buffer
-	h := events.EventHeader{Op: events.EvtKindErrorFrame}
-	if err := h.MarshalCBOR(&buf); err != nil {
-		return err
-	}
-	if err := (&events.ErrorFrame{Error: name, Message: message}).MarshalCBOR(&buf); err != nil {
-		return err
-	}
+	data := errorFrame(name, message)
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	for c := range r.conns {
-		c.inject = append(c.inject, buf.Bytes())
+		c.inject = append(c.inject, data)
 		c.closeAfter = true
 	}
 	r.notifyLocked()
 	return nil
+}
+
+// errorFrame is an error frame as a relay sends it: a header with op -1, then the error.
+func errorFrame(name, message string) []byte {
+	var buf bytes.Buffer
+	h := events.EventHeader{Op: events.EvtKindErrorFrame}
+	if err := h.MarshalCBOR(&buf); err != nil {
+		panic(err) // writing to a bytes.Buffer does not fail
+	}
+	if err := (&events.ErrorFrame{Error: name, Message: message}).MarshalCBOR(&buf); err != nil {
+		panic(err)
+	}
+	return buf.Bytes()
 }

@@ -31,36 +31,88 @@ func (q *Queries) FirehoseCursorDeleteAll(ctx context.Context, db DBTX) error {
 	return err
 }
 
-const firehoseCursorGet = `-- name: FirehoseCursorGet :one
-SELECT seq FROM firehose_cursor WHERE relay = $1
+const firehoseCursorGeneration = `-- name: FirehoseCursorGeneration :one
+SELECT generation FROM firehose_cursor WHERE relay = $1
 `
 
-func (q *Queries) FirehoseCursorGet(ctx context.Context, db DBTX, relay string) (int64, error) {
+// The follower's check that nobody moved its cursor.
+func (q *Queries) FirehoseCursorGeneration(ctx context.Context, db DBTX, relay string) (int64, error) {
+	row := db.QueryRow(ctx, firehoseCursorGeneration, relay)
+	var generation int64
+	err := row.Scan(&generation)
+	return generation, err
+}
+
+const firehoseCursorGet = `-- name: FirehoseCursorGet :one
+SELECT seq, generation FROM firehose_cursor WHERE relay = $1
+`
+
+type FirehoseCursorGetRow struct {
+	Seq        int64
+	Generation int64
+}
+
+func (q *Queries) FirehoseCursorGet(ctx context.Context, db DBTX, relay string) (FirehoseCursorGetRow, error) {
 	row := db.QueryRow(ctx, firehoseCursorGet, relay)
-	var seq int64
-	err := row.Scan(&seq)
-	return seq, err
+	var i FirehoseCursorGetRow
+	err := row.Scan(&i.Seq, &i.Generation)
+	return i, err
+}
+
+const firehoseCursorMove = `-- name: FirehoseCursorMove :one
+WITH prev AS (SELECT seq FROM firehose_cursor WHERE relay = $1)
+INSERT INTO firehose_cursor (relay, seq, generation)
+VALUES ($1, $2, nextval('firehose_cursor_generation'))
+ON CONFLICT (relay) DO UPDATE SET seq = EXCLUDED.seq, generation = EXCLUDED.generation, updated_at = now()
+RETURNING generation, COALESCE((SELECT seq FROM prev), -1)::bigint AS previous
+`
+
+type FirehoseCursorMoveParams struct {
+	Relay string
+	Seq   int64
+}
+
+type FirehoseCursorMoveRow struct {
+	Generation int64
+	Previous   int64
+}
+
+// An operator's move: seq becomes the cursor (-1: the live tail) under a new generation, which
+// the follower notices at its next save or check. previous is the cursor it replaced (-1: none).
+func (q *Queries) FirehoseCursorMove(ctx context.Context, db DBTX, arg FirehoseCursorMoveParams) (FirehoseCursorMoveRow, error) {
+	row := db.QueryRow(ctx, firehoseCursorMove, arg.Relay, arg.Seq)
+	var i FirehoseCursorMoveRow
+	err := row.Scan(&i.Generation, &i.Previous)
+	return i, err
 }
 
 const firehoseCursorSave = `-- name: FirehoseCursorSave :execrows
-INSERT INTO firehose_cursor (relay, seq)
-SELECT $1::text, $2::bigint
+INSERT INTO firehose_cursor (relay, seq, generation)
+SELECT $1::text, $2::bigint, $3::bigint
 WHERE NOT EXISTS (SELECT 1 FROM index_identity)
-   OR EXISTS (SELECT 1 FROM index_identity WHERE index_id = $3::text)
+   OR EXISTS (SELECT 1 FROM index_identity WHERE index_id = $4::text)
 ON CONFLICT (relay) DO UPDATE SET seq = EXCLUDED.seq, updated_at = now()
+WHERE firehose_cursor.generation = EXCLUDED.generation
 `
 
 type FirehoseCursorSaveParams struct {
-	Relay   string
-	Seq     int64
-	IndexID string
+	Relay      string
+	Seq        int64
+	Generation int64
+	IndexID    string
 }
 
 // The flusher's save: only while the database is bound to the index the events were applied
 // to (or to none), so a follower whose index is no longer the database's cannot move the
-// cursor past events the database's index never received.
+// cursor past events the database's index never received; and only while the generation the
+// follower started from is current, so it cannot write over an operator's move.
 func (q *Queries) FirehoseCursorSave(ctx context.Context, db DBTX, arg FirehoseCursorSaveParams) (int64, error) {
-	result, err := db.Exec(ctx, firehoseCursorSave, arg.Relay, arg.Seq, arg.IndexID)
+	result, err := db.Exec(ctx, firehoseCursorSave,
+		arg.Relay,
+		arg.Seq,
+		arg.Generation,
+		arg.IndexID,
+	)
 	if err != nil {
 		return 0, err
 	}

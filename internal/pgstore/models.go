@@ -41,9 +41,10 @@ type BackfillRun struct {
 }
 
 type FirehoseCursor struct {
-	Relay     string
-	Seq       int64
-	UpdatedAt time.Time
+	Relay      string
+	Seq        int64
+	UpdatedAt  time.Time
+	Generation int64
 }
 
 type IndexIdentity struct {

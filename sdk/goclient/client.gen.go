@@ -405,6 +405,12 @@ type LiveJob struct {
 	State       string     `json:"state"`
 }
 
+// MoveCursorInputBody defines model for MoveCursorInputBody.
+type MoveCursorInputBody struct {
+	// Cursor The seq of the last event to count as applied: the stream resumes after it. -1 starts at the relay's live tail.
+	Cursor int64 `json:"cursor"`
+}
+
 // MoveResult defines model for MoveResult.
 type MoveResult struct {
 	// Continuing Moved collections whose live chain goes on from the new source with its next page (a page in flight from the old source is dropped and fetched again).
@@ -463,6 +469,21 @@ type MovedCollection struct {
 
 	// From The source the collection was bound to.
 	From string `json:"from"`
+}
+
+// MovedCursor defines model for MovedCursor.
+type MovedCursor struct {
+	// Cursor The cursor now saved (-1: the live tail).
+	Cursor int64 `json:"cursor"`
+
+	// Generation The move's number; a follower that began from an earlier one stops and follows again from this cursor.
+	Generation int64 `json:"generation"`
+
+	// Previous The cursor it replaced (-1: none was saved).
+	Previous int64 `json:"previous"`
+
+	// URL The relay whose cursor moved.
+	URL string `json:"url"`
 }
 
 // PauseState defines model for PauseState.
@@ -630,6 +651,9 @@ type ListReposByCollectionParams struct {
 // MoveCollectionsSourceJSONRequestBody defines body for MoveCollectionsSource for application/json ContentType.
 type MoveCollectionsSourceJSONRequestBody = MoveSourceRequest
 
+// MoveFirehoseCursorJSONRequestBody defines body for MoveFirehoseCursor for application/json ContentType.
+type MoveFirehoseCursorJSONRequestBody = MoveCursorInputBody
+
 // RequestEditorFn is the function signature for the RequestEditor callback function
 type RequestEditorFn func(ctx context.Context, req *http.Request) error
 
@@ -791,6 +815,24 @@ type ClientInterface interface {
 	//
 	// Corresponds with GET /admin/firehose (the `GetFirehoseStatus` operationId).
 	GetFirehoseStatus(ctx context.Context, reqEditors ...RequestEditorFn) (*http.Response, error)
+
+	// MoveFirehoseCursorWithBody Move the firehose cursor
+	//
+	// Makes cursor the durable cursor of the configured relay: the follower (in whichever process follows) notices within a few seconds, and resumes with the events after it, or at the relay's live tail for -1. Moving back replays events, which changes nothing twice (adds are idempotent, removals final); moving forward or to the live tail skips events, which only a backfill makes up for. This is the way out when the relay answers FutureCursor (its sequence was reset, so the saved cursor is ahead of it): the follower never picks a new cursor by itself. 409 when the firehose is disabled.
+	//
+	// Takes any type of body and a specified content type.
+	//
+	// Corresponds with PUT /admin/firehose/cursor (the `MoveFirehoseCursor` operationId).
+	MoveFirehoseCursorWithBody(ctx context.Context, contentType string, body io.Reader, reqEditors ...RequestEditorFn) (*http.Response, error)
+
+	// MoveFirehoseCursor Move the firehose cursor
+	//
+	// Makes cursor the durable cursor of the configured relay: the follower (in whichever process follows) notices within a few seconds, and resumes with the events after it, or at the relay's live tail for -1. Moving back replays events, which changes nothing twice (adds are idempotent, removals final); moving forward or to the live tail skips events, which only a backfill makes up for. This is the way out when the relay answers FutureCursor (its sequence was reset, so the saved cursor is ahead of it): the follower never picks a new cursor by itself. 409 when the firehose is disabled.
+	//
+	// Takes a body of the `application/json` content type.
+	//
+	// Corresponds with PUT /admin/firehose/cursor (the `MoveFirehoseCursor` operationId).
+	MoveFirehoseCursor(ctx context.Context, body MoveFirehoseCursorJSONRequestBody, reqEditors ...RequestEditorFn) (*http.Response, error)
 
 	// ListCollections Collections and their DID counts
 	//
@@ -1012,6 +1054,44 @@ func (c *Client) ResetCollection(ctx context.Context, collection string, reqEdit
 // Corresponds with GET /admin/firehose (the `GetFirehoseStatus` operationId).
 func (c *Client) GetFirehoseStatus(ctx context.Context, reqEditors ...RequestEditorFn) (*http.Response, error) {
 	req, err := NewGetFirehoseStatusRequest(c.Server)
+	if err != nil {
+		return nil, err
+	}
+	req = req.WithContext(ctx)
+	if err := c.applyEditors(ctx, req, reqEditors); err != nil {
+		return nil, err
+	}
+	return c.Client.Do(req)
+}
+
+// MoveFirehoseCursorWithBody Move the firehose cursor
+//
+// Makes cursor the durable cursor of the configured relay: the follower (in whichever process follows) notices within a few seconds, and resumes with the events after it, or at the relay's live tail for -1. Moving back replays events, which changes nothing twice (adds are idempotent, removals final); moving forward or to the live tail skips events, which only a backfill makes up for. This is the way out when the relay answers FutureCursor (its sequence was reset, so the saved cursor is ahead of it): the follower never picks a new cursor by itself. 409 when the firehose is disabled.
+//
+// Takes any type of body and a specified content type.
+//
+// Corresponds with PUT /admin/firehose/cursor (the `MoveFirehoseCursor` operationId).
+func (c *Client) MoveFirehoseCursorWithBody(ctx context.Context, contentType string, body io.Reader, reqEditors ...RequestEditorFn) (*http.Response, error) {
+	req, err := NewMoveFirehoseCursorRequestWithBody(c.Server, contentType, body)
+	if err != nil {
+		return nil, err
+	}
+	req = req.WithContext(ctx)
+	if err := c.applyEditors(ctx, req, reqEditors); err != nil {
+		return nil, err
+	}
+	return c.Client.Do(req)
+}
+
+// MoveFirehoseCursor Move the firehose cursor
+//
+// Makes cursor the durable cursor of the configured relay: the follower (in whichever process follows) notices within a few seconds, and resumes with the events after it, or at the relay's live tail for -1. Moving back replays events, which changes nothing twice (adds are idempotent, removals final); moving forward or to the live tail skips events, which only a backfill makes up for. This is the way out when the relay answers FutureCursor (its sequence was reset, so the saved cursor is ahead of it): the follower never picks a new cursor by itself. 409 when the firehose is disabled.
+//
+// Takes a body of the `application/json` content type.
+//
+// Corresponds with PUT /admin/firehose/cursor (the `MoveFirehoseCursor` operationId).
+func (c *Client) MoveFirehoseCursor(ctx context.Context, body MoveFirehoseCursorJSONRequestBody, reqEditors ...RequestEditorFn) (*http.Response, error) {
+	req, err := NewMoveFirehoseCursorRequest(c.Server, body)
 	if err != nil {
 		return nil, err
 	}
@@ -1436,6 +1516,46 @@ func NewGetFirehoseStatusRequest(server string) (*http.Request, error) {
 	return req, nil
 }
 
+// NewMoveFirehoseCursorRequest calls the generic MoveFirehoseCursor builder with application/json body
+func NewMoveFirehoseCursorRequest(server string, body MoveFirehoseCursorJSONRequestBody) (*http.Request, error) {
+	var bodyReader io.Reader
+	buf, err := json.Marshal(body)
+	if err != nil {
+		return nil, err
+	}
+	bodyReader = bytes.NewReader(buf)
+	return NewMoveFirehoseCursorRequestWithBody(server, "application/json", bodyReader)
+}
+
+// NewMoveFirehoseCursorRequestWithBody constructs an http.Request for the MoveFirehoseCursor method, with any body, and a specified content type
+func NewMoveFirehoseCursorRequestWithBody(server string, contentType string, body io.Reader) (*http.Request, error) {
+	var err error
+
+	serverURL, err := url.Parse(server)
+	if err != nil {
+		return nil, err
+	}
+
+	operationPath := fmt.Sprintf("/admin/firehose/cursor")
+	if operationPath[0] == '/' {
+		operationPath = "." + operationPath
+	}
+
+	queryURL, err := serverURL.Parse(operationPath)
+	if err != nil {
+		return nil, err
+	}
+
+	req, err := http.NewRequest(http.MethodPut, queryURL.String(), body)
+	if err != nil {
+		return nil, err
+	}
+
+	req.Header.Add("Content-Type", contentType)
+
+	return req, nil
+}
+
 // NewListCollectionsRequest constructs an http.Request for the ListCollections method
 func NewListCollectionsRequest(server string, params *ListCollectionsParams) (*http.Request, error) {
 	var err error
@@ -1821,6 +1941,24 @@ type ClientWithResponsesInterface interface {
 	//
 	// Corresponds with GET /admin/firehose (the `GetFirehoseStatus` operationId).
 	GetFirehoseStatusWithResponse(ctx context.Context, reqEditors ...RequestEditorFn) (*GetFirehoseStatusResponse, error)
+
+	// MoveFirehoseCursorWithBodyWithResponse Move the firehose cursor
+	//
+	// Makes cursor the durable cursor of the configured relay: the follower (in whichever process follows) notices within a few seconds, and resumes with the events after it, or at the relay's live tail for -1. Moving back replays events, which changes nothing twice (adds are idempotent, removals final); moving forward or to the live tail skips events, which only a backfill makes up for. This is the way out when the relay answers FutureCursor (its sequence was reset, so the saved cursor is ahead of it): the follower never picks a new cursor by itself. 409 when the firehose is disabled.
+	//
+	// Takes any type of body and a specified content type, and returns a wrapper object for the known response body format(s).
+	//
+	// Corresponds with PUT /admin/firehose/cursor (the `MoveFirehoseCursor` operationId).
+	MoveFirehoseCursorWithBodyWithResponse(ctx context.Context, contentType string, body io.Reader, reqEditors ...RequestEditorFn) (*MoveFirehoseCursorResponse, error)
+
+	// MoveFirehoseCursorWithResponse Move the firehose cursor
+	//
+	// Makes cursor the durable cursor of the configured relay: the follower (in whichever process follows) notices within a few seconds, and resumes with the events after it, or at the relay's live tail for -1. Moving back replays events, which changes nothing twice (adds are idempotent, removals final); moving forward or to the live tail skips events, which only a backfill makes up for. This is the way out when the relay answers FutureCursor (its sequence was reset, so the saved cursor is ahead of it): the follower never picks a new cursor by itself. 409 when the firehose is disabled.
+	//
+	// Takes a body of the `application/json` content type, and returns a wrapper object for the known response body format(s).
+	//
+	// Corresponds with PUT /admin/firehose/cursor (the `MoveFirehoseCursor` operationId).
+	MoveFirehoseCursorWithResponse(ctx context.Context, body MoveFirehoseCursorJSONRequestBody, reqEditors ...RequestEditorFn) (*MoveFirehoseCursorResponse, error)
 
 	// ListCollectionsWithResponse Collections and their DID counts
 	//
@@ -2616,6 +2754,82 @@ func (r GetFirehoseStatusResponse) ContentType() string {
 	return ""
 }
 
+type MoveFirehoseCursorResponse struct {
+	Body         []byte
+	HTTPResponse *http.Response
+	// JSON200 the response for an HTTP 200 `application/json` response
+	JSON200 *MovedCursor
+	// ApplicationProblemJSON401 the response for an HTTP 401 `application/problem+json` response
+	ApplicationProblemJSON401 *ErrorModel
+	// ApplicationProblemJSON409 the response for an HTTP 409 `application/problem+json` response
+	ApplicationProblemJSON409 *ErrorModel
+	// ApplicationProblemJSON422 the response for an HTTP 422 `application/problem+json` response
+	ApplicationProblemJSON422 *ErrorModel
+	// ApplicationProblemJSON429 the response for an HTTP 429 `application/problem+json` response
+	ApplicationProblemJSON429 *ErrorModel
+	// ApplicationProblemJSON500 the response for an HTTP 500 `application/problem+json` response
+	ApplicationProblemJSON500 *ErrorModel
+}
+
+// GetJSON200 returns the response for an HTTP 200 `application/json` response
+func (r MoveFirehoseCursorResponse) GetJSON200() *MovedCursor {
+	return r.JSON200
+}
+
+// GetApplicationProblemJSON401 returns the response for an HTTP 401 `application/problem+json` response
+func (r MoveFirehoseCursorResponse) GetApplicationProblemJSON401() *ErrorModel {
+	return r.ApplicationProblemJSON401
+}
+
+// GetApplicationProblemJSON409 returns the response for an HTTP 409 `application/problem+json` response
+func (r MoveFirehoseCursorResponse) GetApplicationProblemJSON409() *ErrorModel {
+	return r.ApplicationProblemJSON409
+}
+
+// GetApplicationProblemJSON422 returns the response for an HTTP 422 `application/problem+json` response
+func (r MoveFirehoseCursorResponse) GetApplicationProblemJSON422() *ErrorModel {
+	return r.ApplicationProblemJSON422
+}
+
+// GetApplicationProblemJSON429 returns the response for an HTTP 429 `application/problem+json` response
+func (r MoveFirehoseCursorResponse) GetApplicationProblemJSON429() *ErrorModel {
+	return r.ApplicationProblemJSON429
+}
+
+// GetApplicationProblemJSON500 returns the response for an HTTP 500 `application/problem+json` response
+func (r MoveFirehoseCursorResponse) GetApplicationProblemJSON500() *ErrorModel {
+	return r.ApplicationProblemJSON500
+}
+
+// GetBody returns the raw response body bytes
+func (r MoveFirehoseCursorResponse) GetBody() []byte {
+	return r.Body
+}
+
+// Status returns HTTPResponse.Status
+func (r MoveFirehoseCursorResponse) Status() string {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.Status
+	}
+	return http.StatusText(0)
+}
+
+// StatusCode returns HTTPResponse.StatusCode
+func (r MoveFirehoseCursorResponse) StatusCode() int {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.StatusCode
+	}
+	return 0
+}
+
+// ContentType is a convenience method to retrieve the Content-Type value from the HTTP response headers
+func (r MoveFirehoseCursorResponse) ContentType() string {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.Header.Get("Content-Type")
+	}
+	return ""
+}
+
 // ListCollectionsResponse200Headers the declared response headers of an HTTP 200 response for ListCollections
 type ListCollectionsResponse200Headers struct {
 	CacheControl *string
@@ -2974,6 +3188,36 @@ func (c *ClientWithResponses) GetFirehoseStatusWithResponse(ctx context.Context,
 		return nil, err
 	}
 	return ParseGetFirehoseStatusResponse(rsp)
+}
+
+// MoveFirehoseCursorWithBodyWithResponse Move the firehose cursor
+//
+// Makes cursor the durable cursor of the configured relay: the follower (in whichever process follows) notices within a few seconds, and resumes with the events after it, or at the relay's live tail for -1. Moving back replays events, which changes nothing twice (adds are idempotent, removals final); moving forward or to the live tail skips events, which only a backfill makes up for. This is the way out when the relay answers FutureCursor (its sequence was reset, so the saved cursor is ahead of it): the follower never picks a new cursor by itself. 409 when the firehose is disabled.
+//
+// Takes any type of body and a specified content type, and returns a wrapper object for the known response body format(s).
+//
+// Corresponds with PUT /admin/firehose/cursor (the `MoveFirehoseCursor` operationId).
+func (c *ClientWithResponses) MoveFirehoseCursorWithBodyWithResponse(ctx context.Context, contentType string, body io.Reader, reqEditors ...RequestEditorFn) (*MoveFirehoseCursorResponse, error) {
+	rsp, err := c.MoveFirehoseCursorWithBody(ctx, contentType, body, reqEditors...)
+	if err != nil {
+		return nil, err
+	}
+	return ParseMoveFirehoseCursorResponse(rsp)
+}
+
+// MoveFirehoseCursorWithResponse Move the firehose cursor
+//
+// Makes cursor the durable cursor of the configured relay: the follower (in whichever process follows) notices within a few seconds, and resumes with the events after it, or at the relay's live tail for -1. Moving back replays events, which changes nothing twice (adds are idempotent, removals final); moving forward or to the live tail skips events, which only a backfill makes up for. This is the way out when the relay answers FutureCursor (its sequence was reset, so the saved cursor is ahead of it): the follower never picks a new cursor by itself. 409 when the firehose is disabled.
+//
+// Takes a body of the `application/json` content type, and returns a wrapper object for the known response body format(s).
+//
+// Corresponds with PUT /admin/firehose/cursor (the `MoveFirehoseCursor` operationId).
+func (c *ClientWithResponses) MoveFirehoseCursorWithResponse(ctx context.Context, body MoveFirehoseCursorJSONRequestBody, reqEditors ...RequestEditorFn) (*MoveFirehoseCursorResponse, error) {
+	rsp, err := c.MoveFirehoseCursor(ctx, body, reqEditors...)
+	if err != nil {
+		return nil, err
+	}
+	return ParseMoveFirehoseCursorResponse(rsp)
 }
 
 // ListCollectionsWithResponse Collections and their DID counts
@@ -3611,6 +3855,67 @@ func ParseGetFirehoseStatusResponse(rsp *http.Response) (*GetFirehoseStatusRespo
 			return nil, err
 		}
 		response.ApplicationProblemJSON401 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 429:
+		var dest ErrorModel
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationProblemJSON429 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 500:
+		var dest ErrorModel
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationProblemJSON500 = &dest
+
+	}
+
+	return response, nil
+}
+
+// ParseMoveFirehoseCursorResponse parses an HTTP response from a MoveFirehoseCursorWithResponse call
+func ParseMoveFirehoseCursorResponse(rsp *http.Response) (*MoveFirehoseCursorResponse, error) {
+	bodyBytes, err := io.ReadAll(rsp.Body)
+	defer func() { _ = rsp.Body.Close() }()
+	if err != nil {
+		return nil, err
+	}
+
+	response := &MoveFirehoseCursorResponse{
+		Body:         bodyBytes,
+		HTTPResponse: rsp,
+	}
+
+	switch {
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 200:
+		var dest MovedCursor
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON200 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 401:
+		var dest ErrorModel
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationProblemJSON401 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 409:
+		var dest ErrorModel
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationProblemJSON409 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 422:
+		var dest ErrorModel
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationProblemJSON422 = &dest
 
 	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 429:
 		var dest ErrorModel

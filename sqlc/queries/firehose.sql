@@ -1,5 +1,5 @@
 -- name: FirehoseCursorGet :one
-SELECT seq FROM firehose_cursor WHERE relay = @relay;
+SELECT seq, generation FROM firehose_cursor WHERE relay = @relay;
 
 -- name: FirehoseCursorSet :exec
 -- Only ever called with a seq whose effects are already synced in the index.
@@ -14,12 +14,27 @@ SELECT pg_try_advisory_lock(@lock_key::bigint) AS locked;
 -- name: FirehoseCursorSave :execrows
 -- The flusher's save: only while the database is bound to the index the events were applied
 -- to (or to none), so a follower whose index is no longer the database's cannot move the
--- cursor past events the database's index never received.
-INSERT INTO firehose_cursor (relay, seq)
-SELECT @relay::text, @seq::bigint
+-- cursor past events the database's index never received; and only while the generation the
+-- follower started from is current, so it cannot write over an operator's move.
+INSERT INTO firehose_cursor (relay, seq, generation)
+SELECT @relay::text, @seq::bigint, @generation::bigint
 WHERE NOT EXISTS (SELECT 1 FROM index_identity)
    OR EXISTS (SELECT 1 FROM index_identity WHERE index_id = @index_id::text)
-ON CONFLICT (relay) DO UPDATE SET seq = EXCLUDED.seq, updated_at = now();
+ON CONFLICT (relay) DO UPDATE SET seq = EXCLUDED.seq, updated_at = now()
+WHERE firehose_cursor.generation = EXCLUDED.generation;
+
+-- name: FirehoseCursorGeneration :one
+-- The follower's check that nobody moved its cursor.
+SELECT generation FROM firehose_cursor WHERE relay = @relay;
+
+-- name: FirehoseCursorMove :one
+-- An operator's move: seq becomes the cursor (-1: the live tail) under a new generation, which
+-- the follower notices at its next save or check. previous is the cursor it replaced (-1: none).
+WITH prev AS (SELECT seq FROM firehose_cursor WHERE relay = @relay)
+INSERT INTO firehose_cursor (relay, seq, generation)
+VALUES (@relay, @seq, nextval('firehose_cursor_generation'))
+ON CONFLICT (relay) DO UPDATE SET seq = EXCLUDED.seq, generation = EXCLUDED.generation, updated_at = now()
+RETURNING generation, COALESCE((SELECT seq FROM prev), -1)::bigint AS previous;
 
 -- name: FirehoseCursorCount :one
 SELECT count(*) FROM firehose_cursor;

@@ -208,6 +208,26 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/admin/firehose/cursor": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        /**
+         * Move the firehose cursor
+         * @description Makes cursor the durable cursor of the configured relay: the follower (in whichever process follows) notices within a few seconds, and resumes with the events after it, or at the relay's live tail for -1. Moving back replays events, which changes nothing twice (adds are idempotent, removals final); moving forward or to the live tail skips events, which only a backfill makes up for. This is the way out when the relay answers FutureCursor (its sequence was reset, so the saved cursor is ahead of it): the follower never picks a new cursor by itself. 409 when the firehose is disabled.
+         */
+        put: operations["moveFirehoseCursor"];
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "/v1/collections": {
         parameters: {
             query?: never;
@@ -548,6 +568,13 @@ export interface components {
             kind: string;
             state: string;
         };
+        MoveCursorInputBody: {
+            /**
+             * Format: int64
+             * @description The seq of the last event to count as applied: the stream resumes after it. -1 starts at the relay's live tail.
+             */
+            cursor: number;
+        };
         MoveResult: {
             /**
              * Format: int64
@@ -606,6 +633,25 @@ export interface components {
             completed: boolean;
             /** @description The source the collection was bound to. */
             from: string;
+        };
+        MovedCursor: {
+            /**
+             * Format: int64
+             * @description The cursor now saved (-1: the live tail).
+             */
+            cursor: number;
+            /**
+             * Format: int64
+             * @description The move's number; a follower that began from an earlier one stops and follows again from this cursor.
+             */
+            generation: number;
+            /**
+             * Format: int64
+             * @description The cursor it replaced (-1: none was saved).
+             */
+            previous: number;
+            /** @description The relay whose cursor moved. */
+            url: string;
         };
         PauseState: {
             /** @description Whether paging is now paused. */
@@ -1352,6 +1398,75 @@ export interface operations {
             };
             /** @description Unauthorized */
             401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["ErrorModel"];
+                };
+            };
+            /** @description Too Many Requests */
+            429: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["ErrorModel"];
+                };
+            };
+            /** @description Internal Server Error */
+            500: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["ErrorModel"];
+                };
+            };
+        };
+    };
+    moveFirehoseCursor: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["MoveCursorInputBody"];
+            };
+        };
+        responses: {
+            /** @description OK */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["MovedCursor"];
+                };
+            };
+            /** @description Unauthorized */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["ErrorModel"];
+                };
+            };
+            /** @description Conflict */
+            409: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["ErrorModel"];
+                };
+            };
+            /** @description Unprocessable Entity */
+            422: {
                 headers: {
                     [name: string]: unknown;
                 };

@@ -1,0 +1,110 @@
+package main
+
+import (
+	"encoding/json"
+	"fmt"
+	"net/http"
+	"strings"
+	"testing"
+
+	"github.com/stretchr/testify/require"
+
+	"github.com/colindex/colindex/internal/fakerelay"
+	"github.com/colindex/colindex/internal/testrelay"
+)
+
+// An operator moves the firehose cursor with `colindex firehose-cursor`: a cursor ahead of the
+// relay (as after the relay's sequence was reset) gets FutureCursor, which the follower reports
+// and holds on (it never picks a cursor by itself); moving it back replays the relay's log and
+// leaves the listings exactly as they were; live goes to the live tail. Bad arguments are
+// refused before anything is sent.
+func TestEndToEndFirehoseCursorMoves(t *testing.T) {
+	t.Parallel()
+	source := testrelay.New()
+	t.Cleanup(source.Close)
+	relay := fakerelay.New(t)
+	svc := newService(t, source, "COLINDEX_FIREHOSE_URL="+relay.URL())
+	svc.start()
+	waitConnected(t, relay)
+	env := svc.adminEnv()
+	waitFor := svc.waitFor
+	type fhStatus struct {
+		Cursor    int64  `json:"cursor"`
+		Connected bool   `json:"connected"`
+		LastError string `json:"last_error"`
+	}
+	status := func() fhStatus {
+		code, body := svc.call(http.MethodGet, "/admin/firehose")
+		require.Equal(t, http.StatusOK, code, string(body))
+		var fh fhStatus
+		require.NoError(t, json.Unmarshal(body, &fh))
+		return fh
+	}
+
+	dids := []string{"did:plc:aaaaaaaaaaaaaaaaaaaaaaaa", "did:plc:bbbbbbbbbbbbbbbbbbbbbbbb"}
+	for _, did := range dids {
+		a, err := fakerelay.NewAccount(did)
+		require.NoError(t, err)
+		_, err = relay.Commit(a, fakerelay.Create("app.bsky.feed.post", "p1"), fakerelay.Create("app.bsky.feed.like", "l1"))
+		require.NoError(t, err)
+		_, err = relay.Commit(a, fakerelay.Delete("app.bsky.feed.like", "l1"))
+		require.NoError(t, err)
+	}
+	_, err := relay.AccountStatus(dids[1], false, "deleted")
+	require.NoError(t, err)
+	last := relay.LastSeq()
+	waitFor("the cursor reaches the last event", func() bool { return status().Cursor >= last })
+	want := map[string][]string{"app.bsky.feed.post": dids[:1], "app.bsky.feed.like": nil}
+	requireListings := func() {
+		t.Helper()
+		for coll, dids := range want {
+			require.ElementsMatch(t, dids, svc.listAll(coll), coll)
+		}
+	}
+	requireListings()
+
+	for bad, says := range map[string]string{
+		"-3": "flag provided but not defined: -3", "abc": `"abc" is not a seq`, "": "usage: colindex firehose-cursor SEQ|live",
+	} {
+		out, err := svc.cli(t, env, "firehose-cursor", bad)
+		require.Error(t, err, "firehose-cursor %q: %s", bad, out)
+		require.Contains(t, out, says)
+	}
+	require.Equal(t, last, status().Cursor, "refused moves change nothing")
+
+	out, err := svc.cli(t, env, "firehose-cursor", "900")
+	require.NoError(t, err, out)
+	require.Contains(t, out, fmt.Sprintf("moved from %d to 900", last))
+	waitFor("FutureCursor is reported", func() bool { return strings.Contains(status().LastError, "FutureCursor") })
+	require.EqualValues(t, 900, status().Cursor, "held, not guessed")
+	out, err = svc.cli(t, env, "firehose")
+	require.NoError(t, err, out)
+	require.Contains(t, out, "FutureCursor")
+
+	out, err = svc.cli(t, env, "firehose-cursor", "0")
+	require.NoError(t, err, out)
+	require.Contains(t, out, "moved back from 900 to 0: the events after it are replayed")
+	waitFor("the replay reaches the last event", func() bool { st := status(); return st.Cursor >= last && st.Cursor < 900 })
+	requireListings()
+
+	out, err = svc.cli(t, env, "firehose-cursor", "live", "--json")
+	require.NoError(t, err, out)
+	var moved struct {
+		Cursor, Previous int64
+		URL              string
+	}
+	require.NoError(t, json.Unmarshal([]byte(out), &moved), out)
+	require.EqualValues(t, -1, moved.Cursor)
+	require.Equal(t, last, moved.Previous)
+	waitFor("a dial at the live tail", func() bool {
+		cs := relay.Cursors()
+		return cs[len(cs)-1] == "" && len(cs) > 2 && status().Connected
+	})
+	c, err := fakerelay.NewAccount("did:plc:cccccccccccccccccccccccc")
+	require.NoError(t, err)
+	seq, err := relay.Commit(c, fakerelay.Create("app.bsky.feed.like", "l9"))
+	require.NoError(t, err)
+	waitFor("the new event is durable", func() bool { return status().Cursor >= seq })
+	want["app.bsky.feed.like"] = []string{c.DID}
+	requireListings()
+}

@@ -1,0 +1,39 @@
+package firehose
+
+import (
+	"context"
+	"fmt"
+
+	"github.com/colindex/colindex/internal/pgstore"
+)
+
+// LiveTail, as a cursor, starts the stream at the relay's newest event.
+const LiveTail = -1
+
+// Moved is the outcome of MoveCursor.
+type Moved struct {
+	// Previous is the cursor the move replaced (-1: none was saved).
+	Previous int64
+	// Generation is the move's generation: the follower that started from an older one stops
+	// at its next save or check, within a second while events flow and keepAlive while they do
+	// not, and follows again from the moved cursor.
+	Generation int64
+}
+
+// MoveCursor makes seq this relay's cursor: the follower, in whichever process holds the lock,
+// resumes with the events after seq, or at the live tail for LiveTail. Moving back replays
+// events, which changes nothing twice (adds are idempotent, removals final); moving forward
+// skips events, which only a backfill makes up for. It is the way out when the relay answers
+// FutureCursor because its sequence was reset, or when the follower moves to another relay
+// whose sequence is not this one's.
+func (f *Firehose) MoveCursor(ctx context.Context, seq int64) (Moved, error) {
+	if seq < LiveTail {
+		return Moved{}, fmt.Errorf("firehose: cursor %d: a seq is ≥ 0, or -1 for the live tail", seq)
+	}
+	row, err := queries.FirehoseCursorMove(ctx, f.cfg.Pool, pgstore.FirehoseCursorMoveParams{Relay: f.relay, Seq: seq})
+	if err != nil {
+		return Moved{}, fmt.Errorf("move the firehose cursor: %w", err)
+	}
+	f.log.Warn("firehose cursor moved by an operator", "from", row.Previous, "to", seq, "generation", row.Generation)
+	return Moved{Previous: row.Previous, Generation: row.Generation}, nil
+}

@@ -1,0 +1,127 @@
+package firehose
+
+import (
+	"fmt"
+	"slices"
+	"strconv"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/require"
+
+	"github.com/colindex/colindex/internal/await"
+	"github.com/colindex/colindex/internal/fakerelay"
+	"github.com/colindex/colindex/internal/pgstore"
+	"github.com/colindex/colindex/rocksindex"
+)
+
+// A relay whose sequence was reset answers the saved cursor with FutureCursor, and the
+// follower can do nothing about it by itself: it reports it and keeps the cursor (it never
+// guesses a new one). An operator's move gets it going again, and the index is exact.
+func TestFutureCursorHoldsUntilTheCursorIsMoved(t *testing.T) {
+	t.Parallel()
+	b := setup(t)
+	a, c := newAccount(t, 1), newAccount(t, 2)
+	b.commit(t, a, fakerelay.Create(post, "3k1"), fakerelay.Create(like, "3k2"))
+	b.commit(t, c, fakerelay.Create(post, "3k3"))
+	r := startPastTheRelay(t, b)
+	require.Contains(t, r.f.Status().LastError, "FutureCursor")
+	require.Contains(t, r.f.Status().LastError, "colindex firehose-cursor SEQ|live", "the way out")
+	require.Equal(t, int64(500), b.durableCursor(t), "the follower keeps the cursor it cannot use")
+	colls, err := b.ix.Collections()
+	require.NoError(t, err)
+	require.Empty(t, colls, "nothing applied")
+
+	moved, err := r.f.MoveCursor(t.Context(), 0)
+	require.NoError(t, err)
+	require.Equal(t, int64(500), moved.Previous)
+	// Noticed by the idle follower's check (keepAlive), then the whole log is followed.
+	last := b.commit(t, a, fakerelay.Delete(like, "3k2"))
+	b.waitDurable(t, last)
+	b.requireIndexMatches(t, b.ix)
+	require.Contains(t, b.relay.Cursors(), "0")
+}
+
+// startPastTheRelay starts a follower from cursor 500, as if the relay had stood there before
+// its sequence began again, and waits until the relay has turned it away twice.
+func startPastTheRelay(t *testing.T, b *testBundle) *running {
+	t.Helper()
+	require.NoError(t, queries.FirehoseCursorSet(t.Context(), b.pool, cursorParams(b.relayKey(), 500)))
+	r := start(t, b.config(b.ix))
+	await.Until(t, 30*time.Second, "FutureCursor answers", func() (bool, any) {
+		st := r.f.Status()
+		return st.Reconnects >= 2, st
+	})
+	return r
+}
+
+// Moving the cursor back replays the events after it, which changes nothing twice: the index
+// (pairs, statuses, counts) equals the truth as sets afterwards, through an account deletion
+// and last-record deletes. And the running follower, which stood further on, never writes
+// its own cursor over the move.
+func TestRewindReplaysAndChangesNothingTwice(t *testing.T) {
+	t.Parallel()
+	b := setup(t)
+	accts := []*fakerelay.Account{newAccount(t, 1), newAccount(t, 2), newAccount(t, 3)}
+	var last int64
+	for i, a := range accts {
+		b.commit(t, a, fakerelay.Create(post, "3k"+strconv.Itoa(i)), fakerelay.Create(like, "3l"+strconv.Itoa(i)))
+	}
+	b.commit(t, accts[0], fakerelay.Delete(like, "3l0")) // its last like: the pair goes
+	b.account(t, accts[1].DID, false, rocksindex.StatusDeleted)
+	b.account(t, accts[2].DID, false, "takendown")
+	last = b.commit(t, accts[0], fakerelay.Create(profile, "self"))
+	r := startAtZero(t, b)
+	b.waitDurable(t, last)
+	b.requireIndexMatches(t, b.ix)
+	dials := len(b.relay.Cursors())
+
+	moved, err := r.f.MoveCursor(t.Context(), 2)
+	require.NoError(t, err)
+	require.Equal(t, last, moved.Previous)
+	// The follower's own save cannot land on the move (the generation it began with is old).
+	n, err := queries.FirehoseCursorSave(t.Context(), b.pool, pgstore.FirehoseCursorSaveParams{
+		Relay: b.relayKey(), Seq: last, Generation: 0})
+	require.NoError(t, err)
+	require.Zero(t, n, "a save from before the move")
+	await.Until(t, 30*time.Second, "a dial from the moved cursor", func() (bool, any) {
+		cs := b.relay.Cursors()
+		return slices.Contains(cs[dials:], "2"), cs
+	})
+	last = b.commit(t, accts[0], fakerelay.Create(like, "3m"))
+	b.waitDurable(t, last)
+	b.requireIndexMatches(t, b.ix)
+	require.Equal(t, "", r.f.Status().LastError, "a move is not an error")
+}
+
+// Moving to the live tail skips what the relay holds and follows new events only; a seq below
+// -1 is refused.
+func TestMoveToTheLiveTail(t *testing.T) {
+	t.Parallel()
+	b := setup(t)
+	a := newAccount(t, 1)
+	b.commit(t, a, fakerelay.Create(post, "3k1"))
+	r := startPastTheRelay(t, b)
+	_, err := r.f.MoveCursor(t.Context(), -2)
+	require.ErrorContains(t, err, "-1 for the live tail")
+	require.Equal(t, int64(500), b.durableCursor(t), "a refused move changes nothing")
+
+	_, err = r.f.MoveCursor(t.Context(), LiveTail)
+	require.NoError(t, err)
+	await.Until(t, 30*time.Second, "a dial at the live tail", func() (bool, any) {
+		cs := b.relay.Cursors()
+		return cs[len(cs)-1] == "" && r.f.Status().Connected, cs
+	})
+	b.truth = newTruth() // the skipped create is not in the index
+	last := b.commit(t, a, fakerelay.Create(like, "3k2"))
+	b.waitDurable(t, last)
+	b.requireIndexMatches(t, b.ix)
+	require.Equal(t, []string{like}, mustCollectionsOf(t, b.ix, a.DID), fmt.Sprint("only the event after the move"))
+}
+
+func mustCollectionsOf(t *testing.T, ix *rocksindex.Index, did string) []string {
+	t.Helper()
+	got, err := ix.CollectionsOf(did)
+	require.NoError(t, err)
+	return got
+}
