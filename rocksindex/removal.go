@@ -23,8 +23,10 @@ import (
 const cfGone = "gone"
 
 // RemovePairs removes pairs the stream proved gone, both sides, and leaves their tombstones,
-// in one write; it returns how many of them the index held. The write is not synced: the
-// stream syncs before it records progress past it.
+// in one write; it returns how many of them the index held. A deleted account's pairs get no
+// tombstone: its status already keeps every page and create out, for good, and a replayed
+// delete after the account's deletion would otherwise leave one the first pass did not. The
+// write is not synced: the stream syncs before it records progress past it.
 func (ix *Index) RemovePairs(pairs []Pair) (int, error) {
 	if len(pairs) == 0 {
 		return 0, nil
@@ -61,7 +63,9 @@ func (ix *Index) RemovePairs(pairs []Pair) (int, error) {
 		}
 		wb.DeleteCF(ix.rbc, keys[i])
 		wb.DeleteCF(ix.cbr, cbrKey(p.DID, p.Collection))
-		wb.PutCF(ix.gone, keys[i], stamp)
+		if sts[i] != StatusDeleted {
+			wb.PutCF(ix.gone, keys[i], stamp)
+		}
 	}
 	commit := ix.counts.stage(wb, deltas)
 	ix.present.forget(pairs...)
