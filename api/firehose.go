@@ -55,7 +55,7 @@ func (s *Server) registerFirehose(api huma.API) {
 type MovedCursor struct {
 	URL        string `json:"url" doc:"The relay whose cursor moved."`
 	Cursor     int64  `json:"cursor" doc:"The cursor now saved (-1: the live tail)."`
-	Previous   int64  `json:"previous" doc:"The cursor it replaced (-1: none was saved)."`
+	Previous   *int64 `json:"previous" doc:"The cursor it replaced, as read just before the move (-1: the live tail); null when none was saved."`
 	Generation int64  `json:"generation" doc:"The move's number; a follower that began from an earlier one stops and follows again from this cursor."`
 }
 

@@ -12,8 +12,9 @@ const LiveTail = -1
 
 // Moved is the outcome of MoveCursor.
 type Moved struct {
-	// Previous is the cursor the move replaced (-1: none was saved).
-	Previous int64
+	// Previous is the cursor the move replaced, as read just before it; nil when none was
+	// saved.
+	Previous *int64
 	// Generation is the move's generation: the follower that started from an older one stops
 	// at its next save or check, within a second while events flow and keepAlive while they do
 	// not, and follows again from the moved cursor.
@@ -34,6 +35,10 @@ func (f *Firehose) MoveCursor(ctx context.Context, seq int64) (Moved, error) {
 	if err != nil {
 		return Moved{}, fmt.Errorf("move the firehose cursor: %w", err)
 	}
-	f.log.Warn("firehose cursor moved by an operator", "from", row.Previous, "to", seq, "generation", row.Generation)
-	return Moved{Previous: row.Previous, Generation: row.Generation}, nil
+	m := Moved{Generation: row.Generation}
+	if row.Replaced {
+		m.Previous = &row.Previous
+	}
+	f.log.Warn("firehose cursor moved by an operator", "from", m.Previous, "to", seq, "generation", row.Generation)
+	return m, nil
 }

@@ -34,7 +34,7 @@ func TestFutureCursorHoldsUntilTheCursorIsMoved(t *testing.T) {
 
 	moved, err := r.f.MoveCursor(t.Context(), 0)
 	require.NoError(t, err)
-	require.Equal(t, int64(500), moved.Previous)
+	require.Equal(t, int64(500), *moved.Previous)
 	// Noticed by the idle follower's check (keepAlive), then the whole log is followed.
 	last := b.commit(t, a, fakerelay.Delete(like, "3k2"))
 	b.waitDurable(t, last)
@@ -76,9 +76,9 @@ func TestRewindReplaysAndChangesNothingTwice(t *testing.T) {
 	b.requireIndexMatches(t, b.ix)
 	dials := len(b.relay.Cursors())
 
-	moved, err := r.f.MoveCursor(t.Context(), 2)
+	moved, err := r.f.MoveCursor(t.Context(), 0)
 	require.NoError(t, err)
-	require.Equal(t, last, moved.Previous)
+	require.Equal(t, last, *moved.Previous)
 	// The follower's own save cannot land on the move (the generation it began with is old).
 	n, err := queries.FirehoseCursorSave(t.Context(), b.pool, pgstore.FirehoseCursorSaveParams{
 		Relay: b.relayKey(), Seq: last, Generation: 0})
@@ -86,7 +86,7 @@ func TestRewindReplaysAndChangesNothingTwice(t *testing.T) {
 	require.Zero(t, n, "a save from before the move")
 	await.Until(t, 30*time.Second, "a dial from the moved cursor", func() (bool, any) {
 		cs := b.relay.Cursors()
-		return slices.Contains(cs[dials:], "2"), cs
+		return slices.Contains(cs[dials:], "0"), cs
 	})
 	last = b.commit(t, accts[0], fakerelay.Create(like, "3m"))
 	b.waitDurable(t, last)
@@ -124,4 +124,20 @@ func mustCollectionsOf(t *testing.T, ix *rocksindex.Index, did string) []string 
 	got, err := ix.CollectionsOf(did)
 	require.NoError(t, err)
 	return got
+}
+
+// A move says what it replaced: nothing on a relay never followed, then the live tail.
+func TestMoveReportsWhatItReplaced(t *testing.T) {
+	t.Parallel()
+	b := setup(t)
+	f, err := New(b.config(b.ix))
+	require.NoError(t, err)
+	first, err := f.MoveCursor(t.Context(), LiveTail)
+	require.NoError(t, err)
+	require.Nil(t, first.Previous)
+	second, err := f.MoveCursor(t.Context(), 7)
+	require.NoError(t, err)
+	require.Equal(t, int64(LiveTail), *second.Previous)
+	require.Greater(t, second.Generation, first.Generation)
+	require.Equal(t, int64(7), b.durableCursor(t))
 }

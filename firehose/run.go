@@ -49,6 +49,8 @@ func (f *Firehose) Run(ctx context.Context) error {
 			break
 		}
 		if errors.Is(err, errCursorMoved) {
+			// What went wrong before concerned the old cursor (a FutureCursor, say).
+			f.setError("")
 			f.log.Info("the cursor was moved; following again from it")
 			continue
 		}

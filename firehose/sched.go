@@ -236,26 +236,13 @@ func (fl *flusher) flush(ctx context.Context) error {
 	defer cancel()
 	mark := fl.tr.watermark()
 	if mark <= fl.saved {
-		if time.Since(fl.lastContact) < keepAlive {
-			return nil
-		}
-		// The check touches the lock connection, and notices a move while nothing flows (a
-		// follower the relay turns away with FutureCursor saves nothing).
-		moved, err := fl.moved(ctx)
-		if err != nil {
-			return fmt.Errorf("%w: %w", errLockLost, err)
-		}
-		if moved {
-			return errCursorMoved
-		}
-		fl.lastContact = time.Now()
-		return nil
+		return fl.idle(ctx)
 	}
 	if err := fl.f.cfg.Index.SyncWAL(); err != nil {
 		// Not saved; the next tick tries again. The cursor stays behind, never ahead.
 		fl.f.log.Error("sync index before saving the cursor", "error", err)
 		fl.f.setError(err.Error())
-		return nil
+		return fl.idle(ctx)
 	}
 	id, err := fl.f.cfg.Index.ID()
 	if err != nil {
@@ -278,6 +265,24 @@ func (fl *flusher) flush(ctx context.Context) error {
 	fl.saved = mark
 	fl.lastContact = time.Now()
 	fl.f.setCursor(mark)
+	return nil
+}
+
+// idle is a flush that saves nothing: every keepAlive it checks the generation, which touches
+// the lock connection and notices a move while nothing is saved (a follower the relay turns
+// away with FutureCursor, or one whose index cannot sync).
+func (fl *flusher) idle(ctx context.Context) error {
+	if time.Since(fl.lastContact) < keepAlive {
+		return nil
+	}
+	moved, err := fl.moved(ctx)
+	if err != nil {
+		return fmt.Errorf("%w: %w", errLockLost, err)
+	}
+	if moved {
+		return errCursorMoved
+	}
+	fl.lastContact = time.Now()
 	return nil
 }
 

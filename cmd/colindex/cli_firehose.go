@@ -128,13 +128,17 @@ func firehoseCursorCommand(c *cli.Context) error {
 // movedCursorLine says what a move did and what it means.
 func movedCursorLine(m *goclient.MovedCursor) string {
 	from := "none saved"
-	if m.Previous >= 0 {
-		from = strconv.FormatInt(m.Previous, 10)
+	switch {
+	case m.Previous == nil:
+	case *m.Previous < 0:
+		from = "the live tail"
+	default:
+		from = strconv.FormatInt(*m.Previous, 10)
 	}
 	switch {
 	case m.Cursor < 0:
 		return fmt.Sprintf("firehose cursor of %s moved from %s to the live tail: events before it are skipped (a backfill makes them up)", m.URL, from)
-	case m.Previous >= 0 && m.Cursor < m.Previous:
+	case m.Previous != nil && m.Cursor < *m.Previous:
 		return fmt.Sprintf("firehose cursor of %s moved back from %s to %d: the events after it are replayed, which changes nothing twice", m.URL, from, m.Cursor)
 	default:
 		return fmt.Sprintf("firehose cursor of %s moved from %s to %d: the stream resumes after it", m.URL, from, m.Cursor)

@@ -11,6 +11,7 @@ import (
 
 	"github.com/colindex/colindex/internal/fakerelay"
 	"github.com/colindex/colindex/internal/testrelay"
+	"github.com/colindex/colindex/sdk/goclient"
 )
 
 // An operator moves the firehose cursor with `colindex firehose-cursor`: a cursor ahead of the
@@ -107,4 +108,23 @@ func TestEndToEndFirehoseCursorMoves(t *testing.T) {
 	waitFor("the new event is durable", func() bool { return status().Cursor >= seq })
 	want["app.bsky.feed.like"] = []string{c.DID}
 	requireListings()
+}
+
+// The move's one line says where from and what it means, for each kind of move.
+func TestMovedCursorLine(t *testing.T) {
+	t.Parallel()
+	p := func(n int64) *int64 { return &n }
+	for _, tc := range []struct {
+		previous *int64
+		cursor   int64
+		says     string
+	}{
+		{nil, 5, "moved from none saved to 5: the stream resumes after it"},
+		{p(-1), 5, "moved from the live tail to 5: the stream resumes after it"},
+		{p(9), 5, "moved back from 9 to 5: the events after it are replayed"},
+		{p(9), -1, "moved from 9 to the live tail: events before it are skipped"},
+	} {
+		line := movedCursorLine(&goclient.MovedCursor{URL: "wss://relay.example", Cursor: tc.cursor, Previous: tc.previous})
+		require.Contains(t, line, tc.says)
+	}
 }

@@ -64,7 +64,7 @@ WITH prev AS (SELECT seq FROM firehose_cursor WHERE relay = $1)
 INSERT INTO firehose_cursor (relay, seq, generation)
 VALUES ($1, $2, nextval('firehose_cursor_generation'))
 ON CONFLICT (relay) DO UPDATE SET seq = EXCLUDED.seq, generation = EXCLUDED.generation, updated_at = now()
-RETURNING generation, COALESCE((SELECT seq FROM prev), -1)::bigint AS previous
+RETURNING generation, EXISTS (SELECT 1 FROM prev) AS replaced, COALESCE((SELECT seq FROM prev), -1)::bigint AS previous
 `
 
 type FirehoseCursorMoveParams struct {
@@ -74,15 +74,17 @@ type FirehoseCursorMoveParams struct {
 
 type FirehoseCursorMoveRow struct {
 	Generation int64
+	Replaced   bool
 	Previous   int64
 }
 
 // An operator's move: seq becomes the cursor (-1: the live tail) under a new generation, which
-// the follower notices at its next save or check. previous is the cursor it replaced (-1: none).
+// the follower notices at its next save or check. previous is the cursor it replaced, as read
+// just before (replaced is false when there was none).
 func (q *Queries) FirehoseCursorMove(ctx context.Context, db DBTX, arg FirehoseCursorMoveParams) (FirehoseCursorMoveRow, error) {
 	row := db.QueryRow(ctx, firehoseCursorMove, arg.Relay, arg.Seq)
 	var i FirehoseCursorMoveRow
-	err := row.Scan(&i.Generation, &i.Previous)
+	err := row.Scan(&i.Generation, &i.Replaced, &i.Previous)
 	return i, err
 }
 

@@ -479,8 +479,8 @@ type MovedCursor struct {
 	// Generation The move's number; a follower that began from an earlier one stops and follows again from this cursor.
 	Generation int64 `json:"generation"`
 
-	// Previous The cursor it replaced (-1: none was saved).
-	Previous int64 `json:"previous"`
+	// Previous The cursor it replaced, as read just before the move (-1: the live tail); null when none was saved.
+	Previous *int64 `json:"previous"`
 
 	// URL The relay whose cursor moved.
 	URL string `json:"url"`

@@ -647,9 +647,9 @@ export interface components {
             generation: number;
             /**
              * Format: int64
-             * @description The cursor it replaced (-1: none was saved).
+             * @description The cursor it replaced, as read just before the move (-1: the live tail); null when none was saved.
              */
-            previous: number;
+            previous: number | null;
             /** @description The relay whose cursor moved. */
             url: string;
         };
