@@ -3,12 +3,13 @@ package api
 import (
 	"bytes"
 	"compress/gzip"
-	"crypto/sha256"
 	"encoding/base64"
 	"net/http"
 	"strconv"
 	"strings"
 	"sync"
+
+	"github.com/cespare/xxhash/v2"
 )
 
 // The HTTP a reader expects on the public routes (/xrpc/… and /_health): CORS for browsers,
@@ -99,13 +100,16 @@ func publicCORS(next http.Handler) http.Handler {
 // writeCacheable answers 200 with body (JSON), or 304 when the client's If-None-Match names
 // it. The ETag is a hash of the body and the backfill state (a header that changes without
 // the body must still change the tag); the gzip encoding of the same body gets its own
-// strong tag, as RFC 9110 requires of a different representation.
+// strong tag, as RFC 9110 requires of a different representation. The hash is xxHash64: a
+// tag only tells versions of one page apart, where 64 bits leave a chance of 2^-64 that a
+// changed page keeps its tag, and it is a seventh of SHA-256's cost on a 1000-DID page (the
+// read benchmark had SHA-256 at about 4% of the server's CPU).
 func writeCacheable(w http.ResponseWriter, r *http.Request, body []byte, state string) {
-	sum := sha256.New()
-	sum.Write(body)
-	sum.Write([]byte(state))
-	var digest [sha256.Size]byte
-	tag := base64.RawURLEncoding.EncodeToString(sum.Sum(digest[:0])[:16])
+	sum := xxhash.New()
+	_, _ = sum.Write(body)
+	_, _ = sum.WriteString(state)
+	var digest [8]byte
+	tag := base64.RawURLEncoding.EncodeToString(sum.Sum(digest[:0]))
 	plainTag, gzipTag := `"`+tag+`"`, `"`+tag+`-gz"`
 	h := w.Header()
 	h.Set("Cache-Control", listPageCacheControl)
