@@ -43,7 +43,8 @@ func (f *Firehose) Run(ctx context.Context) error {
 		err = f.follow(ctx, lock)
 		f.st.following.Store(false)
 		closeCtx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 5*time.Second)
-		lock.Close(closeCtx) // ends the session: the lock is released
+		_ = queries.FirehoseUnlock(closeCtx, lock, lockKey) // on a lost connection, closing is enough
+		lock.Close(closeCtx)                                // ends the session: the lock is released
 		cancel()
 		if ctx.Err() != nil {
 			break

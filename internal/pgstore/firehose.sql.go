@@ -169,3 +169,14 @@ func (q *Queries) FirehoseLockTry(ctx context.Context, db DBTX, lockKey int64) (
 	err := row.Scan(&locked)
 	return locked, err
 }
+
+const firehoseUnlock = `-- name: FirehoseUnlock :exec
+SELECT pg_advisory_unlock($1::bigint)
+`
+
+// Released before the lock connection closes: the server ends a closed session a little after,
+// and until then the lock would turn away the next follower (this one, after a cursor move).
+func (q *Queries) FirehoseUnlock(ctx context.Context, db DBTX, lockKey int64) error {
+	_, err := db.Exec(ctx, firehoseUnlock, lockKey)
+	return err
+}

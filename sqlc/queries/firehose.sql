@@ -11,6 +11,11 @@ ON CONFLICT (relay) DO UPDATE SET seq = EXCLUDED.seq, updated_at = now();
 -- dies (or loses its connection) frees it for the next without any lease to expire.
 SELECT pg_try_advisory_lock(@lock_key::bigint) AS locked;
 
+-- name: FirehoseUnlock :exec
+-- Released before the lock connection closes: the server ends a closed session a little after,
+-- and until then the lock would turn away the next follower (this one, after a cursor move).
+SELECT pg_advisory_unlock(@lock_key::bigint);
+
 -- name: FirehoseCursorSave :execrows
 -- The flusher's save: only while the database is bound to the index the events were applied
 -- to (or to none), so a follower whose index is no longer the database's cannot move the
