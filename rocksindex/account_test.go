@@ -186,4 +186,13 @@ func TestAddStreamRepairsAHalfWrittenPair(t *testing.T) {
 	colls, err := ix.CollectionsOf("did:plc:a")
 	require.NoError(t, err)
 	require.Equal(t, []string{"a.b.c", "a.b.d"}, colls)
+	// The other side missing: its cbr key is not even read (rbc is), and it is written whole.
+	require.NoError(t, ix.db.DeleteCF(ix.acct.noSync, ix.rbc, rbcKey("a.b.d", "did:plc:a")))
+	ix.present.forgetCollection("a.b.d")
+	n, err = ix.AddStream("did:plc:a", []string{"a.b.c", "a.b.d"})
+	require.NoError(t, err)
+	require.Equal(t, 1, n)
+	dids, err := ix.ListRepos("a.b.d", "", 10)
+	require.NoError(t, err)
+	require.Equal(t, []string{"did:plc:a"}, dids)
 }
