@@ -25,8 +25,8 @@ type Moved struct {
 // resumes with the events after seq, or at the live tail for LiveTail. Moving back replays
 // events, which changes nothing twice (adds are idempotent, removals final); moving forward
 // skips events, which only a backfill makes up for. It is the way out when the relay answers
-// FutureCursor because its sequence was reset, or when the follower moves to another relay
-// whose sequence is not this one's.
+// FutureCursor because its sequence was reset, or because another relay now answers at its URL
+// (the cursor is kept per URL).
 func (f *Firehose) MoveCursor(ctx context.Context, seq int64) (Moved, error) {
 	if seq < LiveTail {
 		return Moved{}, fmt.Errorf("firehose: cursor %d: a seq is ≥ 0, or -1 for the live tail", seq)
@@ -39,6 +39,6 @@ func (f *Firehose) MoveCursor(ctx context.Context, seq int64) (Moved, error) {
 	if row.Replaced {
 		m.Previous = &row.Previous
 	}
-	f.log.Warn("firehose cursor moved by an operator", "from", m.Previous, "to", seq, "generation", row.Generation)
+	f.log.Warn("firehose cursor moved by an operator", "replaced", row.Replaced, "from", row.Previous, "to", seq, "generation", row.Generation)
 	return m, nil
 }
