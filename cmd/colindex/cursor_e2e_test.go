@@ -10,7 +10,6 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/colindex/colindex/internal/fakerelay"
-	"github.com/colindex/colindex/internal/testrelay"
 	"github.com/colindex/colindex/sdk/goclient"
 )
 
@@ -21,12 +20,7 @@ import (
 // refused before anything is sent.
 func TestEndToEndFirehoseCursorMoves(t *testing.T) {
 	t.Parallel()
-	source := testrelay.New()
-	t.Cleanup(source.Close)
-	relay := fakerelay.New(t)
-	svc := newService(t, source, "COLINDEX_FIREHOSE_URL="+relay.URL())
-	svc.start()
-	waitConnected(t, relay)
+	svc, relay := followingService(t)
 	env := svc.adminEnv()
 	waitFor := svc.waitFor
 	type fhStatus struct {

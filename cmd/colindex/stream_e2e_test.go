@@ -31,15 +31,23 @@ func waitConnected(t *testing.T, relay *fakerelay.Relay) {
 	}
 }
 
-func TestEndToEndFollowsTheFirehose(t *testing.T) {
-	t.Parallel()
+// followingService starts a colindex that follows a fresh fake relay (backfill source: a test
+// relay), with extra environment, and waits until it has connected.
+func followingService(t *testing.T, extraEnv ...string) (*service, *fakerelay.Relay) {
+	t.Helper()
 	source := testrelay.New()
 	t.Cleanup(source.Close)
 	relay := fakerelay.New(t)
-	svc := newService(t, source, "COLINDEX_FIREHOSE_URL="+relay.URL())
+	svc := newService(t, source, append([]string{"COLINDEX_FIREHOSE_URL=" + relay.URL()}, extraEnv...)...)
 	svc.start()
+	waitConnected(t, relay)
+	return svc, relay
+}
+
+func TestEndToEndFollowsTheFirehose(t *testing.T) {
+	t.Parallel()
+	svc, relay := followingService(t)
 	waitFor := svc.waitFor
-	waitFor("connected", func() bool { return relay.Connections() > 0 })
 
 	dids := []string{"did:plc:aaaaaaaaaaaaaaaaaaaaaaaa", "did:plc:bbbbbbbbbbbbbbbbbbbbbbbb", "did:plc:cccccccccccccccccccccccc"}
 	for i, did := range dids {
@@ -108,15 +116,9 @@ func TestEndToEndFollowsTheFirehose(t *testing.T) {
 // goes; for an account whose PDS still lists one, it stays.
 func TestEndToEndUnsettledDeleteIsCheckedWithThePDS(t *testing.T) {
 	t.Parallel()
-	source := testrelay.New()
-	t.Cleanup(source.Close)
-	relay := fakerelay.New(t)
 	network := fakepds.New()
 	t.Cleanup(network.Close)
-	svc := newService(t, source, "COLINDEX_FIREHOSE_URL="+relay.URL(), "COLINDEX_PLC_URL="+network.PLC.URL,
-		"COLINDEX_VERIFY_ALLOW_PRIVATE=true")
-	svc.start()
-	waitConnected(t, relay)
+	svc, relay := followingService(t, "COLINDEX_PLC_URL="+network.PLC.URL, "COLINDEX_VERIFY_ALLOW_PRIVATE=true")
 	gone, kept := "did:plc:gggggggggggggggggggggggg", "did:plc:kkkkkkkkkkkkkkkkkkkkkkkk"
 	for _, did := range []string{gone, kept} {
 		a, err := fakerelay.NewAccount(did)

@@ -17,7 +17,6 @@ import (
 
 	"github.com/colindex/colindex/internal/fakepds"
 	"github.com/colindex/colindex/internal/fakerelay"
-	"github.com/colindex/colindex/internal/testrelay"
 )
 
 // streamWorld is the truth the kill test's stream describes: each account's records and
@@ -137,17 +136,11 @@ func TestEndToEndStreamSurvivesKillsExactly(t *testing.T) {
 		t.Skip("spawns and kills colindex")
 	}
 	t.Parallel()
-	source := testrelay.New()
-	t.Cleanup(source.Close)
-	relay := fakerelay.New(t)
 	network := fakepds.New()
 	t.Cleanup(network.Close)
-	svc := newService(t, source, "COLINDEX_FIREHOSE_URL="+relay.URL(), "COLINDEX_PLC_URL="+network.PLC.URL,
-		"COLINDEX_VERIFY_ALLOW_PRIVATE=true")
-	svc.start()
 	// A follower without a cursor starts at the relay's live tail: connected before the first
 	// event, it sees them all (and from its first event on, a restart resumes exactly).
-	waitConnected(t, relay)
+	svc, relay := followingService(t, "COLINDEX_PLC_URL="+network.PLC.URL, "COLINDEX_VERIFY_ALLOW_PRIVATE=true")
 	rng := rand.New(rand.NewPCG(5, 6))
 	colls := []string{"app.bsky.feed.post", "app.bsky.feed.like", "app.bsky.graph.follow", "com.example.rare", "com.example.tail"}
 	w := &streamWorld{records: map[string]map[string][]string{}, status: map[string]string{}, network: network,
