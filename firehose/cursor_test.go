@@ -1,7 +1,6 @@
 package firehose
 
 import (
-	"fmt"
 	"slices"
 	"strconv"
 	"testing"
@@ -121,14 +120,9 @@ func TestMoveToTheLiveTail(t *testing.T) {
 	last := b.commit(t, a, fakerelay.Create(like, "3k2"))
 	b.waitDurable(t, last)
 	b.requireIndexMatches(t, b.ix)
-	require.Equal(t, []string{like}, mustCollectionsOf(t, b.ix, a.DID), fmt.Sprint("only the event after the move"))
-}
-
-func mustCollectionsOf(t *testing.T, ix *rocksindex.Index, did string) []string {
-	t.Helper()
-	got, err := ix.CollectionsOf(did)
+	colls, err := b.ix.CollectionsOf(a.DID)
 	require.NoError(t, err)
-	return got
+	require.Equal(t, []string{like}, colls, "only the event after the move")
 }
 
 // A move says what it replaced: nothing on a relay never followed, then the live tail.
