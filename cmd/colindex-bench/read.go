@@ -8,6 +8,7 @@ import (
 	"log"
 	"net/http"
 	"net/url"
+	"os"
 	"path/filepath"
 	"slices"
 	"strconv"
@@ -40,6 +41,7 @@ type readRun struct {
 	latencies []time.Duration // per request, sorted
 	cpu       time.Duration   // the server's CPU time (with its Postgres backends)
 	cpuMain   time.Duration   // the server process's alone
+	walkers   time.Duration   // the walkers' CPU time (this process, which runs nothing else then)
 }
 
 func (r readRun) didsPerSec() float64 { return float64(r.dids) / r.wall.Seconds() }
@@ -70,6 +72,8 @@ func (p pager) walkAll(d *benchrelay.Dataset, limit int, check bool) (readRun, e
 	)
 	pids := p.pids()
 	cpuBefore := procCPU(pids)
+	self := []int{os.Getpid()}
+	walkersBefore := procCPU(self)[self[0]]
 	start := time.Now()
 	for range readWalkers {
 		wg.Add(1)
@@ -101,6 +105,7 @@ func (p pager) walkAll(d *benchrelay.Dataset, limit int, check bool) (readRun, e
 	}
 	wg.Wait()
 	run.wall = time.Since(start)
+	run.walkers = procCPU(self)[self[0]] - walkersBefore
 	for pid, t := range procCPU(p.pids()) {
 		run.cpu += t - cpuBefore[pid]
 		if pid == pids[0] {
@@ -290,6 +295,7 @@ func (b *bench) readBench(ctx context.Context, d *benchrelay.Dataset) ([]readRun
 				r.latencies = append(r.latencies, one.latencies...)
 				r.cpu += one.cpu
 				r.cpuMain += one.cpuMain
+				r.walkers += one.walkers
 			}
 		}
 		for _, r := range pooled {

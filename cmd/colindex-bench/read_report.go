@@ -10,6 +10,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"runtime"
 	"strconv"
 	"strings"
 	"syscall"
@@ -20,8 +21,24 @@ import (
 	"github.com/colindex/colindex/internal/benchrelay"
 )
 
-func (r readRun) cpuPerMillion() time.Duration {
-	return time.Duration(float64(r.cpu) / float64(r.dids) * 1e6)
+func (r readRun) cpuPerMillion() time.Duration { return perMillion(r.cpu, r.dids) }
+
+func (r readRun) walkersPerMillion() time.Duration { return perMillion(r.walkers, r.dids) }
+
+func perMillion(t time.Duration, dids int) time.Duration {
+	return time.Duration(float64(t) / float64(dids) * 1e6)
+}
+
+// busy is the share of the machine's cores that the server and the walkers kept busy.
+func (r readRun) busy() float64 {
+	return (r.cpu + r.walkers).Seconds() / (r.wall.Seconds() * float64(runtime.NumCPU()))
+}
+
+// ceiling is the most any server could show over peer on this machine with these walkers:
+// when the cores are the limit, DIDs/s is cores / (walkers' + server's CPU per DID), so a
+// server that cost nothing would reach (walkers' + peer's) / walkers' times peer's DIDs/s.
+func ceiling(peer readRun) float64 {
+	return (peer.walkersPerMillion() + peer.cpuPerMillion()).Seconds() / peer.walkersPerMillion().Seconds()
 }
 
 // readReport runs the read benchmark and prints its table and targets.
@@ -38,15 +55,16 @@ func (b *bench) readReport(ctx context.Context) error {
 		"%d collections, %d pairs (largest %d), plain bodies; both servers' DIDs checked against the data set, "+
 		"collection by collection. Loading: colindex %s (zero-latency backfill), collectiondir build --csv %s.\n\n",
 		readWalkers, len(d.Names), d.Pairs(), d.Sizes[0], loaded.wall.Round(10*time.Millisecond), peerLoad.Round(10*time.Millisecond))
-	fmt.Println("| server | limit | requests | DIDs/s | p50 | p99 | server CPU per 1M DIDs |")
-	fmt.Println("|---|---|---|---|---|---|---|")
+	fmt.Println("| server | limit | requests | DIDs/s | p50 | p99 | server CPU per 1M DIDs | walkers' CPU per 1M DIDs | cores busy |")
+	fmt.Println("|---|---|---|---|---|---|---|---|---|")
 	for _, r := range runs {
-		fmt.Printf("| %s | %d | %d | %.0f | %s | %s | %s |\n", r.server, r.limit, r.requests, r.didsPerSec(),
+		fmt.Printf("| %s | %d | %d | %.0f | %s | %s | %s | %s | %.0f%% |\n", r.server, r.limit, r.requests, r.didsPerSec(),
 			percentile(r.latencies, 0.5).Round(time.Microsecond), percentile(r.latencies, 0.99).Round(time.Microsecond),
-			r.cpuPerMillion().Round(time.Millisecond))
+			r.cpuPerMillion().Round(time.Millisecond), r.walkersPerMillion().Round(time.Millisecond), 100*r.busy())
 	}
 	fmt.Println("\nServer CPU: the server process's user+system time during the walks (colindex's with its " +
-		"Postgres backends); the walkers, the kernel's loopback and anything else on the machine come on top.")
+		"Postgres backends). Walkers' CPU: this benchmark's own, which runs only the walkers then. Cores busy: " +
+		"both together, as a share of the machine's cores.")
 	fmt.Println()
 	fmt.Println("| target | measured | holds |")
 	fmt.Println("|---|---|---|")
@@ -63,6 +81,8 @@ func (b *bench) readReport(ctx context.Context) error {
 			fmt.Sprintf("%s vs %s", op.Round(time.Microsecond), pp.Round(time.Microsecond)), op < pp)
 		c := peer.cpuPerMillion().Seconds() / ours.cpuPerMillion().Seconds()
 		fmt.Printf("| (for information) DIDs per server CPU-second at limit %d | %.2f × collectiondir's | |\n", ours.limit, c)
+		fmt.Printf("| (for information) the most a server costing nothing could show here at limit %d | %.2f × collectiondir's | |\n",
+			ours.limit, ceiling(peer))
 	}
 	target("the same DID set per collection on both servers", fmt.Sprintf("%d of %d collections", len(d.Names), len(d.Names)), true)
 	return nil
