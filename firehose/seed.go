@@ -18,8 +18,9 @@ import (
 // Relay is the relay's normalised base URL: the cursor's key, and what /_health shows.
 func (f *Firehose) Relay() string { return f.relay }
 
-// SeedCursor saves seq as the cursor to start from when none is saved yet, and says whether
-// it did. Call it before Run: a saved cursor (a restart) always wins.
+// SeedCursor saves seq as the cursor to start from when none is saved yet, or when the saved
+// one is the live tail (a move to it that no event has followed yet), and says whether it
+// did. Call it before Run: any other saved cursor (a restart) wins.
 func (f *Firehose) SeedCursor(ctx context.Context, seq int64) (bool, error) {
 	n, err := queries.FirehoseCursorSeed(ctx, f.cfg.Pool, pgstore.FirehoseCursorSeedParams{Relay: f.relay, Seq: seq})
 	if err != nil {

@@ -17,7 +17,7 @@ import (
 // its own. The order makes it exact:
 //
 //  1. The stream's cursor is seeded with the peer's durable cursor (its /_health) before
-//     any page is read. Every pair the peer's index holds reflects at least the events up to
+//     any page is read (over a saved live tail too, which marks no progress). Every pair the peer's index holds reflects at least the events up to
 //     that cursor, and every later event is replayed here.
 //  2. The backfill pages every collection the peer lists (/v1/listCollections), accepting
 //     only pages of collections the peer has completed (the Colindex-Backfill header).
@@ -70,9 +70,11 @@ func (r *replica) seed(ctx context.Context) error {
 }
 
 func (r *replica) trySeed(ctx context.Context) (bool, error) {
+	// A saved live tail is no progress (no event applied since it was set): skipping to it
+	// would skip what the copied pages miss, so the peer's cursor replaces it.
 	if seq, ok, err := r.follower.SavedCursor(ctx); err != nil {
 		return false, err
-	} else if ok {
+	} else if ok && seq != firehose.LiveTail {
 		r.log.Info("replica: the stream resumes from its saved cursor", "cursor", seq)
 		return true, nil
 	}

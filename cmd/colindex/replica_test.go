@@ -74,4 +74,19 @@ func TestReplicaSeedsItsStreamFromThePeer(t *testing.T) {
 	seq, _, err = follower.SavedCursor(ctx)
 	require.NoError(t, err)
 	require.EqualValues(t, 42, seq)
+
+	// An operator's move to the live tail before the copy began is no progress: starting
+	// there would skip the events between the peer's cursor and now, which the copied pages
+	// may miss. The peer's cursor replaces it, under a new generation, as a move would.
+	moved, err := follower.MoveCursor(ctx, firehose.LiveTail)
+	require.NoError(t, err)
+	done, err = rep.trySeed(ctx)
+	require.NoError(t, err)
+	require.True(t, done)
+	seq, _, err = follower.SavedCursor(ctx)
+	require.NoError(t, err)
+	require.EqualValues(t, 99, seq, "the peer's cursor replaces a saved live tail")
+	again, err := follower.MoveCursor(ctx, 7)
+	require.NoError(t, err)
+	require.Greater(t, again.Generation, moved.Generation+1, "the seed took a generation of its own")
 }

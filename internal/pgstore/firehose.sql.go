@@ -123,7 +123,8 @@ func (q *Queries) FirehoseCursorSave(ctx context.Context, db DBTX, arg FirehoseC
 
 const firehoseCursorSeed = `-- name: FirehoseCursorSeed :execrows
 INSERT INTO firehose_cursor (relay, seq) VALUES ($1, $2)
-ON CONFLICT (relay) DO NOTHING
+ON CONFLICT (relay) DO UPDATE SET seq = EXCLUDED.seq, generation = nextval('firehose_cursor_generation'), updated_at = now()
+WHERE firehose_cursor.seq = -1
 `
 
 type FirehoseCursorSeedParams struct {
@@ -132,7 +133,9 @@ type FirehoseCursorSeedParams struct {
 }
 
 // A replica's first start: its stream begins where its peer's index stood when the replica
-// began copying it. A cursor already saved (a restart) wins.
+// began copying it. A cursor already saved (a restart) wins, except the live tail (-1): it
+// says no event has been applied since it was set, so the peer's cursor replaces it, under a
+// new generation, as a move would (a follower that started from -1 starts again from it).
 func (q *Queries) FirehoseCursorSeed(ctx context.Context, db DBTX, arg FirehoseCursorSeedParams) (int64, error) {
 	result, err := db.Exec(ctx, firehoseCursorSeed, arg.Relay, arg.Seq)
 	if err != nil {

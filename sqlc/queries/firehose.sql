@@ -52,6 +52,9 @@ DELETE FROM firehose_cursor;
 
 -- name: FirehoseCursorSeed :execrows
 -- A replica's first start: its stream begins where its peer's index stood when the replica
--- began copying it. A cursor already saved (a restart) wins.
+-- began copying it. A cursor already saved (a restart) wins, except the live tail (-1): it
+-- says no event has been applied since it was set, so the peer's cursor replaces it, under a
+-- new generation, as a move would (a follower that started from -1 starts again from it).
 INSERT INTO firehose_cursor (relay, seq) VALUES (@relay, @seq)
-ON CONFLICT (relay) DO NOTHING;
+ON CONFLICT (relay) DO UPDATE SET seq = EXCLUDED.seq, generation = nextval('firehose_cursor_generation'), updated_at = now()
+WHERE firehose_cursor.seq = -1;
