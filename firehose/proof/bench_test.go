@@ -12,7 +12,7 @@ import (
 // benchCommits returns n one-delete commits of a 2,000-record, 20-collection repository (a
 // busy account; its MST is three or four levels deep), the shape of most deletes on the
 // firehose: one like, post or follow removed.
-func benchCommits(b *testing.B, n int) []*comatproto.SyncSubscribeRepos_Commit {
+func benchCommits(b testing.TB, n int) []*comatproto.SyncSubscribeRepos_Commit {
 	r := newTestRepo(b, deepCounts())
 	rng := rand.New(rand.NewPCG(7, 7))
 	colls := r.collections()

@@ -4,8 +4,8 @@
 // MST keys are "collection/rkey" paths, sorted, so one collection's records are contiguous.
 // A sync-1.1 commit carries the MST nodes needed to invert its ops onto prevData, and
 // inverting a delete means re-inserting the deleted key, which needs the nodes that hold its
-// neighbours in the new tree. Once the ops have been inverted onto prevData (indigo's
-// LoadRepoFromCAR, InvertOp and RootCID, see verifyCommit), the keys just before and after a
+// neighbours in the new tree. Once the ops have been inverted onto prevData (the checks of
+// indigo's VerifyCommitMessage, see verifyCommit), the keys just before and after a
 // deleted path are therefore in the blocks, and they settle the question: the collection
 // still has records iff one of them is "collection/…". A neighbour that is not in the blocks
 // makes the verdict Unknown, never a guess.

@@ -210,7 +210,7 @@ func TestDecide(t *testing.T) {
 				r := newTestRepo(t, map[string]int{post: 1, like: 3})
 				evt := r.commit(del(r.in(post)[0]), create(r.path(follow)))
 				record := (*cid.Cid)(evt.Ops[1].Cid).KeyString()
-				root, blks := readCAR(t, evt.Blocks)
+				root, blks := readCARWithGoCar(t, evt.Blocks)
 				blks = slices.DeleteFunc(blks, func(b blocks.Block) bool { return b.Cid().KeyString() == record })
 				evt.Blocks = writeCAR(t, root, blks)
 				return evt
@@ -330,7 +330,7 @@ func deepCases() []decideCase {
 // stripMSTNodes rewrites evt's CAR without the MST nodes below the root: the commit, the root
 // node and the records stay.
 func stripMSTNodes(t *testing.T, evt *comatproto.SyncSubscribeRepos_Commit) {
-	root, blks := readCAR(t, evt.Blocks)
+	root, blks := readCARWithGoCar(t, evt.Blocks)
 	keep := map[string]bool{root.KeyString(): true}
 	for _, op := range evt.Ops {
 		if op.Cid != nil {

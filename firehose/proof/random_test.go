@@ -116,6 +116,7 @@ func randomRepo(t *testing.T, seed uint64, commits int) (x tally) {
 		}
 		evt := r.commit(ops...)
 		requireCanonical(t, r)
+		requireSameAsIndigo(t, evt)
 		got := Decide(context.Background(), evt)
 		want := map[string]bool{}
 		for _, op := range ops {

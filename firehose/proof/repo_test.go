@@ -207,8 +207,8 @@ func writeCAR(t testing.TB, root cid.Cid, blks []blocks.Block) []byte {
 	return buf.Bytes()
 }
 
-// readCAR returns the root and blocks of a CAR.
-func readCAR(t testing.TB, b []byte) (cid.Cid, []blocks.Block) {
+// readCARWithGoCar returns the root and blocks of a CAR, read by go-car.
+func readCARWithGoCar(t testing.TB, b []byte) (cid.Cid, []blocks.Block) {
 	cr, err := car.NewCarReader(bytes.NewReader(b))
 	require.NoError(t, err)
 	var out []blocks.Block

@@ -29,7 +29,11 @@ import (
 // re-insert builds a tree that is not canonical, and a valid commit fails. It returns success
 // without inverting when an op has no prev, and skips the root check without prevData. And it
 // builds a logger and formats two CIDs per call, at firehose rates.
-func verifyCommit(ctx context.Context, evt *comatproto.SyncSubscribeRepos_Commit, read func(root *mst.Node)) (Reason, error) {
+//
+// Two steps of the sequence are this package's own, for speed, each held equal to indigo's by
+// tests: loadCommit for LoadRepoFromCAR (car.go says why) and rootCID for RootCID
+// (encode.go). InvertOp, the tree surgery, is indigo's.
+func verifyCommit(_ context.Context, evt *comatproto.SyncSubscribeRepos_Commit, read func(root *mst.Node)) (Reason, error) {
 	if evt.TooBig {
 		return ReasonTooBig, fmt.Errorf("commit %s of %s: tooBig set", evt.Rev, evt.Repo)
 	}
@@ -43,7 +47,7 @@ func verifyCommit(ctx context.Context, evt *comatproto.SyncSubscribeRepos_Commit
 	if err != nil {
 		return reason, fmt.Errorf("commit %s of %s: %w", evt.Rev, evt.Repo, err)
 	}
-	commit, r, err := repo.LoadRepoFromCAR(ctx, bytes.NewReader(evt.Blocks))
+	commit, tree, blocks, err := loadCommit(evt.Blocks)
 	if err != nil {
 		return classify(err), fmt.Errorf("commit %s of %s: load blocks: %w", evt.Rev, evt.Repo, err)
 	}
@@ -54,28 +58,28 @@ func verifyCommit(ctx context.Context, evt *comatproto.SyncSubscribeRepos_Commit
 		if op.Value == nil {
 			continue
 		}
-		got, err := r.MST.Get([]byte(op.Path))
+		got, err := tree.Get([]byte(op.Path))
 		if err != nil {
 			return classify(err), fmt.Errorf("commit %s of %s: look up %s: %w", evt.Rev, evt.Repo, op.Path, err)
 		}
 		if got == nil || *got != *op.Value {
 			return ReasonInvalid, fmt.Errorf("commit %s of %s: %s is %v in the tree, %s in the op", evt.Rev, evt.Repo, op.Path, got, op.Value)
 		}
-		if _, err := r.RecordStore.Get(ctx, *got); err != nil {
-			return ReasonInvalid, fmt.Errorf("commit %s of %s: record %s: %w", evt.Rev, evt.Repo, op.Path, err)
+		if _, ok := blocks[*got]; !ok {
+			return ReasonInvalid, fmt.Errorf("commit %s of %s: record %s: %w", evt.Rev, evt.Repo, op.Path, errNoBlock)
 		}
 	}
-	read(r.MST.Root)
+	read(tree.Root)
 	for _, op := range ops {
-		if err := repo.InvertOp(&r.MST, &op); err != nil {
+		if err := repo.InvertOp(tree, &op); err != nil {
 			return classify(err), fmt.Errorf("commit %s of %s: invert %s: %w", evt.Rev, evt.Repo, op.Path, err)
 		}
 	}
-	root, err := r.MST.RootCID()
+	root, err := rootCID(tree)
 	if err != nil {
 		return classify(err), fmt.Errorf("commit %s of %s: root of inverted tree: %w", evt.Rev, evt.Repo, err)
 	}
-	if prev := cid.Cid(*evt.PrevData); *root != prev {
+	if prev := cid.Cid(*evt.PrevData); root != prev {
 		return ReasonPrevData, fmt.Errorf("commit %s of %s: ops invert to %s, prevData is %s", evt.Rev, evt.Repo, root, prev)
 	}
 	return "", nil
@@ -125,4 +129,29 @@ func classify(err error) Reason {
 		return ReasonPartial
 	}
 	return ReasonInvalid
+}
+
+// loadCommit reads a commit's CAR as LoadRepoFromCAR does: the commit block named by the
+// first root, decoded and checked by indigo, and the MST under it.
+func loadCommit(car []byte) (*repo.Commit, *mst.Tree, carBlocks, error) {
+	root, blocks, err := readCAR(car)
+	if err != nil {
+		return nil, nil, nil, err
+	}
+	data, ok := blocks[root]
+	if !ok {
+		return nil, nil, nil, fmt.Errorf("commit block: %w", errNoBlock)
+	}
+	var commit repo.Commit
+	if err := commit.UnmarshalCBOR(bytes.NewReader(data)); err != nil {
+		return nil, nil, nil, fmt.Errorf("commit block: %w", err)
+	}
+	if err := commit.VerifyStructure(); err != nil {
+		return nil, nil, nil, fmt.Errorf("commit block: %w", err)
+	}
+	tree, err := loadTree(blocks, commit.Data)
+	if err != nil {
+		return nil, nil, nil, err
+	}
+	return &commit, tree, blocks, nil
 }
