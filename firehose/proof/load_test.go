@@ -157,6 +157,8 @@ func TestLoadRefusesBadBlocks(t *testing.T) {
 		"keys out of order":  {carOf(t, bytes.Replace(good, []byte{0x61, 'e'}, []byte{0x61, 'x'}, 1)), `map key "x" where "e" belongs`},
 		"link without 0x00":  {carOf(t, bytes.Replace(good, []byte{0x58, 37, 0}, []byte{0x58, 37, 1}, 1)), "0x00 prefix"},
 		"child used twice":   {sharedChildCAR(t, child), "appears twice"},
+		"too many entries":   {carOf(t, append([]byte{0xa2, 0x61, 'e', 0x9a, 0, 1, 0, 0}, make([]byte, 64)...)), "65536 entries"},
+		"key too long":       {carOf(t, node(nil, entry(string(bytes.Repeat([]byte("a"), 1025)), 0))), "key of 1025 bytes"},
 		"header version two": {bytes.Replace(carOf(t, good), []byte("version\x01"), []byte("version\x02"), 1), "unsupported CAR version 2"},
 	} {
 		t.Run(name, func(t *testing.T) {

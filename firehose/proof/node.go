@@ -79,6 +79,11 @@ func decodeNode(data []byte, ref cid.Cid) (*mst.Node, error) {
 	if err != nil {
 		return nil, err
 	}
+	// indigo's decoder takes at most 8,192 entries; an entry takes at least 16 bytes. Both
+	// bound what a hostile header can make this allocate.
+	if count > maxEntries || count > uint64(len(data)-r.i)/16 {
+		return nil, fmt.Errorf("%d entries in a %d-byte node", count, len(data))
+	}
 	// Slot 0 is for the left child, dropped if there is none; then each value and the
 	// child to its right.
 	entries := make([]mst.NodeEntry, 1, 1+2*count)
@@ -140,6 +145,11 @@ func decodeEntry(r *cborReader, prev []byte, value *cid.Cid) (key []byte, right 
 	if p > uint64(len(prev)) {
 		return nil, nil, fmt.Errorf("prefix of %d bytes of a %d-byte key", p, len(prev))
 	}
+	if int(p)+len(suffix) > mst.MAX_KEY_BYTES {
+		// Not a key any repository can hold; refused rather than built (a node of keys that
+		// each repeat the one before would otherwise cost the square of its size).
+		return nil, nil, fmt.Errorf("key of %d bytes", int(p)+len(suffix))
+	}
 	key = make([]byte, int(p)+len(suffix))
 	copy(key[copy(key, prev[:p]):], suffix)
 	if err := r.key("t"); err != nil {
@@ -156,6 +166,8 @@ func decodeEntry(r *cborReader, prev []byte, value *cid.Cid) (key []byte, right 
 	}
 	return key, right, nil
 }
+
+const maxEntries = 8192
 
 // ensureHeights gives each node whose height its keys did not tell (one with only child
 // pointers) its parent's height less one, as indigo's loader does.
