@@ -38,7 +38,7 @@ chaos: deps postgres
 # Each fuzz target for FUZZTIME (default a minute), one after another.
 FUZZTIME ?= 60s
 FUZZ_TARGETS := jobs:FuzzParseLexiconList jobs:FuzzValidDIDs source:FuzzDecodePage \
-	source:FuzzParseSource rocksindex:FuzzKeyRoundTrip api:FuzzListReposQuery firehose/proof:FuzzDecide \
+	source:FuzzParseSource rocksindex:FuzzKeyRoundTrip api:FuzzListReposQuery firehose/proof:FuzzDecide firehose/proof:FuzzLoad \
 	firehose:FuzzCollectionOf
 fuzz: deps
 	@set -o pipefail; for t in $(FUZZ_TARGETS); do \
