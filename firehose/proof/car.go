@@ -1,7 +1,6 @@
 package proof
 
 import (
-	"bytes"
 	"crypto/sha256"
 	"encoding/binary"
 	"errors"
@@ -17,8 +16,8 @@ import (
 // cbor-gen decoders read the MST nodes a byte at a time. What is read here is exactly what
 // LoadRepoFromCAR reads, checked the same way (every block against its CID, the header's
 // version and first root), into indigo's own types: repo.Commit, decoded by indigo, and
-// mst.Node, which indigo's InvertOp and RootCID then work on. TestLoadMatchesIndigo and
-// FuzzLoad hold the two readings equal.
+// mst.Node, which indigo's InvertOp then works on. requireSameAsIndigo (on every commit of
+// TestRandomCommits and FuzzDecide) and FuzzLoad hold the two readings equal.
 
 // errNoBlock is a CID the CAR does not hold.
 var errNoBlock = errors.New("block not in the commit's CAR")
@@ -122,8 +121,8 @@ func readCARHeader(h []byte) (cid.Cid, error) {
 // dag-cbor or raw, sha2-256) are checked with one SHA-256 and a compare; any other
 // goes through go-cid.
 func checkHash(c cid.Cid, data []byte) error {
-	if cb := c.Bytes(); len(cb) == 36 && cb[0] == 1 && (cb[1] == cid.DagCBOR || cb[1] == cid.Raw) && cb[2] == 0x12 && cb[3] == 32 {
-		if sum := sha256.Sum256(data); !bytes.Equal(sum[:], cb[4:]) {
+	if cb := c.KeyString(); len(cb) == 36 && cb[0] == 1 && (cb[1] == cid.DagCBOR || cb[1] == cid.Raw) && cb[2] == 0x12 && cb[3] == 32 {
+		if sum := sha256.Sum256(data); string(sum[:]) != cb[4:] {
 			return fmt.Errorf("block %s does not hash to its CID", c)
 		}
 		return nil
