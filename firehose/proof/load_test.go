@@ -97,19 +97,16 @@ func TestRootCIDMatchesIndigo(t *testing.T) {
 func carOf(t *testing.T, blks ...[]byte) []byte {
 	var out []blocks.Block
 	for _, b := range blks {
-		c, err := cborPrefix.Sum(b)
-		require.NoError(t, err)
-		blk, err := blocks.NewBlockWithCid(b, c)
+		blk, err := blocks.NewBlockWithCid(b, mustCID(t, b))
 		require.NoError(t, err)
 		out = append(out, blk)
 	}
 	return writeCAR(t, out[0].Cid(), out)
 }
 
+// linkTo is the DAG-CBOR link to block b.
 func linkTo(t *testing.T, b []byte) []byte {
-	c, err := cborPrefix.Sum(b)
-	require.NoError(t, err)
-	out, err := appendLink(nil, c)
+	out, err := appendLink(nil, mustCID(t, b))
 	require.NoError(t, err)
 	return out
 }
@@ -184,6 +181,7 @@ func sharedChildCAR(t *testing.T, child []byte) []byte {
 	return carOf(t, b, child)
 }
 
+// mustCID is block b's CID.
 func mustCID(t *testing.T, b []byte) cid.Cid {
 	c, err := cborPrefix.Sum(b)
 	require.NoError(t, err)
