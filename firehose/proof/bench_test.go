@@ -2,6 +2,7 @@ package proof
 
 import (
 	"context"
+	"fmt"
 	"math/rand/v2"
 	"testing"
 
@@ -45,6 +46,17 @@ func BenchmarkDecide(b *testing.B) {
 		}
 		b.ReportMetric(float64(b.N)/b.Elapsed().Seconds(), "decisions/s")
 	})
+	b.Run("decide, 20-record repository", func(b *testing.B) {
+		// The stream benchmark's shape: 10,000 accounts of about 20 records each.
+		small := smallRepoCommits(b, 64)
+		i := 0
+		for b.Loop() {
+			if v := Decide(ctx, small[i%len(small)]); len(v) != 1 {
+				b.Fatalf("commit %d: %v", i, v)
+			}
+			i++
+		}
+	})
 	b.Run("decide parallel", func(b *testing.B) {
 		b.RunParallel(func(pb *testing.PB) {
 			i := rand.IntN(len(evts))
@@ -64,4 +76,22 @@ func BenchmarkDecide(b *testing.B) {
 			i++
 		}
 	})
+}
+
+// smallRepoCommits returns n one-delete commits, each of its own 20-record repository over 10
+// collections (an MST of one or two levels).
+func smallRepoCommits(b testing.TB, n int) []*comatproto.SyncSubscribeRepos_Commit {
+	counts := map[string]int{}
+	for i := range 10 {
+		counts[fmt.Sprintf("com.example.c%02d", i)] = 2
+	}
+	rng := rand.New(rand.NewPCG(7, 8))
+	evts := make([]*comatproto.SyncSubscribeRepos_Commit, n)
+	for i := range evts {
+		r := newTestRepo(b, counts)
+		colls := r.collections()
+		ps := r.in(colls[rng.IntN(len(colls))])
+		evts[i] = r.commit(del(ps[rng.IntN(len(ps))]))
+	}
+	return evts
 }
