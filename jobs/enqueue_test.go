@@ -4,10 +4,10 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"sync/atomic"
 	"testing"
 	"time"
 
-	"github.com/riverqueue/river"
 	"github.com/riverqueue/river/riverdriver/riverpgxv5"
 	"github.com/riverqueue/river/rivertest"
 	"github.com/riverqueue/river/rivertype"
@@ -151,14 +151,15 @@ func TestResetEnqueuesOneResetJob(t *testing.T) {
 func TestResetJobReplacesTheChainWithAFirstPage(t *testing.T) {
 	t.Parallel()
 	ctx := context.Background()
-	held := func(ctx context.Context) error { <-ctx.Done(); return ctx.Err() }
+	var atFetch atomic.Int32
+	held := func(ctx context.Context) error { atFetch.Add(1); <-ctx.Done(); return ctx.Err() }
 	b, _ := setupEnqueue(t, setupOpts{beforeFetch: held, maxAttempts: 5})
-	// Both chains are held mid-page before the reset: a page that started only after the
-	// reset marked its row complete would end as completed, with nothing to page.
+	// Both chains are held mid-page before the reset: a page that read its row only after the
+	// reset marked it complete would end as completed, with nothing to page. River marks a
+	// job running before its worker reads the row, so the wait is for the fetch itself.
 	await.Until(t, 30*time.Second, "both first pages held at their fetch", func() (bool, any) {
-		res, err := b.backfill.River.JobList(ctx, river.NewJobListParams().Kinds(PageKind).States(rivertype.JobStateRunning))
-		require.NoError(t, err)
-		return len(res.Jobs) == 2, fmt.Sprintf("%d running", len(res.Jobs))
+		n := atFetch.Load()
+		return n == 2, fmt.Sprintf("%d at their fetch", n)
 	})
 
 	res, err := b.backfill.Reset(ctx, largeColl)
