@@ -1,19 +1,32 @@
 package rocksindex
 
-// #include <malloc.h>
+// #cgo LDFLAGS: -ljemalloc
+// #include <stdint.h>
+// #include <jemalloc/jemalloc.h>
 //
-// static int colindex_limit_arenas(int n) { return mallopt(M_ARENA_MAX, n); }
+// // colindex_jemalloc_allocated refreshes jemalloc's statistics and returns the bytes the
+// // process has allocated through it, or -1 when they cannot be read.
+// static int64_t colindex_jemalloc_allocated(void) {
+//   uint64_t epoch = 1;
+//   size_t sz = sizeof(epoch);
+//   if (mallctl("epoch", &epoch, &sz, &epoch, sz) != 0) return -1;
+//   size_t allocated = 0;
+//   sz = sizeof(allocated);
+//   if (mallctl("stats.allocated", &allocated, &sz, NULL, 0) != 0) return -1;
+//   return (int64_t)allocated;
+// }
 import "C"
 
-// RocksDB allocates its blocks, memtables and compaction buffers with the C allocator, from
-// its own background threads and from every Go thread that calls into it. glibc gives each
-// such thread an arena of its own (up to eight per core), and memory freed into one arena is
-// not reused by another: under a long backfill the process holds several times what RocksDB
-// has live. Two arenas keep that waste bounded on the small machines colindex runs on
-// (BENCHMARKS.md's rehearsal measures peak RSS and write rate with it). jemalloc would do
-// better, but is one more system library to install.
-const mallocArenas = 2
+// RocksDB takes its memory (memtables, block cache, table readers, compaction buffers) from
+// the C allocator, from its own threads and from every Go thread that calls into it. With
+// glibc's malloc the process held far more than RocksDB had live: memory freed into one of its
+// heaps goes back to the system only from the heap's top, and a 61M-pair backfill's peak RSS
+// passed 400 MB in three runs of four (371–427 MB), with two arenas and with a fixed mmap
+// threshold alike. colindex links jemalloc (Debian's libjemalloc, the allocator RocksDB is
+// built and tuned with upstream), which returns freed pages on its own; being linked into the
+// executable, its malloc is the one librocksdb and libstdc++ call too. BENCHMARKS.md's
+// rehearsal has the figures.
 
-func init() {
-	C.colindex_limit_arenas(mallocArenas)
-}
+// jemallocAllocated is the bytes allocated through jemalloc, or -1 if its statistics cannot be
+// read. Tests use it to check that RocksDB's allocations really go through jemalloc.
+func jemallocAllocated() int64 { return int64(C.colindex_jemalloc_allocated()) }
