@@ -10,7 +10,8 @@ sudo=""
 
 command -v go >/dev/null || { echo "install-deps: Go is not installed (need Go 1.26)" >&2; exit 1; }
 
-# librocksdb-dev: the index. libjemalloc-dev: its allocator. chromium: the River UI browser test. nodejs/npm: the TypeScript SDK.
+# librocksdb-dev: the index. libjemalloc-dev: its allocator. chromium: the River UI browser
+# test. nodejs/npm: the TypeScript SDK.
 missing=()
 dpkg -s librocksdb-dev >/dev/null 2>&1 || missing+=(librocksdb-dev)
 dpkg -s libjemalloc-dev >/dev/null 2>&1 || missing+=(libjemalloc-dev)
