@@ -167,6 +167,7 @@ func decodeEntry(r *cborReader, prev []byte, value *cid.Cid) (key []byte, right 
 	return key, right, nil
 }
 
+// maxEntries is the most entries a node may hold: indigo's decoder refuses more.
 const maxEntries = 8192
 
 // ensureHeights gives each node whose height its keys did not tell (one with only child
