@@ -215,6 +215,10 @@ func saveDebug(base, kind, path string) error {
 	if resp.StatusCode != http.StatusOK {
 		return fmt.Errorf("%s: status %d", kind, resp.StatusCode)
 	}
+	// The directory a -…-profile flag names need not exist yet.
+	if err := os.MkdirAll(filepath.Dir(path), 0o755); err != nil {
+		return err
+	}
 	f, err := os.Create(path)
 	if err != nil {
 		return err
