@@ -5,7 +5,6 @@ import (
 	"context"
 	"encoding/json"
 	"io"
-	"log/slog"
 	"net/http"
 	"net/http/httptest"
 	"strings"
@@ -18,6 +17,7 @@ import (
 
 	"github.com/colindex/colindex/internal/await"
 	"github.com/colindex/colindex/internal/pgtest"
+	"github.com/colindex/colindex/internal/testlog"
 	"github.com/colindex/colindex/jobs"
 	"github.com/colindex/colindex/rocksindex"
 )
@@ -40,6 +40,7 @@ type stackOpts struct {
 
 func newStack(t *testing.T, opts stackOpts) *stack {
 	t.Helper()
+	logger := testlog.New(t) // first, so that its cleanup runs after the workers'
 	if opts.pageLimit == 0 {
 		opts.pageLimit = 7
 	}
@@ -47,7 +48,6 @@ func newStack(t *testing.T, opts stackOpts) *stack {
 	index, err := rocksindex.Open(t.TempDir())
 	require.NoError(t, err)
 	require.NoError(t, jobs.BindIndex(context.Background(), pool, index, "test"))
-	logger := slog.New(slog.NewTextHandler(io.Discard, nil))
 	cfg := jobs.Config{
 		Pool: pool, Index: index, Logger: logger, LexiconListURL: opts.lexiconListURL,
 		PageLimit: opts.pageLimit, PagePause: opts.pagePause, Concurrency: 4,

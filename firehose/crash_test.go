@@ -3,7 +3,6 @@ package firehose
 import (
 	"context"
 	"fmt"
-	"io"
 	"log/slog"
 	"maps"
 	"math/rand/v2"
@@ -170,7 +169,6 @@ func TestSIGKILLLosesNothing(t *testing.T) {
 	require.NoError(t, err)
 	defer ix.Close()
 	cfg := b.config(ix)
-	cfg.Logger = slog.New(slog.NewTextHandler(io.Discard, nil))
 	r := start(t, cfg)
 	b.waitDurable(t, relay.LastSeq())
 	r.stop(t)

@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"io"
 	"log/slog"
 	"maps"
 	"slices"
@@ -20,6 +19,7 @@ import (
 	"github.com/colindex/colindex/internal/fakerelay"
 	"github.com/colindex/colindex/internal/pgstore"
 	"github.com/colindex/colindex/internal/pgtest"
+	"github.com/colindex/colindex/internal/testlog"
 	"github.com/colindex/colindex/rocksindex"
 )
 
@@ -30,14 +30,16 @@ type testBundle struct {
 	dir   string
 	ix    *rocksindex.Index
 	truth *truth
+	log   *slog.Logger // warnings and errors go to the test's log
 }
 
 func setup(t *testing.T) *testBundle {
 	t.Helper()
+	log := testlog.New(t) // first, so that its cleanup runs after the follower's
 	dir := t.TempDir()
 	ix, err := rocksindex.Open(dir)
 	require.NoError(t, err)
-	b := &testBundle{relay: fakerelay.New(t), pool: pgtest.NewPool(t), dir: dir, ix: ix, truth: newTruth()}
+	b := &testBundle{relay: fakerelay.New(t), pool: pgtest.NewPool(t), dir: dir, ix: ix, truth: newTruth(), log: log}
 	t.Cleanup(func() {
 		if b.ix != nil {
 			b.ix.Close()
@@ -50,7 +52,7 @@ func setup(t *testing.T) *testBundle {
 func (b *testBundle) config(ix *rocksindex.Index) Config {
 	return Config{
 		URL: b.relay.URL(), Pool: b.pool, Index: ix,
-		Logger:        slog.New(slog.NewTextHandler(io.Discard, nil)),
+		Logger:        b.log,
 		FlushInterval: 20 * time.Millisecond,
 		MinBackoff:    5 * time.Millisecond,
 		MaxBackoff:    50 * time.Millisecond,

@@ -5,7 +5,6 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"log/slog"
 	"net/http"
 	"net/http/httptest"
 	"slices"
@@ -15,6 +14,7 @@ import (
 
 	"github.com/colindex/colindex/api"
 	"github.com/colindex/colindex/internal/pgtest"
+	"github.com/colindex/colindex/internal/testlog"
 	"github.com/colindex/colindex/internal/testrelay"
 	"github.com/colindex/colindex/rocksindex"
 	"github.com/colindex/colindex/sdk/goclient"
@@ -29,12 +29,13 @@ type readerStack struct {
 
 func newReaderStack(t *testing.T) *readerStack {
 	t.Helper()
+	log := testlog.New(t) // first, so that its cleanup runs after the server's
 	index, err := rocksindex.Open(t.TempDir())
 	require.NoError(t, err)
 	t.Cleanup(index.Close)
 	srv := &api.Server{
 		Index: index, Pool: pgtest.NewPool(t), AdminPassword: "unused-admin-password",
-		Logger: slog.New(slog.NewTextHandler(io.Discard, nil)),
+		Logger: log,
 	}
 	hs := httptest.NewServer(srv.Handler())
 	t.Cleanup(hs.Close)
