@@ -112,9 +112,8 @@ type Firehose struct {
 	commitEvents prometheus.Counter
 
 	// decisions holds the record-delete verdicts computed ahead of the applier (decide.go),
-	// by commit; deciders bounds how many are computed at once.
+	// by commit.
 	decisions sync.Map
-	deciders  chan struct{}
 	// collections checks ops' paths (paths.go).
 	collections collections
 	// flushNow asks the flusher for a save before its next tick (the starting cursor).
@@ -139,8 +138,8 @@ func New(cfg Config) (*Firehose, error) {
 	endpoint := *u
 	endpoint.Path += subscribePath
 	f := &Firehose{cfg: cfg, relay: relay, endpoint: &endpoint, log: cfg.Logger.With("component", "firehose", "relay", relay),
-		deciders: newDeciders(), flushNow: make(chan struct{}, 1),
-		metrics: cfg.Metrics, commitEvents: cfg.Metrics.FirehoseEvents.WithLabelValues("commit")}
+		flushNow: make(chan struct{}, 1), metrics: cfg.Metrics,
+		commitEvents: cfg.Metrics.FirehoseEvents.WithLabelValues("commit")}
 	f.st.cursor.Store(-1)
 	return f, nil
 }

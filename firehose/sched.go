@@ -40,6 +40,8 @@ type scheduler struct {
 	pending []queued
 	closed  bool
 	done    chan struct{} // closed when the applier has returned
+	// deciders decide record deletes ahead of the applier (decide.go), until done.
+	deciders *deciders
 
 	applied atomic.Int64
 	// relayErr is the error frame the relay sent before closing, if any.
@@ -59,6 +61,7 @@ const maxPending = 2000
 func newScheduler(ctx context.Context, fail context.CancelCauseFunc, f *Firehose, tr *tracker) *scheduler {
 	s := &scheduler{f: f, tr: tr, ctx: ctx, fail: fail, done: make(chan struct{})}
 	s.wake = sync.NewCond(&s.mu)
+	s.deciders = f.startDeciders(s.done)
 	go s.applier()
 	return s
 }
@@ -94,7 +97,7 @@ func (s *scheduler) AddWork(ctx context.Context, repo string, xev *events.XRPCSt
 		return fmt.Errorf("not applied: %w", context.Cause(s.ctx))
 	}
 	if xev.RepoCommit != nil {
-		s.f.decideAhead(s.ctx, xev.RepoCommit)
+		s.deciders.ahead(s.ctx, xev.RepoCommit)
 	}
 	s.pending = append(s.pending, queued{xev, sl})
 	s.f.st.backlog.Store(int64(len(s.pending)))
