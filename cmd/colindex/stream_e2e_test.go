@@ -120,6 +120,10 @@ func TestEndToEndUnsettledDeleteIsCheckedWithThePDS(t *testing.T) {
 	t.Cleanup(network.Close)
 	svc, relay := followingService(t, "COLINDEX_PLC_URL="+network.PLC.URL, "COLINDEX_VERIFY_ALLOW_PRIVATE=true")
 	gone, kept := "did:plc:gggggggggggggggggggggggg", "did:plc:kkkkkkkkkkkkkkkkkkkkkkkk"
+	// The accounts exist in the PLC directory and on their PDS before the relay sends their
+	// commits: a check that ran first would find no DID, and count as a failed job.
+	network.SetRecords(gone, "app.bsky.feed.like", 0)
+	network.SetRecords(kept, "app.bsky.feed.like", 1) // the PDS says otherwise: it is kept
 	for _, did := range []string{gone, kept} {
 		a, err := fakerelay.NewAccount(did)
 		require.NoError(t, err)
@@ -131,8 +135,6 @@ func TestEndToEndUnsettledDeleteIsCheckedWithThePDS(t *testing.T) {
 		_, err = relay.Append(&events.XRPCStreamEvent{RepoCommit: evt})
 		require.NoError(t, err)
 	}
-	network.SetRecords(gone, "app.bsky.feed.like", 0)
-	network.SetRecords(kept, "app.bsky.feed.like", 1) // the PDS says otherwise: it is kept
 
 	for deadline := time.Now().Add(60 * time.Second); ; time.Sleep(50 * time.Millisecond) {
 		listed := svc.listAll("app.bsky.feed.like")
