@@ -15,7 +15,7 @@ import (
 // would panic then.
 func New(t testing.TB) *slog.Logger {
 	w := &writer{t: t}
-	t.Cleanup(w.close) // registered first, so it runs after every later cleanup
+	t.Cleanup(w.close) // after every cleanup registered later: call New before starting workers
 	return slog.New(slog.NewTextHandler(w, &slog.HandlerOptions{Level: slog.LevelWarn}))
 }
 
