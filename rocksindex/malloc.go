@@ -24,7 +24,8 @@ import "C"
 // passed 400 MB in three runs of four (371–427 MB), with two arenas and with a fixed mmap
 // threshold alike. colindex links jemalloc (Debian's libjemalloc, the allocator RocksDB is
 // built and tuned with upstream), which returns freed pages on its own; being linked into the
-// executable, its malloc is the one librocksdb and libstdc++ call too. BENCHMARKS.md's
+// executable, its malloc is the one RocksDB (statically linked by the Makefile, or the shared
+// library of a plain go build) and libstdc++ call too. BENCHMARKS.md's
 // rehearsal has the figures.
 
 // jemallocAllocated is the bytes allocated through jemalloc, or -1 if its statistics cannot be
