@@ -52,7 +52,24 @@ type pager struct {
 	name   string
 	base   string
 	client *http.Client
-	pids   func() []int // the server's processes, for its CPU time (procCPU)
+	pids   func() []int  // the server's processes, for its CPU time (procCPU)
+	idle   time.Duration // its CPU time over readIdle with nothing asked of it
+}
+
+// readIdle is how long each server is left alone, after its warm-up walk, to measure what it
+// costs with nothing to do: timers, pollers, its database.
+const readIdle = 10 * time.Second
+
+// idleCPU is the server's CPU time (with its Postgres backends) over d with no requests.
+func (p pager) idleCPU(d time.Duration) time.Duration {
+	pids := p.pids()
+	before := procCPU(pids)
+	time.Sleep(d)
+	var t time.Duration
+	for pid, after := range procCPU(pids) {
+		t += after - before[pid]
+	}
+	return t
 }
 
 // walkAll pages every collection of d to its end with readWalkers walkers (largest
@@ -230,22 +247,22 @@ func newPager(name, base string, pids func() []int) pager {
 }
 
 // readBench loads both servers and walks them; it returns the runs in table order.
-func (b *bench) readBench(ctx context.Context, d *benchrelay.Dataset) ([]readRun, result, time.Duration, error) {
+func (b *bench) readBench(ctx context.Context, d *benchrelay.Dataset) ([]readRun, []pager, result, time.Duration, error) {
 	loaded, err := b.backfill(ctx, scenario{name: "read: load colindex (zero latency)", data: d,
 		settings: settings{concurrency: 8, rps: 0, pause: 0, limit: 10000}, keep: true})
 	if err != nil {
-		return nil, loaded, 0, err
+		return nil, nil, loaded, 0, err
 	}
 	defer b.drop(ctx, loaded.state)
 	ours, ourPIDs, stopOurs, err := b.serveColindexOn(ctx, loaded.state)
 	if err != nil {
-		return nil, loaded, 0, err
+		return nil, nil, loaded, 0, err
 	}
 	defer stopOurs()
 	log.Printf("read: writing %d pairs as CSV and loading collectiondir", d.Pairs())
 	peer, peerPIDs, stopPeer, peerLoad, err := b.serveCollectiondir(d)
 	if err != nil {
-		return nil, loaded, 0, err
+		return nil, nil, loaded, 0, err
 	}
 	defer stopPeer()
 	log.Printf("read: collectiondir build took %s", peerLoad.Round(time.Millisecond))
@@ -255,9 +272,14 @@ func (b *bench) readBench(ctx context.Context, d *benchrelay.Dataset) ([]readRun
 	for _, p := range servers {
 		r, err := p.walkAll(d, 1000, true)
 		if err != nil {
-			return nil, loaded, peerLoad, err
+			return nil, nil, loaded, peerLoad, err
 		}
 		log.Printf("read: %s: warm-up walk, every collection's DIDs match the data set (%d DIDs)", p.name, r.dids)
+	}
+	for k := range servers {
+		servers[k].idle = servers[k].idleCPU(readIdle)
+		log.Printf("read: %s idle for %s: %s of CPU (with its Postgres backends)", servers[k].name, readIdle,
+			servers[k].idle.Round(time.Millisecond))
 	}
 	var runs []readRun
 	for _, limit := range []int{1000, 100} {
@@ -282,10 +304,10 @@ func (b *bench) readBench(ctx context.Context, d *benchrelay.Dataset) ([]readRun
 					}
 				}
 				if err != nil {
-					return nil, loaded, peerLoad, err
+					return nil, nil, loaded, peerLoad, err
 				}
 				if one.dids != d.Pairs() {
-					return nil, loaded, peerLoad, fmt.Errorf("%s at limit %d: %d DIDs, want %d", p.name, limit, one.dids, d.Pairs())
+					return nil, nil, loaded, peerLoad, fmt.Errorf("%s at limit %d: %d DIDs, want %d", p.name, limit, one.dids, d.Pairs())
 				}
 				r := &pooled[k]
 				r.server, r.limit = one.server, one.limit
@@ -306,5 +328,5 @@ func (b *bench) readBench(ctx context.Context, d *benchrelay.Dataset) ([]readRun
 			runs = append(runs, r)
 		}
 	}
-	return runs, loaded, peerLoad, nil
+	return runs, servers, loaded, peerLoad, nil
 }

@@ -47,7 +47,7 @@ func (b *bench) readReport(ctx context.Context) error {
 		return fmt.Errorf("-only read compares with indigo's collectiondir: pass -collectiondir (make bench does)")
 	}
 	d := benchrelay.NewDataset(benchrelay.Spec{Collections: b.o.collections, Pairs: b.o.pairs, LargestShare: 0.3, Prefix: "com.bench"})
-	runs, loaded, peerLoad, err := b.readBench(ctx, d)
+	runs, servers, loaded, peerLoad, err := b.readBench(ctx, d)
 	if err != nil {
 		return err
 	}
@@ -65,6 +65,14 @@ func (b *bench) readReport(ctx context.Context) error {
 	fmt.Println("\nServer CPU: the server process's user+system time during the walks (colindex's with its " +
 		"Postgres backends). Walkers' CPU: this benchmark's own, which runs only the walkers then. Cores busy: " +
 		"both together, as a share of the machine's cores.")
+	fmt.Printf("\nIdle, after the warm-up walk: ")
+	for k, p := range servers {
+		if k > 0 {
+			fmt.Print("; ")
+		}
+		fmt.Printf("%s %s of CPU a second", p.name, (p.idle / time.Duration(readIdle.Seconds())).Round(100*time.Microsecond))
+	}
+	fmt.Println(" (with its Postgres backends for colindex): what a server costs with nothing asked of it, and a part of every row above.")
 	fmt.Println()
 	fmt.Println("| target | measured | holds |")
 	fmt.Println("|---|---|---|")
