@@ -93,3 +93,16 @@ func TestDocumentedTypesAreIndigos(t *testing.T) {
 		require.Equal(t, string(theirs)+"\n", w.Body.String())
 	})
 }
+
+// BenchmarkAppendListRepos writes a 1000-DID page, the public endpoint's JSON for each
+// request at limit 1000.
+//
+//	go test -run '^$' -bench AppendListRepos ./api/
+func BenchmarkAppendListRepos(b *testing.B) {
+	dids := testrelay.DIDs("b", 1000)
+	buf := make([]byte, 0, 64<<10)
+	for b.Loop() {
+		buf = appendListRepos(buf[:0], dids, dids[len(dids)-1])
+	}
+	b.ReportMetric(float64(b.Elapsed().Nanoseconds())/float64(b.N*len(dids)), "ns/DID")
+}
