@@ -149,11 +149,14 @@ func (c Config) validate() error {
 // with River's defaults). 2 ms here: with pages of 1,000 from a fast source a link is 20–40
 // ms of work, and at 10 ms the wait from a page's commit to River fetching the next was 5–7
 // ms a link (1.6 ms at 2 ms, measured on 2 cores with 8 workers; issue 13). It costs a fetch
-// query per notification at most, not more polling. Only the pages queue polls at 50 ms, the
-// fallback for a link whose notification the throttle dropped; the other queues poll at
-// River's default second, their jobs woken by their notifications too. Every queue at 50 ms
-// was 80 fetch queries a second with nothing to do: an idle serve took 8% of a core and its
-// Postgres backends 2% (3% and 0.6% with the pages queue alone). A job killed
+// query per notification at most, not more polling. The poll is the fallback for a job whose
+// notification the throttle dropped: the pages queue polls every 200 ms, the others at
+// River's default second. Every queue at 50 ms was 80 fetch queries a second with nothing to
+// do, and an idle serve took 8% of a core and its Postgres backends 2%; now 1.4% and 0.3%.
+// A page chain does not wait for the poll while other chains' notifications wake the
+// producer; at the end of a backfill it can, and a 1 s poll there added up to a second to
+// the 34 s of the benchmark's capped backfill, where 200 ms and 50 ms measured the same
+// (34.28-34.32 s in three runs each; make bench). A job killed
 // with its process is rescued by the next start (RescueOrphans), or by River's rescuer once
 // older than its timeout.
 func New(cfg Config) (*Backfill, error) {
@@ -203,7 +206,7 @@ func New(cfg Config) (*Backfill, error) {
 			QueuePages: {
 				MaxWorkers:        cfg.Concurrency,
 				FetchCooldown:     2 * time.Millisecond,
-				FetchPollInterval: 50 * time.Millisecond,
+				FetchPollInterval: 200 * time.Millisecond,
 			},
 			QueueRuns:        {MaxWorkers: 1},
 			QueueMaintenance: {MaxWorkers: 1},
