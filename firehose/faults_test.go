@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"slices"
 	"strconv"
 	"sync/atomic"
 	"testing"
@@ -262,4 +263,50 @@ func TestFirstEventSavesTheStartingCursorFirst(t *testing.T) {
 	require.Equal(t, seq-1, b.durableCursor(t), "no other save before the interval")
 	r.stop(t)
 	require.Equal(t, seq, b.durableCursor(t), "the last save on the way out")
+}
+
+// A dropped connection resumes after the last event applied, not from the durable cursor:
+// nothing applied is sent again, so the counters count each event once. (The flush interval
+// is an hour: the durable cursor stays at 0 all along.)
+func TestReconnectResumesAfterTheLastAppliedEvent(t *testing.T) {
+	t.Parallel()
+	b := setup(t)
+	a, other := newAccount(t, 1), newAccount(t, 2)
+	b.commit(t, a, fakerelay.Create(post, "3k0"), fakerelay.Create(post, "3k1"))
+	// A delete without its blocks: undecided, counted in removals_undecided.
+	evt, err := a.Commit(fakerelay.Delete(post, "3k1"))
+	require.NoError(t, err)
+	evt.Blocks = nil
+	_, err = b.relay.Append(&events.XRPCStreamEvent{RepoCommit: evt})
+	require.NoError(t, err)
+	b.truth.del(a.DID, post, "3k1")
+	b.account(t, other.DID, false, "takendown")
+	applied := b.commit(t, other, fakerelay.Create(like, "3k2"))
+
+	require.NoError(t, queries.FirehoseCursorSet(t.Context(), b.pool, cursorParams(b.relayKey(), 0)))
+	cfg := b.config(b.ix)
+	cfg.FlushInterval = time.Hour
+	r := start(t, cfg)
+	has := func(did, coll string) func() (bool, any) {
+		return func() (bool, any) {
+			colls, err := b.ix.CollectionsOf(did)
+			require.NoError(t, err)
+			return slices.Contains(colls, coll), colls
+		}
+	}
+	await.Until(t, 30*time.Second, "the events applied", has(other.DID, like))
+
+	b.relay.DropConnections()
+	await.Until(t, 30*time.Second, "a reconnect", func() (bool, any) { n := len(b.relay.Cursors()); return n >= 2, b.relay.Cursors() })
+	require.Equal(t, strconv.FormatInt(applied, 10), b.relay.Cursors()[1], "resumed after the last event applied")
+	require.Zero(t, b.durableCursor(t), "not from the durable cursor")
+	last := b.commit(t, a, fakerelay.Create("com.example.after", "3k3"))
+	await.Until(t, 30*time.Second, "the event after the reconnect applied", has(a.DID, "com.example.after"))
+	st := r.f.Status()
+	require.EqualValues(t, last, st.EventsTotal, "every event once")
+	require.EqualValues(t, 4, st.CommitsTotal)
+	require.EqualValues(t, 1, st.RemovalsUndecided)
+	require.GreaterOrEqual(t, st.Reconnects, int64(1))
+	r.stop(t)
+	b.requireIndexMatches(t, b.ix)
 }
