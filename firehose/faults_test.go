@@ -153,6 +153,19 @@ func TestInvalidDIDAndPathAreSkipped(t *testing.T) {
 	require.Equal(t, map[string]float64{"invalid_did": 2, "invalid_path": 2, "invalid_action": 1, "nil_op": 1, "seq_out_of_order": 0}, bad)
 }
 
+// deleteWithoutBlocks appends a commit deleting collection/rkey of a, sent without its blocks:
+// the proof cannot settle it.
+func (b *testBundle) deleteWithoutBlocks(t *testing.T, a *fakerelay.Account, collection, rkey string) int64 {
+	t.Helper()
+	evt, err := a.Commit(fakerelay.Delete(collection, rkey))
+	require.NoError(t, err)
+	evt.Blocks = nil
+	seq, err := b.relay.Append(&events.XRPCStreamEvent{RepoCommit: evt})
+	require.NoError(t, err)
+	b.truth.del(a.DID, collection, rkey)
+	return seq
+}
+
 // An event that cannot be applied (here the hook for a delete the proof cannot settle fails
 // once) stops the cursor before it; the connection is restarted and the event replayed until
 // it is applied.
@@ -161,13 +174,8 @@ func TestFailedEventIsReplayedNotSkipped(t *testing.T) {
 	b := setup(t)
 	a, other := newAccount(t, 1), newAccount(t, 2)
 	b.commit(t, a, fakerelay.Create(post, "3k0"), fakerelay.Create(post, "3k1"))
-	// A delete sent without its blocks: the proof cannot settle it, so the hook is called.
-	evt, err := a.Commit(fakerelay.Delete(post, "3k1"))
-	require.NoError(t, err)
-	evt.Blocks = nil
-	failing, err := b.relay.Append(&events.XRPCStreamEvent{RepoCommit: evt})
-	require.NoError(t, err)
-	b.truth.del(a.DID, post, "3k1") // 3k0 is left: the pair stays either way
+	// The proof cannot settle it, so the hook is called. 3k0 is left: the pair stays either way.
+	failing := b.deleteWithoutBlocks(t, a, post, "3k1")
 	last := b.commit(t, other, fakerelay.Create(like, "3k2"))
 
 	var calls atomic.Int32
@@ -273,13 +281,7 @@ func TestReconnectResumesAfterTheLastAppliedEvent(t *testing.T) {
 	b := setup(t)
 	a, other := newAccount(t, 1), newAccount(t, 2)
 	b.commit(t, a, fakerelay.Create(post, "3k0"), fakerelay.Create(post, "3k1"))
-	// A delete without its blocks: undecided, counted in removals_undecided.
-	evt, err := a.Commit(fakerelay.Delete(post, "3k1"))
-	require.NoError(t, err)
-	evt.Blocks = nil
-	_, err = b.relay.Append(&events.XRPCStreamEvent{RepoCommit: evt})
-	require.NoError(t, err)
-	b.truth.del(a.DID, post, "3k1")
+	b.deleteWithoutBlocks(t, a, post, "3k1") // undecided: counted in removals_undecided
 	b.account(t, other.DID, false, "takendown")
 	applied := b.commit(t, other, fakerelay.Create(like, "3k2"))
 
