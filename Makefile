@@ -4,8 +4,9 @@ export DATABASE_URL ?= postgres://postgres@127.0.0.1:5432/colindex?sslmode=disab
 export TEST_DATABASE_URL ?= postgres://postgres@127.0.0.1:5432/postgres?sslmode=disable
 # RocksDB is linked from Debian's static librocksdb.a rather than its shared library: the shared
 # one reaches its thread-local perf context through __tls_get_addr on every key comparison,
-# which static linking removes (the stream benchmark's random creates: 25.7 against 32.9 µs of
-# CPU an event, BENCHMARKS.md). grocksdb's own -lrocksdb would bind the shared library first,
+# which static linking removes (BenchmarkAddPairsStream/fresh, alternating runs: 15.7-17.8
+# against 18.9-19.7 µs a pair; the stream benchmark's 5-round ratio to collectiondir stayed
+# within its noise, BENCHMARKS.md). grocksdb's own -lrocksdb would bind the shared library first,
 # so the flags must be the environment's, not a #cgo line; a plain `go build` links the shared
 # library and works the same, only slower.
 export CGO_LDFLAGS ?= -Wl,--as-needed -Wl,-Bstatic -lrocksdb -Wl,-Bdynamic -lgflags -lsnappy -llz4 -lzstd -lbz2 -lz
