@@ -33,6 +33,7 @@ import (
 // write), so a crash between two writes replays the batch, and replaying is idempotent.
 type writes struct {
 	f       *Firehose
+	t       *tally // counts the deletes left undecided
 	adds    []rocksindex.Pair
 	deletes []pendingDelete // in stream order
 }
@@ -50,7 +51,7 @@ type unsettled struct {
 	coll string
 }
 
-func newWrites(f *Firehose) *writes { return &writes{f: f} }
+func newWrites(f *Firehose, t *tally) *writes { return &writes{f: f, t: t} }
 
 // add queues (collection, did) for each of colls.
 func (w *writes) add(did string, colls []string) {
@@ -91,8 +92,7 @@ func (w *writes) flush(ctx context.Context) error {
 				lastGone[p] = d.adds
 			case proof.Kept:
 			default:
-				w.f.st.undecided.Add(1)
-				w.f.metrics.FirehoseRemovalUndecided.WithLabelValues(string(v.Reason)).Inc()
+				w.t.undecidedDelete(v.Reason)
 				open = append(open, unsettled{d.evt, coll})
 			}
 		}

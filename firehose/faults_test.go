@@ -168,7 +168,7 @@ func (b *testBundle) deleteWithoutBlocks(t *testing.T, a *fakerelay.Account, col
 
 // An event that cannot be applied (here the hook for a delete the proof cannot settle fails
 // once) stops the cursor before it; the connection is restarted and the event replayed until
-// it is applied.
+// it is applied, and counted once.
 func TestFailedEventIsReplayedNotSkipped(t *testing.T) {
 	t.Parallel()
 	b := setup(t)
@@ -200,7 +200,13 @@ func TestFailedEventIsReplayedNotSkipped(t *testing.T) {
 	close(release)
 	b.waitDurable(t, last)
 	b.requireIndexMatches(t, b.ix)
-	require.GreaterOrEqual(t, r.f.Status().Reconnects, int64(1))
+	st := r.f.Status()
+	require.GreaterOrEqual(t, st.Reconnects, int64(1))
+	// The failed batch's events were received twice and count once: only an applied batch
+	// reaches the counters.
+	require.EqualValues(t, last, st.EventsTotal, "every event once")
+	require.EqualValues(t, 3, st.CommitsTotal)
+	require.EqualValues(t, 1, st.RemovalsUndecided)
 }
 
 // The watermark: out-of-order finishes move it only over a contiguous done prefix, a failure

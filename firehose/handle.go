@@ -13,9 +13,10 @@ import (
 	"github.com/colindex/colindex/rocksindex"
 )
 
-// apply runs the handler of one event. An error means the event's effect is not in the index
-// (the cursor must not pass it); bad input is not an error: it is logged, counted and skipped.
-func (f *Firehose) apply(ctx context.Context, xev *events.XRPCStreamEvent) (err error) {
+// apply runs the handler of one event, counting it in t. An error means the event's effect is
+// not in the index (the cursor must not pass it); bad input is not an error: it is logged,
+// counted and skipped.
+func (f *Firehose) apply(ctx context.Context, xev *events.XRPCStreamEvent, t *tally) (err error) {
 	defer func() {
 		// A handler bug must not take the process down; the event counts as not applied.
 		if r := recover(); r != nil {
@@ -24,19 +25,19 @@ func (f *Firehose) apply(ctx context.Context, xev *events.XRPCStreamEvent) (err 
 	}()
 	switch {
 	case xev.RepoCommit != nil:
-		return f.applyBatch(ctx, []*events.XRPCStreamEvent{xev})
+		return f.applyEvents(ctx, []*events.XRPCStreamEvent{xev}, t)
 	case xev.RepoAccount != nil:
-		return f.HandleAccount(ctx, xev.RepoAccount)
+		return f.handleAccount(ctx, xev.RepoAccount, t)
 	case xev.RepoSync != nil:
-		return f.HandleSync(ctx, xev.RepoSync)
+		return f.handleSync(ctx, xev.RepoSync, t)
 	case xev.RepoIdentity != nil:
-		f.observe("identity", xev.RepoIdentity.Time)
+		f.observe(t, "identity", xev.RepoIdentity.Time)
 		return nil
 	case xev.RepoInfo != nil:
-		f.HandleInfo(xev.RepoInfo)
+		f.handleInfo(xev.RepoInfo, t)
 		return nil
 	case xev.Error != nil:
-		f.HandleErrorFrame(xev.Error)
+		f.handleErrorFrame(xev.Error, t)
 		return nil
 	}
 	return nil
@@ -48,9 +49,19 @@ func (f *Firehose) apply(ctx context.Context, xev *events.XRPCStreamEvent) (err 
 // #sync). Record deletes are decided from their commits' proofs (package proof); the pairs
 // proved gone are removed, with a tombstone so no backfill page puts them back, and a delete
 // the proof cannot settle keeps its pair, is counted, and goes to OnRecordDelete (a check
-// with the account's PDS).
+// with the account's PDS). The batch's events are counted only once it is applied (tally.go).
 func (f *Firehose) applyBatch(ctx context.Context, evts []*events.XRPCStreamEvent) error {
-	w := newWrites(f)
+	var t tally
+	if err := f.applyEvents(ctx, evts, &t); err != nil {
+		return err
+	}
+	f.count(&t)
+	return nil
+}
+
+// applyEvents is applyBatch, counting in t.
+func (f *Firehose) applyEvents(ctx context.Context, evts []*events.XRPCStreamEvent, t *tally) error {
+	w := newWrites(f, t)
 	lastTime := ""
 	for _, xev := range evts {
 		if xev.RepoCommit == nil {
@@ -61,13 +72,13 @@ func (f *Firehose) applyBatch(ctx context.Context, evts []*events.XRPCStreamEven
 					return err
 				}
 			}
-			if err := f.apply(ctx, xev); err != nil {
+			if err := f.apply(ctx, xev, t); err != nil {
 				return err
 			}
 			continue
 		}
 		evt := xev.RepoCommit
-		colls, deletes, ok := f.commitChanges(evt)
+		colls, deletes, ok := f.commitChanges(evt, t)
 		if !ok || len(deletes) == 0 {
 			f.forgetDecision(evt) // one begun for delete ops that turned out invalid
 		}
@@ -78,37 +89,29 @@ func (f *Firehose) applyBatch(ctx context.Context, evts []*events.XRPCStreamEven
 		if len(deletes) > 0 {
 			w.recordsDeleted(evt, deletes)
 		}
-		f.st.commits.Add(1)
+		t.commits++
 		lastTime = evt.Time
 	}
 	f.observeTime(lastTime)
 	return w.flush(ctx)
 }
 
-// HandleCommit applies one commit as a batch of its own: (collection, repo) goes in the index
-// for every create and update op, and each collection it deletes from is decided from its
-// proof (see applyBatch). Ops with a bad path are skipped; a commit with a bad DID is skipped
-// whole.
-func (f *Firehose) HandleCommit(ctx context.Context, evt *comatproto.SyncSubscribeRepos_Commit) error {
-	return f.applyBatch(ctx, []*events.XRPCStreamEvent{{RepoCommit: evt}})
-}
-
 // commitChanges reads a commit's ops: the collections created or updated in, and those
 // deleted from, each once. ok is false for a commit to skip whole (a bad DID).
-func (f *Firehose) commitChanges(evt *comatproto.SyncSubscribeRepos_Commit) (adds, deletes []string, ok bool) {
-	f.observe("commit", "") // the batch records the time of its last commit
+func (f *Firehose) commitChanges(evt *comatproto.SyncSubscribeRepos_Commit, t *tally) (adds, deletes []string, ok bool) {
+	t.event("commit") // the batch records the time of its last commit
 	if _, err := syntax.ParseDID(evt.Repo); err != nil {
-		f.bad("invalid_did", "commit", evt.Seq, fmt.Errorf("repo %q: %w", evt.Repo, err))
+		f.bad(t, "invalid_did", "commit", evt.Seq, fmt.Errorf("repo %q: %w", evt.Repo, err))
 		return nil, nil, false
 	}
 	for _, op := range evt.Ops {
 		if op == nil {
-			f.bad("nil_op", "commit", evt.Seq, fmt.Errorf("nil op in commit of %s", evt.Repo))
+			f.bad(t, "nil_op", "commit", evt.Seq, fmt.Errorf("nil op in commit of %s", evt.Repo))
 			continue
 		}
 		coll, err := f.collections.collectionOf(op.Path)
 		if err != nil {
-			f.bad("invalid_path", "commit", evt.Seq, fmt.Errorf("path %q of %s: %w", op.Path, evt.Repo, err))
+			f.bad(t, "invalid_path", "commit", evt.Seq, fmt.Errorf("path %q of %s: %w", op.Path, evt.Repo, err))
 			continue
 		}
 		switch op.Action {
@@ -117,18 +120,18 @@ func (f *Firehose) commitChanges(evt *comatproto.SyncSubscribeRepos_Commit) (add
 		case "delete":
 			deletes = appendNew(deletes, coll)
 		default:
-			f.bad("invalid_action", "commit", evt.Seq, fmt.Errorf("action %q on %s of %s", op.Action, op.Path, evt.Repo))
+			f.bad(t, "invalid_action", "commit", evt.Seq, fmt.Errorf("action %q on %s of %s", op.Action, op.Path, evt.Repo))
 		}
 	}
 	return adds, deletes, true
 }
 
-// HandleAccount applies an account's status: deleted removes every pair of the DID (final),
+// handleAccount applies an account's status: deleted removes every pair of the DID (final),
 // any other inactive status hides the DID from listings, active lists it again.
-func (f *Firehose) HandleAccount(ctx context.Context, evt *comatproto.SyncSubscribeRepos_Account) error {
-	f.observe("account", evt.Time)
+func (f *Firehose) handleAccount(ctx context.Context, evt *comatproto.SyncSubscribeRepos_Account, t *tally) error {
+	f.observe(t, "account", evt.Time)
 	if _, err := syntax.ParseDID(evt.Did); err != nil {
-		f.bad("invalid_did", "account", evt.Seq, fmt.Errorf("did %q: %w", evt.Did, err))
+		f.bad(t, "invalid_did", "account", evt.Seq, fmt.Errorf("did %q: %w", evt.Did, err))
 		return nil
 	}
 	status := ""
@@ -179,19 +182,19 @@ func (f *Firehose) unknownActivation(ctx context.Context, did string) error {
 	return f.cfg.OnUnknownActivation(ctx, did)
 }
 
-// HandleSync passes a #sync (the account's repo was reset) to OnSync.
-func (f *Firehose) HandleSync(ctx context.Context, evt *comatproto.SyncSubscribeRepos_Sync) error {
-	f.observe("sync", evt.Time)
+// handleSync passes a #sync (the account's repo was reset) to OnSync.
+func (f *Firehose) handleSync(ctx context.Context, evt *comatproto.SyncSubscribeRepos_Sync, t *tally) error {
+	f.observe(t, "sync", evt.Time)
 	if f.cfg.OnSync == nil {
 		return nil
 	}
 	return f.cfg.OnSync(ctx, evt)
 }
 
-// HandleInfo logs an #info frame. OutdatedCursor means events between the cursor and the
+// handleInfo logs an #info frame. OutdatedCursor means events between the cursor and the
 // relay's oldest retained event were never seen: the index may miss pairs until a backfill.
-func (f *Firehose) HandleInfo(evt *comatproto.SyncSubscribeRepos_Info) {
-	f.observe("info", "")
+func (f *Firehose) handleInfo(evt *comatproto.SyncSubscribeRepos_Info, t *tally) {
+	f.observe(t, "info", "")
 	msg := ""
 	if evt.Message != nil {
 		msg = *evt.Message
@@ -204,10 +207,10 @@ func (f *Firehose) HandleInfo(evt *comatproto.SyncSubscribeRepos_Info) {
 	f.log.Info("relay #info", "name", evt.Name, "message", msg)
 }
 
-// HandleErrorFrame logs an error frame (FutureCursor, ConsumerTooSlow, …); the relay closes
+// handleErrorFrame logs an error frame (FutureCursor, ConsumerTooSlow, …); the relay closes
 // the connection after it and Run reconnects.
-func (f *Firehose) HandleErrorFrame(evt *events.ErrorFrame) {
-	f.observe("error", "")
+func (f *Firehose) handleErrorFrame(evt *events.ErrorFrame, t *tally) {
+	f.observe(t, "error", "")
 	msg := "relay error frame " + describeErrorFrame(evt)
 	f.log.Warn(msg)
 	f.setError(msg)
@@ -226,14 +229,9 @@ func describeErrorFrame(evt *events.ErrorFrame) string {
 	return msg
 }
 
-// observe counts an event and, when it carries a time, the lag.
-func (f *Firehose) observe(kind, evtTime string) {
-	f.st.events.Add(1)
-	if kind == "commit" {
-		f.commitEvents.Inc() // the hot path: no label lookup
-	} else {
-		f.metrics.FirehoseEvents.WithLabelValues(kind).Inc()
-	}
+// observe counts an event in t and, when it carries a time, records the lag.
+func (f *Firehose) observe(t *tally, kind, evtTime string) {
+	t.event(kind)
 	f.observeTime(evtTime)
 }
 
@@ -253,9 +251,9 @@ func (f *Firehose) observeTime(evtTime string) {
 	f.metrics.FirehoseLagSeconds.Set(lag.Seconds())
 }
 
-// bad logs and counts input that is skipped.
-func (f *Firehose) bad(reason, kind string, seq int64, err error) {
-	f.metrics.FirehoseBadEvents.WithLabelValues(reason).Inc()
+// bad logs input that is skipped, and counts it in t.
+func (f *Firehose) bad(t *tally, reason, kind string, seq int64, err error) {
+	t.badInput(reason)
 	f.log.Warn("skipping malformed "+kind, "reason", reason, "seq", seq, "error", err)
 	f.setError(fmt.Sprintf("seq %d: skipped %s: %v", seq, kind, err))
 }

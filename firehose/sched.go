@@ -74,7 +74,12 @@ func (s *scheduler) AddWork(ctx context.Context, repo string, xev *events.XRPCSt
 		if xev.Error != nil {
 			s.relayErr.Store(xev.Error)
 		}
-		return s.f.apply(ctx, xev)
+		var t tally
+		if err := s.f.apply(ctx, xev, &t); err != nil {
+			return err
+		}
+		s.f.count(&t)
+		return nil
 	}
 	if s.tr.base(seq) {
 		// Nothing is applied until the starting point is saved: see tracker.base.

@@ -24,7 +24,7 @@ func newFirehose(factory promauto.Factory) Firehose {
 	return Firehose{
 		FirehoseEvents: factory.NewCounterVec(prometheus.CounterOpts{
 			Name: "colindex_firehose_events_total",
-			Help: "Events received from the relay's firehose by type (commit, sync, identity, account, info, error).",
+			Help: "Events taken from the relay's firehose by type (commit, sync, identity, account, info, error), each once: a batch that failed and is received again counts when it is applied.",
 		}, []string{"type"}),
 		FirehoseBadEvents: factory.NewCounterVec(prometheus.CounterOpts{
 			Name: "colindex_firehose_bad_events_total",
