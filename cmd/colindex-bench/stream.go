@@ -5,7 +5,6 @@ import (
 	"context"
 	"fmt"
 	"log"
-	"math/rand/v2"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -26,109 +25,6 @@ import (
 // then colindex again while a zero-latency backfill runs; then a live stream at a steady
 // rate, for the lag from an event's arrival at the relay to its durable cursor.
 
-// streamLog is a generated stream: every event, in seq order, and what it adds.
-type streamLog struct {
-	events  []*events.XRPCStreamEvent
-	adds    int // create and update ops: what collectiondir counts as pebble writes
-	deletes int
-	// newPairs is how many of the adds put a pair the index does not hold yet.
-	newPairs int
-}
-
-// generateStream builds commits of one op each, from accounts over collections of
-// network-like popularity (a few collections take most commits). With deleteEvery > 0, every
-// deleteEvery-th commit deletes one of the account's records instead (often its last of
-// that collection), so the proof of removal is exercised.
-func generateStream(accounts, commits, collections, deleteEvery int) (*streamLog, error) {
-	names := make([]string, collections)
-	for i := range names {
-		names[i] = fmt.Sprintf("com.stream.c%04d", i)
-	}
-	accts := make([]*fakerelay.Account, accounts)
-	owned := make([][]fakerelay.Op, accounts) // each account's live records
-	for i := range accts {
-		a, err := fakerelay.NewAccount(fmt.Sprintf("did:plc:%024d", i))
-		if err != nil {
-			return nil, err
-		}
-		accts[i] = a
-	}
-	rng := rand.New(rand.NewPCG(1, 2))
-	out := &streamLog{}
-	type pair struct{ acct, coll string }
-	held := map[pair]bool{}
-	for i := range commits {
-		n := rng.IntN(len(accts))
-		op := fakerelay.Create(names[min(int(float64(collections)*rng.Float64()*rng.Float64()), collections-1)], fmt.Sprintf("r%09d", i))
-		if deleteEvery > 0 && i%deleteEvery == deleteEvery-1 && len(owned[n]) > 0 {
-			j := rng.IntN(len(owned[n]))
-			op = fakerelay.Delete(owned[n][j].Collection, owned[n][j].Rkey)
-			owned[n] = append(owned[n][:j], owned[n][j+1:]...)
-			out.deletes++
-		} else {
-			owned[n] = append(owned[n], op)
-			out.adds++
-			if p := (pair{accts[n].DID, op.Collection}); !held[p] {
-				held[p] = true
-				out.newPairs++
-			}
-		}
-		evt, err := accts[n].Commit(op)
-		if err != nil {
-			return nil, err
-		}
-		out.events = append(out.events, &events.XRPCStreamEvent{RepoCommit: evt})
-	}
-	return out, nil
-}
-
-// generateWarmStream is the live network's shape: commits (one create each, drawn as
-// generateStream draws them) by accounts that already have a record in every collection they
-// write to. warm creates those first records, one commit per pair; live is the measured part,
-// in which no commit adds a pair. On bsky.network nearly every commit is like that: an
-// account posting, liking or following again.
-func generateWarmStream(accounts, commits, collections int) (warm, live *streamLog, err error) {
-	names := make([]string, collections)
-	for i := range names {
-		names[i] = fmt.Sprintf("com.stream.c%04d", i)
-	}
-	rng := rand.New(rand.NewPCG(3, 4))
-	type draw struct{ acct, coll int }
-	draws := make([]draw, commits)
-	for i := range draws {
-		draws[i] = draw{rng.IntN(accounts), min(int(float64(collections)*rng.Float64()*rng.Float64()), collections-1)}
-	}
-	accts := make([]*fakerelay.Account, accounts)
-	for i := range accts {
-		if accts[i], err = fakerelay.NewAccount(fmt.Sprintf("did:plc:%024d", i)); err != nil {
-			return nil, nil, err
-		}
-	}
-	warm, live = &streamLog{}, &streamLog{}
-	seen := map[draw]bool{}
-	for i, d := range draws {
-		if seen[d] {
-			continue
-		}
-		seen[d] = true
-		evt, err := accts[d.acct].Commit(fakerelay.Create(names[d.coll], fmt.Sprintf("w%09d", i)))
-		if err != nil {
-			return nil, nil, err
-		}
-		warm.events = append(warm.events, &events.XRPCStreamEvent{RepoCommit: evt})
-		warm.adds++
-	}
-	for i, d := range draws {
-		evt, err := accts[d.acct].Commit(fakerelay.Create(names[d.coll], fmt.Sprintf("r%09d", i)))
-		if err != nil {
-			return nil, nil, err
-		}
-		live.events = append(live.events, &events.XRPCStreamEvent{RepoCommit: evt})
-		live.adds++
-	}
-	return warm, live, nil
-}
-
 // streamResult is one consumer catching up with the whole log.
 type streamResult struct {
 	name   string
@@ -136,6 +32,9 @@ type streamResult struct {
 	events int
 	rss    int64
 	cpu    time.Duration // the consumer's CPU time (user and system) from its first event to the end
+	// durableAfter is how long after its last event was applied colindex's durable cursor
+	// passed it (at most one flush interval); not part of wall.
+	durableAfter time.Duration
 	// Of the record deletes: pairs the proof removed, and deletes it could not settle.
 	pairsRemoved, undecided int64
 }
@@ -237,25 +136,36 @@ type firehoseState struct {
 	RemovalsUndecided int64 `json:"removals_undecided"`
 }
 
-// catchUp waits until colindex's durable cursor reaches last, and returns the time and CPU
-// from its first event (or, with from > 0, from its durable cursor reaching from) to then, and
-// the follower's state then.
-func (p *colindexProcess) catchUp(from, last int64) (time.Duration, time.Duration, firehoseState, error) {
-	var first time.Time
+// catchUp waits until colindex has applied all total events of the relay's log and its
+// durable cursor has reached last, the log's last seq. It returns the time and CPU from its
+// first event applied (or, with from > 0, from its from-th) to its last, how long the durable
+// cursor took to follow, and the follower's state then.
+//
+// The clock stops at the last event applied (events_total counts a batch's events when the
+// batch is applied), as collectiondir's stops when its store has taken every add. The durable
+// cursor moves only at the flusher's ticks, every 250 ms: stopping the clock there rounded
+// every colindex wall up to the next tick, a step of 8–10% of a 2.5–3 s run, and ratios of
+// two such walls to ratios of tick counts (10 against 12 ticks read −17% in every round).
+func (p *colindexProcess) catchUp(from, total, last int64) (wall, cpu, durableAfter time.Duration, fs firehoseState, err error) {
+	var first, applied time.Time
 	var cpu0 time.Duration
 	for deadline := time.Now().Add(10 * time.Minute); ; time.Sleep(10 * time.Millisecond) {
-		var fs firehoseState
 		if err := call(p.base, "GET", "/admin/firehose", &fs); err != nil {
-			return 0, 0, fs, err
+			return 0, 0, 0, fs, err
 		}
-		if first.IsZero() && fs.EventsTotal > 0 && (from == 0 || fs.Cursor >= from) {
+		if first.IsZero() && fs.EventsTotal > from {
 			first, cpu0 = time.Now(), cpuTime(p.cmd.Process.Pid)
 		}
-		if fs.Cursor >= last && !first.IsZero() {
-			return time.Since(first), cpuTime(p.cmd.Process.Pid) - cpu0, fs, nil
+		if applied.IsZero() && fs.EventsTotal >= total && !first.IsZero() {
+			applied = time.Now()
+			wall, cpu = applied.Sub(first), cpuTime(p.cmd.Process.Pid)-cpu0
+		}
+		if !applied.IsZero() && fs.Cursor >= last {
+			return wall, cpu, time.Since(applied), fs, nil
 		}
 		if time.Now().After(deadline) {
-			return 0, 0, fs, fmt.Errorf("colindex did not catch up: cursor %d of %d (log: %s)", fs.Cursor, last, p.log)
+			return 0, 0, 0, fs, fmt.Errorf("colindex did not catch up: %d of %d events applied, cursor %d of %d (log: %s)",
+				fs.EventsTotal, total, fs.Cursor, last, p.log)
 		}
 	}
 }
@@ -303,14 +213,15 @@ func (b *bench) streamColindexAfter(ctx context.Context, warm, l *streamLog, bac
 		name = fmt.Sprintf("colindex, 1 commit in %d a record delete", len(l.events)/l.deletes)
 	}
 	profiled := b.profileStream(p.base, name)
-	wall, cpu, fs, err := p.catchUp(from, relay.LastSeq())
+	wall, cpu, durableAfter, fs, err := p.catchUp(from, int64(len(evts)+len(l.events)), relay.LastSeq())
 	if err != nil {
 		return streamResult{}, err
 	}
 	if err := profiled(); err != nil {
 		log.Printf("stream: profile of %s: %v", name, err)
 	}
-	res := streamResult{name: name, wall: wall, cpu: cpu, events: len(l.events), pairsRemoved: fs.PairsRemoved, undecided: fs.RemovalsUndecided}
+	res := streamResult{name: name, wall: wall, cpu: cpu, durableAfter: durableAfter, events: len(l.events),
+		pairsRemoved: fs.PairsRemoved, undecided: fs.RemovalsUndecided}
 	res.rss, _ = peakRSS(p.cmd.Process.Pid)
 	if backfill != nil {
 		var st struct {
@@ -321,7 +232,8 @@ func (b *bench) streamColindexAfter(ctx context.Context, warm, l *streamLog, bac
 			log.Printf("stream: warning: the backfill ended before the stream caught up; the overlap was partial")
 		}
 	}
-	log.Printf("stream: %s: %d events in %s, %.0f events/s, %s CPU/event, RSS %d MB", name, res.events, wall.Round(time.Millisecond), res.perSec(), res.cpuPerEvent(), res.rss>>20)
+	log.Printf("stream: %s: %d events in %s, %.0f events/s, %s CPU/event, durable %s later, RSS %d MB", name, res.events,
+		wall.Round(time.Millisecond), res.perSec(), res.cpuPerEvent(), durableAfter.Round(time.Millisecond), res.rss>>20)
 	return res, nil
 }
 
