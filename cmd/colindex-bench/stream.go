@@ -32,8 +32,10 @@ type streamResult struct {
 	events int
 	rss    int64
 	cpu    time.Duration // the consumer's CPU time (user and system) from its first event to the end
-	// durableAfter is how long after its last event was applied colindex's durable cursor
-	// passed it (at most one flush interval); not part of wall.
+	// synced: the consumer keeps a durable cursor (colindex), and durableAfter is how long
+	// after its last event was applied that cursor passed it (at most one flush interval);
+	// not part of wall.
+	synced       bool
 	durableAfter time.Duration
 	// Of the record deletes: pairs the proof removed, and deletes it could not settle.
 	pairsRemoved, undecided int64
@@ -220,7 +222,7 @@ func (b *bench) streamColindexAfter(ctx context.Context, warm, l *streamLog, bac
 	if err := profiled(); err != nil {
 		log.Printf("stream: profile of %s: %v", name, err)
 	}
-	res := streamResult{name: name, wall: wall, cpu: cpu, durableAfter: durableAfter, events: len(l.events),
+	res := streamResult{name: name, wall: wall, cpu: cpu, synced: true, durableAfter: durableAfter, events: len(l.events),
 		pairsRemoved: fs.PairsRemoved, undecided: fs.RemovalsUndecided}
 	res.rss, _ = peakRSS(p.cmd.Process.Pid)
 	if backfill != nil {

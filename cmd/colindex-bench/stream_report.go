@@ -211,7 +211,7 @@ func (b *bench) streamReport(ctx context.Context) error {
 	for _, r := range []streamResult{ours, withDeletes, peer, oursLive, peerLive, during} {
 		if r.name != "" {
 			durable := "—" // collectiondir does not sync
-			if strings.HasPrefix(r.name, "colindex") {
+			if r.synced {
 				durable = r.durableAfter.Round(time.Millisecond).String()
 			}
 			fmt.Printf("| %s | %s | %.0f | %.1f µs | %s | %d MB |\n", r.name, r.wall.Round(time.Millisecond), r.perSec(),
