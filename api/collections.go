@@ -1,11 +1,13 @@
 package api
 
 import (
-	"context"
+	"encoding/json"
+	"fmt"
 	"net/http"
+	"slices"
 	"strconv"
 
-	"github.com/danielgtaylor/huma/v2"
+	"github.com/bluesky-social/indigo/atproto/syntax"
 
 	"github.com/colindex/colindex/rocksindex"
 )
@@ -15,35 +17,21 @@ import (
 // in the write batches that move the pairs, answered from memory.
 //
 // Two shapes: collectiondir's /v1/listCollections (a map, so readers of bsky.network's
-// endpoint work unchanged) and /v1/collections, an ordered list with a cursor.
+// endpoint work unchanged) and /v1/collections, an ordered list with a cursor. Both are
+// public routes served by hand like listReposByCollection (public.go): CORS, gzip, ETag
+// revalidation and XRPC's error shape, which Huma's problem+json would not give them. They
+// are described in the OpenAPI document by collections_openapi.go.
 
 const (
 	collectionsDefaultLimit = 500
 	collectionsMaxLimit     = 1000
-	collectionsMaxAsked     = 100 // collections named with c= / collection= in one request
+	collectionsMaxAsked     = 100 // collections named with collection= in one /v1/collections request
 )
-
-type listCollectionsInput struct {
-	C      []string `query:"c,explode" doc:"Ask for these collections only (repeat the parameter); unknown or empty ones are left out. Cursor and limit are then ignored."`
-	Cursor string   `query:"cursor" doc:"The cursor of the previous page: the last NSID it held."`
-	Limit  string   `query:"limit" doc:"Collections per page, clamped to 50..1000 (default 500), as collectiondir does."`
-}
 
 // ListCollectionsV1 is collectiondir's answer.
 type ListCollectionsV1 struct {
 	Collections map[string]int64 `json:"collections" doc:"NSID to the number of DIDs the index lists for it."`
 	Cursor      string           `json:"cursor" doc:"Pass as cursor for the next page; empty on the last page."`
-}
-
-type listCollectionsV1Output struct {
-	CacheControl string `header:"Cache-Control"`
-	Body         ListCollectionsV1
-}
-
-type collectionsInput struct {
-	Collection []string `query:"collection,explode" maxItems:"100" doc:"Ask for these collections only (repeat the parameter); each is answered, with count 0 when the index lists none."`
-	Cursor     string   `query:"cursor" doc:"The cursor of the previous page: the last NSID it held."`
-	Limit      int      `query:"limit" minimum:"1" maximum:"1000" default:"500" doc:"Collections per page."`
 }
 
 // CollectionCount is one collection and how many DIDs the index lists for it.
@@ -58,78 +46,97 @@ type CollectionsPage struct {
 	Cursor      string            `json:"cursor,omitempty" doc:"Pass as cursor for the next page; absent on the last page."`
 }
 
-type collectionsOutput struct {
-	CacheControl string `header:"Cache-Control"`
-	Body         CollectionsPage
-}
-
 // countsCacheControl: counts move with every event, and a reader polling for them wants
 // seconds-old numbers, not minutes-old ones.
 const countsCacheControl = "public, max-age=5"
 
-func (s *Server) registerCollections(api huma.API) {
-	huma.Register(api, huma.Operation{
-		OperationID: "listCollectionsV1",
-		Method:      http.MethodGet,
-		Path:        "/v1/listCollections",
-		Summary:     "Collections and their DID counts (collectiondir's shape)",
-		Description: "The collections the index lists at least one DID for, in NSID order, with exact counts; " +
-			"the same query parameters and response as indigo's collectiondir (bsky.network).",
-		Tags:        []string{"index"},
-		Middlewares: huma.Middlewares{allowBrowsers},
-	}, s.listCollectionsV1)
-	huma.Register(api, huma.Operation{
-		OperationID: "listCollections",
-		Method:      http.MethodGet,
-		Path:        "/v1/collections",
-		Summary:     "Collections and their DID counts",
-		Description: "The collections the index lists at least one DID for, in NSID order with a cursor, or the " +
-			"collections asked for. Counts are exact: the number of DIDs listReposByCollection lists.",
-		Tags:        []string{"index"},
-		Middlewares: huma.Middlewares{allowBrowsers},
-	}, s.listCollections)
-}
-
-func (s *Server) listCollectionsV1(_ context.Context, in *listCollectionsInput) (*listCollectionsV1Output, error) {
-	out := &listCollectionsV1Output{CacheControl: countsCacheControl, Body: ListCollectionsV1{Collections: map[string]int64{}}}
-	if len(in.C) > 0 {
-		for _, c := range in.C[:min(len(in.C), collectionsMaxAsked)] {
+// listCollectionsV1 answers as collectiondir does: c= (repeated, any number) asks for
+// particular collections, and then only those with DIDs are in the map, whatever cursor and
+// limit say; a present but empty c= asks for none. Otherwise a page in NSID order after
+// cursor, limit clamped to 50..1000, and an integer that does not parse is the default.
+func (s *Server) listCollectionsV1(w http.ResponseWriter, r *http.Request) {
+	q, ok := readQuery(w, r)
+	if !ok {
+		return
+	}
+	out := ListCollectionsV1{Collections: map[string]int64{}}
+	if asked, named := q["c"]; named {
+		for _, c := range asked {
 			if n := s.Index.Count(c); n > 0 {
-				out.Body.Collections[c] = n
+				out.Collections[c] = n
 			}
 		}
-		return out, nil
+	} else {
+		limit := collectionsDefaultLimit
+		if n, err := strconv.Atoi(q.Get("limit")); err == nil {
+			limit = min(max(n, 50), collectionsMaxLimit)
+		}
+		page, more := s.countsPage(q.Get("cursor"), limit)
+		for _, cc := range page {
+			out.Collections[cc.Collection] = cc.Count
+		}
+		if more {
+			out.Cursor = page[len(page)-1].Collection
+		}
 	}
-	limit := collectionsDefaultLimit
-	if n, err := strconv.Atoi(in.Limit); err == nil {
-		limit = min(max(n, 50), collectionsMaxLimit)
-	}
-	page, more := s.countsPage(in.Cursor, limit)
-	for _, cc := range page {
-		out.Body.Collections[cc.Collection] = cc.Count
-	}
-	if more {
-		out.Body.Cursor = page[len(page)-1].Collection
-	}
-	return out, nil
+	writeCountsJSON(w, r, out)
 }
 
-func (s *Server) listCollections(_ context.Context, in *collectionsInput) (*collectionsOutput, error) {
-	out := &collectionsOutput{CacheControl: countsCacheControl, Body: CollectionsPage{Collections: []CollectionCount{}}}
-	if len(in.Collection) > 0 {
-		for _, c := range in.Collection {
-			out.Body.Collections = append(out.Body.Collections, CollectionCount{c, s.Index.Count(c)})
+// listCollections is the ordered shape: collection= (repeated, up to 100 distinct NSIDs)
+// answers each asked collection once, in the order asked, with 0 for one the index lists no
+// DID for; otherwise a page in NSID order after cursor. limit is clamped to 1..1000 (default
+// 500) as listReposByCollection clamps its own; one that is not an integer is an error.
+func (s *Server) listCollections(w http.ResponseWriter, r *http.Request) {
+	q, ok := readQuery(w, r)
+	if !ok {
+		return
+	}
+	out := CollectionsPage{Collections: []CollectionCount{}}
+	var asked []string
+	for _, c := range q["collection"] {
+		if _, err := syntax.ParseNSID(c); err != nil {
+			writeXRPCError(w, http.StatusBadRequest, "InvalidRequest", "collection must be an NSID")
+			return
 		}
-		return out, nil
+		if !slices.Contains(asked, c) {
+			asked = append(asked, c)
+		}
 	}
-	page, more := s.countsPage(in.Cursor, in.Limit)
-	for _, cc := range page {
-		out.Body.Collections = append(out.Body.Collections, CollectionCount{cc.Collection, cc.Count})
+	if len(asked) > collectionsMaxAsked {
+		writeXRPCError(w, http.StatusBadRequest, "InvalidRequest",
+			fmt.Sprintf("at most %d collections per request (%d given)", collectionsMaxAsked, len(asked)))
+		return
 	}
-	if more {
-		out.Body.Cursor = page[len(page)-1].Collection
+	limit, err := parseLimit(q.Get("limit"), collectionsDefaultLimit, collectionsMaxLimit)
+	if err != nil {
+		writeXRPCError(w, http.StatusBadRequest, "InvalidRequest", err.Error())
+		return
 	}
-	return out, nil
+	if len(asked) > 0 {
+		for _, c := range asked {
+			out.Collections = append(out.Collections, CollectionCount{c, s.Index.Count(c)})
+		}
+	} else {
+		page, more := s.countsPage(q.Get("cursor"), limit)
+		for _, cc := range page {
+			out.Collections = append(out.Collections, CollectionCount{cc.Collection, cc.Count})
+		}
+		if more {
+			out.Cursor = page[len(page)-1].Collection
+		}
+	}
+	writeCountsJSON(w, r, out)
+}
+
+// writeCountsJSON answers v as a cacheable page: encoding/json sorts map keys, so one state
+// of the counts is one body and one ETag.
+func writeCountsJSON(w http.ResponseWriter, r *http.Request, v any) {
+	body, err := json.Marshal(v)
+	if err != nil { // not for these types
+		writeXRPCError(w, http.StatusInternalServerError, "InternalServerError", "encode counts")
+		return
+	}
+	writeCacheable(w, r, append(body, '\n'), "", countsCacheControl)
 }
 
 // countsPage is up to limit collections after cursor, and whether more follow.
@@ -139,11 +146,4 @@ func (s *Server) countsPage(cursor string, limit int) ([]rocksindex.CollectionCo
 		return page[:limit], true
 	}
 	return page, false
-}
-
-// allowBrowsers lets a page on any origin read the counts, as the XRPC routes do (public.go):
-// they are public, carry no credentials, and are GETs without preflight.
-func allowBrowsers(ctx huma.Context, next func(huma.Context)) {
-	ctx.SetHeader("Access-Control-Allow-Origin", "*")
-	next(ctx)
 }

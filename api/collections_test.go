@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"net/http"
 	"net/url"
+	"strings"
 	"testing"
 
 	"github.com/stretchr/testify/require"
@@ -116,7 +117,50 @@ func TestListCollectionsCountsWhatIsListed(t *testing.T) {
 		resp.Body.Close()
 		require.Equal(t, "*", resp.Header.Get("Access-Control-Allow-Origin"), "browsers may read the counts")
 
-		code, _ = s.do(t, http.MethodGet, "/v1/collections?limit=5000")
-		require.Equal(t, http.StatusUnprocessableEntity, code, "an out-of-range limit is an error here")
+		// A limit outside 1..1000 is clamped, as listReposByCollection clamps its own.
+		code, body = s.do(t, http.MethodGet, "/v1/collections?limit=5000")
+		require.Equal(t, http.StatusOK, code, body)
+		out = CollectionsPage{}
+		require.NoError(t, json.Unmarshal([]byte(body), &out))
+		require.Len(t, out.Collections, len(truth))
+		require.Empty(t, out.Cursor)
+
+		// Up to 100 distinct collections; the same one repeated counts once and is answered once.
+		many := make([]string, 0, 101)
+		for i := range 101 {
+			many = append(many, "collection="+fmt.Sprintf("com.example.c%03d", i))
+		}
+		code, body = s.do(t, http.MethodGet, "/v1/collections?"+strings.Join(many, "&"))
+		require.Equal(t, http.StatusBadRequest, code, body)
+		requireXRPCError(t, body, "InvalidRequest")
+		code, body = s.do(t, http.MethodGet, "/v1/collections?"+strings.Repeat("collection=com.example.c002&", 150))
+		require.Equal(t, http.StatusOK, code, body)
+		out = CollectionsPage{}
+		require.NoError(t, json.Unmarshal([]byte(body), &out))
+		require.Equal(t, []CollectionCount{{"com.example.c002", truth["com.example.c002"]}}, out.Collections)
+	})
+
+	t.Run("collectiondir's c= has no cap, and an empty one asks for none", func(t *testing.T) {
+		asked := make([]string, 0, 150)
+		want := map[string]int64{}
+		for i := range 150 { // 120 exist
+			coll := fmt.Sprintf("com.example.c%03d", i)
+			asked = append(asked, "c="+coll)
+			if n, ok := truth[coll]; ok {
+				want[coll] = n
+			}
+		}
+		code, body := s.do(t, http.MethodGet, "/v1/listCollections?"+strings.Join(asked, "&"))
+		require.Equal(t, http.StatusOK, code, body)
+		var out ListCollectionsV1
+		require.NoError(t, json.Unmarshal([]byte(body), &out))
+		require.Equal(t, want, out.Collections)
+
+		code, body = s.do(t, http.MethodGet, "/v1/listCollections?c=")
+		require.Equal(t, http.StatusOK, code, body)
+		out = ListCollectionsV1{}
+		require.NoError(t, json.Unmarshal([]byte(body), &out))
+		require.Empty(t, out.Collections)
+		require.Empty(t, out.Cursor)
 	})
 }

@@ -12,9 +12,9 @@ import (
 	"github.com/cespare/xxhash/v2"
 )
 
-// The HTTP a reader expects on the public routes (/xrpc/… and /_health): CORS for browsers,
-// Cache-Control, ETag revalidation and gzip on list pages, and XRPC's error shape for every
-// error under /xrpc/. The admin routes get none of this (no CORS in particular: a browser
+// The HTTP a reader expects on the public routes (/xrpc/…, /v1/… and /_health): CORS for
+// browsers, Cache-Control, ETag revalidation and gzip on list pages, and XRPC's error shape for
+// every error. The admin routes get none of this (no CORS in particular: a browser
 // page elsewhere must not be invited to call them).
 
 const listReposPath = "/xrpc/com.atproto.sync.listReposByCollection"
@@ -29,31 +29,45 @@ const listPageCacheControl = "public, max-age=5"
 // threshold as klauspost's gzhttp). Errors and health answers stay under it.
 const gzipMinBytes = 1024
 
-// registerPublic mounts the public routes. /xrpc/ is one handler so that an unknown method
-// or a wrong HTTP method still answers in XRPC's error shape rather than the mux's text.
+// registerPublic mounts the public routes. Each is one handler for every HTTP method (no
+// "GET " pattern), so that a wrong method, an unknown path under /xrpc/ or /v1/, or a path
+// nothing serves still answers in XRPC's error shape rather than the mux's text.
 func (s *Server) registerPublic(mux *http.ServeMux) {
 	mux.Handle("/xrpc/", publicCORS(http.HandlerFunc(s.xrpc)))
-	mux.Handle("/_health", publicCORS(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+	mux.Handle("/_health", publicCORS(readOnly(func(w http.ResponseWriter, r *http.Request) {
 		// A probe must see the state now, never a cached one.
 		w.Header().Set("Cache-Control", "no-store")
-		if !allowRead(w, r) {
-			writeJSON(w, http.StatusMethodNotAllowed, map[string]string{"error": "method not allowed"})
-			return
-		}
 		s.health(w, r)
 	})))
+	mux.Handle("/v1/listCollections", publicCORS(readOnly(s.listCollectionsV1)))
+	mux.Handle("/v1/collections", publicCORS(readOnly(s.listCollections)))
+	mux.Handle("/v1/", publicCORS(http.HandlerFunc(notFound)))
+	// Everything else: the admin routes, River UI and the documents have their own patterns,
+	// which win over this one. No CORS here: it is not a public route.
+	mux.Handle("/", http.HandlerFunc(notFound))
+}
+
+// readOnly answers 405 in XRPC's shape to a method other than GET or HEAD.
+func readOnly(h http.HandlerFunc) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if !allowRead(w, r) {
+			writeXRPCError(w, http.StatusMethodNotAllowed, "InvalidRequest",
+				"incorrect HTTP method ("+r.Method+"), expected GET")
+			return
+		}
+		h(w, r)
+	})
+}
+
+func notFound(w http.ResponseWriter, r *http.Request) {
+	writeXRPCError(w, http.StatusNotFound, "NotFound", "no route for "+r.URL.Path)
 }
 
 // xrpc routes the XRPC methods this server implements.
 func (s *Server) xrpc(w http.ResponseWriter, r *http.Request) {
 	switch r.URL.Path {
 	case listReposPath:
-		if !allowRead(w, r) {
-			writeXRPCError(w, http.StatusMethodNotAllowed, "InvalidRequest",
-				"incorrect HTTP method ("+r.Method+"), expected GET")
-			return
-		}
-		s.listReposByCollection(w, r)
+		readOnly(s.listReposByCollection).ServeHTTP(w, r)
 	default:
 		// 501 as atproto's own servers answer: to an XRPC client a 404 means "no XRPC here
 		// at all", MethodNotImplemented means "not this method".
@@ -104,7 +118,7 @@ func publicCORS(next http.Handler) http.Handler {
 // tag only tells versions of one page apart, where 64 bits leave a chance of 2^-64 that a
 // changed page keeps its tag, and it is a seventh of SHA-256's cost on a 1000-DID page (the
 // read benchmark had SHA-256 at about 4% of the server's CPU).
-func writeCacheable(w http.ResponseWriter, r *http.Request, body []byte, state string) {
+func writeCacheable(w http.ResponseWriter, r *http.Request, body []byte, state, cacheControl string) {
 	sum := xxhash.New()
 	_, _ = sum.Write(body)
 	_, _ = sum.WriteString(state)
@@ -112,7 +126,7 @@ func writeCacheable(w http.ResponseWriter, r *http.Request, body []byte, state s
 	tag := base64.RawURLEncoding.EncodeToString(sum.Sum(digest[:0]))
 	plainTag, gzipTag := `"`+tag+`"`, `"`+tag+`-gz"`
 	h := w.Header()
-	h.Set("Cache-Control", listPageCacheControl)
+	h.Set("Cache-Control", cacheControl)
 	h.Set("Vary", "Accept-Encoding")
 	if inm := r.Header.Get("If-None-Match"); inm != "" {
 		if m := matchETag(inm, plainTag, gzipTag); m != "" {
@@ -156,24 +170,33 @@ func matchETag(header string, tags ...string) string {
 	return ""
 }
 
-// acceptsGzip says whether an Accept-Encoding value admits gzip (by name or by "*"), i.e.
-// names it with a q-value other than 0.
+// acceptsGzip says whether an Accept-Encoding value admits gzip (RFC 9110 12.5.3): named
+// (gzip or x-gzip) with a q-value above 0, or not named and covered by a "*" above 0. Names and
+// parameters are case-insensitive.
 func acceptsGzip(header string) bool {
+	named, star := -1.0, -1.0 // q-values; -1: not in the header
 	for _, part := range strings.Split(header, ",") {
 		name, params, _ := strings.Cut(part, ";")
-		name = strings.ToLower(strings.TrimSpace(name))
-		if name != "gzip" && name != "x-gzip" && name != "*" {
-			continue
-		}
-		q := strings.TrimSpace(params)
-		if v, ok := strings.CutPrefix(q, "q="); ok {
-			if f, err := strconv.ParseFloat(strings.TrimSpace(v), 64); err == nil && f == 0 {
-				continue
+		q := 1.0
+		for _, p := range strings.Split(params, ";") {
+			k, v, _ := strings.Cut(strings.TrimSpace(p), "=")
+			if strings.EqualFold(strings.TrimSpace(k), "q") {
+				if f, err := strconv.ParseFloat(strings.TrimSpace(v), 64); err == nil {
+					q = f
+				}
 			}
 		}
-		return true
+		switch strings.ToLower(strings.TrimSpace(name)) {
+		case "gzip", "x-gzip":
+			named = max(named, q)
+		case "*":
+			star = max(star, q)
+		}
 	}
-	return false
+	if named >= 0 {
+		return named > 0
+	}
+	return star > 0
 }
 
 // gzip writers are reused: each holds about 1 MB of compressor state. BestSpeed, because a

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"compress/gzip"
 	"encoding/json"
+	"fmt"
 	"io"
 	"net/http"
 	"strings"
@@ -116,7 +117,7 @@ func TestPublicRoutesAnswerBrowsers(t *testing.T) {
 	t.Parallel()
 	s := newStack(t, stackOpts{})
 	require.NoError(t, s.index.Add("com.example.big", testrelay.DIDs("big", 3)))
-	for _, path := range []string{bigPage, "/_health", "/xrpc/com.example.nothing"} {
+	for _, path := range []string{bigPage, "/_health", "/xrpc/com.example.nothing", "/v1/listCollections", "/v1/collections?limit=3"} {
 		resp, _ := s.rawGet(t, http.MethodOptions, path, "Origin: https://app.example",
 			"Access-Control-Request-Method: GET", "Access-Control-Request-Headers: if-none-match")
 		require.Equal(t, http.StatusNoContent, resp.StatusCode, path)
@@ -159,6 +160,18 @@ func TestXRPCErrorsHaveTheXRPCShape(t *testing.T) {
 		{http.MethodGet, "/xrpc/com.atproto.sync.getRepo?did=did:plc:x", http.StatusNotImplemented, "MethodNotImplemented"},
 		{http.MethodPost, "/xrpc/com.example.unknown", http.StatusNotImplemented, "MethodNotImplemented"},
 		{http.MethodGet, "/xrpc/", http.StatusNotImplemented, "MethodNotImplemented"},
+		// A malformed escape is an error, not a parameter dropped (a lost cursor restarts a walk).
+		{http.MethodGet, "/xrpc/com.atproto.sync.listReposByCollection?collection=a.b.c&cursor=%zz", http.StatusBadRequest, "InvalidRequest"},
+		{http.MethodGet, "/xrpc/com.atproto.sync.listReposByCollection?collection=%zz&collection=a.b.c", http.StatusBadRequest, "InvalidRequest"},
+		{http.MethodPost, "/_health", http.StatusMethodNotAllowed, "InvalidRequest"},
+		// The count routes are public routes like the rest.
+		{http.MethodPost, "/v1/listCollections", http.StatusMethodNotAllowed, "InvalidRequest"},
+		{http.MethodDelete, "/v1/collections", http.StatusMethodNotAllowed, "InvalidRequest"},
+		{http.MethodGet, "/v1/listCollections?limit=%zz", http.StatusBadRequest, "InvalidRequest"},
+		{http.MethodGet, "/v1/collections?limit=abc", http.StatusBadRequest, "InvalidRequest"},
+		{http.MethodGet, "/v1/collections?collection=not-an-nsid", http.StatusBadRequest, "InvalidRequest"},
+		{http.MethodGet, "/v1/nope", http.StatusNotFound, "NotFound"},
+		{http.MethodGet, "/v1/", http.StatusNotFound, "NotFound"},
 	} {
 		resp, body := s.rawGet(t, c.method, c.path)
 		require.Equal(t, c.status, resp.StatusCode, "%s %s: %s", c.method, c.path, body)
@@ -170,9 +183,78 @@ func TestXRPCErrorsHaveTheXRPCShape(t *testing.T) {
 			require.Contains(t, resp.Header.Get("Allow"), "GET")
 		}
 	}
+	// A path nothing serves answers in the same shape, without CORS (it is not a public route).
+	for _, path := range []string{"/", "/nope", "/admin/nope"} {
+		resp, body := s.rawGet(t, http.MethodGet, path, "Origin: https://app.example")
+		require.Equal(t, http.StatusNotFound, resp.StatusCode, path)
+		requireXRPCError(t, string(body), "NotFound")
+		require.Empty(t, resp.Header.Get("Access-Control-Allow-Origin"), path)
+	}
 	// HEAD of a page: the headers of the GET, no body.
 	resp, body := s.rawGet(t, http.MethodHead, "/xrpc/com.atproto.sync.listReposByCollection?collection=a.b.c")
 	require.Equal(t, http.StatusOK, resp.StatusCode)
 	require.Empty(t, body)
 	require.NotEmpty(t, resp.Header.Get("ETag"))
+}
+
+// The count routes get what list pages get: gzip when asked, a strong ETag that revalidates
+// while the counts stand and changes when one moves.
+func TestCountPagesAreGzippedAndRevalidate(t *testing.T) {
+	t.Parallel()
+	s := newStack(t, stackOpts{})
+	for i := range 60 { // well over gzipMinBytes of JSON
+		require.NoError(t, s.index.Add(fmt.Sprintf("com.example.count%03d", i), testrelay.DIDs("count", 1+i%4)))
+	}
+	for _, path := range []string{"/v1/listCollections?limit=1000", "/v1/collections?limit=1000"} {
+		plainResp, plain := s.rawGet(t, http.MethodGet, path)
+		require.Equal(t, http.StatusOK, plainResp.StatusCode, path)
+		require.Greater(t, len(plain), gzipMinBytes, path)
+		require.Equal(t, countsCacheControl, plainResp.Header.Get("Cache-Control"))
+		tag := plainResp.Header.Get("ETag")
+		require.Regexp(t, `^"[A-Za-z0-9_-]+"$`, tag, path)
+
+		resp, zipped := s.rawGet(t, http.MethodGet, path, "Accept-Encoding: gzip")
+		require.Equal(t, "gzip", resp.Header.Get("Content-Encoding"), path)
+		require.Contains(t, resp.Header.Get("Vary"), "Accept-Encoding")
+		zr, err := gzip.NewReader(bytes.NewReader(zipped))
+		require.NoError(t, err)
+		unzipped, err := io.ReadAll(zr)
+		require.NoError(t, err)
+		require.Equal(t, string(plain), string(unzipped), path)
+
+		resp, body := s.rawGet(t, http.MethodGet, path, "If-None-Match: "+tag)
+		require.Equal(t, http.StatusNotModified, resp.StatusCode, path)
+		require.Empty(t, body)
+	}
+	// One count moves: both tags change.
+	before, _ := s.rawGet(t, http.MethodGet, "/v1/listCollections?limit=1000")
+	require.NoError(t, s.index.Add("com.example.count007", []string{"did:plc:aaaaaaaaaaaaaaaaaaaaaaaa"}))
+	after, _ := s.rawGet(t, http.MethodGet, "/v1/listCollections?limit=1000", "If-None-Match: "+before.Header.Get("ETag"))
+	require.Equal(t, http.StatusOK, after.StatusCode, "a changed count is a full answer")
+	require.NotEqual(t, before.Header.Get("ETag"), after.Header.Get("ETag"))
+}
+
+// RFC 9110's reading of Accept-Encoding: q-values and names in any case, and an explicit
+// gzip;q=0 that a "*" does not override.
+func TestAcceptsGzipReadsQValues(t *testing.T) {
+	t.Parallel()
+	for header, want := range map[string]bool{
+		"":                   false,
+		"gzip":               true,
+		"GZIP":               true,
+		"x-gzip":             true,
+		"br, gzip;q=0.5":     true,
+		"gzip;q=0":           false,
+		"GZIP;Q=0":           false,
+		"gzip; q=0.000":      false,
+		"*":                  true,
+		"*;q=0":              false,
+		"gzip;q=0, *":        false,
+		"*, gzip;q=0":        false,
+		"identity":           false,
+		"br;q=1, *;q=0.1":    true,
+		"gzip;level=1;q=0.2": true,
+	} {
+		require.Equal(t, want, acceptsGzip(header), "%q", header)
+	}
 }

@@ -39,10 +39,7 @@ type XRPCError struct {
 // no handler.
 func describePublic(api huma.API) {
 	oapi := api.OpenAPI()
-	schema := func(v any) *huma.Schema {
-		return oapi.Components.Schemas.Schema(reflect.TypeOf(v), true, "")
-	}
-	page, xrpcErr, health := schema(ListReposPage{}), schema(XRPCError{}), schema(healthOutput{})
+	page, xrpcErr, health := docSchema(oapi, ListReposPage{}), docSchema(oapi, XRPCError{}), docSchema(oapi, healthOutput{})
 	explode := true
 	backfill := &huma.Param{
 		Description: "complete when this colindex has paged every asked collection to its end (so a " +
@@ -129,3 +126,8 @@ func describePublic(api huma.API) {
 }
 
 func docPtr[T any](v T) *T { return &v }
+
+// docSchema is the schema of v's type, registered in the document's components.
+func docSchema(oapi *huma.OpenAPI, v any) *huma.Schema {
+	return oapi.Components.Schemas.Schema(reflect.TypeOf(v), true, "")
+}

@@ -86,6 +86,31 @@ func TestPublicRoutesAreDescribedAsServed(t *testing.T) {
 	require.Equal(t, "InvalidRequest", xerr.Error)
 	require.NotEmpty(t, xerr.Message)
 
+	// The count routes: public, XRPC errors, and their answers are the described types.
+	for _, path := range []string{"/v1/listCollections", "/v1/collections"} {
+		item := oapi.Paths[path]
+		require.NotNil(t, item, path)
+		require.NotNil(t, item.Get, path)
+		require.Empty(t, item.Get.Security, path)
+		require.Equal(t, "#/components/schemas/XRPCError", item.Get.Responses["400"].Content["application/json"].Schema.Ref, path)
+		require.Contains(t, string(down), `"operationId":"`+item.Get.OperationID+`"`)
+	}
+	code, body = s.do(t, http.MethodGet, "/v1/listCollections?limit=50")
+	require.Equal(t, http.StatusOK, code, body)
+	var v1 ListCollectionsV1
+	decodeStrict(t, body, &v1)
+	require.Equal(t, ListCollectionsV1{Collections: map[string]int64{"com.example.doc": 3}}, v1)
+	code, body = s.do(t, http.MethodGet, "/v1/collections?limit=1")
+	require.Equal(t, http.StatusOK, code, body)
+	var ordered CollectionsPage
+	decodeStrict(t, body, &ordered)
+	require.Equal(t, CollectionsPage{Collections: []CollectionCount{{"com.example.doc", 3}}}, ordered)
+	code, body = s.do(t, http.MethodGet, "/v1/collections?limit=x")
+	require.Equal(t, http.StatusBadRequest, code, body)
+	xerr = XRPCError{}
+	decodeStrict(t, body, &xerr)
+	require.Equal(t, "InvalidRequest", xerr.Error)
+
 	code, body = s.do(t, http.MethodGet, "/_health")
 	require.Equal(t, http.StatusOK, code)
 	var h healthOutput

@@ -75,8 +75,8 @@ func (s *Server) NewAPI(mux *http.ServeMux) huma.API {
 	cfg.DocsPath = ""
 	api := humago.New(mux, cfg)
 	mux.HandleFunc("GET /docs", docs(api.OpenAPI()))
-	s.registerCollections(api)
-	describePublic(api) // listReposByCollection and /_health, served by hand (public_openapi.go)
+	describeCollections(api) // /v1/listCollections and /v1/collections, served by hand (collections.go)
+	describePublic(api)      // listReposByCollection and /_health, served by hand (public_openapi.go)
 	admin := s.adminGroup(api)
 	s.registerAdmin(admin)
 	s.registerControl(admin)

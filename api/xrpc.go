@@ -33,10 +33,7 @@ func parseListReposQuery(q url.Values) (listReposQuery, error) {
 	if len(raw) == 0 || (len(raw) == 1 && raw[0] == "") {
 		return listReposQuery{}, errors.New("collection is required")
 	}
-	if len(raw) > rocksindex.MaxUnion {
-		return listReposQuery{}, fmt.Errorf("at most %d collections per request (%d given)", rocksindex.MaxUnion, len(raw))
-	}
-	out := listReposQuery{collections: make([]string, 0, len(raw)), limit: source.DefaultLimit}
+	out := listReposQuery{collections: make([]string, 0, min(len(raw), rocksindex.MaxUnion))}
 	for _, c := range raw {
 		coll, err := syntax.ParseNSID(c)
 		if err != nil {
@@ -46,16 +43,14 @@ func parseListReposQuery(q url.Values) (listReposQuery, error) {
 			out.collections = append(out.collections, coll.String())
 		}
 	}
+	// Distinct collections count: the same one repeated asks for nothing more.
+	if len(out.collections) > rocksindex.MaxUnion {
+		return listReposQuery{}, fmt.Errorf("at most %d collections per request (%d given)", rocksindex.MaxUnion, len(out.collections))
+	}
 	out.collection = out.collections[0]
-	if raw := q.Get("limit"); raw != "" {
-		n, err := strconv.Atoi(raw)
-		if errors.Is(err, strconv.ErrRange) {
-			return listReposQuery{}, fmt.Errorf("limit is out of range (1 to %d)", source.MaxLimit)
-		}
-		if err != nil {
-			return listReposQuery{}, errors.New("limit must be an integer")
-		}
-		out.limit = source.ClampLimit(n)
+	var err error
+	if out.limit, err = parseLimit(q.Get("limit"), source.DefaultLimit, source.MaxLimit); err != nil {
+		return listReposQuery{}, err
 	}
 	if out.cursor = q.Get("cursor"); out.cursor != "" {
 		if _, err := syntax.ParseDID(out.cursor); err != nil {
@@ -63,6 +58,34 @@ func parseListReposQuery(q url.Values) (listReposQuery, error) {
 		}
 	}
 	return out, nil
+}
+
+// parseLimit reads a limit parameter: def when absent, clamped to 1..most as the network's
+// servers clamp theirs; one that is not an integer, or too long for one, is an error.
+func parseLimit(raw string, def, most int) (int, error) {
+	if raw == "" {
+		return def, nil
+	}
+	n, err := strconv.Atoi(raw)
+	if errors.Is(err, strconv.ErrRange) {
+		return 0, fmt.Errorf("limit is out of range (1 to %d)", most)
+	}
+	if err != nil {
+		return 0, errors.New("limit must be an integer")
+	}
+	return min(max(n, 1), most), nil
+}
+
+// readQuery parses the request's query string strictly: a malformed escape or a semicolon is
+// a 400, where url.URL.Query would drop the parameter and answer as if it had not been sent
+// (a broken cursor would restart the walk from the first page).
+func readQuery(w http.ResponseWriter, r *http.Request) (url.Values, bool) {
+	q, err := url.ParseQuery(r.URL.RawQuery)
+	if err != nil {
+		writeXRPCError(w, http.StatusBadRequest, "InvalidRequest", "malformed query string: "+err.Error())
+		return nil, false
+	}
+	return q, true
 }
 
 // listReposByCollection serves com.atproto.sync.listReposByCollection from the index, in DID
@@ -76,7 +99,11 @@ func parseListReposQuery(q url.Values) (listReposQuery, error) {
 // colindex only accepts pages of a complete collection, whose DIDs no longer change, and a
 // replica also those of a collection that is none (its own stream covers what follows).
 func (s *Server) listReposByCollection(w http.ResponseWriter, r *http.Request) {
-	q, err := parseListReposQuery(r.URL.Query())
+	raw, ok := readQuery(w, r)
+	if !ok {
+		return
+	}
+	q, err := parseListReposQuery(raw)
 	if err != nil {
 		writeXRPCError(w, http.StatusBadRequest, "InvalidRequest", err.Error())
 		return
@@ -127,7 +154,7 @@ func (s *Server) listReposByCollection(w http.ResponseWriter, r *http.Request) {
 		state = source.BackfillNone
 	}
 	w.Header().Set(source.BackfillHeader, state)
-	writeCacheable(w, r, *buf, state)
+	writeCacheable(w, r, *buf, state, listPageCacheControl)
 }
 
 // appendListRepos appends the page's JSON, byte for byte what encoding/json writes for

@@ -122,6 +122,18 @@ func TestListReposUnionOverHTTP(t *testing.T) {
 		requireXRPCError(t, body, "InvalidRequest")
 		require.Contains(t, body, "at most 20")
 	})
+	t.Run("the same collection repeated counts once", func(t *testing.T) {
+		t.Parallel()
+		many := make([]string, 30)
+		for i := range many {
+			many[i] = names[i%2]
+		}
+		code, out, body := s.list(t, unionQuery(many)+"&limit=10000")
+		require.Equal(t, http.StatusOK, code, body)
+		_, _, one := s.list(t, unionQuery(names[:2])+"&limit=10000")
+		require.Equal(t, one, body, "30 mentions of two collections are their union")
+		require.NotEmpty(t, out.Repos)
+	})
 	t.Run("one bad NSID among good ones spoils the request", func(t *testing.T) {
 		t.Parallel()
 		code, _, body := s.list(t, unionQuery([]string{names[0], "not an nsid"}))

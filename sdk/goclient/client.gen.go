@@ -614,25 +614,25 @@ type StartBackfillParams struct {
 
 // ListCollectionsParams defines parameters for ListCollections.
 type ListCollectionsParams struct {
-	// Collection Ask for these collections only (repeat the parameter); each is answered, with count 0 when the index lists none.
+	// Collection Ask for these collections only (repeat the parameter, up to 100 distinct); each is answered once, in the order asked, with count 0 when the index lists none.
 	Collection *[]string `form:"collection,omitempty" json:"collection,omitempty"`
 
 	// Cursor The cursor of the previous page: the last NSID it held.
 	Cursor *string `form:"cursor,omitempty" json:"cursor,omitempty"`
 
-	// Limit Collections per page.
+	// Limit Collections per page; values outside 1..1000 are clamped.
 	Limit *int64 `form:"limit,omitempty" json:"limit,omitempty"`
 }
 
 // ListCollectionsV1Params defines parameters for ListCollectionsV1.
 type ListCollectionsV1Params struct {
-	// C Ask for these collections only (repeat the parameter); unknown or empty ones are left out. Cursor and limit are then ignored.
+	// C Ask for these collections only (repeat the parameter); those the index lists no DID for are left out, and cursor and limit are ignored.
 	C *[]string `form:"c,omitempty" json:"c,omitempty"`
 
 	// Cursor The cursor of the previous page: the last NSID it held.
 	Cursor *string `form:"cursor,omitempty" json:"cursor,omitempty"`
 
-	// Limit Collections per page, clamped to 50..1000 (default 500), as collectiondir does.
+	// Limit Collections per page, clamped to 50..1000; one that is not an integer is the default, as collectiondir does.
 	Limit *string `form:"limit,omitempty" json:"limit,omitempty"`
 }
 
@@ -836,14 +836,14 @@ type ClientInterface interface {
 
 	// ListCollections Collections and their DID counts
 	//
-	// The collections the index lists at least one DID for, in NSID order with a cursor, or the collections asked for. Counts are exact: the number of DIDs listReposByCollection lists.
+	// The collections the index lists at least one DID for, in NSID order with a cursor, or the collections asked for. Counts are exact: the number of DIDs listReposByCollection lists. Errors have XRPC's shape ({error, message}).
 	//
 	// Corresponds with GET /v1/collections (the `ListCollections` operationId).
 	ListCollections(ctx context.Context, params *ListCollectionsParams, reqEditors ...RequestEditorFn) (*http.Response, error)
 
 	// ListCollectionsV1 Collections and their DID counts (collectiondir's shape)
 	//
-	// The collections the index lists at least one DID for, in NSID order, with exact counts; the same query parameters and response as indigo's collectiondir (bsky.network).
+	// The collections the index lists at least one DID for, in NSID order, with exact counts; the same query parameters and response as indigo's collectiondir (bsky.network). Errors have XRPC's shape ({error, message}).
 	//
 	// Corresponds with GET /v1/listCollections (the `ListCollectionsV1` operationId).
 	ListCollectionsV1(ctx context.Context, params *ListCollectionsV1Params, reqEditors ...RequestEditorFn) (*http.Response, error)
@@ -1104,7 +1104,7 @@ func (c *Client) MoveFirehoseCursor(ctx context.Context, body MoveFirehoseCursor
 
 // ListCollections Collections and their DID counts
 //
-// The collections the index lists at least one DID for, in NSID order with a cursor, or the collections asked for. Counts are exact: the number of DIDs listReposByCollection lists.
+// The collections the index lists at least one DID for, in NSID order with a cursor, or the collections asked for. Counts are exact: the number of DIDs listReposByCollection lists. Errors have XRPC's shape ({error, message}).
 //
 // Corresponds with GET /v1/collections (the `ListCollections` operationId).
 func (c *Client) ListCollections(ctx context.Context, params *ListCollectionsParams, reqEditors ...RequestEditorFn) (*http.Response, error) {
@@ -1121,7 +1121,7 @@ func (c *Client) ListCollections(ctx context.Context, params *ListCollectionsPar
 
 // ListCollectionsV1 Collections and their DID counts (collectiondir's shape)
 //
-// The collections the index lists at least one DID for, in NSID order, with exact counts; the same query parameters and response as indigo's collectiondir (bsky.network).
+// The collections the index lists at least one DID for, in NSID order, with exact counts; the same query parameters and response as indigo's collectiondir (bsky.network). Errors have XRPC's shape ({error, message}).
 //
 // Corresponds with GET /v1/listCollections (the `ListCollectionsV1` operationId).
 func (c *Client) ListCollectionsV1(ctx context.Context, params *ListCollectionsV1Params, reqEditors ...RequestEditorFn) (*http.Response, error) {
@@ -1598,7 +1598,7 @@ func NewListCollectionsRequest(server string, params *ListCollectionsParams) (*h
 
 		if params.Cursor != nil {
 
-			if queryFrag, err := runtime.StyleParamWithOptions("form", false, "cursor", *params.Cursor, runtime.StyleParamOptions{ParamLocation: runtime.ParamLocationQuery, Type: "string", Format: ""}); err != nil {
+			if queryFrag, err := runtime.StyleParamWithOptions("form", true, "cursor", *params.Cursor, runtime.StyleParamOptions{ParamLocation: runtime.ParamLocationQuery, Type: "string", Format: "nsid"}); err != nil {
 				return nil, err
 			} else {
 				for _, qp := range strings.Split(queryFrag, "&") {
@@ -1610,7 +1610,7 @@ func NewListCollectionsRequest(server string, params *ListCollectionsParams) (*h
 
 		if params.Limit != nil {
 
-			if queryFrag, err := runtime.StyleParamWithOptions("form", false, "limit", *params.Limit, runtime.StyleParamOptions{ParamLocation: runtime.ParamLocationQuery, Type: "integer", Format: "int64"}); err != nil {
+			if queryFrag, err := runtime.StyleParamWithOptions("form", true, "limit", *params.Limit, runtime.StyleParamOptions{ParamLocation: runtime.ParamLocationQuery, Type: "integer", Format: "int64"}); err != nil {
 				return nil, err
 			} else {
 				for _, qp := range strings.Split(queryFrag, "&") {
@@ -1676,7 +1676,7 @@ func NewListCollectionsV1Request(server string, params *ListCollectionsV1Params)
 
 		if params.Cursor != nil {
 
-			if queryFrag, err := runtime.StyleParamWithOptions("form", false, "cursor", *params.Cursor, runtime.StyleParamOptions{ParamLocation: runtime.ParamLocationQuery, Type: "string", Format: ""}); err != nil {
+			if queryFrag, err := runtime.StyleParamWithOptions("form", true, "cursor", *params.Cursor, runtime.StyleParamOptions{ParamLocation: runtime.ParamLocationQuery, Type: "string", Format: "nsid"}); err != nil {
 				return nil, err
 			} else {
 				for _, qp := range strings.Split(queryFrag, "&") {
@@ -1688,7 +1688,7 @@ func NewListCollectionsV1Request(server string, params *ListCollectionsV1Params)
 
 		if params.Limit != nil {
 
-			if queryFrag, err := runtime.StyleParamWithOptions("form", false, "limit", *params.Limit, runtime.StyleParamOptions{ParamLocation: runtime.ParamLocationQuery, Type: "string", Format: ""}); err != nil {
+			if queryFrag, err := runtime.StyleParamWithOptions("form", true, "limit", *params.Limit, runtime.StyleParamOptions{ParamLocation: runtime.ParamLocationQuery, Type: "string", Format: ""}); err != nil {
 				return nil, err
 			} else {
 				for _, qp := range strings.Split(queryFrag, "&") {
@@ -1962,7 +1962,7 @@ type ClientWithResponsesInterface interface {
 
 	// ListCollectionsWithResponse Collections and their DID counts
 	//
-	// The collections the index lists at least one DID for, in NSID order with a cursor, or the collections asked for. Counts are exact: the number of DIDs listReposByCollection lists.
+	// The collections the index lists at least one DID for, in NSID order with a cursor, or the collections asked for. Counts are exact: the number of DIDs listReposByCollection lists. Errors have XRPC's shape ({error, message}).
 	//
 	// Returns a wrapper object for the known response body format(s).
 	//
@@ -1971,7 +1971,7 @@ type ClientWithResponsesInterface interface {
 
 	// ListCollectionsV1WithResponse Collections and their DID counts (collectiondir's shape)
 	//
-	// The collections the index lists at least one DID for, in NSID order, with exact counts; the same query parameters and response as indigo's collectiondir (bsky.network).
+	// The collections the index lists at least one DID for, in NSID order, with exact counts; the same query parameters and response as indigo's collectiondir (bsky.network). Errors have XRPC's shape ({error, message}).
 	//
 	// Returns a wrapper object for the known response body format(s).
 	//
@@ -2833,6 +2833,7 @@ func (r MoveFirehoseCursorResponse) ContentType() string {
 // ListCollectionsResponse200Headers the declared response headers of an HTTP 200 response for ListCollections
 type ListCollectionsResponse200Headers struct {
 	CacheControl *string
+	ETag         *string
 }
 
 type ListCollectionsResponse struct {
@@ -2840,8 +2841,8 @@ type ListCollectionsResponse struct {
 	HTTPResponse *http.Response
 	// JSON200 the response for an HTTP 200 `application/json` response
 	JSON200 *CollectionsPage
-	// ApplicationProblemJSONDefault the response for an HTTP default `application/problem+json` response
-	ApplicationProblemJSONDefault *ErrorModel
+	// JSON400 the response for an HTTP 400 `application/json` response
+	JSON400 *XRPCError
 	// Headers200 the parsed response headers for an HTTP 200 response
 	Headers200 *ListCollectionsResponse200Headers
 }
@@ -2851,9 +2852,9 @@ func (r ListCollectionsResponse) GetJSON200() *CollectionsPage {
 	return r.JSON200
 }
 
-// GetApplicationProblemJSONDefault returns the response for an HTTP default `application/problem+json` response
-func (r ListCollectionsResponse) GetApplicationProblemJSONDefault() *ErrorModel {
-	return r.ApplicationProblemJSONDefault
+// GetJSON400 returns the response for an HTTP 400 `application/json` response
+func (r ListCollectionsResponse) GetJSON400() *XRPCError {
+	return r.JSON400
 }
 
 // GetBody returns the raw response body bytes
@@ -2888,6 +2889,7 @@ func (r ListCollectionsResponse) ContentType() string {
 // ListCollectionsV1Response200Headers the declared response headers of an HTTP 200 response for ListCollectionsV1
 type ListCollectionsV1Response200Headers struct {
 	CacheControl *string
+	ETag         *string
 }
 
 type ListCollectionsV1Response struct {
@@ -2895,8 +2897,8 @@ type ListCollectionsV1Response struct {
 	HTTPResponse *http.Response
 	// JSON200 the response for an HTTP 200 `application/json` response
 	JSON200 *ListCollectionsV1
-	// ApplicationProblemJSONDefault the response for an HTTP default `application/problem+json` response
-	ApplicationProblemJSONDefault *ErrorModel
+	// JSON400 the response for an HTTP 400 `application/json` response
+	JSON400 *XRPCError
 	// Headers200 the parsed response headers for an HTTP 200 response
 	Headers200 *ListCollectionsV1Response200Headers
 }
@@ -2906,9 +2908,9 @@ func (r ListCollectionsV1Response) GetJSON200() *ListCollectionsV1 {
 	return r.JSON200
 }
 
-// GetApplicationProblemJSONDefault returns the response for an HTTP default `application/problem+json` response
-func (r ListCollectionsV1Response) GetApplicationProblemJSONDefault() *ErrorModel {
-	return r.ApplicationProblemJSONDefault
+// GetJSON400 returns the response for an HTTP 400 `application/json` response
+func (r ListCollectionsV1Response) GetJSON400() *XRPCError {
+	return r.JSON400
 }
 
 // GetBody returns the raw response body bytes
@@ -3222,7 +3224,7 @@ func (c *ClientWithResponses) MoveFirehoseCursorWithResponse(ctx context.Context
 
 // ListCollectionsWithResponse Collections and their DID counts
 //
-// The collections the index lists at least one DID for, in NSID order with a cursor, or the collections asked for. Counts are exact: the number of DIDs listReposByCollection lists.
+// The collections the index lists at least one DID for, in NSID order with a cursor, or the collections asked for. Counts are exact: the number of DIDs listReposByCollection lists. Errors have XRPC's shape ({error, message}).
 //
 // Returns a wrapper object for the known response body format(s).
 //
@@ -3237,7 +3239,7 @@ func (c *ClientWithResponses) ListCollectionsWithResponse(ctx context.Context, p
 
 // ListCollectionsV1WithResponse Collections and their DID counts (collectiondir's shape)
 //
-// The collections the index lists at least one DID for, in NSID order, with exact counts; the same query parameters and response as indigo's collectiondir (bsky.network).
+// The collections the index lists at least one DID for, in NSID order, with exact counts; the same query parameters and response as indigo's collectiondir (bsky.network). Errors have XRPC's shape ({error, message}).
 //
 // Returns a wrapper object for the known response body format(s).
 //
@@ -3957,12 +3959,15 @@ func ParseListCollectionsResponse(rsp *http.Response) (*ListCollectionsResponse,
 		}
 		response.JSON200 = &dest
 
-	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && true:
-		var dest ErrorModel
+	case rsp.StatusCode == 304:
+		break // No content-type
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 400:
+		var dest XRPCError
 		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
 			return nil, err
 		}
-		response.ApplicationProblemJSONDefault = &dest
+		response.JSON400 = &dest
 
 	}
 
@@ -3975,6 +3980,13 @@ func ParseListCollectionsResponse(rsp *http.Response) (*ListCollectionsResponse,
 				return nil, err
 			}
 			headers.CacheControl = &value
+		}
+		if values := rsp.Header.Values("ETag"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "ETag", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.ETag = &value
 		}
 		response.Headers200 = &headers
 	}
@@ -4003,12 +4015,15 @@ func ParseListCollectionsV1Response(rsp *http.Response) (*ListCollectionsV1Respo
 		}
 		response.JSON200 = &dest
 
-	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && true:
-		var dest ErrorModel
+	case rsp.StatusCode == 304:
+		break // No content-type
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 400:
+		var dest XRPCError
 		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
 			return nil, err
 		}
-		response.ApplicationProblemJSONDefault = &dest
+		response.JSON400 = &dest
 
 	}
 
@@ -4021,6 +4036,13 @@ func ParseListCollectionsV1Response(rsp *http.Response) (*ListCollectionsV1Respo
 				return nil, err
 			}
 			headers.CacheControl = &value
+		}
+		if values := rsp.Header.Values("ETag"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "ETag", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.ETag = &value
 		}
 		response.Headers200 = &headers
 	}

@@ -237,7 +237,7 @@ export interface paths {
         };
         /**
          * Collections and their DID counts
-         * @description The collections the index lists at least one DID for, in NSID order with a cursor, or the collections asked for. Counts are exact: the number of DIDs listReposByCollection lists.
+         * @description The collections the index lists at least one DID for, in NSID order with a cursor, or the collections asked for. Counts are exact: the number of DIDs listReposByCollection lists. Errors have XRPC's shape ({error, message}).
          */
         get: operations["listCollections"];
         put?: never;
@@ -257,7 +257,7 @@ export interface paths {
         };
         /**
          * Collections and their DID counts (collectiondir's shape)
-         * @description The collections the index lists at least one DID for, in NSID order, with exact counts; the same query parameters and response as indigo's collectiondir (bsky.network).
+         * @description The collections the index lists at least one DID for, in NSID order, with exact counts; the same query parameters and response as indigo's collectiondir (bsky.network). Errors have XRPC's shape ({error, message}).
          */
         get: operations["listCollectionsV1"];
         put?: never;
@@ -1497,11 +1497,11 @@ export interface operations {
     listCollections: {
         parameters: {
             query?: {
-                /** @description Ask for these collections only (repeat the parameter); each is answered, with count 0 when the index lists none. */
+                /** @description Ask for these collections only (repeat the parameter, up to 100 distinct); each is answered once, in the order asked, with count 0 when the index lists none. */
                 collection?: string[];
                 /** @description The cursor of the previous page: the last NSID it held. */
                 cursor?: string;
-                /** @description Collections per page. */
+                /** @description Collections per page; values outside 1..1000 are clamped. */
                 limit?: number;
             };
             header?: never;
@@ -1510,23 +1510,33 @@ export interface operations {
         };
         requestBody?: never;
         responses: {
-            /** @description OK */
+            /** @description The counts. */
             200: {
                 headers: {
+                    /** @description public, max-age=5: counts move with every event. */
                     "Cache-Control"?: string;
+                    /** @description Send it back as If-None-Match to get 304 while the counts are unchanged. */
+                    ETag?: string;
                     [name: string]: unknown;
                 };
                 content: {
                     "application/json": components["schemas"]["CollectionsPage"];
                 };
             };
-            /** @description Error */
-            default: {
+            /** @description The answer named by If-None-Match is unchanged. */
+            304: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+            /** @description A query that is not valid (error InvalidRequest). */
+            400: {
                 headers: {
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/problem+json": components["schemas"]["ErrorModel"];
+                    "application/json": components["schemas"]["XRPCError"];
                 };
             };
         };
@@ -1534,11 +1544,11 @@ export interface operations {
     listCollectionsV1: {
         parameters: {
             query?: {
-                /** @description Ask for these collections only (repeat the parameter); unknown or empty ones are left out. Cursor and limit are then ignored. */
+                /** @description Ask for these collections only (repeat the parameter); those the index lists no DID for are left out, and cursor and limit are ignored. */
                 c?: string[];
                 /** @description The cursor of the previous page: the last NSID it held. */
                 cursor?: string;
-                /** @description Collections per page, clamped to 50..1000 (default 500), as collectiondir does. */
+                /** @description Collections per page, clamped to 50..1000; one that is not an integer is the default, as collectiondir does. */
                 limit?: string;
             };
             header?: never;
@@ -1547,23 +1557,33 @@ export interface operations {
         };
         requestBody?: never;
         responses: {
-            /** @description OK */
+            /** @description The counts. */
             200: {
                 headers: {
+                    /** @description public, max-age=5: counts move with every event. */
                     "Cache-Control"?: string;
+                    /** @description Send it back as If-None-Match to get 304 while the counts are unchanged. */
+                    ETag?: string;
                     [name: string]: unknown;
                 };
                 content: {
                     "application/json": components["schemas"]["ListCollectionsV1"];
                 };
             };
-            /** @description Error */
-            default: {
+            /** @description The answer named by If-None-Match is unchanged. */
+            304: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+            /** @description A query that is not valid (error InvalidRequest). */
+            400: {
                 headers: {
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/problem+json": components["schemas"]["ErrorModel"];
+                    "application/json": components["schemas"]["XRPCError"];
                 };
             };
         };
