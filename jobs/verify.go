@@ -23,6 +23,8 @@ const (
 	maxFollowUps = 8
 	// followUpDelay is how long a follow-up check waits before it may run.
 	followUpDelay = 5 * time.Second
+	// askAgainAfter is how long a check whose answer the stream overtook waits to ask again.
+	askAgainAfter = time.Second
 )
 
 // EnqueueVerifyCollection asks for a check, with did's PDS, of whether did has any record
@@ -109,19 +111,22 @@ func (w *VerifyCollectionWorker) work(ctx context.Context, did, coll string) err
 	if done, err := w.v.skipDeleted(VerifyCollectionKind, did); done || err != nil {
 		return err
 	}
+	// The answer is of its moment: a create the stream applies after it and before the
+	// removal below would be undone by it, so the removal goes through only if nothing wrote
+	// the account in between (rocksindex/since.go); else the PDS is asked again. A create
+	// applied after the removal puts the pair back, as any create does.
+	since := w.v.index.StampOf(did)
 	has, err := w.v.pds.hasRecords(ctx, d, coll)
 	if err != nil {
-		return w.v.accountState(VerifyCollectionKind, "pds_check", did, err)
+		return w.v.accountState(VerifyCollectionKind, "pds_check", &since, err)
 	}
 	if has {
 		w.v.metrics.VerifyOutcomes.WithLabelValues(VerifyCollectionKind, "kept").Inc()
 		return nil
 	}
-	// The PDS answered before this write; a create after its answer reaches the stream
-	// through the relay, far slower than the microseconds to here, and puts the pair back.
-	n, err := w.v.index.RemovePairs([]rocksindex.Pair{{Collection: coll, DID: did}})
+	n, err := w.v.index.RemovePairsSince([]rocksindex.Pair{{Collection: coll, DID: did}}, &since)
 	if err != nil {
-		return err
+		return w.v.askAgain(VerifyCollectionKind, err)
 	}
 	w.v.metrics.FirehoseRemovals.WithLabelValues("pds_check").Add(float64(n))
 	w.v.metrics.VerifyOutcomes.WithLabelValues(VerifyCollectionKind, "removed").Inc()
@@ -159,23 +164,26 @@ func (w *VerifyRepoWorker) work(ctx context.Context, did string) error {
 	if done, err := w.v.skipDeleted(VerifyRepoKind, did); done || err != nil {
 		return err
 	}
+	since := w.v.index.StampOf(did) // as in verify_collection: the writes below are guarded
 	listed, err := w.v.pds.collections(ctx, d)
 	if err != nil {
-		return w.v.accountState(VerifyRepoKind, "sync", did, err)
+		return w.v.accountState(VerifyRepoKind, "sync", &since, err)
 	}
 	held, err := w.v.index.CollectionsOf(did)
 	if err != nil {
 		return err
 	}
 	remove, add := reconcile(did, held, listed)
-	// Removals first, adds second: each is one write, and neither depends on the other.
-	removed, err := w.v.index.RemovePairs(remove)
+	// Removals first, adds second: each is one write, and neither depends on the other. A
+	// stream write between them makes the adds ErrChanged, and the check runs again
+	// (reconciling twice changes nothing more).
+	removed, err := w.v.index.RemovePairsSince(remove, &since)
 	if err != nil {
-		return err
+		return w.v.askAgain(VerifyRepoKind, err)
 	}
-	added, err := w.v.index.AddPairs(add)
+	added, err := w.v.index.AddPairsSince(add, &since)
 	if err != nil {
-		return err
+		return w.v.askAgain(VerifyRepoKind, err)
 	}
 	w.v.metrics.FirehoseRemovals.WithLabelValues("sync").Add(float64(removed))
 	w.v.metrics.VerifyAdds.Add(float64(added))
@@ -231,13 +239,14 @@ func (v *verifier) skipDeleted(kind, did string) (bool, error) {
 // error unchanged (River retries it; nothing was removed). RepoNotFound from the account's
 // own PDS, as named by its current DID document, means the account is gone: final, as an
 // #account deleted event. Deactivated, taken down or suspended hide it and keep its pairs.
-func (v *verifier) accountState(kind, cause, did string, err error) error {
+func (v *verifier) accountState(kind, cause string, since *rocksindex.Since, err error) error {
+	did := since.DID
 	status := ""
 	switch {
 	case errors.Is(err, errRepoNotFound):
-		removed, _, rerr := v.index.RemoveAccount(did)
+		removed, _, rerr := v.index.RemoveAccountSince(since)
 		if rerr != nil {
-			return rerr
+			return v.askAgain(kind, rerr)
 		}
 		v.metrics.FirehoseRemovals.WithLabelValues(cause).Add(float64(removed))
 		v.metrics.VerifyOutcomes.WithLabelValues(kind, "account_deleted").Inc()
@@ -252,16 +261,28 @@ func (v *verifier) accountState(kind, cause, did string, err error) error {
 	default:
 		return err
 	}
-	if err := v.index.SetAccountStatus(did, status); err != nil {
-		return err
+	if err := v.index.SetAccountStatusSince(status, since); err != nil {
+		return v.askAgain(kind, err)
 	}
 	v.metrics.VerifyOutcomes.WithLabelValues(kind, "account_inactive").Inc()
 	return nil
 }
 
+// askAgain turns rocksindex.ErrChanged (the stream wrote the account after its PDS answered)
+// into a new question a second later, which River does not count as a failed attempt;
+// every other error is returned as it is.
+func (v *verifier) askAgain(kind string, err error) error {
+	if !errors.Is(err, rocksindex.ErrChanged) {
+		return err
+	}
+	v.metrics.VerifyOutcomes.WithLabelValues(kind, "changed").Inc()
+	return river.JobSnooze(askAgainAfter)
+}
+
 func (v *verifier) countVerify(kind string, err error) {
 	result := "done"
-	if err != nil {
+	var snoozed *river.JobSnoozeError
+	if err != nil && !errors.As(err, &snoozed) { // asked again: not a failure
 		result = "failed"
 	}
 	v.metrics.VerifyJobs.WithLabelValues(kind, result).Inc()

@@ -119,12 +119,20 @@ func (ix *Index) AddStream(did string, collections []string) (int, error) {
 // only where rbc is there halved the cost of new pairs into a 4M-pair index (50 to 25 µs a
 // pair, BenchmarkAddPairsStream).
 // The write is not synced: the caller syncs with SyncWAL before it records progress past it.
-func (ix *Index) AddPairs(pairs []Pair) (int, error) {
+func (ix *Index) AddPairs(pairs []Pair) (int, error) { return ix.addPairs(pairs, nil) }
+
+func (ix *Index) addPairs(pairs []Pair, since *Since) (int, error) {
 	if len(pairs) == 0 {
 		return 0, nil
 	}
 	ix.acct.mu.RLock()
 	defer ix.acct.mu.RUnlock()
+	if err := ix.unchanged(since); err != nil {
+		return 0, err
+	}
+	for _, p := range pairs { // every add, the pairs found there included (since.go)
+		ix.stamps.move(p.DID)
+	}
 	seen := make(map[Pair]struct{}, len(pairs))
 	var dids []string
 	didSeen := map[string]struct{}{}
@@ -248,8 +256,16 @@ func (ix *Index) cbrWhere(pairs []Pair, has func(i int) bool) ([]bool, error) {
 // in one unsynced batch with the counts it moves. It returns the pairs removed and whether
 // the account was already deleted (a replayed event).
 func (ix *Index) RemoveAccount(did string) (removed int, already bool, err error) {
+	return ix.removeAccount(did, nil)
+}
+
+func (ix *Index) removeAccount(did string, since *Since) (removed int, already bool, err error) {
 	ix.acct.mu.Lock()
 	defer ix.acct.mu.Unlock()
+	if err := ix.unchanged(since); err != nil {
+		return 0, false, err
+	}
+	ix.stamps.move(did)
 	st, err := ix.AccountStatus(did)
 	if err != nil {
 		return 0, false, err
@@ -302,13 +318,21 @@ func (ix *Index) stageListed(wb *grocksdb.WriteBatch, did string, colls []string
 // hides it from ListRepos (and its collections' counts) while keeping its pairs. A deleted
 // account stays deleted. Unsynced.
 func (ix *Index) SetAccountStatus(did, status string) error {
+	return ix.setAccountStatus(did, status, nil)
+}
+
+func (ix *Index) setAccountStatus(did, status string, since *Since) error {
 	if status == StatusDeleted {
-		_, _, err := ix.RemoveAccount(did)
+		_, _, err := ix.removeAccount(did, since)
 		return err
 	}
 	// Exclusive: the counts of every collection of did move with the status.
 	ix.acct.mu.Lock()
 	defer ix.acct.mu.Unlock()
+	if err := ix.unchanged(since); err != nil {
+		return err
+	}
+	ix.stamps.move(did)
 	cur, err := ix.AccountStatus(did)
 	if err != nil || cur == StatusDeleted || cur == status {
 		return err

@@ -28,6 +28,7 @@ type Index struct {
 	counts    counts                       // DIDs listed per collection (counts.go)
 	present   present                      // pairs known whole, for the stream's repeats (present.go)
 	resets    resets                       // writes during a DeleteCollection (resets.go)
+	stamps    stamps                       // each account's last write, for PDS checks (since.go)
 	closed    atomic.Bool                  // set by Close, before it releases anything
 }
 

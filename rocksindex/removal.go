@@ -27,12 +27,21 @@ const cfGone = "gone"
 // tombstone: its status already keeps every page and create out, for good, and a replayed
 // delete after the account's deletion would otherwise leave one the first pass did not. The
 // write is not synced: the stream syncs before it records progress past it.
-func (ix *Index) RemovePairs(pairs []Pair) (int, error) {
+func (ix *Index) RemovePairs(pairs []Pair) (int, error) { return ix.removePairs(pairs, nil) }
+
+func (ix *Index) removePairs(pairs []Pair, since *Since) (int, error) {
 	if len(pairs) == 0 {
 		return 0, nil
 	}
 	ix.acct.mu.Lock()
 	defer ix.acct.mu.Unlock()
+	if err := ix.unchanged(since); err != nil {
+		return 0, err
+	}
+	for _, p := range pairs {
+		ix.stamps.move(p.DID)
+	}
+	defer ix.carry(since) // under the lock: deferred calls run last first
 	pairs = slices.Compact(slices.SortedFunc(slices.Values(pairs), comparePairs))
 	keys := make([][]byte, len(pairs))
 	dids := make([]string, len(pairs))

@@ -55,6 +55,7 @@ type Server struct {
 	delay    time.Duration
 	held     chan struct{} // closed on release; nil when not holding
 	requests map[string]int
+	answered func(did string) // SetAnswered
 }
 
 type account struct {
@@ -133,6 +134,15 @@ func (s *Server) Release() {
 		close(s.held)
 		s.held = nil
 	}
+}
+
+// SetAnswered calls fn with the account of each PDS request after its answer is decided and
+// before it is sent: what happens in fn (a create reaching the stream, say) happens after the
+// PDS answered and before the client reads the answer. nil removes it.
+func (s *Server) SetAnswered(fn func(did string)) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.answered = fn
 }
 
 // Requests is how many PDS requests about did have arrived (counted on arrival).
@@ -235,8 +245,12 @@ func (s *Server) servePDS(w http.ResponseWriter, r *http.Request) {
 		}
 		count = a.records[r.URL.Query().Get("collection")]
 	}
+	answered := s.answered
 	s.mu.Unlock()
 	slices.Sort(colls)
+	if answered != nil {
+		answered(did)
+	}
 
 	switch {
 	case !ok:
