@@ -35,6 +35,9 @@ func (ix *Index) DeleteCollection(ctx context.Context, collection string, progre
 		if !ended { // cut short: the next run walks again
 			unlock := ix.counts.lock(collection)
 			ix.resets.end(collection)
+			// A pair the stream added during the walk, whose cbr key the walk then deleted,
+			// is half-written: forgotten, so the next add of it makes it whole again.
+			ix.present.forgetCollection(collection)
 			unlock()
 		}
 	}()

@@ -89,10 +89,7 @@ func TestReopenKeepsWrites(t *testing.T) {
 func TestDeleteCollectionRemovesBothSides(t *testing.T) {
 	t.Parallel()
 	ix := openTemp(t)
-	many := make([]string, deleteBatch+5)
-	for i := range many {
-		many[i] = fmt.Sprintf("did:plc:%024d", i)
-	}
+	many := numberedDIDs(deleteBatch+5, 0)
 	require.NoError(t, ix.Add("a.b.gone", many))
 	// Neighbours in key order: a longer NSID with the same start, and the next name.
 	require.NoError(t, ix.Add("a.b.gone.more", many[:2]))
@@ -119,13 +116,19 @@ func TestDeleteCollectionRemovesBothSides(t *testing.T) {
 	require.Equal(t, many[:2], more)
 }
 
+// numberedDIDs is n did:plc DIDs in DID order, numbered from first.
+func numberedDIDs(n, first int) []string {
+	dids := make([]string, n)
+	for i := range dids {
+		dids[i] = fmt.Sprintf("did:plc:%024d", first+i)
+	}
+	return dids
+}
+
 func TestDeleteCollectionCutShortFinishesWhenRunAgain(t *testing.T) {
 	t.Parallel()
 	ix := openTemp(t)
-	many := make([]string, 2*deleteBatch+1)
-	for i := range many {
-		many[i] = fmt.Sprintf("did:plc:%024d", i)
-	}
+	many := numberedDIDs(2*deleteBatch+1, 0)
 	require.NoError(t, ix.Add("a.b.gone", many))
 	ctx, cancel := context.WithCancel(context.Background())
 	n, err := ix.DeleteCollection(ctx, "a.b.gone", func(int) { cancel() })
@@ -146,6 +149,40 @@ func TestDeleteCollectionCutShortFinishesWhenRunAgain(t *testing.T) {
 	}
 }
 
+// A stream add during the walk, ahead of it, finds its pair whole (and remembers so); the walk
+// then deletes its cbr key and is cut short. The next add of the pair must make it whole
+// again, so that the account's deletion (which finds pairs through cbr) removes it.
+func TestDeleteCollectionCutShortForgetsPairsItHalfWrote(t *testing.T) {
+	t.Parallel()
+	ix := openTemp(t)
+	many := numberedDIDs(2*deleteBatch+1, 0)
+	require.NoError(t, ix.Add("a.b.gone", many))
+	ahead := many[deleteBatch+deleteBatch/2] // in the walk's second batch
+	ctx, cancel := context.WithCancel(context.Background())
+	calls := 0
+	_, err := ix.DeleteCollection(ctx, "a.b.gone", func(int) {
+		calls++
+		switch calls {
+		case 1:
+			_, err := ix.AddPairs([]Pair{{"a.b.gone", ahead}})
+			require.NoError(t, err)
+		case 2:
+			cancel()
+		}
+	})
+	require.ErrorIs(t, err, context.Canceled)
+
+	_, err = ix.AddPairs([]Pair{{"a.b.gone", ahead}})
+	require.NoError(t, err)
+	colls, err := ix.CollectionsOf(ahead)
+	require.NoError(t, err)
+	require.Equal(t, []string{"a.b.gone"}, colls, "the add made the pair whole")
+	removed, _, err := ix.RemoveAccount(ahead)
+	require.NoError(t, err)
+	require.Equal(t, 1, removed)
+	require.EqualValues(t, len(many)-1, ix.Count("a.b.gone"))
+}
+
 // Pairs written while a collection is deleted (a stream add, a page in flight) behind the
 // walk's position, ahead of it, and during its last batch: the delete removes each whole,
 // and the index stays consistent (no DID names the collection that no listing has); a write
@@ -153,10 +190,7 @@ func TestDeleteCollectionCutShortFinishesWhenRunAgain(t *testing.T) {
 func TestDeleteCollectionRemovesPairsWrittenDuringItWhole(t *testing.T) {
 	t.Parallel()
 	ix := openTemp(t)
-	many := make([]string, 2*deleteBatch+1)
-	for i := range many {
-		many[i] = fmt.Sprintf("did:plc:%024d", i+10)
-	}
+	many := numberedDIDs(2*deleteBatch+1, 10)
 	require.NoError(t, ix.Add("a.b.gone", many))
 	behind, ahead, page, late := "did:plc:000000000000000000000001", "did:plc:999999999999999999999999",
 		"did:plc:000000000000000000000002", "did:plc:000000000000000000000003"
