@@ -44,7 +44,30 @@ func (s *Server) registerPublic(mux *http.ServeMux) {
 	mux.Handle("/v1/", publicCORS(http.HandlerFunc(notFound)))
 	// Everything else: the admin routes, River UI and the documents have their own patterns,
 	// which win over this one. No CORS here: it is not a public route.
-	mux.Handle("/", http.HandlerFunc(notFound))
+	mux.Handle("/", noRoute(mux))
+}
+
+// noRoute answers what no other pattern took: 405 with Allow when the path is served with
+// other methods (this pattern, taking every method, would otherwise turn the mux's own 405
+// into a 404), else 404.
+func noRoute(mux *http.ServeMux) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		var allow []string
+		for _, m := range []string{http.MethodGet, http.MethodPost, http.MethodPut, http.MethodPatch, http.MethodDelete} {
+			other := r.Clone(r.Context())
+			other.Method = m
+			if _, pattern := mux.Handler(other); pattern != "/" && pattern != "" {
+				allow = append(allow, m)
+			}
+		}
+		if len(allow) == 0 {
+			notFound(w, r)
+			return
+		}
+		w.Header().Set("Allow", strings.Join(allow, ", "))
+		writeXRPCError(w, http.StatusMethodNotAllowed, "InvalidRequest",
+			"incorrect HTTP method ("+r.Method+"), expected "+strings.Join(allow, " or "))
+	})
 }
 
 // readOnly answers 405 in XRPC's shape to a method other than GET or HEAD.

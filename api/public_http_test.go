@@ -190,6 +190,13 @@ func TestXRPCErrorsHaveTheXRPCShape(t *testing.T) {
 		requireXRPCError(t, string(body), "NotFound")
 		require.Empty(t, resp.Header.Get("Access-Control-Allow-Origin"), path)
 	}
+	// A path served with other methods is a 405 naming them, not a 404.
+	for path, allow := range map[string]string{"/docs": "GET", "/admin/firehose": "GET"} {
+		resp, body := s.rawGet(t, http.MethodDelete, path, adminAuth)
+		require.Equal(t, http.StatusMethodNotAllowed, resp.StatusCode, "%s: %s", path, body)
+		require.Contains(t, resp.Header.Get("Allow"), allow, path)
+		requireXRPCError(t, string(body), "InvalidRequest")
+	}
 	// HEAD of a page: the headers of the GET, no body.
 	resp, body := s.rawGet(t, http.MethodHead, "/xrpc/com.atproto.sync.listReposByCollection?collection=a.b.c")
 	require.Equal(t, http.StatusOK, resp.StatusCode)
