@@ -2,12 +2,8 @@ package api
 
 import (
 	"encoding/json"
-	"fmt"
 	"net/http"
-	"slices"
 	"strconv"
-
-	"github.com/bluesky-social/indigo/atproto/syntax"
 
 	"github.com/colindex/colindex/rocksindex"
 )
@@ -93,18 +89,8 @@ func (s *Server) listCollections(w http.ResponseWriter, r *http.Request) {
 	}
 	out := CollectionsPage{Collections: []CollectionCount{}}
 	var asked []string
-	for _, c := range q["collection"] {
-		if _, err := syntax.ParseNSID(c); err != nil {
-			writeXRPCError(w, http.StatusBadRequest, "InvalidRequest", "collection must be an NSID")
-			return
-		}
-		if !slices.Contains(asked, c) {
-			asked = append(asked, c)
-		}
-	}
-	if len(asked) > collectionsMaxAsked {
-		writeXRPCError(w, http.StatusBadRequest, "InvalidRequest",
-			fmt.Sprintf("at most %d collections per request (%d given)", collectionsMaxAsked, len(asked)))
+	if err := distinctNSIDs(q["collection"], collectionsMaxAsked, &asked); err != nil {
+		writeXRPCError(w, http.StatusBadRequest, "InvalidRequest", err.Error())
 		return
 	}
 	limit, err := parseLimit(q.Get("limit"), collectionsDefaultLimit, collectionsMaxLimit)

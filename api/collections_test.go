@@ -133,6 +133,7 @@ func TestListCollectionsCountsWhatIsListed(t *testing.T) {
 		code, body = s.do(t, http.MethodGet, "/v1/collections?"+strings.Join(many, "&"))
 		require.Equal(t, http.StatusBadRequest, code, body)
 		requireXRPCError(t, body, "InvalidRequest")
+		require.Contains(t, body, "at most 100 distinct collections")
 		code, body = s.do(t, http.MethodGet, "/v1/collections?"+strings.Repeat("collection=com.example.c002&", 150))
 		require.Equal(t, http.StatusOK, code, body)
 		out = CollectionsPage{}

@@ -73,13 +73,19 @@ func noRoute(mux *http.ServeMux) http.Handler {
 // readOnly answers 405 in XRPC's shape to a method other than GET or HEAD.
 func readOnly(h http.HandlerFunc) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		if !allowRead(w, r) {
-			writeXRPCError(w, http.StatusMethodNotAllowed, "InvalidRequest",
-				"incorrect HTTP method ("+r.Method+"), expected GET")
-			return
+		if readMethod(w, r) {
+			h(w, r)
 		}
-		h(w, r)
 	})
+}
+
+// readMethod admits GET and HEAD, and answers anything else 405 in XRPC's shape.
+func readMethod(w http.ResponseWriter, r *http.Request) bool {
+	if allowRead(w, r) {
+		return true
+	}
+	writeXRPCError(w, http.StatusMethodNotAllowed, "InvalidRequest", "incorrect HTTP method ("+r.Method+"), expected GET")
+	return false
 }
 
 func notFound(w http.ResponseWriter, r *http.Request) {
@@ -90,7 +96,9 @@ func notFound(w http.ResponseWriter, r *http.Request) {
 func (s *Server) xrpc(w http.ResponseWriter, r *http.Request) {
 	switch r.URL.Path {
 	case listReposPath:
-		readOnly(s.listReposByCollection).ServeHTTP(w, r)
+		if readMethod(w, r) {
+			s.listReposByCollection(w, r)
+		}
 	default:
 		// 501 as atproto's own servers answer: to an XRPC client a 404 means "no XRPC here
 		// at all", MethodNotImplemented means "not this method".

@@ -34,18 +34,8 @@ func parseListReposQuery(q url.Values) (listReposQuery, error) {
 		return listReposQuery{}, errors.New("collection is required")
 	}
 	out := listReposQuery{collections: make([]string, 0, min(len(raw), rocksindex.MaxUnion))}
-	for _, c := range raw {
-		coll, err := syntax.ParseNSID(c)
-		if err != nil {
-			return listReposQuery{}, errors.New("collection must be an NSID")
-		}
-		if !slices.Contains(out.collections, coll.String()) {
-			out.collections = append(out.collections, coll.String())
-		}
-	}
-	// Distinct collections count: the same one repeated asks for nothing more.
-	if len(out.collections) > rocksindex.MaxUnion {
-		return listReposQuery{}, fmt.Errorf("at most %d collections per request (%d given)", rocksindex.MaxUnion, len(out.collections))
+	if err := distinctNSIDs(raw, rocksindex.MaxUnion, &out.collections); err != nil {
+		return listReposQuery{}, err
 	}
 	out.collection = out.collections[0]
 	var err error
@@ -58,6 +48,26 @@ func parseListReposQuery(q url.Values) (listReposQuery, error) {
 		}
 	}
 	return out, nil
+}
+
+// distinctNSIDs appends to out each value of raw once, in the order given, each checked to be
+// an NSID; more than most distinct ones is an error, found as soon as the one too many is met
+// (the same one repeated asks for nothing more, and a query of a thousand names costs no more
+// than its first most+1).
+func distinctNSIDs(raw []string, most int, out *[]string) error {
+	for _, c := range raw {
+		if slices.Contains(*out, c) {
+			continue
+		}
+		if _, err := syntax.ParseNSID(c); err != nil {
+			return errors.New("collection must be an NSID")
+		}
+		if len(*out) == most {
+			return fmt.Errorf("at most %d distinct collections per request", most)
+		}
+		*out = append(*out, c)
+	}
+	return nil
 }
 
 // parseLimit reads a limit parameter: def when absent, clamped to 1..most as the network's
