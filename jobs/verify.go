@@ -113,7 +113,7 @@ func (w *VerifyCollectionWorker) work(ctx context.Context, did, coll string) err
 	}
 	// The answer is of its moment: a create the stream applies after it and before the
 	// removal below would be undone by it, so the removal goes through only if nothing wrote
-	// the account in between (rocksindex/since.go); else the PDS is asked again. A create
+	// the pair in between (rocksindex/since.go); else the PDS is asked again. A create
 	// applied after the removal puts the pair back, as any create does.
 	since := w.v.index.StampOf(did)
 	has, err := w.v.pds.hasRecords(ctx, d, coll)
@@ -175,8 +175,8 @@ func (w *VerifyRepoWorker) work(ctx context.Context, did string) error {
 	}
 	remove, add := reconcile(did, held, listed)
 	// Removals first, adds second: each is one write, and neither depends on the other. A
-	// stream write between them makes the adds ErrChanged, and the check runs again
-	// (reconciling twice changes nothing more).
+	// stream write of one of the pairs since the question makes that write ErrChanged, and
+	// the check runs again (reconciling twice changes nothing more).
 	removed, err := w.v.index.RemovePairsSince(remove, &since)
 	if err != nil {
 		return w.v.askAgain(VerifyRepoKind, err)
@@ -268,7 +268,8 @@ func (v *verifier) accountState(kind, cause string, since *rocksindex.Since, err
 	return nil
 }
 
-// askAgain turns rocksindex.ErrChanged (the stream wrote the account after its PDS answered)
+// askAgain turns rocksindex.ErrChanged (the stream wrote a pair or the status the check would
+// write, after the PDS was asked)
 // into a new question a second later, which River does not count as a failed attempt;
 // every other error is returned as it is.
 func (v *verifier) askAgain(kind string, err error) error {

@@ -114,3 +114,26 @@ func TestVerifyAccountStateAsksAgainWhenReactivationOvertakesTheAnswer(t *testin
 	require.EqualValues(t, 1, b.index.Count(post))
 	require.Equal(t, 2, b.net.Requests(alice), "asked again")
 }
+
+// An account that keeps writing to another collection (a bot posting all the time) does not
+// hold up a check of this one: the guard is per pair, and the check settles at the first
+// answer.
+func TestVerifyCollectionIsNotHeldUpByWritesToOtherCollections(t *testing.T) {
+	t.Parallel()
+	b := setupVerify(t, verifyOpts{})
+	b.add(t, alice, post, like)
+	b.net.AddAccount(alice, post)
+	wait := once(b, alice, func() error {
+		_, err := b.index.AddStream(alice, []string{post, block}) // a post and a block, no like
+		return err
+	})
+
+	require.NoError(t, b.backfill.EnqueueVerifyCollection(context.Background(), alice, like))
+	b.waitJobs(t, VerifyCollectionKind, "the check completes", allIn(rivertype.JobStateCompleted))
+	wait(t)
+
+	require.Equal(t, []string{post, block}, b.collectionsOf(t, alice)) // sorted: app.bsky.feed… < app.bsky.graph…
+	require.True(t, b.removed(t, like, alice))
+	require.Equal(t, 1, b.net.Requests(alice), "asked once")
+	require.Equal(t, 0.0, metrics.Value(b.backfill.Metrics.VerifyOutcomes.WithLabelValues(VerifyCollectionKind, "changed")))
+}

@@ -24,7 +24,7 @@ func newVerify(factory promauto.Factory) Verify {
 		}, []string{"kind", "result"}),
 		VerifyOutcomes: factory.NewCounterVec(prometheus.CounterOpts{
 			Name: "colindex_verify_outcomes_total",
-			Help: "What finished verify jobs decided, by kind and outcome: removed (no record left), kept, reconciled (verify_repo), account_deleted (RepoNotFound), account_inactive (RepoDeactivated, RepoTakendown, RepoSuspended), skipped (account already deleted in the index), changed (the stream wrote the account after its PDS answered: asked again a second later, not a failure).",
+			Help: "What finished verify jobs decided, by kind and outcome: removed (no record left), kept, reconciled (verify_repo), account_deleted (RepoNotFound), account_inactive (RepoDeactivated, RepoTakendown, RepoSuspended), skipped (account already deleted in the index), changed (the stream wrote a pair or the status the check would write after the PDS was asked: asked again a second later, not a failure).",
 		}, []string{"kind", "outcome"}),
 		VerifyAdds: factory.NewCounter(prometheus.CounterOpts{
 			Name: "colindex_verify_index_adds_total",

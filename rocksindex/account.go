@@ -127,12 +127,10 @@ func (ix *Index) addPairs(pairs []Pair, since *Since) (int, error) {
 	}
 	ix.acct.mu.RLock()
 	defer ix.acct.mu.RUnlock()
-	if err := ix.unchanged(since); err != nil {
+	if err := ix.pairsUnchanged(pairs, since); err != nil {
 		return 0, err
 	}
-	for _, p := range pairs { // every add, the pairs found there included (since.go)
-		ix.stamps.move(p.DID)
-	}
+	ix.stamps.wrote(pairs) // every pair, those found there included (since.go)
 	seen := make(map[Pair]struct{}, len(pairs))
 	var dids []string
 	didSeen := map[string]struct{}{}
@@ -262,10 +260,10 @@ func (ix *Index) RemoveAccount(did string) (removed int, already bool, err error
 func (ix *Index) removeAccount(did string, since *Since) (removed int, already bool, err error) {
 	ix.acct.mu.Lock()
 	defer ix.acct.mu.Unlock()
-	if err := ix.unchanged(since); err != nil {
+	if err := ix.statusUnchanged(since); err != nil {
 		return 0, false, err
 	}
-	ix.stamps.move(did)
+	ix.stamps.wroteStatus(did)
 	st, err := ix.AccountStatus(did)
 	if err != nil {
 		return 0, false, err
@@ -329,10 +327,10 @@ func (ix *Index) setAccountStatus(did, status string, since *Since) error {
 	// Exclusive: the counts of every collection of did move with the status.
 	ix.acct.mu.Lock()
 	defer ix.acct.mu.Unlock()
-	if err := ix.unchanged(since); err != nil {
+	if err := ix.statusUnchanged(since); err != nil {
 		return err
 	}
-	ix.stamps.move(did)
+	ix.stamps.wroteStatus(did)
 	cur, err := ix.AccountStatus(did)
 	if err != nil || cur == StatusDeleted || cur == status {
 		return err

@@ -35,13 +35,10 @@ func (ix *Index) removePairs(pairs []Pair, since *Since) (int, error) {
 	}
 	ix.acct.mu.Lock()
 	defer ix.acct.mu.Unlock()
-	if err := ix.unchanged(since); err != nil {
+	if err := ix.pairsUnchanged(pairs, since); err != nil {
 		return 0, err
 	}
-	for _, p := range pairs {
-		ix.stamps.move(p.DID)
-	}
-	defer ix.carry(since) // under the lock: deferred calls run last first
+	ix.stamps.wrote(pairs)
 	pairs = slices.Compact(slices.SortedFunc(slices.Values(pairs), comparePairs))
 	keys := make([][]byte, len(pairs))
 	dids := make([]string, len(pairs))

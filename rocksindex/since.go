@@ -9,62 +9,108 @@ import (
 
 // A PDS check (jobs/verify.go) asks an account's PDS, then writes what the answer means. The
 // answer is of the moment the PDS gave it; by the time the check writes, the stream may have
-// applied a newer event of the account (a create that put the pair back, a removal, a status
-// change), and the older conclusion must not overwrite it. So every write of the account's
-// pairs or status moves a stamp, a check reads the stamp before it asks (StampOf), and its
-// write goes through only if the stamp has not moved since (the *Since methods), else
-// ErrChanged and the check asks again. An add moves the stamp even when it writes nothing
-// (the pair was there): that is the create the check's removal would otherwise undo.
+// applied a newer event of the account (a create that put a pair back, a removal, a status
+// change), and the older conclusion must not overwrite it. So the index keeps a write clock:
+// every write of a pair, or of an account's status, records the clock's time in a slot for
+// that pair or that account. A check reads the time before it asks (StampOf), and its write
+// goes through only if none of the pairs it writes (or, for a status, the account's status)
+// was written since (the *Since methods), else ErrChanged and the check asks again. An add
+// records its time even when it writes nothing (the pair was there): that is the create the
+// check's removal would otherwise undo.
 //
-// Stamps are moved and compared under acct.mu (an add shared, everything else exclusive), so
-// a write either lands before the comparison, which sees it, or after the guarded write, as
-// it would after any other. They live in a fixed table indexed by a hash of the DID: two
-// accounts in one slot only cost a check a second question. Memory is enough: a check and its
-// write run in one process, the one that serves the index, and a check cut short by a crash is
-// retried from the start.
+// Per pair, not per account: a check about one collection does not wait out an account that
+// keeps writing to another (a bot posting every second would otherwise never let a check of
+// its likes finish), and a reconciliation's adds are not spoilt by its own removals, which are
+// of other pairs. A write that took its time before the check read the clock and finished
+// after reflects an event the PDS had already applied when it was asked, so it may pass.
+//
+// Times are recorded and compared under acct.mu (an add shared, everything else exclusive),
+// so a write either lands before the comparison, which sees it, or after the guarded write, as
+// it would after any other. The slots are a fixed table indexed by a hash: two pairs in one
+// slot only cost a check a second question. Memory is enough: a check and its write run in
+// one process, the one that serves the index, and a check cut short by a crash is retried
+// from the start.
 
 const stampSlots = 1 << 16 // 512 KB
 
-type stamps struct{ slots [stampSlots]atomic.Uint64 }
-
-func (s *stamps) of(did string) *atomic.Uint64 {
-	return &s.slots[xxhash.Sum64String(did)%stampSlots]
+type stamps struct {
+	clock atomic.Uint64
+	slots [stampSlots]atomic.Uint64 // the time of the last write that hashed here
 }
 
-// move marks a write of did's pairs or status. Callers hold acct.mu.
-func (s *stamps) move(did string) { s.of(did).Add(1) }
+func (s *stamps) pair(p Pair) *atomic.Uint64 {
+	var h xxhash.Digest
+	h.Reset()
+	_, _ = h.WriteString(p.Collection)
+	_, _ = h.WriteString("\x00")
+	_, _ = h.WriteString(p.DID)
+	return &s.slots[h.Sum64()%stampSlots]
+}
 
-// Since is an account's stamp as a check read it before asking the account's PDS.
+func (s *stamps) status(did string) *atomic.Uint64 {
+	return &s.slots[xxhash.Sum64String(did)%stampSlots] // a DID never holds the 0x00 of a pair's key
+}
+
+// tick is the time of a write about to be made. Callers hold acct.mu.
+func (s *stamps) tick() uint64 { return s.clock.Add(1) }
+
+// record raises a slot to t (concurrent adds may record in either order).
+func record(slot *atomic.Uint64, t uint64) {
+	for {
+		old := slot.Load()
+		if old >= t || slot.CompareAndSwap(old, t) {
+			return
+		}
+	}
+}
+
+// wrote records a write of pairs at a new time. Callers hold acct.mu.
+func (s *stamps) wrote(pairs []Pair) {
+	t := s.tick()
+	for _, p := range pairs {
+		record(s.pair(p), t)
+	}
+}
+
+// wroteStatus records a write of did's status at a new time. Callers hold acct.mu.
+func (s *stamps) wroteStatus(did string) { record(s.status(did), s.tick()) }
+
+// Since is the index's write clock as a check read it before asking an account's PDS.
 type Since struct {
-	DID   string
-	stamp uint64
+	DID string
+	at  uint64
 }
 
-// ErrChanged says that the account's pairs or status were written after its Since was read:
-// the check's answer may be older than the index, so ask again.
-var ErrChanged = errors.New("the account changed in the index after its PDS was asked")
+// ErrChanged says that a pair or the status a check would write was written after its Since
+// was read: the check's answer may be older than the index, so ask again.
+var ErrChanged = errors.New("the index changed after the account's PDS was asked")
 
-// StampOf reads did's stamp, before its PDS is asked.
+// StampOf reads the write clock for a check of did, before its PDS is asked.
 func (ix *Index) StampOf(did string) Since {
-	return Since{DID: did, stamp: ix.stamps.of(did).Load()}
+	return Since{DID: did, at: ix.stamps.clock.Load()}
 }
 
-// unchanged returns ErrChanged if since's account was written after since was read (nil
+// pairsUnchanged returns ErrChanged if one of pairs was written after since was read (nil
 // since: an unguarded write). Callers hold acct.mu.
-func (ix *Index) unchanged(since *Since) error {
-	if since != nil && ix.stamps.of(since.DID).Load() != since.stamp {
-		return ErrChanged
+func (ix *Index) pairsUnchanged(pairs []Pair, since *Since) error {
+	if since == nil {
+		return nil
+	}
+	for _, p := range pairs {
+		if ix.stamps.pair(p).Load() > since.at {
+			return ErrChanged
+		}
 	}
 	return nil
 }
 
-// carry moves since past the guarded write just made, so that the check's next write (a
-// reconciliation's adds after its removals) is compared with the index as the check left it.
-// Callers hold acct.mu exclusively, so no other write moved the stamp in between.
-func (ix *Index) carry(since *Since) {
-	if since != nil {
-		since.stamp = ix.stamps.of(since.DID).Load()
+// statusUnchanged returns ErrChanged if since's account's status was written after since was
+// read. Callers hold acct.mu.
+func (ix *Index) statusUnchanged(since *Since) error {
+	if since != nil && ix.stamps.status(since.DID).Load() > since.at {
+		return ErrChanged
 	}
+	return nil
 }
 
 // The *Since writes are synced before they return, unlike the stream's (whose cursor waits
