@@ -137,3 +137,28 @@ func TestVerifyCollectionIsNotHeldUpByWritesToOtherCollections(t *testing.T) {
 	require.Equal(t, 1, b.net.Requests(alice), "asked once")
 	require.Equal(t, 0.0, metrics.Value(b.backfill.Metrics.VerifyOutcomes.WithLabelValues(VerifyCollectionKind, "changed")))
 }
+
+// The PDS answers RepoNotFound (a deletion is final); before the check deletes the account, a
+// commit of it reaches the stream: the account is alive, so the check asks again, and the
+// account and its pairs stay.
+func TestVerifyAccountDeletionAsksAgainWhenACommitOvertakesTheAnswer(t *testing.T) {
+	t.Parallel()
+	b := setupVerify(t, verifyOpts{})
+	b.add(t, alice, post, like)
+	b.net.AddAccount(alice, post)
+	b.net.SetFault(alice, fakepds.RepoNotFound)
+	wait := once(b, alice, func() error {
+		b.net.SetFault(alice, fakepds.NoFault) // it was there after all
+		_, err := b.index.AddStream(alice, []string{post})
+		return err
+	})
+
+	require.NoError(t, b.backfill.EnqueueVerifyCollection(context.Background(), alice, like))
+	b.waitJobs(t, VerifyCollectionKind, "the check completes", allIn(rivertype.JobStateCompleted))
+	wait(t)
+
+	require.Empty(t, b.status(t, alice), "not deleted")
+	require.Equal(t, []string{post}, b.collectionsOf(t, alice), "the like, gone at the PDS, removed; the post kept")
+	require.Equal(t, 2, b.net.Requests(alice), "asked again")
+	require.Equal(t, 0.0, metrics.Value(b.backfill.Metrics.VerifyOutcomes.WithLabelValues(VerifyCollectionKind, "account_deleted")))
+}

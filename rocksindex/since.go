@@ -11,18 +11,22 @@ import (
 // answer is of the moment the PDS gave it; by the time the check writes, the stream may have
 // applied a newer event of the account (a create that put a pair back, a removal, a status
 // change), and the older conclusion must not overwrite it. So the index keeps a write clock:
-// every write of a pair, or of an account's status, records the clock's time in a slot for
-// that pair or that account. A check reads the time before it asks (StampOf), and its write
-// goes through only if none of the pairs it writes (or, for a status, the account's status)
-// was written since (the *Since methods), else ErrChanged and the check asks again. An add
-// records its time even when it writes nothing (the pair was there): that is the create the
-// check's removal would otherwise undo.
+// every write of a pair records the clock's time in a slot for that pair and one for its
+// account, every write of a status in the account's. A check reads the time before it asks
+// (StampOf), and its write goes through only if nothing it would overwrite was written since
+// (the *Since methods), else ErrChanged and the check asks again:
+//   - a pair write (a removal, a reconciliation's adds) only if none of its pairs was;
+//   - a status write (hidden, deleted) only if nothing of the account was: a commit applied
+//     since says the account is alive (relays pass no commits of inactive accounts).
+// An add records its time even when it writes nothing (the pair was there): that is the
+// create the check's removal would otherwise undo.
 //
-// Per pair, not per account: a check about one collection does not wait out an account that
-// keeps writing to another (a bot posting every second would otherwise never let a check of
-// its likes finish), and a reconciliation's adds are not spoilt by its own removals, which are
-// of other pairs. A write that took its time before the check read the clock and finished
-// after reflects an event the PDS had already applied when it was asked, so it may pass.
+// Pair writes are guarded per pair, not per account: a check about one collection does not
+// wait out an account that keeps writing to another (a bot posting every second would
+// otherwise never let a check of its likes finish), and a reconciliation's adds are not
+// spoilt by its own removals, which are of other pairs. A write that took its time before the
+// check read the clock and finished after reflects an event the PDS had already applied when
+// it was asked, so it may pass.
 //
 // Times are recorded and compared under acct.mu (an add shared, everything else exclusive),
 // so a write either lands before the comparison, which sees it, or after the guarded write, as
@@ -47,7 +51,7 @@ func (s *stamps) pair(p Pair) *atomic.Uint64 {
 	return &s.slots[h.Sum64()%stampSlots]
 }
 
-func (s *stamps) status(did string) *atomic.Uint64 {
+func (s *stamps) account(did string) *atomic.Uint64 {
 	return &s.slots[xxhash.Sum64String(did)%stampSlots] // a DID never holds the 0x00 of a pair's key
 }
 
@@ -64,16 +68,17 @@ func record(slot *atomic.Uint64, t uint64) {
 	}
 }
 
-// wrote records a write of pairs at a new time. Callers hold acct.mu.
+// wrote records a write of pairs, and of their accounts, at a new time. Callers hold acct.mu.
 func (s *stamps) wrote(pairs []Pair) {
 	t := s.tick()
 	for _, p := range pairs {
 		record(s.pair(p), t)
+		record(s.account(p.DID), t)
 	}
 }
 
 // wroteStatus records a write of did's status at a new time. Callers hold acct.mu.
-func (s *stamps) wroteStatus(did string) { record(s.status(did), s.tick()) }
+func (s *stamps) wroteStatus(did string) { record(s.account(did), s.tick()) }
 
 // Since is the index's write clock as a check read it before asking an account's PDS.
 type Since struct {
@@ -104,10 +109,10 @@ func (ix *Index) pairsUnchanged(pairs []Pair, since *Since) error {
 	return nil
 }
 
-// statusUnchanged returns ErrChanged if since's account's status was written after since was
-// read. Callers hold acct.mu.
+// statusUnchanged returns ErrChanged if anything of since's account (a pair, its status) was
+// written after since was read. Callers hold acct.mu.
 func (ix *Index) statusUnchanged(since *Since) error {
-	if since != nil && ix.stamps.status(since.DID).Load() > since.at {
+	if since != nil && ix.stamps.account(since.DID).Load() > since.at {
 		return ErrChanged
 	}
 	return nil
@@ -117,28 +122,28 @@ func (ix *Index) statusUnchanged(since *Since) error {
 // for its own sync): River marks the check done as soon as it returns, and a power cut must
 // not lose what it concluded.
 
-// AddPairsSince is AddPairs for a check: ErrChanged, and nothing written, if since's account
-// was written after since was read.
+// AddPairsSince is AddPairs for a check: ErrChanged, and nothing written, if one of pairs was
+// written after since was read.
 func (ix *Index) AddPairsSince(pairs []Pair, since *Since) (int, error) {
 	n, err := ix.addPairs(pairs, since)
 	return n, ix.syncAfter(err)
 }
 
-// RemovePairsSince is RemovePairs for a check (the pairs are since's account's): ErrChanged,
-// and nothing removed, if the account was written after since was read.
+// RemovePairsSince is RemovePairs for a check: ErrChanged, and nothing removed, if one of pairs
+// was written after since was read.
 func (ix *Index) RemovePairsSince(pairs []Pair, since *Since) (int, error) {
 	n, err := ix.removePairs(pairs, since)
 	return n, ix.syncAfter(err)
 }
 
 // SetAccountStatusSince is SetAccountStatus for a check: ErrChanged, and nothing written, if
-// since's account was written after since was read.
+// anything of since's account was written after since was read.
 func (ix *Index) SetAccountStatusSince(status string, since *Since) error {
 	return ix.syncAfter(ix.setAccountStatus(since.DID, status, since))
 }
 
 // RemoveAccountSince is RemoveAccount for a check: ErrChanged, and nothing removed, if
-// since's account was written after since was read.
+// anything of since's account was written after since was read.
 func (ix *Index) RemoveAccountSince(since *Since) (removed int, already bool, err error) {
 	removed, already, err = ix.removeAccount(since.DID, since)
 	return removed, already, ix.syncAfter(err)
