@@ -20,8 +20,10 @@ import (
 //  2. every pair proved gone: one write, so a pair added earlier in the batch is removed;
 //  3. the pairs the batch adds again after their last removal, which undo step 2 as the
 //     add did in the stream (an add of an account marked deleted is dropped and leaves the
-//     tombstone, as in the stream). Step 3 is rare: a record deleted and another created in
-//     the same collection, a few events apart.
+//     tombstone, as in the stream), and the pairs whose last verdict is Kept: the proof says
+//     the account has a record there, so the pair is put back if the index lacks it. The
+//     first is rare (a record deleted and another created in the same collection, a few
+//     events apart); the second nearly always finds the pair there.
 //
 // A delete the proof cannot settle is handed to OnRecordDelete (a check with the account's
 // PDS, a River job that may run at once) after those writes: the check finds the index with
@@ -77,7 +79,8 @@ func (w *writes) flush(ctx context.Context) error {
 	}
 	var gone []rocksindex.Pair
 	var open []unsettled
-	lastGone := map[rocksindex.Pair]int{} // each removed pair's last removal, as a place in adds
+	lastGone := map[rocksindex.Pair]int{}  // each removed pair's last removal, as a place in adds
+	lastKept := map[rocksindex.Pair]bool{} // pairs whose last verdict in the batch is Kept
 	for _, d := range w.deletes {
 		verdicts, err := w.f.verdicts(ctx, d.evt)
 		if err != nil {
@@ -90,7 +93,9 @@ func (w *writes) flush(ctx context.Context) error {
 				p := rocksindex.Pair{Collection: coll, DID: d.evt.Repo}
 				gone = append(gone, p)
 				lastGone[p] = d.adds
+				delete(lastKept, p)
 			case proof.Kept:
+				lastKept[rocksindex.Pair{Collection: coll, DID: d.evt.Repo}] = true
 			default:
 				w.t.undecidedDelete(v.Reason)
 				open = append(open, unsettled{d.evt, coll})
@@ -105,12 +110,20 @@ func (w *writes) flush(ctx context.Context) error {
 	for p, at := range lastGone {
 		if i, ok := lastAdd[p]; ok && i >= at {
 			again = append(again, p)
+			delete(lastKept, p)
 		}
+	}
+	// A Kept verdict proves the account still has a record of the collection: the pair is
+	// put back if the index lacks it (a removal that was wrong, or a create it never saw),
+	// unless a later delete of the batch proved it gone. Almost always it is there already,
+	// and the add costs a lookup in the presence cache.
+	for p := range lastKept {
+		again = append(again, p)
 	}
 	if len(again) > 0 {
 		n, err := w.f.cfg.Index.AddPairs(again)
 		if err != nil {
-			return fmt.Errorf("index %d pairs added again after their removal: %w", len(again), err)
+			return fmt.Errorf("index %d pairs added again after their removal or proved kept: %w", len(again), err)
 		}
 		w.f.metrics.FirehoseIndexAdds.Add(float64(n))
 	}

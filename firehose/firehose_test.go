@@ -267,3 +267,44 @@ func TestOneBatchOfAddsAndDeletesIsExact(t *testing.T) {
 	require.NoError(t, err)
 	require.False(t, removed, "a's post came back in the same batch")
 }
+
+// A delete whose proof says the account keeps records of the collection is evidence the pair
+// exists: if the index lacks it (here removed by hand, as a wrong removal or a missed create
+// would leave it), the batch puts it back, tombstone cleared; unless a later delete of the
+// same batch proves it gone.
+func TestKeptVerdictPutsBackAMissingPair(t *testing.T) {
+	t.Parallel()
+	b := setup(t)
+	f, err := New(b.config(b.ix))
+	require.NoError(t, err)
+	h, k := newAccount(t, 11), newAccount(t, 12)
+	var batch []*events.XRPCStreamEvent
+	add := func(acct *fakerelay.Account, ops ...fakerelay.Op) {
+		evt, err := acct.Commit(ops...)
+		require.NoError(t, err)
+		b.truth.apply(acct.DID, ops)
+		batch = append(batch, &events.XRPCStreamEvent{RepoCommit: evt})
+	}
+	add(h, fakerelay.Create(post, "3k201"), fakerelay.Create(post, "3k202"), fakerelay.Create(post, "3k203"))
+	add(k, fakerelay.Create(post, "3k301"), fakerelay.Create(post, "3k302"))
+	require.NoError(t, f.applyBatch(t.Context(), batch))
+	batch = nil
+	// Both pairs lost, wrongly: the index now lies about h and k.
+	n, err := b.ix.RemovePairs([]rocksindex.Pair{{Collection: post, DID: h.DID}, {Collection: post, DID: k.DID}})
+	require.NoError(t, err)
+	require.Equal(t, 2, n)
+
+	add(h, fakerelay.Delete(post, "3k201")) // h keeps two posts: Kept
+	add(k, fakerelay.Delete(post, "3k301")) // k keeps one: Kept ...
+	add(k, fakerelay.Delete(post, "3k302")) // ... then its last goes: Gone
+	add(h, fakerelay.Delete(post, "3k202")) // h keeps one: Kept again
+	require.NoError(t, f.applyBatch(t.Context(), batch))
+
+	b.requireIndexMatches(t, b.ix)
+	removed, err := b.ix.Removed(post, h.DID)
+	require.NoError(t, err)
+	require.False(t, removed, "h's tombstone cleared")
+	removed, err = b.ix.Removed(post, k.DID)
+	require.NoError(t, err)
+	require.True(t, removed, "k's pair proved gone after it was kept")
+}
