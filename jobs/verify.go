@@ -181,11 +181,11 @@ func (w *VerifyRepoWorker) work(ctx context.Context, did string) error {
 	if err != nil {
 		return w.v.askAgain(VerifyRepoKind, err)
 	}
+	w.v.metrics.FirehoseRemovals.WithLabelValues("sync").Add(float64(removed)) // made, whatever follows
 	added, err := w.v.index.AddPairsSince(add, &since)
 	if err != nil {
 		return w.v.askAgain(VerifyRepoKind, err)
 	}
-	w.v.metrics.FirehoseRemovals.WithLabelValues("sync").Add(float64(removed))
 	w.v.metrics.VerifyAdds.Add(float64(added))
 	w.v.metrics.VerifyOutcomes.WithLabelValues(VerifyRepoKind, "reconciled").Inc()
 	if len(remove)+len(add) > 0 {
