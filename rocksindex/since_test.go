@@ -6,9 +6,10 @@ import (
 	"github.com/stretchr/testify/require"
 )
 
-// A check's guarded write goes through only while nothing has written the account since its
-// stamp was read: a stream add (even of a pair already there), removal or status change makes
-// it ErrChanged and leaves the index as the stream left it.
+// A check's guarded write goes through only while nothing it would overwrite was written
+// since it read the clock: a stream add (even of a pair already there) or removal of one of
+// its pairs, or for a status any write of the account, makes it ErrChanged and leaves the
+// index as the stream left it; writes of other pairs and other accounts do not.
 func TestGuardedWritesLoseToANewerStreamWrite(t *testing.T) {
 	t.Parallel()
 	const a, b = "did:plc:aaaaaaaaaaaaaaaaaaaaaaaa", "did:plc:bbbbbbbbbbbbbbbbbbbbbbbb"
