@@ -39,8 +39,8 @@ func once(b *verifyBundle, did string, fn func() error) (wait func(t *testing.T)
 
 // The PDS says the account has no like left; before the check writes that, the account likes
 // something and the stream applies it (the pair was still there: nothing written). Removing
-// now would lose a pair the account has, for good (no later event would put it back), so the
-// check asks again and keeps it.
+// now would lose a pair the account has until it likes again (that event has been applied),
+// so the check asks again and keeps it.
 func TestVerifyCollectionAsksAgainWhenACreateOvertakesTheAnswer(t *testing.T) {
 	t.Parallel()
 	b := setupVerify(t, verifyOpts{})
