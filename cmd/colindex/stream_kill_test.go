@@ -180,10 +180,22 @@ func TestEndToEndStreamSurvivesKillsExactly(t *testing.T) {
 				network.SetFault(a.DID, fakepds.ServerError)
 			}
 		}
+		// Odd rounds: the burst reaches the relay while colindex is down, and the kill lands
+		// in its catch-up. Even rounds: colindex follows the burst live (on a fast machine it
+		// keeps up, so those kills mostly land between events).
+		down := round%2 == 1
+		if down {
+			_ = svc.stop(syscall.SIGKILL) // its exit error is the kill
+		}
 		for range 300 {
 			w.step(t, rng, relay, colls)
 		}
-		time.Sleep(time.Duration(20+rng.IntN(200)) * time.Millisecond)
+		if down {
+			svc.start()
+			time.Sleep(time.Duration(rng.IntN(30)) * time.Millisecond)
+		} else {
+			time.Sleep(time.Duration(20+rng.IntN(200)) * time.Millisecond)
+		}
 		var at struct {
 			Cursor int64 `json:"cursor"`
 		}
