@@ -20,6 +20,8 @@ type startBackfillInput struct {
 	Source string `query:"source" maxLength:"300" doc:"Source relay: a bare host (https) or an http(s)://host[:port] URL. Defaults to the server's COLINDEX_DEFAULT_SOURCE. Collections that already have a progress row keep their own source: a start that names a source is refused (409) while collections it would page are bound to another one (moveCollectionsSource moves them)." example:"bsky.network"`
 	// LexiconListMax overrides discovery's cap for this start.
 	LexiconListMax int `query:"lexicon_list_max" minimum:"0" maximum:"1000000" doc:"Most collections the lexicon list may add to this run (default 5000); the run reports what the cap left out as lexicon_list_dropped."`
+	// Refresh pages completed collections again too.
+	Refresh bool `query:"refresh" doc:"Page every collection again from the beginning, completed ones too, keeping what the index holds (a page never puts back a pair the stream removed). The repair of a gap in the stream (GET /admin/firehose lists gaps): the run takes on every open gap, which is repaired once every collection is complete again. colindex starts one by itself for each new gap unless COLINDEX_GAP_REPAIR=false."`
 }
 
 type startBackfillOutput struct {
@@ -65,7 +67,7 @@ func (s *Server) startBackfill(ctx context.Context, in *startBackfillInput) (*st
 		return nil, huma.Error400BadRequest(err.Error())
 	}
 	res, err := s.Backfill.StartWith(ctx, src, jobs.StartOptions{
-		LexiconListMax: in.LexiconListMax, SourceNamed: in.Source != "",
+		LexiconListMax: in.LexiconListMax, SourceNamed: in.Source != "", Refresh: in.Refresh,
 	})
 	if errors.Is(err, jobs.ErrRunning) || errors.Is(err, jobs.ErrCancelPending) || errors.Is(err, jobs.ErrSourceMismatch) {
 		return nil, huma.Error409Conflict(err.Error())

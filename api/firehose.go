@@ -2,9 +2,11 @@ package api
 
 import (
 	"context"
+	"fmt"
 	"net/http"
 
 	"github.com/danielgtaylor/huma/v2"
+	"github.com/jackc/pgx/v5"
 
 	"github.com/colindex/colindex/firehose"
 	"github.com/colindex/colindex/jobs"
@@ -19,6 +21,8 @@ type FirehoseStatus struct {
 	// the verify jobs this process runs.
 	RemovalsByCause map[string]int64     `json:"removals_by_cause" doc:"(collection, DID) pairs this process removed since it started, by cause: proof (the commit's MST blocks showed the last record of the collection gone), pds_check (the account's PDS listed no record), account_deletion (#account deleted), sync (a #sync's describeRepo no longer lists the collection)."`
 	VerifyJobs      jobs.VerifyJobCounts `json:"verify_jobs" doc:"Checks with accounts' PDSes: queued (across processes), done and failed (this process)."`
+	// Gaps are read from Postgres: every process shows them, and a restart does not lose them.
+	Gaps []jobs.Gap `json:"gaps" doc:"Gaps in the stream (the relay answered #info OutdatedCursor: events after the saved cursor were gone), every open one and the latest few, newest first. While a gap is open the index may miss pairs added in it; removals and status changes in it are never recovered."`
 }
 
 type firehoseOutput struct{ Body FirehoseStatus }
@@ -31,7 +35,8 @@ func (s *Server) registerFirehose(api huma.API) {
 		Summary:     "Read the firehose follower's state",
 		Description: "Whether this process follows the relay's subscribeRepos (one process per database does), " +
 			"whether it is connected, the durable cursor (the seq of the last event whose effects are durable in " +
-			"the index), the newest event's time and lag, and counters since the process started.",
+			"the index), the newest event's time and lag, counters since the process started, and the gaps in the stream " +
+			"with their repair.",
 		Tags:   []string{"firehose"},
 		Errors: adminErrors(),
 	}, s.firehoseStatus)
@@ -43,7 +48,8 @@ func (s *Server) registerFirehose(api huma.API) {
 		Description: "Makes cursor the durable cursor of the configured relay: the follower (in whichever process " +
 			"follows) notices within a few seconds, and resumes with the events after it, or at the relay's live " +
 			"tail for -1. Moving back replays events, which changes nothing twice (adds are idempotent, removals " +
-			"final); moving forward or to the live tail skips events, which only a backfill makes up for. This is " +
+			"final); moving forward or to the live tail skips events: the move records a gap in the stream after the " +
+			"previous cursor (gap_id), repaired by a refresh as the relay's OutdatedCursor is. This is " +
 			"the way out when the relay answers FutureCursor (its sequence was reset, so the saved cursor is ahead " +
 			"of it): the follower never picks a new cursor by itself. 409 when the firehose is disabled.",
 		Tags:   []string{"firehose"},
@@ -57,6 +63,7 @@ type MovedCursor struct {
 	Cursor     int64  `json:"cursor" doc:"The cursor now saved (-1: the live tail)."`
 	Previous   *int64 `json:"previous" doc:"The cursor it replaced, as read just before the move (-1: the live tail); null when none was saved."`
 	Generation int64  `json:"generation" doc:"The move's number; a follower that began from an earlier one stops and follows again from this cursor."`
+	GapID      *int64 `json:"gap_id,omitempty" doc:"The gap in the stream the move opened: a move forward or to the live tail skips the events after the previous cursor, recorded as a gap (listed by GET /admin/firehose) and repaired like the relay's OutdatedCursor. Absent for a move back, which replays."`
 }
 
 type moveCursorInput struct {
@@ -71,11 +78,30 @@ func (s *Server) moveFirehoseCursor(ctx context.Context, in *moveCursorInput) (*
 	if s.Firehose == nil {
 		return nil, huma.Error409Conflict("the firehose is disabled (COLINDEX_FIREHOSE_URL is empty): there is no cursor to move")
 	}
-	m, err := s.Firehose.MoveCursor(ctx, in.Body.Cursor)
+	seq := in.Body.Cursor
+	var gap *jobs.Gap
+	recorded := func() {}
+	m, err := s.Firehose.MoveCursorWith(ctx, seq, func(ctx context.Context, tx pgx.Tx, m firehose.Moved) error {
+		if !m.Skips(seq) {
+			return nil
+		}
+		to := "the live tail"
+		if seq >= 0 {
+			to = fmt.Sprintf("seq %d", seq)
+		}
+		g, done, err := s.Backfill.RecordGapTx(ctx, tx, s.Firehose.Relay(), *m.Previous, "an operator moved the cursor to "+to)
+		gap, recorded = &g, done
+		return err
+	})
 	if err != nil {
-		return nil, huma.Error500InternalServerError("move the firehose cursor", err)
+		return nil, s.internal(ctx, "move the firehose cursor", err)
 	}
-	return &movedCursorOutput{Body: MovedCursor{URL: s.Firehose.Relay(), Cursor: in.Body.Cursor, Previous: m.Previous, Generation: m.Generation}}, nil
+	recorded()
+	out := MovedCursor{URL: s.Firehose.Relay(), Cursor: seq, Previous: m.Previous, Generation: m.Generation}
+	if gap != nil {
+		out.GapID = &gap.ID
+	}
+	return &movedCursorOutput{Body: out}, nil
 }
 
 func (s *Server) firehoseStatus(ctx context.Context, _ *struct{}) (*firehoseOutput, error) {
@@ -86,6 +112,9 @@ func (s *Server) firehoseStatus(ctx context.Context, _ *struct{}) (*firehoseOutp
 	var err error
 	if out.VerifyJobs, err = s.Backfill.VerifyJobs(ctx); err != nil {
 		return nil, huma.Error500InternalServerError("count verify jobs", err)
+	}
+	if out.Gaps, err = s.Backfill.Gaps(ctx); err != nil {
+		return nil, s.internal(ctx, "list stream gaps", err)
 	}
 	return &firehoseOutput{Body: out}, nil
 }

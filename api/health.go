@@ -32,6 +32,7 @@ type healthFirehose struct {
 	Connected bool   `json:"connected"`
 	Cursor    int64  `json:"cursor" doc:"The last durable seq (-1: none yet). A replica of this colindex starts its own stream here."`
 	CaughtUp  bool   `json:"caught_up" doc:"Connected, with a durable cursor, and not behind (no backlog, events less than 10 s old)."`
+	GapsOpen  int64  `json:"gaps_open" doc:"Open gaps in the stream (GET /admin/firehose lists them): until their refresh completes the index may miss adds from before the cursor, so a replica does not start its stream from this cursor."`
 }
 
 // health answers 200 when Postgres and the index both answer (and, for a replica, when it
@@ -63,6 +64,13 @@ func (s *Server) health(w http.ResponseWriter, r *http.Request) {
 		st := s.Firehose.Status()
 		out.Firehose = &healthFirehose{URL: st.URL, Following: st.Following, Connected: st.Connected,
 			Cursor: st.Cursor, CaughtUp: s.Firehose.CaughtUp()}
+		if s.Backfill != nil && out.Postgres == "ok" {
+			n, err := s.Backfill.OpenGaps(ctx)
+			if err != nil {
+				s.Logger.WarnContext(ctx, "health: stream gaps", "error", err)
+			}
+			out.Firehose.GapsOpen = n
+		}
 		streamReady = st.Following && out.Firehose.CaughtUp
 	}
 	out.Ready = out.Status == "ok" && out.Backfill == string(jobs.BackfillComplete) && streamReady

@@ -4,11 +4,19 @@ import (
 	"context"
 	"fmt"
 
+	"github.com/jackc/pgx/v5"
+
 	"github.com/colindex/colindex/internal/pgstore"
 )
 
 // LiveTail, as a cursor, starts the stream at the relay's newest event.
 const LiveTail = -1
+
+// Skips reports whether a move to seq skips events: from a saved seq forward, or to the live
+// tail. The events after the previous cursor up to the new one are then never applied.
+func (m Moved) Skips(seq int64) bool {
+	return m.Previous != nil && *m.Previous >= 0 && (seq == LiveTail || seq > *m.Previous)
+}
 
 // Moved is the outcome of MoveCursor.
 type Moved struct {
@@ -24,20 +32,38 @@ type Moved struct {
 // MoveCursor makes seq this relay's cursor: the follower, in whichever process holds the lock,
 // resumes with the events after seq, or at the live tail for LiveTail. Moving back replays
 // events, which changes nothing twice (adds are idempotent, removals final); moving forward
-// skips events, which only a backfill makes up for. It is the way out when the relay answers
-// FutureCursor because its sequence was reset, or because another relay now answers at its URL
-// (the cursor is kept per URL).
+// skips events (see Skips). It is the way out when the relay answers FutureCursor because its
+// sequence was reset, or because another relay now answers at its URL (the cursor is kept per
+// URL).
 func (f *Firehose) MoveCursor(ctx context.Context, seq int64) (Moved, error) {
+	return f.MoveCursorWith(ctx, seq, nil)
+}
+
+// MoveCursorWith is MoveCursor, calling inTx (when set) in the move's transaction, before it
+// commits: serve records there the gap a move forward opens, so the move and its gap land
+// together or not at all.
+func (f *Firehose) MoveCursorWith(ctx context.Context, seq int64, inTx func(ctx context.Context, tx pgx.Tx, m Moved) error) (Moved, error) {
 	if seq < LiveTail {
 		return Moved{}, fmt.Errorf("firehose: cursor %d: a seq is ≥ 0, or -1 for the live tail", seq)
 	}
-	row, err := queries.FirehoseCursorMove(ctx, f.cfg.Pool, pgstore.FirehoseCursorMoveParams{Relay: f.relay, Seq: seq})
+	var m Moved
+	var row pgstore.FirehoseCursorMoveRow
+	err := pgx.BeginFunc(ctx, f.cfg.Pool, func(tx pgx.Tx) error {
+		var err error
+		if row, err = queries.FirehoseCursorMove(ctx, tx, pgstore.FirehoseCursorMoveParams{Relay: f.relay, Seq: seq}); err != nil {
+			return err
+		}
+		m = Moved{Generation: row.Generation}
+		if row.Replaced {
+			m.Previous = &row.Previous
+		}
+		if inTx != nil {
+			return inTx(ctx, tx, m)
+		}
+		return nil
+	})
 	if err != nil {
 		return Moved{}, fmt.Errorf("move the firehose cursor: %w", err)
-	}
-	m := Moved{Generation: row.Generation}
-	if row.Replaced {
-		m.Previous = &row.Previous
 	}
 	f.log.Warn("firehose cursor moved by an operator", "replaced", row.Replaced, "from", row.Previous, "to", seq, "generation", row.Generation)
 	return m, nil

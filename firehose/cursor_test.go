@@ -1,8 +1,10 @@
 package firehose
 
 import (
+	"context"
 	"slices"
 	"strconv"
+	"sync"
 	"testing"
 	"time"
 
@@ -23,9 +25,21 @@ func TestFutureCursorHoldsUntilTheCursorIsMoved(t *testing.T) {
 	a, c := newAccount(t, 1), newAccount(t, 2)
 	b.commit(t, a, fakerelay.Create(post, "3k1"), fakerelay.Create(like, "3k2"))
 	b.commit(t, c, fakerelay.Create(post, "3k3"))
-	r := startPastTheRelay(t, b)
+	var gaps []int64
+	var mu sync.Mutex
+	cfg := b.config(b.ix)
+	cfg.OnGap = func(_ context.Context, after int64, _ string) error {
+		mu.Lock()
+		defer mu.Unlock()
+		gaps = append(gaps, after)
+		return nil
+	}
+	r := startPastTheRelayWith(t, b, cfg)
 	require.Contains(t, r.f.Status().LastError, "FutureCursor")
 	require.Contains(t, r.f.Status().LastError, "colindex firehose-cursor SEQ|live", "the way out")
+	mu.Lock()
+	require.Equal(t, []int64{500}, gaps, "FutureCursor is a gap after the saved cursor, reported once however often the relay says it")
+	mu.Unlock()
 	require.Equal(t, int64(500), b.durableCursor(t), "the follower keeps the cursor it cannot use")
 	colls, err := b.ix.Collections()
 	require.NoError(t, err)
@@ -45,8 +59,13 @@ func TestFutureCursorHoldsUntilTheCursorIsMoved(t *testing.T) {
 // its sequence began again, and waits until the relay has turned it away twice.
 func startPastTheRelay(t *testing.T, b *testBundle) *running {
 	t.Helper()
+	return startPastTheRelayWith(t, b, b.config(b.ix))
+}
+
+func startPastTheRelayWith(t *testing.T, b *testBundle, cfg Config) *running {
+	t.Helper()
 	require.NoError(t, queries.FirehoseCursorSet(t.Context(), b.pool, cursorParams(b.relayKey(), 500)))
-	r := start(t, b.config(b.ix))
+	r := start(t, cfg)
 	await.Until(t, 30*time.Second, "FutureCursor answers", func() (bool, any) {
 		st := r.f.Status()
 		return st.Reconnects >= 2, st

@@ -92,6 +92,57 @@ func TestOutdatedCursorIsReportedAndFollowed(t *testing.T) {
 	await.Until(t, 30*time.Second, "the status cursor", func() (bool, any) { st := r.f.Status(); return st.Cursor == last, st })
 }
 
+// An OutdatedCursor gap reaches OnGap with the cursor the follower asked from, before any
+// later event is applied: while OnGap fails (Postgres down, say) the cursor stays before the
+// gap and nothing after it is applied; the next connection asks from the same cursor and
+// reports the same gap again, and only then does the stream go on.
+func TestOutdatedCursorGapIsRecordedBeforeTheStreamGoesOn(t *testing.T) {
+	t.Parallel()
+	b := setup(t)
+	a := newAccount(t, 1)
+	b.commit(t, a, fakerelay.Create(post, "3k1")) // seq 1: trimmed away, never seen
+	b.truth = newTruth()
+	b.commit(t, a, fakerelay.Create(like, "3k2"))
+	b.relay.Trim(1)
+	require.NoError(t, queries.FirehoseCursorSet(t.Context(), b.pool, cursorParams(b.relayKey(), 0)))
+
+	type report struct {
+		after int64
+		msg   string
+	}
+	reports := make(chan report, 100)
+	var failing atomic.Bool
+	failing.Store(true)
+	cfg := b.config(b.ix)
+	cfg.OnGap = func(_ context.Context, after int64, msg string) error {
+		reports <- report{after, msg}
+		if failing.Load() {
+			return errors.New("postgres is down")
+		}
+		return nil
+	}
+	r := start(t, cfg)
+	for range 2 { // two connections, each told of the gap, each failing to record it
+		select {
+		case got := <-reports:
+			require.Equal(t, int64(0), got.after, "the gap begins after the cursor the follower asked from")
+		case <-time.After(30 * time.Second):
+			t.Fatal("OnGap was never called")
+		}
+	}
+	require.Equal(t, int64(0), b.durableCursor(t), "the cursor does not pass a gap that is not recorded")
+	colls, err := b.ix.CollectionsOf(a.DID)
+	require.NoError(t, err)
+	require.Empty(t, colls, "nothing after an unrecorded gap is applied")
+	require.Contains(t, r.f.Status().LastError, "record the gap after seq 0")
+
+	failing.Store(false)
+	last := b.commit(t, a, fakerelay.Create(profile, "self"))
+	b.waitDurable(t, last)
+	b.requireIndexMatches(t, b.ix)
+	require.Contains(t, r.f.Status().LastError, "gap recorded")
+}
+
 // A relay that is down at start is retried with backoff until it answers.
 func TestRelayDownAtStart(t *testing.T) {
 	t.Parallel()

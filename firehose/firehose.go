@@ -85,6 +85,12 @@ type Config struct {
 	// peer's pages leave inactive accounts out, so an account hidden when its pages were
 	// copied returns with pairs missing here, to be learned from its PDS. Nil ignores it.
 	OnUnknownActivation func(ctx context.Context, did string) error
+	// OnGap is told when the relay answers #info OutdatedCursor, or the error frame
+	// FutureCursor: the events after afterSeq (the cursor this connection asked from) that the
+	// relay no longer has were never applied. The follower goes past the gap only once OnGap returns nil: an error ends the
+	// connection, and the next one asks from the same cursor (and hears of the same gap).
+	// Serve records the gap and starts its repair (jobs.RecordGap). Nil only logs it.
+	OnGap func(ctx context.Context, afterSeq int64, message string) error
 }
 
 func (c Config) withDefaults() Config {
@@ -141,6 +147,7 @@ func New(cfg Config) (*Firehose, error) {
 		flushNow: make(chan struct{}, 1), metrics: cfg.Metrics,
 		commitEvents: cfg.Metrics.FirehoseEvents.WithLabelValues("commit")}
 	f.st.cursor.Store(-1)
+	f.st.gapAfter.Store(-2) // no gap reported yet (-1 is a cursor: the live tail)
 	return f, nil
 }
 
@@ -177,6 +184,9 @@ type stats struct {
 	pairsRemoved, undecided atomic.Int64
 	// backlog is how many received events wait to be applied.
 	backlog atomic.Int64
+	// dialedFrom is the cursor the current connection asked from (-1: none, the live tail);
+	// gapAfter the cursor after which this process last reported a gap (OnGap).
+	dialedFrom, gapAfter atomic.Int64
 
 	mu      sync.Mutex
 	lastErr string

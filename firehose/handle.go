@@ -34,11 +34,9 @@ func (f *Firehose) apply(ctx context.Context, xev *events.XRPCStreamEvent, t *ta
 		f.observe(t, "identity", xev.RepoIdentity.Time)
 		return nil
 	case xev.RepoInfo != nil:
-		f.handleInfo(xev.RepoInfo, t)
-		return nil
+		return f.handleInfo(ctx, xev.RepoInfo, t)
 	case xev.Error != nil:
-		f.handleErrorFrame(xev.Error, t)
-		return nil
+		return f.handleErrorFrame(ctx, xev.Error, t)
 	}
 	return nil
 }
@@ -192,28 +190,66 @@ func (f *Firehose) handleSync(ctx context.Context, evt *comatproto.SyncSubscribe
 }
 
 // handleInfo logs an #info frame. OutdatedCursor means events between the cursor and the
-// relay's oldest retained event were never seen: the index may miss pairs until a backfill.
-func (f *Firehose) handleInfo(evt *comatproto.SyncSubscribeRepos_Info, t *tally) {
+// relay's oldest retained event were never seen: a gap (reportGap).
+func (f *Firehose) handleInfo(ctx context.Context, evt *comatproto.SyncSubscribeRepos_Info, t *tally) error {
 	f.observe(t, "info", "")
 	msg := ""
 	if evt.Message != nil {
 		msg = *evt.Message
 	}
-	if evt.Name == "OutdatedCursor" {
-		f.log.Warn("relay: cursor older than its retention; events were missed, run a backfill", "message", msg)
-		f.setError("relay #info OutdatedCursor: " + msg + " (events missed; run a backfill)")
-		return
+	if evt.Name != "OutdatedCursor" {
+		f.log.Info("relay #info", "name", evt.Name, "message", msg)
+		return nil
 	}
-	f.log.Info("relay #info", "name", evt.Name, "message", msg)
+	what := "#info OutdatedCursor"
+	if msg != "" {
+		what += ": " + msg
+	}
+	after, err := f.reportGap(ctx, what)
+	if err != nil {
+		return err
+	}
+	state := "gap recorded, see gaps"
+	if f.cfg.OnGap == nil {
+		state = "run colindex start --refresh"
+	}
+	f.setError(fmt.Sprintf("relay #info OutdatedCursor: %s (events after seq %d missed: %s)", msg, after, state))
+	return nil
+}
+
+// reportGap tells OnGap that the events after the cursor this connection asked from were
+// never applied, before the stream goes on past them, and returns that cursor. An error ends
+// the connection, and the next one asks from the same cursor (and hears of the gap again).
+// This process reports a gap after a given cursor once: a relay that keeps answering the same
+// cursor the same way (a held FutureCursor, reconnects of an idle stream) is one gap.
+func (f *Firehose) reportGap(ctx context.Context, what string) (int64, error) {
+	after := f.st.dialedFrom.Load()
+	f.log.Warn("relay: events after the cursor are gone; a gap in the stream", "after_seq", after, "frame", what)
+	if f.cfg.OnGap == nil || f.st.gapAfter.Load() == after {
+		return after, nil
+	}
+	if err := f.cfg.OnGap(ctx, after, what); err != nil {
+		return after, fmt.Errorf("record the gap after seq %d (%s): %w", after, what, err)
+	}
+	f.st.gapAfter.Store(after)
+	return after, nil
 }
 
 // handleErrorFrame logs an error frame (FutureCursor, ConsumerTooSlow, …); the relay closes
-// the connection after it and Run reconnects.
-func (f *Firehose) handleErrorFrame(evt *events.ErrorFrame, t *tally) {
+// the connection after it and Run reconnects. FutureCursor is a gap too: the relay's sequence
+// was reset (or it is another relay), so the events after the saved cursor that the old
+// sequence still had are gone, whatever the operator moves the cursor to.
+func (f *Firehose) handleErrorFrame(ctx context.Context, evt *events.ErrorFrame, t *tally) error {
 	f.observe(t, "error", "")
 	msg := "relay error frame " + describeErrorFrame(evt)
 	f.log.Warn(msg)
+	if evt.Error == "FutureCursor" {
+		if _, err := f.reportGap(ctx, "error frame FutureCursor: "+evt.Message); err != nil {
+			return err
+		}
+	}
 	f.setError(msg)
+	return nil
 }
 
 // describeErrorFrame is an error frame's name and message, and the way out when the operator

@@ -172,9 +172,11 @@ const readBufferBytes = 256 << 10
 // connect runs one relay connection to its end and returns how many events it applied.
 func (f *Firehose) connect(ctx context.Context, tr *tracker) (int64, error) {
 	u := *f.endpoint
-	if mark := tr.watermark(); mark >= 0 {
+	mark := tr.watermark()
+	if mark >= 0 {
 		u.RawQuery = "cursor=" + strconv.FormatInt(mark, 10)
 	}
+	f.st.dialedFrom.Store(mark)
 	dialer := websocket.Dialer{HandshakeTimeout: 15 * time.Second, ReadBufferSize: readBufferBytes}
 	con, resp, err := dialer.DialContext(ctx, u.String(), http.Header{"User-Agent": {"colindex"}})
 	if resp != nil && resp.Body != nil {

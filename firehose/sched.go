@@ -70,7 +70,8 @@ func newScheduler(ctx context.Context, fail context.CancelCauseFunc, f *Firehose
 func (s *scheduler) AddWork(ctx context.Context, repo string, xev *events.XRPCStreamEvent) error {
 	seq, ok := sequence(xev)
 	if !ok {
-		// #info and error frames carry no seq and change nothing in the index.
+		// #info and error frames carry no seq and change nothing in the index; an
+		// OutdatedCursor's gap is recorded here, before any later event is queued.
 		if xev.Error != nil {
 			s.relayErr.Store(xev.Error)
 		}

@@ -51,6 +51,10 @@ type Backfill struct {
 	verifyMaxAttempts int
 	// completion is the completion epoch (completion.go).
 	completion atomic.Int64
+	// gapRepairSource is Config.GapRepairSource; gapRepairWait the wait for a live run
+	// before a gap's refresh asks again (gapRepairWait when 0; tests shorten it).
+	gapRepairSource *source.Source
+	gapRepairWait   time.Duration
 }
 
 func (b *Backfill) maxAttempts() int { return cmp.Or(b.PageMaxAttempts, DefaultPageMaxAttempts) }
@@ -70,6 +74,9 @@ type StartResult struct {
 	SourceListError  string `json:"source_list_error,omitempty" doc:"Why the source's collection list (/v1/listCollections) could not be read, when it serves one and it could not."`
 	// LexiconListDropped is what the cap left out.
 	LexiconListDropped int `json:"lexicon_list_dropped,omitempty" doc:"Lexicon-list collections left out because the list named more than the cap (lexicon_list_max, default 5000)."`
+	// Refreshed and GapsRepairing describe a refresh.
+	Refreshed     int `json:"refreshed,omitempty" doc:"With refresh: collections reopened to be paged again from the beginning (completed ones included), keeping what the index holds."`
+	GapsRepairing int `json:"gaps_repairing,omitempty" doc:"With refresh: open stream gaps this run repairs (their missed adds are back once every collection is complete again)."`
 }
 
 // StartOptions are a start's settings beyond its source.
@@ -79,6 +86,10 @@ type StartOptions struct {
 	// SourceNamed is true when the operator named the source: the start is then refused
 	// (ErrSourceMismatch) while collections it would page are bound to another one.
 	SourceNamed bool
+	// Refresh reopens every collection, completed ones too, so the run pages them all again
+	// from the beginning, keeping what the index holds: the repair of a stream gap (gaps.go),
+	// whose open gaps the run takes on.
+	Refresh bool
 }
 
 // Start discovers collections and starts paging every incomplete one from its own row's
@@ -104,6 +115,11 @@ func (b *Backfill) StartWith(ctx context.Context, src source.Source, opts StartO
 			"(within about %s of their start), then start again", ErrCancelPending, describeJobs(pending), rescueAfter(b.pageTimeout()))
 	}
 	found := b.Discoverer.DiscoverFrom(ctx, src, opts.LexiconListMax)
+	if opts.Refresh {
+		if err := found.completeForRefresh(); err != nil {
+			return StartResult{}, err
+		}
+	}
 
 	tx, err := b.Pool.Begin(ctx)
 	if err != nil {
@@ -117,6 +133,12 @@ func (b *Backfill) StartWith(ctx context.Context, src source.Source, opts StartO
 	})
 	if err != nil {
 		return StartResult{}, fmt.Errorf("record collections: %w", err)
+	}
+	var refreshed int64
+	if opts.Refresh {
+		if refreshed, err = queries.ProgressRefreshAll(ctx, tx); err != nil {
+			return StartResult{}, fmt.Errorf("refresh collections: %w", err)
+		}
 	}
 	incomplete, err := queries.ProgressListIncomplete(ctx, tx)
 	if err != nil {
@@ -151,6 +173,12 @@ func (b *Backfill) StartWith(ctx context.Context, src source.Source, opts StartO
 	if res.UniqueSkippedAsDuplicate {
 		return StartResult{}, ErrRunning
 	}
+	var gaps int64
+	if opts.Refresh {
+		if gaps, err = queries.GapsAssignRun(ctx, tx, run.ID); err != nil {
+			return StartResult{}, fmt.Errorf("assign stream gaps to the refresh: %w", err)
+		}
+	}
 	if len(incomplete) > 0 {
 		// Largest first: River works jobs of one priority in insertion order, so the
 		// longest chains start at once.
@@ -165,10 +193,17 @@ func (b *Backfill) StartWith(ctx context.Context, src source.Source, opts StartO
 			return StartResult{}, fmt.Errorf("enqueue pages: %w", err)
 		}
 	}
-	if err := tx.Commit(ctx); err != nil {
+	commit := func() error { return tx.Commit(ctx) }
+	if opts.Refresh {
+		commit = func() error { return b.leavingComplete(func() error { return tx.Commit(ctx) }) }
+	}
+	if err := commit(); err != nil {
 		return StartResult{}, fmt.Errorf("start backfill: %w", err)
 	}
 	return StartResult{
+		Refreshed:     int(refreshed),
+		GapsRepairing: int(gaps),
+
 		RunID:            run.ID,
 		Collections:      len(incomplete),
 		Discovered:       len(found.Collections),

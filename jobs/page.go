@@ -255,6 +255,12 @@ func (w *PageWorker) commit(ctx context.Context, job *river.Job[PageArgs], row p
 	if err := ix.wait(); err != nil {
 		return false, err
 	}
+	if done {
+		// The last collection to complete after a refresh closes the stream gaps it repairs.
+		if err := closeGaps(ctx, tx); err != nil {
+			return false, err
+		}
+	}
 	if w.beforeCommit != nil {
 		if err := w.beforeCommit(ctx, coll); err != nil {
 			return false, err

@@ -66,6 +66,9 @@ type Config struct {
 	// port. Off, a DID document (which anyone can write) cannot point colindex at an
 	// internal service; turn it on only where PDSes live on a private network.
 	VerifyAllowPrivate bool
+	// GapRepairSource, when set, is the source of the refresh run each new stream gap starts
+	// (gaps.go); nil records gaps and leaves their repair to an operator.
+	GapRepairSource *source.Source
 
 	// verifyTransport, when set (tests only), adjusts the verify HTTP transport.
 	verifyTransport func(*http.Transport)
@@ -199,6 +202,8 @@ func New(cfg Config) (*Backfill, error) {
 	}
 	river.AddWorker(workers, &VerifyCollectionWorker{v: verify})
 	river.AddWorker(workers, &VerifyRepoWorker{v: verify})
+	repair := &RepairGapWorker{} // its Backfill is the one built below
+	river.AddWorker(workers, repair)
 	client, err := river.NewClient(riverpgxv5.New(cfg.Pool), &river.Config{
 		Logger:  cfg.Logger,
 		Workers: workers,
@@ -221,7 +226,7 @@ func New(cfg Config) (*Backfill, error) {
 	if err != nil {
 		return nil, fmt.Errorf("river: %w", err)
 	}
-	return &Backfill{
+	b := &Backfill{
 		Pool:  cfg.Pool,
 		River: client,
 		Index: cfg.Index,
@@ -234,7 +239,10 @@ func New(cfg Config) (*Backfill, error) {
 		logger:          cfg.Logger,
 
 		verifyMaxAttempts: cfg.VerifyMaxAttempts,
-	}, nil
+		gapRepairSource:   cfg.GapRepairSource,
+	}
+	repair.b = b
+	return b, nil
 }
 
 // StartWorkers starts working jobs on ctx. While this process lives, its River client's jobs

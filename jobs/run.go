@@ -32,7 +32,19 @@ func (w *RunWorker) Work(ctx context.Context, job *river.Job[RunArgs]) error {
 	if live {
 		return river.JobSnooze(runPollInterval)
 	}
-	if err := queries.RunFinish(ctx, w.Pool, job.Args.RunID); err != nil {
+	tx, err := w.Pool.Begin(ctx)
+	if err != nil {
+		return fmt.Errorf("finish run %d: %w", job.Args.RunID, err)
+	}
+	defer tx.Rollback(context.WithoutCancel(ctx)) //nolint:errcheck // no-op after commit
+	if err := queries.RunFinish(ctx, tx, job.Args.RunID); err != nil {
+		return fmt.Errorf("finish run %d: %w", job.Args.RunID, err)
+	}
+	// A refresh with no collection to page closes its gaps here (pages close the others).
+	if err := closeGaps(ctx, tx); err != nil {
+		return err
+	}
+	if err := tx.Commit(ctx); err != nil {
 		return fmt.Errorf("finish run %d: %w", job.Args.RunID, err)
 	}
 	return nil

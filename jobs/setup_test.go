@@ -49,6 +49,8 @@ type setupOpts struct {
 	beforeIndexWrite func(collection string)
 	// noStart builds the job system without working jobs: what is enqueued stays as inserted.
 	noStart bool
+	// gapRepair makes the relay the source of stream gaps' refreshes (Config.GapRepairSource).
+	gapRepair bool
 }
 
 func setup(t *testing.T, opts setupOpts) *bundle {
@@ -78,9 +80,13 @@ func setup(t *testing.T, opts setupOpts) *bundle {
 	if opts.lexiconList {
 		cfg.LexiconListURL = relay.URL + "/llms.txt"
 	}
+	if opts.gapRepair {
+		cfg.GapRepairSource = &src
+	}
 	backfill, err := New(cfg)
 	require.NoError(t, err)
 	backfill.cancelWait = opts.cancelWait
+	backfill.gapRepairWait = time.Second
 	// Cleanups run last-in first-out: stop River before the index closes.
 	t.Cleanup(index.Close)
 	if opts.noStart {

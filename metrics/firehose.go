@@ -18,6 +18,7 @@ type Firehose struct {
 	FirehoseRemovals         *prometheus.CounterVec
 	FirehoseRemovalUndecided *prometheus.CounterVec
 	FirehoseAccountsRemoved  prometheus.Counter
+	FirehoseGaps             prometheus.Counter
 }
 
 func newFirehose(factory promauto.Factory) Firehose {
@@ -65,6 +66,10 @@ func newFirehose(factory promauto.Factory) Firehose {
 		FirehoseAccountsRemoved: factory.NewCounter(prometheus.CounterOpts{
 			Name: "colindex_firehose_accounts_removed_total",
 			Help: "Accounts deleted (#account status=deleted) and removed from the index.",
+		}),
+		FirehoseGaps: factory.NewCounter(prometheus.CounterOpts{
+			Name: "colindex_firehose_gaps_total",
+			Help: "Gaps in the stream recorded by this process: the relay answered #info OutdatedCursor, so events were never applied (GET /admin/firehose lists them with their repair).",
 		}),
 	}
 }

@@ -98,6 +98,9 @@ type PeerFirehose struct {
 	Connected bool   `json:"connected"`
 	Cursor    int64  `json:"cursor"`
 	CaughtUp  bool   `json:"caught_up"`
+	// GapsOpen counts the peer's open gaps in the stream: its index may miss adds from
+	// before its cursor (absent from a peer older than gaps: 0).
+	GapsOpen int64 `json:"gaps_open"`
 }
 
 // Health reads a colindex peer's /_health. Its status code is not an error (a peer that is

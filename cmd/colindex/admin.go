@@ -48,7 +48,8 @@ func adminCommands() []*cli.Command {
 			&cli.DurationFlag{Name: "interval", Value: 2 * time.Second, Usage: "refresh interval with --watch"},
 			&cli.Int64Flag{Name: "expect-dids", Usage: "DIDs the backfill will import, for an ETA (bsky.network: about 61000000)"},
 			&cli.IntFlag{Name: "recent", Value: 10, Usage: "incomplete collections to list"}),
-		cmd("start", "start a backfill", "[source]", start),
+		cmd("start", "start a backfill", "[source]", start,
+			&cli.BoolFlag{Name: "refresh", Usage: "page every collection again from the beginning, completed ones too (repairs the stream's open gaps)"}),
 		cmd("full", "print the full status JSON", "", full),
 		cmd("cancel", "cancel the running backfill (cursors are kept)", "", simple("cancel")),
 		cmd("pause", "pause paging", "", simple("pause")),
@@ -220,6 +221,9 @@ func start(c *cli.Context) error {
 	if src := c.Args().First(); src != "" {
 		params.Source = &src
 	}
+	if refresh := c.Bool("refresh"); refresh {
+		params.Refresh = &refresh
+	}
 	r, err := a.client.StartBackfillWithResponse(c.Context, params)
 	if err != nil {
 		return a.unreachable(err)
@@ -230,6 +234,14 @@ func start(c *cli.Context) error {
 	res := r.JSON200
 	fmt.Fprintf(c.App.Writer, "started run %d: %s to page (%d discovered, %d new, %d already complete)\n",
 		res.RunID, count(res.Collections, "collection"), res.Discovered, res.Added, res.AlreadyComplete)
+	if res.Refreshed != nil {
+		var gaps int64
+		if res.GapsRepairing != nil {
+			gaps = *res.GapsRepairing
+		}
+		fmt.Fprintf(c.App.Writer, "refresh: %s paged again from the beginning; %s in the stream repaired once they complete\n",
+			count(*res.Refreshed, "collection"), count(gaps, "open gap"))
+	}
 	if res.LexiconListError != nil {
 		fmt.Fprintf(c.App.Writer, "warning: lexicon list: %s\n", *res.LexiconListError)
 	}

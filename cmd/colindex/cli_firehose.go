@@ -50,10 +50,34 @@ func firehoseLine(fh *goclient.FirehoseStatus) string {
 		fh.URL, state, cursor, (time.Duration(fh.LagSeconds * float64(time.Second))).Round(time.Millisecond),
 		count(fh.EventsTotal, "event"), count(fh.CommitsTotal, "commit"), count(fh.AccountsRemoved, "account"),
 		count(fh.PairsRemoved, "pair"), thousands(fh.RemovalsUndecided), count(fh.Reconnects, "reconnect"))
+	if g := gapsNote(fh.Gaps); g != "" {
+		line += "; " + g
+	}
 	if fh.LastError != "" {
 		line += "; last error: " + fh.LastError
 	}
 	return line
+}
+
+// gapsNote says what the open gaps in the stream are and where their repair stands; "" when
+// none is open.
+func gapsNote(gaps []goclient.Gap) string {
+	var open []goclient.Gap
+	for _, g := range gaps {
+		if g.RepairedAt == nil {
+			open = append(open, g)
+		}
+	}
+	if len(open) == 0 {
+		return ""
+	}
+	oldest := open[len(open)-1] // newest first
+	repair := "repair waiting for a refresh run"
+	if oldest.RepairRunID != nil {
+		repair = fmt.Sprintf("repair: refresh run %d", *oldest.RepairRunID)
+	}
+	return fmt.Sprintf("%s in the stream (events after seq %s missed, %s; %s): pairs added then may be missing",
+		count(int64(len(open)), "open gap"), thousands(oldest.AfterSeq), oldest.DetectedAt.UTC().Format(time.RFC3339), repair)
 }
 
 // firehoseCommand prints the stream follower's state: one line, or the JSON with --json.
@@ -135,12 +159,16 @@ func movedCursorLine(m *goclient.MovedCursor) string {
 	default:
 		from = strconv.FormatInt(*m.Previous, 10)
 	}
+	gap := ""
+	if m.GapID != nil {
+		gap = fmt.Sprintf("; gap %d recorded for the events skipped, repaired by a refresh run (colindex firehose shows it)", *m.GapID)
+	}
 	switch {
 	case m.Cursor < 0:
-		return fmt.Sprintf("firehose cursor of %s moved from %s to the live tail: events before it are skipped (a backfill makes them up)", m.URL, from)
+		return fmt.Sprintf("firehose cursor of %s moved from %s to the live tail: events before it are skipped%s", m.URL, from, gap)
 	case m.Previous != nil && m.Cursor < *m.Previous:
 		return fmt.Sprintf("firehose cursor of %s moved back from %s to %d: the events after it are replayed, which changes nothing twice", m.URL, from, m.Cursor)
 	default:
-		return fmt.Sprintf("firehose cursor of %s moved from %s to %d: the stream resumes after it", m.URL, from, m.Cursor)
+		return fmt.Sprintf("firehose cursor of %s moved from %s to %d: the stream resumes after it%s", m.URL, from, m.Cursor, gap)
 	}
 }

@@ -33,6 +33,8 @@ type config struct {
 	LogFormat      string
 	// ReplicaOf is the colindex this one copies (replica mode); empty for a standalone.
 	ReplicaOf string
+	// GapRepair starts a refresh run for each gap in the stream (jobs/gaps.go).
+	GapRepair bool
 	// Warnings are what serve logs at start (no logger exists yet here): settings that work
 	// but should change. They never quote the password.
 	Warnings []string
@@ -86,6 +88,8 @@ func serveFlags() []cli.Flag {
 			Usage: "attempts per page before its collection stops with the error (backoff 1 s … 5 min)"},
 		&cli.Float64Flag{Name: "source-rps", EnvVars: []string{"COLINDEX_SOURCE_RPS"}, Value: 10,
 			Usage: "most requests per second to one source, over all collections (0: no cap)"},
+		&cli.BoolFlag{Name: "gap-repair", EnvVars: []string{"COLINDEX_GAP_REPAIR"}, Value: true,
+			Usage: "when the relay no longer has the events after the saved cursor (#info OutdatedCursor), page every collection again from the default source (a replica: its peer) to put back the adds they carried; false only records the gap"},
 		&cli.StringFlag{Name: "replica-of", EnvVars: []string{"COLINDEX_REPLICA_OF"},
 			Usage: "replica mode: copy this colindex (http(s)://host:port), then follow the same firehose; /_health answers 503 until ready"},
 	}
@@ -110,6 +114,7 @@ func loadConfig(c *cli.Context) (config, error) {
 		SourceRPS:      c.Float64("source-rps"),
 		LogFormat:      c.String("log-format"),
 		ReplicaOf:      strings.TrimSpace(c.String("replica-of")),
+		GapRepair:      c.Bool("gap-repair"),
 	}
 	switch {
 	case cfg.AdminPassword == "":

@@ -70,7 +70,16 @@ func TestEndToEndFirehoseCursorMoves(t *testing.T) {
 	out, err := svc.cli(t, env, "firehose-cursor", "900")
 	require.NoError(t, err, out)
 	require.Contains(t, out, fmt.Sprintf("moved from %d to 900", last))
+	require.Contains(t, out, "gap 1 recorded for the events skipped", "a move forward skips events: a gap")
 	waitFor("FutureCursor is reported", func() bool { return strings.Contains(status().LastError, "FutureCursor") })
+	waitFor("FutureCursor is recorded as a gap after 900", func() bool {
+		for _, g := range svc.gaps().Gaps {
+			if g.AfterSeq == 900 {
+				return true
+			}
+		}
+		return false
+	})
 	require.EqualValues(t, 900, status().Cursor, "held, not guessed")
 	out, err = svc.cli(t, env, "firehose")
 	require.NoError(t, err, out)
@@ -79,6 +88,7 @@ func TestEndToEndFirehoseCursorMoves(t *testing.T) {
 	out, err = svc.cli(t, env, "firehose-cursor", "0")
 	require.NoError(t, err, out)
 	require.Contains(t, out, "moved back from 900 to 0: the events after it are replayed")
+	require.NotContains(t, out, "gap", "a move back replays: no gap")
 	waitFor("the replay reaches the last event", func() bool { st := status(); return st.Cursor >= last && st.Cursor < 900 })
 	requireListings()
 
@@ -87,10 +97,12 @@ func TestEndToEndFirehoseCursorMoves(t *testing.T) {
 	var moved struct {
 		Cursor, Previous int64
 		URL              string
+		GapID            *int64 `json:"gap_id"`
 	}
 	require.NoError(t, json.Unmarshal([]byte(out), &moved), out)
 	require.EqualValues(t, -1, moved.Cursor)
 	require.Equal(t, last, moved.Previous)
+	require.NotNil(t, moved.GapID, "a move to the live tail skips events: a gap (the first one again while its refresh has not started)")
 	waitFor("a dial at the live tail", func() bool {
 		cs := relay.Cursors()
 		return cs[len(cs)-1] == "" && len(cs) > 2 && status().Connected
@@ -111,14 +123,16 @@ func TestMovedCursorLine(t *testing.T) {
 	for _, tc := range []struct {
 		previous *int64
 		cursor   int64
+		gap      *int64
 		says     string
 	}{
-		{nil, 5, "moved from none saved to 5: the stream resumes after it"},
-		{p(-1), 5, "moved from the live tail to 5: the stream resumes after it"},
-		{p(9), 5, "moved back from 9 to 5: the events after it are replayed"},
-		{p(9), -1, "moved from 9 to the live tail: events before it are skipped"},
+		{nil, 5, nil, "moved from none saved to 5: the stream resumes after it"},
+		{p(-1), 5, nil, "moved from the live tail to 5: the stream resumes after it"},
+		{p(9), 5, nil, "moved back from 9 to 5: the events after it are replayed"},
+		{p(9), -1, p(3), "moved from 9 to the live tail: events before it are skipped; gap 3 recorded"},
+		{p(9), 12, p(4), "moved from 9 to 12: the stream resumes after it; gap 4 recorded"},
 	} {
-		line := movedCursorLine(&goclient.MovedCursor{URL: "wss://relay.example", Cursor: tc.cursor, Previous: tc.previous})
+		line := movedCursorLine(&goclient.MovedCursor{URL: "wss://relay.example", Cursor: tc.cursor, Previous: tc.previous, GapID: tc.gap})
 		require.Contains(t, line, tc.says)
 	}
 }

@@ -88,6 +88,9 @@ func (r *replica) trySeed(ctx context.Context) (bool, error) {
 		return false, fmt.Errorf("%w: the peer follows %s, this colindex %s", errReplicaRelay, h.Firehose.URL, r.follower.Relay())
 	case h.Firehose.Cursor < 0:
 		return false, errors.New("the peer's stream has no durable cursor yet")
+	case h.Firehose.GapsOpen > 0:
+		// Its index may miss adds from before its cursor, which this stream would never see.
+		return false, fmt.Errorf("the peer's stream has %d open gap(s); waiting for its refresh to repair them", h.Firehose.GapsOpen)
 	}
 	seeded, err := r.follower.SeedCursor(ctx, h.Firehose.Cursor)
 	if err != nil {

@@ -19,7 +19,8 @@ import (
 
 // A replica's stream starts at its peer's durable cursor, read from the peer's /_health:
 // only a peer that follows the same relay is trusted (another relay's seq means nothing), a
-// peer with no durable cursor yet is waited for, and a cursor already saved (a restart) wins.
+// peer with no durable cursor yet is waited for, as is one with an open gap in its stream (its
+// index may miss adds from before its cursor), and a cursor already saved (a restart) wins.
 func TestReplicaSeedsItsStreamFromThePeer(t *testing.T) {
 	t.Parallel()
 	var answer atomic.Value
@@ -56,6 +57,13 @@ func TestReplicaSeedsItsStreamFromThePeer(t *testing.T) {
 	_, saved, err := follower.SavedCursor(ctx)
 	require.NoError(t, err)
 	require.False(t, saved, "nothing is saved before the peer has a cursor")
+	answer.Store(`{"status":"ok","firehose":{"url":"wss://relay.example","cursor":42,"gaps_open":1}}`)
+	done, err = rep.trySeed(ctx)
+	require.False(t, done)
+	require.ErrorContains(t, err, "1 open gap")
+	_, saved, err = follower.SavedCursor(ctx)
+	require.NoError(t, err)
+	require.False(t, saved, "nothing is saved while the peer's index may miss adds")
 
 	answer.Store(health("wss://relay.example", 42))
 	done, err = rep.trySeed(ctx)

@@ -98,6 +98,10 @@ func serve(c *cli.Context) error {
 			OnUnknownActivation: replicaActivation(cfg.ReplicaOf != "", func(ctx context.Context, did string) error {
 				return backfill.EnqueueVerifyRepo(ctx, did)
 			}),
+			OnGap: func(ctx context.Context, afterSeq int64, message string) error {
+				_, err := backfill.RecordGap(ctx, follower.Relay(), afterSeq, message)
+				return err
+			},
 		})
 		if err != nil {
 			return err
@@ -119,6 +123,10 @@ func serve(c *cli.Context) error {
 		}
 	}
 	sources := source.NewClient(cfg.SourceRPS, source.WithMetrics(m))
+	gapSource, err := gapRepairSource(cfg)
+	if err != nil {
+		return err
+	}
 	backfill, err = jobs.New(jobs.Config{
 		Pool:            pool,
 		Index:           index,
@@ -135,6 +143,7 @@ func serve(c *cli.Context) error {
 		PDSRate:         cfg.PDSRate,
 
 		VerifyAllowPrivate: cfg.AllowPrivate,
+		GapRepairSource:    gapSource,
 	})
 	if err != nil {
 		return err
@@ -258,4 +267,21 @@ func serve(c *cli.Context) error {
 	}
 	log.Info("stopped")
 	return exitErr
+}
+
+// gapRepairSource is where a stream gap's refresh pages from (nil: gaps are only recorded):
+// the default source, or a replica's peer.
+func gapRepairSource(cfg config) (*source.Source, error) {
+	if !cfg.GapRepair {
+		return nil, nil
+	}
+	raw, name := cfg.DefaultSource, "COLINDEX_DEFAULT_SOURCE"
+	if cfg.ReplicaOf != "" {
+		raw, name = cfg.ReplicaOf, "COLINDEX_REPLICA_OF"
+	}
+	src, err := source.Parse(raw)
+	if err != nil {
+		return nil, fmt.Errorf("%s (the source of a stream gap's repair; COLINDEX_GAP_REPAIR=false turns it off): %w", name, err)
+	}
+	return &src, nil
 }

@@ -47,6 +47,16 @@ type FirehoseCursor struct {
 	Generation int64
 }
 
+type FirehoseGap struct {
+	ID          int64
+	Relay       string
+	AfterSeq    int64
+	Message     string
+	DetectedAt  time.Time
+	RepairRunID *int64
+	RepairedAt  *time.Time
+}
+
 type IndexIdentity struct {
 	Singleton  bool
 	IndexID    string

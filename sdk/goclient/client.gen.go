@@ -309,9 +309,12 @@ type FirehoseStatus struct {
 	Cursor          int64 `json:"cursor"`
 
 	// Enabled False when the firehose is disabled (COLINDEX_FIREHOSE_URL empty).
-	Enabled       bool       `json:"enabled"`
-	EventsTotal   int64      `json:"events_total"`
-	Following     bool       `json:"following"`
+	Enabled     bool  `json:"enabled"`
+	EventsTotal int64 `json:"events_total"`
+	Following   bool  `json:"following"`
+
+	// Gaps Gaps in the stream (the relay answered #info OutdatedCursor: events after the saved cursor were gone), every open one and the latest few, newest first. While a gap is open the index may miss pairs added in it; removals and status changes in it are never recovered.
+	Gaps          []Gap      `json:"gaps"`
 	LagSeconds    float64    `json:"lag_seconds"`
 	LastError     string     `json:"last_error"`
 	LastEventTime *time.Time `json:"last_event_time"`
@@ -325,6 +328,26 @@ type FirehoseStatus struct {
 	VerifyJobs        VerifyJobCounts  `json:"verify_jobs"`
 }
 
+// Gap defines model for Gap.
+type Gap struct {
+	// AfterSeq The durable cursor the follower asked to resume after: the events after it, up to the oldest the relay still had, were never applied.
+	AfterSeq   int64     `json:"after_seq"`
+	DetectedAt time.Time `json:"detected_at"`
+	ID         int64     `json:"id"`
+
+	// Message The relay's #info message.
+	Message *string `json:"message,omitempty"`
+
+	// Relay The relay whose stream had the gap.
+	Relay string `json:"relay"`
+
+	// RepairRunID The refresh run (every collection paged again from the beginning) that repairs the gap's missed adds, once it has started.
+	RepairRunID *int64 `json:"repair_run_id,omitempty"`
+
+	// RepairedAt When every collection was complete again after that refresh: adds missed in the gap are back. Removals and status changes missed in it are not (no source tells them).
+	RepairedAt *time.Time `json:"repaired_at,omitempty"`
+}
+
 // HealthFirehose defines model for HealthFirehose.
 type HealthFirehose struct {
 	// CaughtUp Connected, with a durable cursor, and not behind (no backlog, events less than 10 s old).
@@ -336,6 +359,9 @@ type HealthFirehose struct {
 
 	// Following This process follows the stream (one per database does).
 	Following bool `json:"following"`
+
+	// GapsOpen Open gaps in the stream (GET /admin/firehose lists them): until their refresh completes the index may miss adds from before the cursor, so a replica does not start its stream from this cursor.
+	GapsOpen int64 `json:"gaps_open"`
 
 	// URL The relay followed (normalised base URL).
 	URL string `json:"url"`
@@ -476,6 +502,9 @@ type MovedCursor struct {
 	// Cursor The cursor now saved (-1: the live tail).
 	Cursor int64 `json:"cursor"`
 
+	// GapID The gap in the stream the move opened: a move forward or to the live tail skips the events after the previous cursor, recorded as a gap (listed by GET /admin/firehose) and repaired like the relay's OutdatedCursor. Absent for a move back, which replays.
+	GapID *int64 `json:"gap_id,omitempty"`
+
 	// Generation The move's number; a follower that began from an earlier one stops and follows again from this cursor.
 	Generation int64 `json:"generation"`
 
@@ -540,6 +569,9 @@ type StartResult struct {
 	// Discovered Collections found by discovery (lexicon list ∪ index ∪ the source's own collection list, when it serves one).
 	Discovered int64 `json:"discovered"`
 
+	// GapsRepairing With refresh: open stream gaps this run repairs (their missed adds are back once every collection is complete again).
+	GapsRepairing *int64 `json:"gaps_repairing,omitempty"`
+
 	// IndexScanError Why the index could not be scanned, when it could not.
 	IndexScanError *string `json:"index_scan_error,omitempty"`
 
@@ -548,6 +580,9 @@ type StartResult struct {
 
 	// LexiconListError Why the lexicon list could not be read, when it could not.
 	LexiconListError *string `json:"lexicon_list_error,omitempty"`
+
+	// Refreshed With refresh: collections reopened to be paged again from the beginning (completed ones included), keeping what the index holds.
+	Refreshed *int64 `json:"refreshed,omitempty"`
 
 	// RunID Identifier of the run.
 	RunID int64 `json:"run_id"`
@@ -610,6 +645,9 @@ type StartBackfillParams struct {
 
 	// LexiconListMax Most collections the lexicon list may add to this run (default 5000); the run reports what the cap left out as lexicon_list_dropped.
 	LexiconListMax *int64 `form:"lexicon_list_max,omitempty" json:"lexicon_list_max,omitempty"`
+
+	// Refresh Page every collection again from the beginning, completed ones too, keeping what the index holds (a page never puts back a pair the stream removed). The repair of a gap in the stream (GET /admin/firehose lists gaps): the run takes on every open gap, which is repaired once every collection is complete again. colindex starts one by itself for each new gap unless COLINDEX_GAP_REPAIR=false.
+	Refresh *bool `form:"refresh,omitempty" json:"refresh,omitempty"`
 }
 
 // ListCollectionsParams defines parameters for ListCollections.
@@ -811,14 +849,14 @@ type ClientInterface interface {
 
 	// GetFirehoseStatus Read the firehose follower's state
 	//
-	// Whether this process follows the relay's subscribeRepos (one process per database does), whether it is connected, the durable cursor (the seq of the last event whose effects are durable in the index), the newest event's time and lag, and counters since the process started.
+	// Whether this process follows the relay's subscribeRepos (one process per database does), whether it is connected, the durable cursor (the seq of the last event whose effects are durable in the index), the newest event's time and lag, counters since the process started, and the gaps in the stream with their repair.
 	//
 	// Corresponds with GET /admin/firehose (the `GetFirehoseStatus` operationId).
 	GetFirehoseStatus(ctx context.Context, reqEditors ...RequestEditorFn) (*http.Response, error)
 
 	// MoveFirehoseCursorWithBody Move the firehose cursor
 	//
-	// Makes cursor the durable cursor of the configured relay: the follower (in whichever process follows) notices within a few seconds, and resumes with the events after it, or at the relay's live tail for -1. Moving back replays events, which changes nothing twice (adds are idempotent, removals final); moving forward or to the live tail skips events, which only a backfill makes up for. This is the way out when the relay answers FutureCursor (its sequence was reset, so the saved cursor is ahead of it): the follower never picks a new cursor by itself. 409 when the firehose is disabled.
+	// Makes cursor the durable cursor of the configured relay: the follower (in whichever process follows) notices within a few seconds, and resumes with the events after it, or at the relay's live tail for -1. Moving back replays events, which changes nothing twice (adds are idempotent, removals final); moving forward or to the live tail skips events: the move records a gap in the stream after the previous cursor (gap_id), repaired by a refresh as the relay's OutdatedCursor is. This is the way out when the relay answers FutureCursor (its sequence was reset, so the saved cursor is ahead of it): the follower never picks a new cursor by itself. 409 when the firehose is disabled.
 	//
 	// Takes any type of body and a specified content type.
 	//
@@ -827,7 +865,7 @@ type ClientInterface interface {
 
 	// MoveFirehoseCursor Move the firehose cursor
 	//
-	// Makes cursor the durable cursor of the configured relay: the follower (in whichever process follows) notices within a few seconds, and resumes with the events after it, or at the relay's live tail for -1. Moving back replays events, which changes nothing twice (adds are idempotent, removals final); moving forward or to the live tail skips events, which only a backfill makes up for. This is the way out when the relay answers FutureCursor (its sequence was reset, so the saved cursor is ahead of it): the follower never picks a new cursor by itself. 409 when the firehose is disabled.
+	// Makes cursor the durable cursor of the configured relay: the follower (in whichever process follows) notices within a few seconds, and resumes with the events after it, or at the relay's live tail for -1. Moving back replays events, which changes nothing twice (adds are idempotent, removals final); moving forward or to the live tail skips events: the move records a gap in the stream after the previous cursor (gap_id), repaired by a refresh as the relay's OutdatedCursor is. This is the way out when the relay answers FutureCursor (its sequence was reset, so the saved cursor is ahead of it): the follower never picks a new cursor by itself. 409 when the firehose is disabled.
 	//
 	// Takes a body of the `application/json` content type.
 	//
@@ -1049,7 +1087,7 @@ func (c *Client) ResetCollection(ctx context.Context, collection string, reqEdit
 
 // GetFirehoseStatus Read the firehose follower's state
 //
-// Whether this process follows the relay's subscribeRepos (one process per database does), whether it is connected, the durable cursor (the seq of the last event whose effects are durable in the index), the newest event's time and lag, and counters since the process started.
+// Whether this process follows the relay's subscribeRepos (one process per database does), whether it is connected, the durable cursor (the seq of the last event whose effects are durable in the index), the newest event's time and lag, counters since the process started, and the gaps in the stream with their repair.
 //
 // Corresponds with GET /admin/firehose (the `GetFirehoseStatus` operationId).
 func (c *Client) GetFirehoseStatus(ctx context.Context, reqEditors ...RequestEditorFn) (*http.Response, error) {
@@ -1066,7 +1104,7 @@ func (c *Client) GetFirehoseStatus(ctx context.Context, reqEditors ...RequestEdi
 
 // MoveFirehoseCursorWithBody Move the firehose cursor
 //
-// Makes cursor the durable cursor of the configured relay: the follower (in whichever process follows) notices within a few seconds, and resumes with the events after it, or at the relay's live tail for -1. Moving back replays events, which changes nothing twice (adds are idempotent, removals final); moving forward or to the live tail skips events, which only a backfill makes up for. This is the way out when the relay answers FutureCursor (its sequence was reset, so the saved cursor is ahead of it): the follower never picks a new cursor by itself. 409 when the firehose is disabled.
+// Makes cursor the durable cursor of the configured relay: the follower (in whichever process follows) notices within a few seconds, and resumes with the events after it, or at the relay's live tail for -1. Moving back replays events, which changes nothing twice (adds are idempotent, removals final); moving forward or to the live tail skips events: the move records a gap in the stream after the previous cursor (gap_id), repaired by a refresh as the relay's OutdatedCursor is. This is the way out when the relay answers FutureCursor (its sequence was reset, so the saved cursor is ahead of it): the follower never picks a new cursor by itself. 409 when the firehose is disabled.
 //
 // Takes any type of body and a specified content type.
 //
@@ -1085,7 +1123,7 @@ func (c *Client) MoveFirehoseCursorWithBody(ctx context.Context, contentType str
 
 // MoveFirehoseCursor Move the firehose cursor
 //
-// Makes cursor the durable cursor of the configured relay: the follower (in whichever process follows) notices within a few seconds, and resumes with the events after it, or at the relay's live tail for -1. Moving back replays events, which changes nothing twice (adds are idempotent, removals final); moving forward or to the live tail skips events, which only a backfill makes up for. This is the way out when the relay answers FutureCursor (its sequence was reset, so the saved cursor is ahead of it): the follower never picks a new cursor by itself. 409 when the firehose is disabled.
+// Makes cursor the durable cursor of the configured relay: the follower (in whichever process follows) notices within a few seconds, and resumes with the events after it, or at the relay's live tail for -1. Moving back replays events, which changes nothing twice (adds are idempotent, removals final); moving forward or to the live tail skips events: the move records a gap in the stream after the previous cursor (gap_id), repaired by a refresh as the relay's OutdatedCursor is. This is the way out when the relay answers FutureCursor (its sequence was reset, so the saved cursor is ahead of it): the follower never picks a new cursor by itself. 409 when the firehose is disabled.
 //
 // Takes a body of the `application/json` content type.
 //
@@ -1250,6 +1288,18 @@ func NewStartBackfillRequest(server string, params *StartBackfillParams) (*http.
 		if params.LexiconListMax != nil {
 
 			if queryFrag, err := runtime.StyleParamWithOptions("form", false, "lexicon_list_max", *params.LexiconListMax, runtime.StyleParamOptions{ParamLocation: runtime.ParamLocationQuery, Type: "integer", Format: "int64"}); err != nil {
+				return nil, err
+			} else {
+				for _, qp := range strings.Split(queryFrag, "&") {
+					rawQueryFragments = append(rawQueryFragments, qp)
+				}
+			}
+
+		}
+
+		if params.Refresh != nil {
+
+			if queryFrag, err := runtime.StyleParamWithOptions("form", false, "refresh", *params.Refresh, runtime.StyleParamOptions{ParamLocation: runtime.ParamLocationQuery, Type: "boolean", Format: ""}); err != nil {
 				return nil, err
 			} else {
 				for _, qp := range strings.Split(queryFrag, "&") {
@@ -1935,7 +1985,7 @@ type ClientWithResponsesInterface interface {
 
 	// GetFirehoseStatusWithResponse Read the firehose follower's state
 	//
-	// Whether this process follows the relay's subscribeRepos (one process per database does), whether it is connected, the durable cursor (the seq of the last event whose effects are durable in the index), the newest event's time and lag, and counters since the process started.
+	// Whether this process follows the relay's subscribeRepos (one process per database does), whether it is connected, the durable cursor (the seq of the last event whose effects are durable in the index), the newest event's time and lag, counters since the process started, and the gaps in the stream with their repair.
 	//
 	// Returns a wrapper object for the known response body format(s).
 	//
@@ -1944,7 +1994,7 @@ type ClientWithResponsesInterface interface {
 
 	// MoveFirehoseCursorWithBodyWithResponse Move the firehose cursor
 	//
-	// Makes cursor the durable cursor of the configured relay: the follower (in whichever process follows) notices within a few seconds, and resumes with the events after it, or at the relay's live tail for -1. Moving back replays events, which changes nothing twice (adds are idempotent, removals final); moving forward or to the live tail skips events, which only a backfill makes up for. This is the way out when the relay answers FutureCursor (its sequence was reset, so the saved cursor is ahead of it): the follower never picks a new cursor by itself. 409 when the firehose is disabled.
+	// Makes cursor the durable cursor of the configured relay: the follower (in whichever process follows) notices within a few seconds, and resumes with the events after it, or at the relay's live tail for -1. Moving back replays events, which changes nothing twice (adds are idempotent, removals final); moving forward or to the live tail skips events: the move records a gap in the stream after the previous cursor (gap_id), repaired by a refresh as the relay's OutdatedCursor is. This is the way out when the relay answers FutureCursor (its sequence was reset, so the saved cursor is ahead of it): the follower never picks a new cursor by itself. 409 when the firehose is disabled.
 	//
 	// Takes any type of body and a specified content type, and returns a wrapper object for the known response body format(s).
 	//
@@ -1953,7 +2003,7 @@ type ClientWithResponsesInterface interface {
 
 	// MoveFirehoseCursorWithResponse Move the firehose cursor
 	//
-	// Makes cursor the durable cursor of the configured relay: the follower (in whichever process follows) notices within a few seconds, and resumes with the events after it, or at the relay's live tail for -1. Moving back replays events, which changes nothing twice (adds are idempotent, removals final); moving forward or to the live tail skips events, which only a backfill makes up for. This is the way out when the relay answers FutureCursor (its sequence was reset, so the saved cursor is ahead of it): the follower never picks a new cursor by itself. 409 when the firehose is disabled.
+	// Makes cursor the durable cursor of the configured relay: the follower (in whichever process follows) notices within a few seconds, and resumes with the events after it, or at the relay's live tail for -1. Moving back replays events, which changes nothing twice (adds are idempotent, removals final); moving forward or to the live tail skips events: the move records a gap in the stream after the previous cursor (gap_id), repaired by a refresh as the relay's OutdatedCursor is. This is the way out when the relay answers FutureCursor (its sequence was reset, so the saved cursor is ahead of it): the follower never picks a new cursor by itself. 409 when the firehose is disabled.
 	//
 	// Takes a body of the `application/json` content type, and returns a wrapper object for the known response body format(s).
 	//
@@ -3179,7 +3229,7 @@ func (c *ClientWithResponses) ResetCollectionWithResponse(ctx context.Context, c
 
 // GetFirehoseStatusWithResponse Read the firehose follower's state
 //
-// Whether this process follows the relay's subscribeRepos (one process per database does), whether it is connected, the durable cursor (the seq of the last event whose effects are durable in the index), the newest event's time and lag, and counters since the process started.
+// Whether this process follows the relay's subscribeRepos (one process per database does), whether it is connected, the durable cursor (the seq of the last event whose effects are durable in the index), the newest event's time and lag, counters since the process started, and the gaps in the stream with their repair.
 //
 // Returns a wrapper object for the known response body format(s).
 //
@@ -3194,7 +3244,7 @@ func (c *ClientWithResponses) GetFirehoseStatusWithResponse(ctx context.Context,
 
 // MoveFirehoseCursorWithBodyWithResponse Move the firehose cursor
 //
-// Makes cursor the durable cursor of the configured relay: the follower (in whichever process follows) notices within a few seconds, and resumes with the events after it, or at the relay's live tail for -1. Moving back replays events, which changes nothing twice (adds are idempotent, removals final); moving forward or to the live tail skips events, which only a backfill makes up for. This is the way out when the relay answers FutureCursor (its sequence was reset, so the saved cursor is ahead of it): the follower never picks a new cursor by itself. 409 when the firehose is disabled.
+// Makes cursor the durable cursor of the configured relay: the follower (in whichever process follows) notices within a few seconds, and resumes with the events after it, or at the relay's live tail for -1. Moving back replays events, which changes nothing twice (adds are idempotent, removals final); moving forward or to the live tail skips events: the move records a gap in the stream after the previous cursor (gap_id), repaired by a refresh as the relay's OutdatedCursor is. This is the way out when the relay answers FutureCursor (its sequence was reset, so the saved cursor is ahead of it): the follower never picks a new cursor by itself. 409 when the firehose is disabled.
 //
 // Takes any type of body and a specified content type, and returns a wrapper object for the known response body format(s).
 //
@@ -3209,7 +3259,7 @@ func (c *ClientWithResponses) MoveFirehoseCursorWithBodyWithResponse(ctx context
 
 // MoveFirehoseCursorWithResponse Move the firehose cursor
 //
-// Makes cursor the durable cursor of the configured relay: the follower (in whichever process follows) notices within a few seconds, and resumes with the events after it, or at the relay's live tail for -1. Moving back replays events, which changes nothing twice (adds are idempotent, removals final); moving forward or to the live tail skips events, which only a backfill makes up for. This is the way out when the relay answers FutureCursor (its sequence was reset, so the saved cursor is ahead of it): the follower never picks a new cursor by itself. 409 when the firehose is disabled.
+// Makes cursor the durable cursor of the configured relay: the follower (in whichever process follows) notices within a few seconds, and resumes with the events after it, or at the relay's live tail for -1. Moving back replays events, which changes nothing twice (adds are idempotent, removals final); moving forward or to the live tail skips events: the move records a gap in the stream after the previous cursor (gap_id), repaired by a refresh as the relay's OutdatedCursor is. This is the way out when the relay answers FutureCursor (its sequence was reset, so the saved cursor is ahead of it): the follower never picks a new cursor by itself. 409 when the firehose is disabled.
 //
 // Takes a body of the `application/json` content type, and returns a wrapper object for the known response body format(s).
 //

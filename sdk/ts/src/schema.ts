@@ -197,7 +197,7 @@ export interface paths {
         };
         /**
          * Read the firehose follower's state
-         * @description Whether this process follows the relay's subscribeRepos (one process per database does), whether it is connected, the durable cursor (the seq of the last event whose effects are durable in the index), the newest event's time and lag, and counters since the process started.
+         * @description Whether this process follows the relay's subscribeRepos (one process per database does), whether it is connected, the durable cursor (the seq of the last event whose effects are durable in the index), the newest event's time and lag, counters since the process started, and the gaps in the stream with their repair.
          */
         get: operations["getFirehoseStatus"];
         put?: never;
@@ -218,7 +218,7 @@ export interface paths {
         get?: never;
         /**
          * Move the firehose cursor
-         * @description Makes cursor the durable cursor of the configured relay: the follower (in whichever process follows) notices within a few seconds, and resumes with the events after it, or at the relay's live tail for -1. Moving back replays events, which changes nothing twice (adds are idempotent, removals final); moving forward or to the live tail skips events, which only a backfill makes up for. This is the way out when the relay answers FutureCursor (its sequence was reset, so the saved cursor is ahead of it): the follower never picks a new cursor by itself. 409 when the firehose is disabled.
+         * @description Makes cursor the durable cursor of the configured relay: the follower (in whichever process follows) notices within a few seconds, and resumes with the events after it, or at the relay's live tail for -1. Moving back replays events, which changes nothing twice (adds are idempotent, removals final); moving forward or to the live tail skips events: the move records a gap in the stream after the previous cursor (gap_id), repaired by a refresh as the relay's OutdatedCursor is. This is the way out when the relay answers FutureCursor (its sequence was reset, so the saved cursor is ahead of it): the follower never picks a new cursor by itself. 409 when the firehose is disabled.
          */
         put: operations["moveFirehoseCursor"];
         post?: never;
@@ -483,6 +483,8 @@ export interface components {
             /** Format: int64 */
             events_total: number;
             following: boolean;
+            /** @description Gaps in the stream (the relay answered #info OutdatedCursor: events after the saved cursor were gone), every open one and the latest few, newest first. While a gap is open the index may miss pairs added in it; removals and status changes in it are never recovered. */
+            gaps: components["schemas"]["Gap"][];
             /** Format: double */
             lag_seconds: number;
             last_error: string;
@@ -502,6 +504,31 @@ export interface components {
             /** @description Checks with accounts' PDSes: queued (across processes), done and failed (this process). */
             verify_jobs: components["schemas"]["VerifyJobCounts"];
         };
+        Gap: {
+            /**
+             * Format: int64
+             * @description The durable cursor the follower asked to resume after: the events after it, up to the oldest the relay still had, were never applied.
+             */
+            after_seq: number;
+            /** Format: date-time */
+            detected_at: string;
+            /** Format: int64 */
+            id: number;
+            /** @description The relay's #info message. */
+            message?: string;
+            /** @description The relay whose stream had the gap. */
+            relay: string;
+            /**
+             * Format: int64
+             * @description The refresh run (every collection paged again from the beginning) that repairs the gap's missed adds, once it has started.
+             */
+            repair_run_id?: number;
+            /**
+             * Format: date-time
+             * @description When every collection was complete again after that refresh: adds missed in the gap are back. Removals and status changes missed in it are not (no source tells them).
+             */
+            repaired_at?: string;
+        };
         HealthFirehose: {
             /** @description Connected, with a durable cursor, and not behind (no backlog, events less than 10 s old). */
             caught_up: boolean;
@@ -513,6 +540,11 @@ export interface components {
             cursor: number;
             /** @description This process follows the stream (one per database does). */
             following: boolean;
+            /**
+             * Format: int64
+             * @description Open gaps in the stream (GET /admin/firehose lists them): until their refresh completes the index may miss adds from before the cursor, so a replica does not start its stream from this cursor.
+             */
+            gaps_open: number;
             /** @description The relay followed (normalised base URL). */
             url: string;
         };
@@ -642,6 +674,11 @@ export interface components {
             cursor: number;
             /**
              * Format: int64
+             * @description The gap in the stream the move opened: a move forward or to the live tail skips the events after the previous cursor, recorded as a gap (listed by GET /admin/firehose) and repaired like the relay's OutdatedCursor. Absent for a move back, which replays.
+             */
+            gap_id?: number;
+            /**
+             * Format: int64
              * @description The move's number; a follower that began from an earlier one stops and follows again from this cursor.
              */
             generation: number;
@@ -718,6 +755,11 @@ export interface components {
              * @description Collections found by discovery (lexicon list ∪ index ∪ the source's own collection list, when it serves one).
              */
             discovered: number;
+            /**
+             * Format: int64
+             * @description With refresh: open stream gaps this run repairs (their missed adds are back once every collection is complete again).
+             */
+            gaps_repairing?: number;
             /** @description Why the index could not be scanned, when it could not. */
             index_scan_error?: string;
             /**
@@ -727,6 +769,11 @@ export interface components {
             lexicon_list_dropped?: number;
             /** @description Why the lexicon list could not be read, when it could not. */
             lexicon_list_error?: string;
+            /**
+             * Format: int64
+             * @description With refresh: collections reopened to be paged again from the beginning (completed ones included), keeping what the index holds.
+             */
+            refreshed?: number;
             /**
              * Format: int64
              * @description Identifier of the run.
@@ -886,6 +933,8 @@ export interface operations {
                 source?: string;
                 /** @description Most collections the lexicon list may add to this run (default 5000); the run reports what the cap left out as lexicon_list_dropped. */
                 lexicon_list_max?: number;
+                /** @description Page every collection again from the beginning, completed ones too, keeping what the index holds (a page never puts back a pair the stream removed). The repair of a gap in the stream (GET /admin/firehose lists gaps): the run takes on every open gap, which is repaired once every collection is complete again. colindex starts one by itself for each new gap unless COLINDEX_GAP_REPAIR=false. */
+                refresh?: boolean;
             };
             header?: never;
             path?: never;

@@ -1,0 +1,260 @@
+package jobs
+
+import (
+	"cmp"
+	"context"
+	"errors"
+	"fmt"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+	"github.com/riverqueue/river"
+
+	"github.com/colindex/colindex/internal/pgstore"
+)
+
+// A gap in the stream: the relay answered #info OutdatedCursor, so events between the
+// follower's cursor and the oldest event the relay still had were never applied. The gap is
+// recorded in Postgres (firehose_gaps) before the follower goes past it, so neither a restart
+// nor another process can lose the knowledge that the index may be short.
+//
+// What a gap can cost, and what makes it good again:
+//   - adds (an account's first record in a collection): a refresh pages every collection
+//     again from the beginning, from sources that saw those events, and puts the pairs back;
+//     pages never undo what the stream removed (tombstones, deleted accounts), so the refresh
+//     adds nothing the index had taken out. The gap is repaired once every collection is
+//     complete again after the refresh (GapsMarkRepaired).
+//   - removals and status changes (last records deleted, accounts deleted, hidden or back):
+//     no source such as bsky.network's tells them, so they stay missed; the status says so.
+//
+// With a repair source set (serve's COLINDEX_GAP_REPAIR, on by default), each new gap
+// enqueues a repair job that starts the refresh as soon as no backfill run is live.
+
+// GapRepairKind is the River kind of the job that repairs a gap.
+const GapRepairKind = "firehose_gap_repair"
+
+// gapRepairWait is how long a repair waits for a live run before it asks again.
+const gapRepairWait = 30 * time.Second
+
+// recentGaps is how many of the latest gaps the status lists beside every open one.
+const recentGaps = 5
+
+// gapsLockKey serialises the transactions that may close gaps (see closeGaps).
+const gapsLockKey = 0x636f6c6761707300 // "colgaps\0"
+
+// RepairGapArgs starts a refresh run for one gap (and every other open gap) once no run is
+// live. Unique per gap: a second report of the same gap is the same job.
+type RepairGapArgs struct {
+	GapID int64 `json:"gap_id" river:"unique"`
+}
+
+func (RepairGapArgs) Kind() string { return GapRepairKind }
+
+func (RepairGapArgs) InsertOpts() river.InsertOpts {
+	return river.InsertOpts{
+		Queue:      QueueRuns,
+		UniqueOpts: river.UniqueOpts{ByArgs: true, ByState: liveStates},
+	}
+}
+
+// Gap is one gap in the stream, as GET /admin/firehose lists it.
+type Gap struct {
+	ID          int64      `json:"id"`
+	Relay       string     `json:"relay" doc:"The relay whose stream had the gap."`
+	AfterSeq    int64      `json:"after_seq" doc:"The durable cursor the follower asked to resume after: the events after it, up to the oldest the relay still had, were never applied."`
+	Message     string     `json:"message,omitempty" doc:"The relay's #info message."`
+	DetectedAt  time.Time  `json:"detected_at"`
+	RepairRunID *int64     `json:"repair_run_id,omitempty" doc:"The refresh run (every collection paged again from the beginning) that repairs the gap's missed adds, once it has started."`
+	RepairedAt  *time.Time `json:"repaired_at,omitempty" doc:"When every collection was complete again after that refresh: adds missed in the gap are back. Removals and status changes missed in it are not (no source tells them)."`
+}
+
+func gapOf(r pgstore.FirehoseGap) Gap {
+	return Gap{ID: r.ID, Relay: r.Relay, AfterSeq: r.AfterSeq, Message: r.Message, DetectedAt: r.DetectedAt,
+		RepairRunID: r.RepairRunID, RepairedAt: r.RepairedAt}
+}
+
+// RecordGap records that relay's stream skipped the events after afterSeq, and enqueues its
+// repair when a repair source is set, in one transaction. The same gap reported again while
+// its refresh has not started (the follower asked from the same cursor after a restart) is
+// the same gap; once a refresh has started, a report is a gap of its own, since the relay may
+// have dropped more events since. The follower goes past the gap only after this returns nil.
+func (b *Backfill) RecordGap(ctx context.Context, relay string, afterSeq int64, message string) (Gap, error) {
+	record := func() (Gap, func(), error) {
+		tx, err := b.Pool.Begin(ctx)
+		if err != nil {
+			return Gap{}, nil, err
+		}
+		defer tx.Rollback(context.WithoutCancel(ctx)) //nolint:errcheck // no-op after commit
+		gap, recorded, err := b.RecordGapTx(ctx, tx, relay, afterSeq, message)
+		if err != nil {
+			return Gap{}, nil, err
+		}
+		return gap, recorded, tx.Commit(ctx)
+	}
+	gap, recorded, err := record()
+	if errors.Is(err, pgx.ErrNoRows) {
+		// A concurrent report of the same gap committed between our insert and our read of
+		// it (the statement's snapshot predates it): it is there now.
+		gap, recorded, err = record()
+	}
+	if err != nil {
+		return Gap{}, fmt.Errorf("record stream gap: %w", err)
+	}
+	recorded()
+	return gap, nil
+}
+
+// RecordGapTx is RecordGap inside tx (an operator's cursor move records the gap it opens in
+// the move's own transaction); call recorded once tx has committed.
+func (b *Backfill) RecordGapTx(ctx context.Context, tx pgx.Tx, relay string, afterSeq int64, message string) (gap Gap, recorded func(), err error) {
+	row, err := queries.GapInsert(ctx, tx, pgstore.GapInsertParams{Relay: relay, AfterSeq: afterSeq, Message: message})
+	if err != nil {
+		return Gap{}, nil, err
+	}
+	if b.gapRepairSource != nil {
+		// Unique per gap while live: a gap first recorded with repair off, or whose repair
+		// job was discarded, gets one when it is reported again.
+		if _, err := b.River.InsertTx(ctx, tx, RepairGapArgs{GapID: row.ID}, nil); err != nil {
+			return Gap{}, nil, fmt.Errorf("enqueue the gap's repair: %w", err)
+		}
+	}
+	r, err := queries.GapGet(ctx, tx, row.ID)
+	if err != nil {
+		return Gap{}, nil, err
+	}
+	recorded = func() {
+		if row.Inserted {
+			b.Metrics.FirehoseGaps.Inc()
+			b.logger.WarnContext(ctx, "stream gap recorded: the index may miss adds, removals and status changes of the skipped events",
+				"relay", relay, "after_seq", afterSeq, "gap", row.ID, "repair", b.gapRepairSource != nil, "message", message)
+		}
+	}
+	return gapOf(r), recorded, nil
+}
+
+// Gaps lists every open gap and the latest few, newest first.
+func (b *Backfill) Gaps(ctx context.Context) ([]Gap, error) {
+	rows, err := queries.GapsRecent(ctx, b.Pool, recentGaps)
+	if err != nil {
+		return nil, fmt.Errorf("list stream gaps: %w", err)
+	}
+	out := make([]Gap, len(rows))
+	for i, r := range rows {
+		out[i] = gapOf(r)
+	}
+	return out, nil
+}
+
+// OpenGaps counts the gaps not yet repaired.
+func (b *Backfill) OpenGaps(ctx context.Context) (int64, error) {
+	n, err := queries.GapsOpenCount(ctx, b.Pool)
+	if err != nil {
+		return 0, fmt.Errorf("count open stream gaps: %w", err)
+	}
+	return n, nil
+}
+
+// closeGaps marks repaired, inside tx, every gap whose refresh has happened once every
+// collection is complete. The lock makes two transactions that complete the last two
+// collections take turns: the second sees the first's completion (each statement of a
+// read-committed transaction sees what committed before it), so one of them closes the gaps.
+func closeGaps(ctx context.Context, tx pgx.Tx) error {
+	if _, err := tx.Exec(ctx, "SELECT pg_advisory_xact_lock($1)", int64(gapsLockKey)); err != nil {
+		return fmt.Errorf("lock stream gaps: %w", err)
+	}
+	if _, err := queries.GapsMarkRepaired(ctx, tx); err != nil {
+		return fmt.Errorf("close stream gaps: %w", err)
+	}
+	return nil
+}
+
+// ErrDiscoveryIncomplete refuses a refresh whose discovery may have missed collections (the
+// source's collection list, or the index scan, failed): a collection first seen in a gap
+// would get no progress row, and the gap would close without it.
+var ErrDiscoveryIncomplete = errors.New("discovery could not see every collection")
+
+// completeForRefresh says whether discovery saw every collection a refresh must page.
+func (d Discovery) completeForRefresh() error {
+	switch {
+	case d.SourceListError != "":
+		return fmt.Errorf("%w: the source's collection list: %s", ErrDiscoveryIncomplete, d.SourceListError)
+	case d.IndexScanError != "":
+		return fmt.Errorf("%w: the index scan: %s", ErrDiscoveryIncomplete, d.IndexScanError)
+	case d.LexiconListError != "" && d.FromSource == 0:
+		return fmt.Errorf("%w: the lexicon list (and the source serves no collection list): %s", ErrDiscoveryIncomplete, d.LexiconListError)
+	}
+	return nil
+}
+
+// RepairGapWorker sees a gap through to repaired: it starts the refresh once no run is live
+// (a live run's pages may predate the gap), then watches it, restarting the chains that
+// stopped (a source's errors ran out their retries, a peer that was refreshing too) while
+// the gap is open and nothing pages. It stops watching when an operator cancels the refresh.
+type RepairGapWorker struct {
+	river.WorkerDefaults[RepairGapArgs]
+	b *Backfill
+}
+
+func (w *RepairGapWorker) Work(ctx context.Context, job *river.Job[RepairGapArgs]) error {
+	gap, err := queries.GapGet(ctx, w.b.Pool, job.Args.GapID)
+	if errors.Is(err, pgx.ErrNoRows) {
+		return river.JobCancel(fmt.Errorf("stream gap %d is not recorded", job.Args.GapID))
+	}
+	if err != nil {
+		return fmt.Errorf("read stream gap %d: %w", job.Args.GapID, err)
+	}
+	if gap.RepairedAt != nil {
+		return nil
+	}
+	wait := river.JobSnooze(cmp.Or(w.b.gapRepairWait, gapRepairWait))
+	if gap.RepairRunID != nil {
+		return w.watch(ctx, gap, wait)
+	}
+	src := w.b.gapRepairSource
+	if src == nil {
+		return river.JobCancel(fmt.Errorf("stream gap %d: automatic repair is off; start a refresh run (colindex start --refresh)", gap.ID))
+	}
+	res, err := w.b.StartWith(ctx, *src, StartOptions{Refresh: true})
+	switch {
+	case errors.Is(err, ErrRunning) || errors.Is(err, ErrCancelPending):
+		return wait
+	case errors.Is(err, ErrDiscoveryIncomplete):
+		w.b.logger.WarnContext(ctx, "stream gap: refresh put off", "gap", gap.ID, "error", err)
+		return wait
+	case err != nil:
+		return fmt.Errorf("stream gap %d: start the refresh: %w", gap.ID, err)
+	}
+	w.b.logger.InfoContext(ctx, "stream gap: refresh run started", "gap", gap.ID, "run_id", res.RunID,
+		"collections", res.Collections)
+	return wait
+}
+
+// watch follows a gap whose refresh has started until it is repaired. An operator's cancel
+// of the latest run (the refresh or a later one) is the operator's to undo: watching stops.
+func (w *RepairGapWorker) watch(ctx context.Context, gap pgstore.FirehoseGap, wait error) error {
+	run, err := queries.RunGetLatest(ctx, w.b.Pool)
+	if err != nil {
+		return fmt.Errorf("read the latest run: %w", err)
+	}
+	if run.CancelledAt != nil {
+		w.b.logger.WarnContext(ctx, "stream gap: its refresh was cancelled; the gap stays open until every collection completes (colindex retry, or start --refresh)",
+			"gap", gap.ID, "run_id", run.ID)
+		return nil
+	}
+	if live, err := anyLive(ctx, w.b.River, RunKind, PageKind, ResetKind); err != nil || live {
+		return cmp.Or(err, wait)
+	}
+	// Nothing pages: either every collection is complete (closed here, should no page have
+	// closed it), or chains stopped and are restarted.
+	if err := pgx.BeginFunc(ctx, w.b.Pool, func(tx pgx.Tx) error { return closeGaps(ctx, tx) }); err != nil {
+		return err
+	}
+	res, err := w.b.Retry(ctx)
+	if err != nil {
+		return err
+	}
+	if res.Collections > 0 {
+		w.b.logger.InfoContext(ctx, "stream gap: restarted the refresh's stopped chains", "gap", gap.ID, "collections", res.Collections)
+	}
+	return wait
+}

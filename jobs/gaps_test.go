@@ -1,0 +1,259 @@
+package jobs
+
+import (
+	"context"
+	"net/http"
+	"slices"
+	"testing"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+	"github.com/riverqueue/river"
+	"github.com/riverqueue/river/rivertype"
+	"github.com/stretchr/testify/require"
+
+	"github.com/colindex/colindex/internal/await"
+	"github.com/colindex/colindex/internal/testrelay"
+	"github.com/colindex/colindex/metrics"
+	"github.com/colindex/colindex/rocksindex"
+)
+
+const gapRelay = "wss://relay.test"
+
+// waitGapRepaired waits until gap id is repaired and returns it.
+func (b *bundle) waitGapRepaired(t *testing.T, id int64) Gap {
+	t.Helper()
+	var got Gap
+	await.Until(t, 60*time.Second, "the gap to be repaired", func() (bool, any) {
+		gaps, err := b.backfill.Gaps(context.Background())
+		require.NoError(t, err)
+		for _, g := range gaps {
+			if g.ID == id {
+				got = g
+				return g.RepairedAt != nil, g
+			}
+		}
+		return false, gaps
+	})
+	return got
+}
+
+// requireListed walks every collection of want through ListRepos and compares it with want
+// as sets (each DID once, in DID order).
+func (b *bundle) requireListed(t *testing.T, want map[string][]string) {
+	t.Helper()
+	colls, err := b.index.Collections()
+	require.NoError(t, err)
+	for _, c := range colls {
+		if _, ok := want[c]; !ok {
+			want[c] = nil
+		}
+	}
+	for c, dids := range want {
+		got, err := b.index.ListRepos(c, "", 1<<20)
+		require.NoError(t, err)
+		exp := slices.Compact(slices.Sorted(slices.Values(dids)))
+		if len(exp) == 0 {
+			require.Empty(t, got, c)
+			continue
+		}
+		require.Equal(t, exp, got, c)
+	}
+}
+
+// A gap in the stream (events never applied) is repaired by a refresh run that pages every
+// collection again from the beginning: the adds the stream missed come back (a new collection
+// too), while the pairs the stream removed stay out even though the source still lists them,
+// a deleted account stays deleted and a hidden one stays hidden. Compared as sets.
+func TestStreamGapIsRepairedByARefresh(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	b := setup(t, setupOpts{lexiconList: true, gapRepair: true})
+	const post, like, gapped = "app.bsky.feed.post", "app.bsky.feed.like", "app.example.gapped"
+	dids := testrelay.DIDs("", 30)
+	b.relay.Append(post, dids[:20]...)
+	b.relay.Append(like, dids[10:25]...)
+	b.relay.SetLLMsTxt(testrelay.LexiconList(post, like))
+	_, err := b.backfill.Start(ctx, b.src)
+	require.NoError(t, err)
+	b.waitDone(t, 30*time.Second)
+
+	// What the stream did before the gap: the source (like bsky.network) never removes.
+	removed, err := b.index.RemovePairs([]rocksindex.Pair{{Collection: post, DID: dids[0]}})
+	require.NoError(t, err)
+	require.Equal(t, 1, removed)
+	_, _, err = b.index.RemoveAccount(dids[1])
+	require.NoError(t, err)
+	require.NoError(t, b.index.SetAccountStatus(dids[2], "takendown"))
+	// What the gap carried and the stream never applied: new pairs, a new collection.
+	b.relay.Append(post, dids[25:]...)
+	b.relay.Append(like, dids[0], dids[5])
+	b.relay.Append(gapped, dids[3], dids[26])
+	b.relay.SetLLMsTxt(testrelay.LexiconList(post, like, gapped))
+
+	gap, err := b.backfill.RecordGap(ctx, gapRelay, 42, "cursor too old")
+	require.NoError(t, err)
+	again, err := b.backfill.RecordGap(ctx, gapRelay, 42, "cursor too old")
+	require.NoError(t, err)
+	require.Equal(t, gap.ID, again.ID, "the same gap reported again is one gap")
+	require.EqualValues(t, 1, metrics.Value(b.backfill.Metrics.FirehoseGaps))
+
+	got := b.waitGapRepaired(t, gap.ID)
+	require.NotNil(t, got.RepairRunID)
+	st := b.waitDone(t, 30*time.Second)
+	require.Equal(t, *got.RepairRunID, st.LastRun.ID, "the refresh run repaired it")
+	require.Equal(t, 3, st.Completed)
+	require.EqualValues(t, 25, statusOf(t, st, post).Imported, "the refresh paged post again from the beginning")
+
+	gone := map[string]bool{dids[1]: true, dids[2]: true} // deleted; hidden
+	truth := map[string][]string{}
+	for _, c := range []string{post, like, gapped} {
+		for _, d := range b.relay.Collection(c) {
+			if !gone[d] && !(c == post && d == dids[0]) {
+				truth[c] = append(truth[c], d)
+			}
+		}
+	}
+	b.requireListed(t, truth)
+	st2, err := b.index.AccountStatus(dids[2])
+	require.NoError(t, err)
+	require.Equal(t, "takendown", st2, "a refresh does not unhide an account")
+}
+
+// Without automatic repair a gap is only recorded; an operator's refresh (start with
+// refresh) takes it on, and it is repaired once every collection is complete again.
+func TestStreamGapWaitsForAnOperatorsRefresh(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	b := setup(t, setupOpts{lexiconList: true})
+	const post = "app.bsky.feed.post"
+	b.relay.Append(post, testrelay.DIDs("", 10)...)
+	b.relay.SetLLMsTxt(testrelay.LexiconList(post))
+	_, err := b.backfill.Start(ctx, b.src)
+	require.NoError(t, err)
+	b.waitDone(t, 30*time.Second)
+
+	gap, err := b.backfill.RecordGap(ctx, gapRelay, 7, "")
+	require.NoError(t, err)
+	jobs, err := b.backfill.River.JobList(ctx, river.NewJobListParams().Kinds(GapRepairKind))
+	require.NoError(t, err)
+	require.Empty(t, jobs.Jobs, "no repair is enqueued without a repair source")
+	b.relay.Append(post, testrelay.DIDs("x", 4)...)
+
+	res, err := b.backfill.Start(ctx, b.src)
+	require.NoError(t, err)
+	require.Zero(t, res.Collections, "a start without refresh skips completed collections")
+	b.waitDone(t, 30*time.Second)
+	gaps, err := b.backfill.Gaps(ctx)
+	require.NoError(t, err)
+	require.Nil(t, gaps[0].RepairedAt, "a run that paged nothing again repairs nothing")
+
+	res, err = b.backfill.StartWith(ctx, b.src, StartOptions{Refresh: true})
+	require.NoError(t, err)
+	require.Equal(t, 1, res.Refreshed)
+	require.Equal(t, 1, res.GapsRepairing)
+	got := b.waitGapRepaired(t, gap.ID)
+	require.Equal(t, res.RunID, *got.RepairRunID)
+	b.requireListed(t, map[string][]string{post: b.relay.Collection(post)})
+
+	// The same cursor reported after a refresh has started is a gap of its own: the relay
+	// may have dropped events since, some after that refresh's pages.
+	next, err := b.backfill.RecordGap(ctx, gapRelay, 7, "")
+	require.NoError(t, err)
+	require.NotEqual(t, gap.ID, next.ID)
+	require.Nil(t, next.RepairRunID)
+	require.Nil(t, next.RepairedAt)
+}
+
+// A gap found while a run is live waits for it: that run's pages may have been fetched
+// before the gap was detected. Its refresh starts once the run has ended.
+func TestStreamGapRepairWaitsForTheLiveRun(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	release := make(chan struct{})
+	b := setup(t, setupOpts{lexiconList: true, gapRepair: true})
+	b.relay.Intercept(func(_ http.ResponseWriter, r *http.Request, _ int64) bool {
+		select { // the source answers only once released: the run stays live
+		case <-release:
+		case <-r.Context().Done():
+		}
+		return false
+	})
+	const post = "app.bsky.feed.post"
+	b.relay.Append(post, testrelay.DIDs("", 10)...)
+	b.relay.SetLLMsTxt(testrelay.LexiconList(post))
+	first, err := b.backfill.Start(ctx, b.src)
+	require.NoError(t, err)
+	require.Equal(t, 1, first.Collections)
+
+	gap, err := b.backfill.RecordGap(ctx, gapRelay, 7, "")
+	require.NoError(t, err)
+	jobs, err := b.backfill.River.JobList(ctx, river.NewJobListParams().Kinds(GapRepairKind))
+	require.NoError(t, err)
+	require.Len(t, jobs.Jobs, 1)
+	await.Until(t, 30*time.Second, "the repair to be asked, and to wait", func() (bool, any) {
+		job, err := b.backfill.River.JobGet(ctx, jobs.Jobs[0].ID)
+		require.NoError(t, err)
+		// A snooze leaves the job to come back (scheduled, then available), never completed.
+		require.NotEqual(t, rivertype.JobStateCompleted, job.State, "the repair did not wait for the live run")
+		return job.AttemptedAt != nil, job.State
+	})
+	time.Sleep(2 * time.Second) // a second ask, a second after the first
+	job, err := b.backfill.River.JobGet(ctx, jobs.Jobs[0].ID)
+	require.NoError(t, err)
+	require.NotEqual(t, rivertype.JobStateCompleted, job.State, "the repair did not wait for the live run")
+	gaps, err := b.backfill.Gaps(ctx)
+	require.NoError(t, err)
+	require.Nil(t, gaps[0].RepairRunID, "no refresh while a run is live")
+
+	close(release)
+	got := b.waitGapRepaired(t, gap.ID)
+	require.Greater(t, *got.RepairRunID, first.RunID, "the refresh is a run of its own, after the live one")
+	b.requireListed(t, map[string][]string{post: b.relay.Collection(post)})
+}
+
+// A refresh leaves a collection being reset to its reset (which pages it again from the
+// beginning once its DIDs are gone), and no gap closes while a reset is under way; a refresh
+// whose discovery failed is refused, so a collection first seen in a gap cannot be missed.
+func TestRefreshLeavesResetsAloneAndNeedsWholeDiscovery(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	b := setup(t, setupOpts{lexiconList: true})
+	const post, like = "app.bsky.feed.post", "app.bsky.feed.like"
+	b.relay.Append(post, testrelay.DIDs("", 3)...)
+	b.relay.Append(like, testrelay.DIDs("", 2)...)
+	b.relay.SetLLMsTxt(testrelay.LexiconList(post, like))
+	_, err := b.backfill.Start(ctx, b.src)
+	require.NoError(t, err)
+	b.waitDone(t, 30*time.Second)
+
+	// A reset under way, as ProgressResetBegin leaves its row: complete, resetting.
+	_, err = b.pool.Exec(ctx, `UPDATE backfill_progress SET resetting_since = now() WHERE collection = $1`, like)
+	require.NoError(t, err)
+	gap, err := b.backfill.RecordGap(ctx, gapRelay, 3, "")
+	require.NoError(t, err)
+	res, err := b.backfill.StartWith(ctx, b.src, StartOptions{Refresh: true})
+	require.NoError(t, err)
+	require.Equal(t, 1, res.Refreshed, "the collection being reset is left to its reset")
+	st := b.waitDone(t, 30*time.Second)
+	require.True(t, statusOf(t, st, like).Completed)
+	gaps, err := b.backfill.Gaps(ctx)
+	require.NoError(t, err)
+	require.Equal(t, gap.ID, gaps[0].ID)
+	require.Nil(t, gaps[0].RepairedAt, "no gap closes while a collection is being reset")
+
+	_, err = b.pool.Exec(ctx, `UPDATE backfill_progress SET resetting_since = NULL WHERE collection = $1`, like)
+	require.NoError(t, err)
+	require.NoError(t, pgx.BeginFunc(ctx, b.pool, func(tx pgx.Tx) error { return closeGaps(ctx, tx) }))
+	gaps, err = b.backfill.Gaps(ctx)
+	require.NoError(t, err)
+	require.NotNil(t, gaps[0].RepairedAt, "closed once the reset is over and every collection complete")
+
+	// The lexicon list fails, and the source serves no collection list: discovery is blind
+	// to a collection first seen in the gap.
+	b.backfill.Discoverer.LexiconListURL = b.relay.URL + "/missing"
+	_, err = b.backfill.StartWith(ctx, b.src, StartOptions{Refresh: true})
+	require.ErrorIs(t, err, ErrDiscoveryIncomplete)
+	_, err = b.backfill.Start(ctx, b.src)
+	require.NoError(t, err, "a start without refresh goes on without the list, as before")
+}
