@@ -181,8 +181,9 @@ func TestEndToEndStreamSurvivesKillsExactly(t *testing.T) {
 			}
 		}
 		// Odd rounds: the burst reaches the relay while colindex is down, and the kill lands
-		// in its catch-up. Even rounds: colindex follows the burst live (on a fast machine it
-		// keeps up, so those kills mostly land between events).
+		// in its catch-up, the durable cursor behind the relay's last seq. Even rounds:
+		// colindex follows the burst live (on a fast machine it keeps up, so those kills
+		// mostly land between events).
 		down := round%2 == 1
 		if down {
 			_ = svc.stop(syscall.SIGKILL) // its exit error is the kill
@@ -190,17 +191,25 @@ func TestEndToEndStreamSurvivesKillsExactly(t *testing.T) {
 		for range 300 {
 			w.step(t, rng, relay, colls)
 		}
-		if down {
-			svc.start()
-			time.Sleep(time.Duration(rng.IntN(30)) * time.Millisecond)
-		} else {
-			time.Sleep(time.Duration(20+rng.IntN(200)) * time.Millisecond)
-		}
 		var at struct {
 			Cursor int64 `json:"cursor"`
+			Events int64 `json:"events_total"`
 		}
-		_, body := svc.call(http.MethodGet, "/admin/firehose")
-		require.NoError(t, json.Unmarshal(body, &at))
+		if down {
+			// Killed once the new process has applied some of the burst: inside its catch-up.
+			svc.start()
+			for deadline := time.Now().Add(30 * time.Second); at.Events == 0; time.Sleep(time.Millisecond) {
+				require.True(t, time.Now().Before(deadline), "the restarted follower applied nothing")
+				_, body := svc.call(http.MethodGet, "/admin/firehose")
+				require.NoError(t, json.Unmarshal(body, &at))
+			}
+		} else {
+			// Past a flush (250 ms): the durable cursor moves on, so the next restart resumes
+			// from inside the log rather than from its start.
+			time.Sleep(time.Duration(260+rng.IntN(200)) * time.Millisecond)
+			_, body := svc.call(http.MethodGet, "/admin/firehose")
+			require.NoError(t, json.Unmarshal(body, &at))
+		}
 		if at.Cursor < relay.LastSeq() {
 			midStream++
 		}
