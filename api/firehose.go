@@ -2,7 +2,6 @@ package api
 
 import (
 	"context"
-	"fmt"
 	"net/http"
 
 	"github.com/danielgtaylor/huma/v2"
@@ -48,8 +47,9 @@ func (s *Server) registerFirehose(api huma.API) {
 		Description: "Makes cursor the durable cursor of the configured relay: the follower (in whichever process " +
 			"follows) notices within a few seconds, and resumes with the events after it, or at the relay's live " +
 			"tail for -1. Moving back replays events, which changes nothing twice (adds are idempotent, removals " +
-			"final); moving forward or to the live tail skips events: the move records a gap in the stream after the " +
-			"previous cursor (gap_id), repaired by a refresh as the relay's OutdatedCursor is. This is " +
+			"final); moving forward or to the live tail skips events, and so does any move from a cursor the relay answered " +
+			"with FutureCursor: such a move records a gap in the stream after the previous cursor (gap_id), repaired by a " +
+			"refresh as the relay's OutdatedCursor is. This is " +
 			"the way out when the relay answers FutureCursor (its sequence was reset, so the saved cursor is ahead " +
 			"of it): the follower never picks a new cursor by itself. 409 when the firehose is disabled.",
 		Tags:   []string{"firehose"},
@@ -63,7 +63,7 @@ type MovedCursor struct {
 	Cursor     int64  `json:"cursor" doc:"The cursor now saved (-1: the live tail)."`
 	Previous   *int64 `json:"previous" doc:"The cursor it replaced, as read just before the move (-1: the live tail); null when none was saved."`
 	Generation int64  `json:"generation" doc:"The move's number; a follower that began from an earlier one stops and follows again from this cursor."`
-	GapID      *int64 `json:"gap_id,omitempty" doc:"The gap in the stream the move opened: a move forward or to the live tail skips the events after the previous cursor, recorded as a gap (listed by GET /admin/firehose) and repaired like the relay's OutdatedCursor. Absent for a move back, which replays."`
+	GapID      *int64 `json:"gap_id,omitempty" doc:"The gap in the stream the move opened: a move forward or to the live tail skips the events after the previous cursor, as does any move from a cursor the relay answered with FutureCursor; the gap is listed by GET /admin/firehose and repaired like the relay's OutdatedCursor. Absent for a move back, which replays."`
 }
 
 type moveCursorInput struct {
@@ -82,15 +82,8 @@ func (s *Server) moveFirehoseCursor(ctx context.Context, in *moveCursorInput) (*
 	var gap *jobs.Gap
 	recorded := func() {}
 	m, err := s.Firehose.MoveCursorWith(ctx, seq, func(ctx context.Context, tx pgx.Tx, m firehose.Moved) error {
-		if !m.Skips(seq) {
-			return nil
-		}
-		to := "the live tail"
-		if seq >= 0 {
-			to = fmt.Sprintf("seq %d", seq)
-		}
-		g, done, err := s.Backfill.RecordGapTx(ctx, tx, s.Firehose.Relay(), *m.Previous, "an operator moved the cursor to "+to)
-		gap, recorded = &g, done
+		var err error
+		gap, recorded, err = s.Backfill.RecordMoveGapTx(ctx, tx, s.Firehose.Relay(), m.Previous, seq)
 		return err
 	})
 	if err != nil {

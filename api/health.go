@@ -32,7 +32,7 @@ type healthFirehose struct {
 	Connected bool   `json:"connected"`
 	Cursor    int64  `json:"cursor" doc:"The last durable seq (-1: none yet). A replica of this colindex starts its own stream here."`
 	CaughtUp  bool   `json:"caught_up" doc:"Connected, with a durable cursor, and not behind (no backlog, events less than 10 s old)."`
-	GapsOpen  int64  `json:"gaps_open" doc:"Open gaps in the stream (GET /admin/firehose lists them): until their refresh completes the index may miss adds from before the cursor, so a replica does not start its stream from this cursor."`
+	GapsOpen  int64  `json:"gaps_open" doc:"Open gaps in the stream (GET /admin/firehose lists them): until their refresh completes the index may miss adds from before the cursor, so a replica does not start its stream from this cursor. -1 when they could not be counted."`
 }
 
 // health answers 200 when Postgres and the index both answer (and, for a replica, when it
@@ -68,6 +68,7 @@ func (s *Server) health(w http.ResponseWriter, r *http.Request) {
 			n, err := s.Backfill.OpenGaps(ctx)
 			if err != nil {
 				s.Logger.WarnContext(ctx, "health: stream gaps", "error", err)
+				n = -1 // unknown: a replica must not take it for none
 			}
 			out.Firehose.GapsOpen = n
 		}

@@ -12,12 +12,6 @@ import (
 // LiveTail, as a cursor, starts the stream at the relay's newest event.
 const LiveTail = -1
 
-// Skips reports whether a move to seq skips events: from a saved seq forward, or to the live
-// tail. The events after the previous cursor up to the new one are then never applied.
-func (m Moved) Skips(seq int64) bool {
-	return m.Previous != nil && *m.Previous >= 0 && (seq == LiveTail || seq > *m.Previous)
-}
-
 // Moved is the outcome of MoveCursor.
 type Moved struct {
 	// Previous is the cursor the move replaced, as read just before it; nil when none was
@@ -32,7 +26,7 @@ type Moved struct {
 // MoveCursor makes seq this relay's cursor: the follower, in whichever process holds the lock,
 // resumes with the events after seq, or at the live tail for LiveTail. Moving back replays
 // events, which changes nothing twice (adds are idempotent, removals final); moving forward
-// skips events (see Skips). It is the way out when the relay answers FutureCursor because its
+// skips events (serve records the gap: jobs.RecordMoveGapTx). It is the way out when the relay answers FutureCursor because its
 // sequence was reset, or because another relay now answers at its URL (the cursor is kept per
 // URL).
 func (f *Firehose) MoveCursor(ctx context.Context, seq int64) (Moved, error) {

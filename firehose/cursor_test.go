@@ -28,9 +28,10 @@ func TestFutureCursorHoldsUntilTheCursorIsMoved(t *testing.T) {
 	var gaps []int64
 	var mu sync.Mutex
 	cfg := b.config(b.ix)
-	cfg.OnGap = func(_ context.Context, after int64, _ string) error {
+	cfg.OnGap = func(_ context.Context, after int64, kind, _ string) error {
 		mu.Lock()
 		defer mu.Unlock()
+		require.Equal(t, GapFutureCursor, kind)
 		gaps = append(gaps, after)
 		return nil
 	}

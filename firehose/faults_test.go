@@ -114,7 +114,10 @@ func TestOutdatedCursorGapIsRecordedBeforeTheStreamGoesOn(t *testing.T) {
 	var failing atomic.Bool
 	failing.Store(true)
 	cfg := b.config(b.ix)
-	cfg.OnGap = func(_ context.Context, after int64, msg string) error {
+	cfg.OnGap = func(_ context.Context, after int64, kind, msg string) error {
+		if kind != GapOutdatedCursor {
+			return fmt.Errorf("kind %q", kind)
+		}
 		reports <- report{after, msg}
 		if failing.Load() {
 			return errors.New("postgres is down")

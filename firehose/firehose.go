@@ -90,7 +90,8 @@ type Config struct {
 	// relay no longer has were never applied. The follower goes past the gap only once OnGap returns nil: an error ends the
 	// connection, and the next one asks from the same cursor (and hears of the same gap).
 	// Serve records the gap and starts its repair (jobs.RecordGap). Nil only logs it.
-	OnGap func(ctx context.Context, afterSeq int64, message string) error
+	// kind is GapOutdatedCursor or GapFutureCursor.
+	OnGap func(ctx context.Context, afterSeq int64, kind, message string) error
 }
 
 func (c Config) withDefaults() Config {
@@ -104,6 +105,12 @@ func (c Config) withDefaults() Config {
 	c.LockRetry = cmp.Or(c.LockRetry, 5*time.Second)
 	return c
 }
+
+// The kinds of gap the follower reports to OnGap (jobs records them under the same names).
+const (
+	GapOutdatedCursor = "outdated_cursor"
+	GapFutureCursor   = "future_cursor"
+)
 
 // Firehose follows one relay into one index. Create it with New, start it with Run.
 type Firehose struct {

@@ -205,7 +205,7 @@ func (f *Firehose) handleInfo(ctx context.Context, evt *comatproto.SyncSubscribe
 	if msg != "" {
 		what += ": " + msg
 	}
-	after, err := f.reportGap(ctx, what)
+	after, err := f.reportGap(ctx, GapOutdatedCursor, what)
 	if err != nil {
 		return err
 	}
@@ -220,15 +220,17 @@ func (f *Firehose) handleInfo(ctx context.Context, evt *comatproto.SyncSubscribe
 // reportGap tells OnGap that the events after the cursor this connection asked from were
 // never applied, before the stream goes on past them, and returns that cursor. An error ends
 // the connection, and the next one asks from the same cursor (and hears of the gap again).
-// This process reports a gap after a given cursor once: a relay that keeps answering the same
-// cursor the same way (a held FutureCursor, reconnects of an idle stream) is one gap.
-func (f *Firehose) reportGap(ctx context.Context, what string) (int64, error) {
+// A follow reports a gap after a given cursor once: a relay that keeps answering the same
+// cursor the same way (a held FutureCursor, reconnects of an idle stream) is one gap. A new
+// follow (a cursor move, a lock taken over) reports it again, and Postgres dedupes it while
+// its refresh has not started.
+func (f *Firehose) reportGap(ctx context.Context, kind, what string) (int64, error) {
 	after := f.st.dialedFrom.Load()
 	f.log.Warn("relay: events after the cursor are gone; a gap in the stream", "after_seq", after, "frame", what)
 	if f.cfg.OnGap == nil || f.st.gapAfter.Load() == after {
 		return after, nil
 	}
-	if err := f.cfg.OnGap(ctx, after, what); err != nil {
+	if err := f.cfg.OnGap(ctx, after, kind, what); err != nil {
 		return after, fmt.Errorf("record the gap after seq %d (%s): %w", after, what, err)
 	}
 	f.st.gapAfter.Store(after)
@@ -244,7 +246,7 @@ func (f *Firehose) handleErrorFrame(ctx context.Context, evt *events.ErrorFrame,
 	msg := "relay error frame " + describeErrorFrame(evt)
 	f.log.Warn(msg)
 	if evt.Error == "FutureCursor" {
-		if _, err := f.reportGap(ctx, "error frame FutureCursor: "+evt.Message); err != nil {
+		if _, err := f.reportGap(ctx, GapFutureCursor, "error frame FutureCursor: "+evt.Message); err != nil {
 			return err
 		}
 	}

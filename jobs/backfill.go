@@ -55,6 +55,8 @@ type Backfill struct {
 	// before a gap's refresh asks again (gapRepairWait when 0; tests shorten it).
 	gapRepairSource *source.Source
 	gapRepairWait   time.Duration
+	// gapRepairReady is Config.GapRepairReady.
+	gapRepairReady func(ctx context.Context) error
 }
 
 func (b *Backfill) maxAttempts() int { return cmp.Or(b.PageMaxAttempts, DefaultPageMaxAttempts) }

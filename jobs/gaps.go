@@ -33,8 +33,20 @@ import (
 // GapRepairKind is the River kind of the job that repairs a gap.
 const GapRepairKind = "firehose_gap_repair"
 
-// gapRepairWait is how long a repair waits for a live run before it asks again.
-const gapRepairWait = 30 * time.Second
+// gapRepairWait is how long a repair waits for a live run before it asks again;
+// gapDiscoveryWait how long it waits after discovery could not see every collection (each
+// try fetches the lexicon list and the source's collection list again).
+const (
+	gapRepairWait    = 30 * time.Second
+	gapDiscoveryWait = 5 * time.Minute
+)
+
+// What opened a gap (firehose_gaps.kind).
+const (
+	GapOutdatedCursor = "outdated_cursor" // the relay's #info OutdatedCursor
+	GapFutureCursor   = "future_cursor"   // the relay's FutureCursor: its sequence was reset
+	GapCursorMove     = "cursor_move"     // an operator's move that skips events
+)
 
 // recentGaps is how many of the latest gaps the status lists beside every open one.
 const recentGaps = 5
@@ -60,6 +72,7 @@ func (RepairGapArgs) InsertOpts() river.InsertOpts {
 // Gap is one gap in the stream, as GET /admin/firehose lists it.
 type Gap struct {
 	ID          int64      `json:"id"`
+	Kind        string     `json:"kind" enum:"outdated_cursor,future_cursor,cursor_move" doc:"What opened it: the relay's #info OutdatedCursor, the relay's FutureCursor (its sequence was reset), or an operator's cursor move that skips events."`
 	Relay       string     `json:"relay" doc:"The relay whose stream had the gap."`
 	AfterSeq    int64      `json:"after_seq" doc:"The durable cursor the follower asked to resume after: the events after it, up to the oldest the relay still had, were never applied."`
 	Message     string     `json:"message,omitempty" doc:"The relay's #info message."`
@@ -69,7 +82,7 @@ type Gap struct {
 }
 
 func gapOf(r pgstore.FirehoseGap) Gap {
-	return Gap{ID: r.ID, Relay: r.Relay, AfterSeq: r.AfterSeq, Message: r.Message, DetectedAt: r.DetectedAt,
+	return Gap{ID: r.ID, Kind: r.Kind, Relay: r.Relay, AfterSeq: r.AfterSeq, Message: r.Message, DetectedAt: r.DetectedAt,
 		RepairRunID: r.RepairRunID, RepairedAt: r.RepairedAt}
 }
 
@@ -78,14 +91,14 @@ func gapOf(r pgstore.FirehoseGap) Gap {
 // its refresh has not started (the follower asked from the same cursor after a restart) is
 // the same gap; once a refresh has started, a report is a gap of its own, since the relay may
 // have dropped more events since. The follower goes past the gap only after this returns nil.
-func (b *Backfill) RecordGap(ctx context.Context, relay string, afterSeq int64, message string) (Gap, error) {
+func (b *Backfill) RecordGap(ctx context.Context, relay string, afterSeq int64, kind, message string) (Gap, error) {
 	record := func() (Gap, func(), error) {
 		tx, err := b.Pool.Begin(ctx)
 		if err != nil {
 			return Gap{}, nil, err
 		}
 		defer tx.Rollback(context.WithoutCancel(ctx)) //nolint:errcheck // no-op after commit
-		gap, recorded, err := b.RecordGapTx(ctx, tx, relay, afterSeq, message)
+		gap, recorded, err := b.RecordGapTx(ctx, tx, relay, afterSeq, kind, message)
 		if err != nil {
 			return Gap{}, nil, err
 		}
@@ -106,8 +119,8 @@ func (b *Backfill) RecordGap(ctx context.Context, relay string, afterSeq int64, 
 
 // RecordGapTx is RecordGap inside tx (an operator's cursor move records the gap it opens in
 // the move's own transaction); call recorded once tx has committed.
-func (b *Backfill) RecordGapTx(ctx context.Context, tx pgx.Tx, relay string, afterSeq int64, message string) (gap Gap, recorded func(), err error) {
-	row, err := queries.GapInsert(ctx, tx, pgstore.GapInsertParams{Relay: relay, AfterSeq: afterSeq, Message: message})
+func (b *Backfill) RecordGapTx(ctx context.Context, tx pgx.Tx, relay string, afterSeq int64, kind, message string) (gap Gap, recorded func(), err error) {
+	row, err := queries.GapInsert(ctx, tx, pgstore.GapInsertParams{Relay: relay, AfterSeq: afterSeq, Kind: kind, Message: message})
 	if err != nil {
 		return Gap{}, nil, err
 	}
@@ -126,10 +139,41 @@ func (b *Backfill) RecordGapTx(ctx context.Context, tx pgx.Tx, relay string, aft
 		if row.Inserted {
 			b.Metrics.FirehoseGaps.Inc()
 			b.logger.WarnContext(ctx, "stream gap recorded: the index may miss adds, removals and status changes of the skipped events",
-				"relay", relay, "after_seq", afterSeq, "gap", row.ID, "repair", b.gapRepairSource != nil, "message", message)
+				"relay", relay, "after_seq", afterSeq, "kind", kind, "gap", row.ID, "repair", b.gapRepairSource != nil, "message", message)
 		}
 	}
 	return gapOf(r), recorded, nil
+}
+
+// RecordMoveGapTx records, in the transaction of an operator's cursor move from previous (nil:
+// none was saved; -1: the live tail) to seq, the gap the move opens, if it opens one: a move
+// forward or to the live tail skips the events after previous, and so does any move from a
+// cursor the relay answered with FutureCursor (the stream after it is the relay's new
+// sequence, whatever seq says). A move back replays, and opens none. Call recorded once tx has
+// committed; gap is nil when the move opens none.
+func (b *Backfill) RecordMoveGapTx(ctx context.Context, tx pgx.Tx, relay string, previous *int64, seq int64) (gap *Gap, recorded func(), err error) {
+	if previous == nil || *previous < 0 {
+		return nil, func() {}, nil
+	}
+	prev := *previous
+	skips := seq < 0 || seq > prev
+	if !skips {
+		if skips, err = queries.GapFutureCursorAfter(ctx, tx, pgstore.GapFutureCursorAfterParams{Relay: relay, AfterSeq: prev}); err != nil {
+			return nil, nil, fmt.Errorf("look for a FutureCursor gap: %w", err)
+		}
+	}
+	if !skips {
+		return nil, func() {}, nil
+	}
+	to := "the live tail"
+	if seq >= 0 {
+		to = fmt.Sprintf("seq %d", seq)
+	}
+	g, recorded, err := b.RecordGapTx(ctx, tx, relay, prev, GapCursorMove, "an operator moved the cursor to "+to)
+	if err != nil {
+		return nil, nil, err
+	}
+	return &g, recorded, nil
 }
 
 // Gaps lists every open gap and the latest few, newest first.
@@ -182,14 +226,18 @@ func (d Discovery) completeForRefresh() error {
 		return fmt.Errorf("%w: the index scan: %s", ErrDiscoveryIncomplete, d.IndexScanError)
 	case d.LexiconListError != "" && d.FromSource == 0:
 		return fmt.Errorf("%w: the lexicon list (and the source serves no collection list): %s", ErrDiscoveryIncomplete, d.LexiconListError)
+	case d.LexiconListDropped > 0 && d.FromSource == 0:
+		return fmt.Errorf("%w: the lexicon list named %d collections past the cap (and the source serves no collection list)", ErrDiscoveryIncomplete, d.LexiconListDropped)
 	}
 	return nil
 }
 
-// RepairGapWorker sees a gap through to repaired: it starts the refresh once no run is live
-// (a live run's pages may predate the gap), then watches it, restarting the chains that
-// stopped (a source's errors ran out their retries, a peer that was refreshing too) while
-// the gap is open and nothing pages. It stops watching when an operator cancels the refresh.
+// RepairGapWorker starts the refresh that repairs a gap once no run is live (a live run's
+// pages may predate the gap), then watches it until no job pages: the gap is closed then if
+// every collection is complete (a page that completes the last one closes it first, as a
+// rule). Chains that stopped (a source's errors ran out their retries) leave it open, shown
+// with its refresh run, for an operator's retry: the job does not fight an operator, and it
+// starts no refresh after an operator cancelled the run that was live when the gap was found.
 type RepairGapWorker struct {
 	river.WorkerDefaults[RepairGapArgs]
 	b *Backfill
@@ -198,7 +246,7 @@ type RepairGapWorker struct {
 func (w *RepairGapWorker) Work(ctx context.Context, job *river.Job[RepairGapArgs]) error {
 	gap, err := queries.GapGet(ctx, w.b.Pool, job.Args.GapID)
 	if errors.Is(err, pgx.ErrNoRows) {
-		return river.JobCancel(fmt.Errorf("stream gap %d is not recorded", job.Args.GapID))
+		return river.JobCancel(fmt.Errorf("stream gap %d is not recorded (reopen-all forgets gaps)", job.Args.GapID))
 	}
 	if err != nil {
 		return fmt.Errorf("read stream gap %d: %w", job.Args.GapID, err)
@@ -214,13 +262,26 @@ func (w *RepairGapWorker) Work(ctx context.Context, job *river.Job[RepairGapArgs
 	if src == nil {
 		return river.JobCancel(fmt.Errorf("stream gap %d: automatic repair is off; start a refresh run (colindex start --refresh)", gap.ID))
 	}
+	if run, err := queries.RunGetLatest(ctx, w.b.Pool); err == nil && run.CancelledAt != nil && run.CancelledAt.After(gap.DetectedAt) {
+		w.b.logger.WarnContext(ctx, "stream gap: an operator cancelled the backfill since it was found; no refresh is started (colindex start --refresh repairs it)",
+			"gap", gap.ID, "cancelled_run", run.ID)
+		return nil
+	} else if err != nil && !errors.Is(err, pgx.ErrNoRows) {
+		return fmt.Errorf("read the latest run: %w", err)
+	}
+	if w.b.gapRepairReady != nil {
+		if err := w.b.gapRepairReady(ctx); err != nil {
+			w.b.logger.InfoContext(ctx, "stream gap: refresh put off", "gap", gap.ID, "reason", err)
+			return wait
+		}
+	}
 	res, err := w.b.StartWith(ctx, *src, StartOptions{Refresh: true})
 	switch {
 	case errors.Is(err, ErrRunning) || errors.Is(err, ErrCancelPending):
 		return wait
 	case errors.Is(err, ErrDiscoveryIncomplete):
 		w.b.logger.WarnContext(ctx, "stream gap: refresh put off", "gap", gap.ID, "error", err)
-		return wait
+		return river.JobSnooze(cmp.Or(w.b.gapRepairWait, gapDiscoveryWait))
 	case err != nil:
 		return fmt.Errorf("stream gap %d: start the refresh: %w", gap.ID, err)
 	}
@@ -229,32 +290,18 @@ func (w *RepairGapWorker) Work(ctx context.Context, job *river.Job[RepairGapArgs
 	return wait
 }
 
-// watch follows a gap whose refresh has started until it is repaired. An operator's cancel
-// of the latest run (the refresh or a later one) is the operator's to undo: watching stops.
+// watch follows a gap whose refresh has started until no job pages, and closes it then if
+// every collection is complete.
 func (w *RepairGapWorker) watch(ctx context.Context, gap pgstore.FirehoseGap, wait error) error {
-	run, err := queries.RunGetLatest(ctx, w.b.Pool)
-	if err != nil {
-		return fmt.Errorf("read the latest run: %w", err)
-	}
-	if run.CancelledAt != nil {
-		w.b.logger.WarnContext(ctx, "stream gap: its refresh was cancelled; the gap stays open until every collection completes (colindex retry, or start --refresh)",
-			"gap", gap.ID, "run_id", run.ID)
-		return nil
-	}
 	if live, err := anyLive(ctx, w.b.River, RunKind, PageKind, ResetKind); err != nil || live {
 		return cmp.Or(err, wait)
 	}
-	// Nothing pages: either every collection is complete (closed here, should no page have
-	// closed it), or chains stopped and are restarted.
 	if err := pgx.BeginFunc(ctx, w.b.Pool, func(tx pgx.Tx) error { return closeGaps(ctx, tx) }); err != nil {
 		return err
 	}
-	res, err := w.b.Retry(ctx)
-	if err != nil {
-		return err
+	if g, err := queries.GapGet(ctx, w.b.Pool, gap.ID); err == nil && g.RepairedAt == nil {
+		w.b.logger.WarnContext(ctx, "stream gap: its refresh stopped with collections incomplete; it closes once they complete (colindex retry)",
+			"gap", gap.ID, "run_id", *gap.RepairRunID)
 	}
-	if res.Collections > 0 {
-		w.b.logger.InfoContext(ctx, "stream gap: restarted the refresh's stopped chains", "gap", gap.ID, "collections", res.Collections)
-	}
-	return wait
+	return nil
 }

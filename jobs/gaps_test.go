@@ -91,9 +91,9 @@ func TestStreamGapIsRepairedByARefresh(t *testing.T) {
 	b.relay.Append(gapped, dids[3], dids[26])
 	b.relay.SetLLMsTxt(testrelay.LexiconList(post, like, gapped))
 
-	gap, err := b.backfill.RecordGap(ctx, gapRelay, 42, "cursor too old")
+	gap, err := b.backfill.RecordGap(ctx, gapRelay, 42, GapOutdatedCursor, "cursor too old")
 	require.NoError(t, err)
-	again, err := b.backfill.RecordGap(ctx, gapRelay, 42, "cursor too old")
+	again, err := b.backfill.RecordGap(ctx, gapRelay, 42, GapOutdatedCursor, "cursor too old")
 	require.NoError(t, err)
 	require.Equal(t, gap.ID, again.ID, "the same gap reported again is one gap")
 	require.EqualValues(t, 1, metrics.Value(b.backfill.Metrics.FirehoseGaps))
@@ -133,7 +133,7 @@ func TestStreamGapWaitsForAnOperatorsRefresh(t *testing.T) {
 	require.NoError(t, err)
 	b.waitDone(t, 30*time.Second)
 
-	gap, err := b.backfill.RecordGap(ctx, gapRelay, 7, "")
+	gap, err := b.backfill.RecordGap(ctx, gapRelay, 7, GapOutdatedCursor, "")
 	require.NoError(t, err)
 	jobs, err := b.backfill.River.JobList(ctx, river.NewJobListParams().Kinds(GapRepairKind))
 	require.NoError(t, err)
@@ -158,7 +158,7 @@ func TestStreamGapWaitsForAnOperatorsRefresh(t *testing.T) {
 
 	// The same cursor reported after a refresh has started is a gap of its own: the relay
 	// may have dropped events since, some after that refresh's pages.
-	next, err := b.backfill.RecordGap(ctx, gapRelay, 7, "")
+	next, err := b.backfill.RecordGap(ctx, gapRelay, 7, GapOutdatedCursor, "")
 	require.NoError(t, err)
 	require.NotEqual(t, gap.ID, next.ID)
 	require.Nil(t, next.RepairRunID)
@@ -186,7 +186,7 @@ func TestStreamGapRepairWaitsForTheLiveRun(t *testing.T) {
 	require.NoError(t, err)
 	require.Equal(t, 1, first.Collections)
 
-	gap, err := b.backfill.RecordGap(ctx, gapRelay, 7, "")
+	gap, err := b.backfill.RecordGap(ctx, gapRelay, 7, GapOutdatedCursor, "")
 	require.NoError(t, err)
 	jobs, err := b.backfill.River.JobList(ctx, river.NewJobListParams().Kinds(GapRepairKind))
 	require.NoError(t, err)
@@ -198,10 +198,14 @@ func TestStreamGapRepairWaitsForTheLiveRun(t *testing.T) {
 		require.NotEqual(t, rivertype.JobStateCompleted, job.State, "the repair did not wait for the live run")
 		return job.AttemptedAt != nil, job.State
 	})
-	time.Sleep(2 * time.Second) // a second ask, a second after the first
-	job, err := b.backfill.River.JobGet(ctx, jobs.Jobs[0].ID)
+	asked, err := b.backfill.River.JobGet(ctx, jobs.Jobs[0].ID)
 	require.NoError(t, err)
-	require.NotEqual(t, rivertype.JobStateCompleted, job.State, "the repair did not wait for the live run")
+	await.Until(t, 30*time.Second, "the repair to ask again, and wait again", func() (bool, any) {
+		job, err := b.backfill.River.JobGet(ctx, jobs.Jobs[0].ID)
+		require.NoError(t, err)
+		require.NotEqual(t, rivertype.JobStateCompleted, job.State, "the repair did not wait for the live run")
+		return job.AttemptedAt.After(*asked.AttemptedAt), job.State
+	})
 	gaps, err := b.backfill.Gaps(ctx)
 	require.NoError(t, err)
 	require.Nil(t, gaps[0].RepairRunID, "no refresh while a run is live")
@@ -230,7 +234,7 @@ func TestRefreshLeavesResetsAloneAndNeedsWholeDiscovery(t *testing.T) {
 	// A reset under way, as ProgressResetBegin leaves its row: complete, resetting.
 	_, err = b.pool.Exec(ctx, `UPDATE backfill_progress SET resetting_since = now() WHERE collection = $1`, like)
 	require.NoError(t, err)
-	gap, err := b.backfill.RecordGap(ctx, gapRelay, 3, "")
+	gap, err := b.backfill.RecordGap(ctx, gapRelay, 3, GapOutdatedCursor, "")
 	require.NoError(t, err)
 	res, err := b.backfill.StartWith(ctx, b.src, StartOptions{Refresh: true})
 	require.NoError(t, err)
@@ -256,4 +260,85 @@ func TestRefreshLeavesResetsAloneAndNeedsWholeDiscovery(t *testing.T) {
 	require.ErrorIs(t, err, ErrDiscoveryIncomplete)
 	_, err = b.backfill.Start(ctx, b.src)
 	require.NoError(t, err, "a start without refresh goes on without the list, as before")
+}
+
+// A cursor move records the gap it opens in its own transaction: forward or to the live tail
+// it skips events, back it replays them, unless the relay answered the previous cursor with
+// FutureCursor (the stream after the move is the relay's new sequence). reopen-all forgets
+// every gap with the index they were about.
+func TestCursorMovesRecordTheGapsTheyOpen(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	b := setup(t, setupOpts{noStart: true})
+	move := func(previous *int64, seq int64) *Gap {
+		t.Helper()
+		var gap *Gap
+		recorded := func() {}
+		require.NoError(t, pgx.BeginFunc(ctx, b.pool, func(tx pgx.Tx) error {
+			var err error
+			gap, recorded, err = b.backfill.RecordMoveGapTx(ctx, tx, gapRelay, previous, seq)
+			return err
+		}))
+		recorded()
+		return gap
+	}
+	p := func(n int64) *int64 { return &n }
+	require.Nil(t, move(nil, 5), "nothing was saved: nothing skipped")
+	require.Nil(t, move(p(-1), 5), "from the live tail: nothing known to skip")
+	require.Nil(t, move(p(9), 5), "back: replayed")
+	fwd := move(p(9), 12)
+	require.NotNil(t, fwd)
+	require.Equal(t, GapCursorMove, fwd.Kind)
+	require.Equal(t, int64(9), fwd.AfterSeq)
+	live := move(p(20), -1)
+	require.NotNil(t, live)
+	require.Equal(t, int64(20), live.AfterSeq)
+
+	_, err := b.backfill.RecordGap(ctx, gapRelay, 500, GapFutureCursor, "cursor in the future")
+	require.NoError(t, err)
+	back := move(p(500), 3)
+	require.NotNil(t, back, "a move back from a FutureCursor skips the new sequence's events before it")
+	require.Equal(t, int64(500), back.AfterSeq)
+	require.Nil(t, move(p(501), 3), "another cursor's FutureCursor says nothing of this one")
+
+	_, err = ReopenAll(ctx, b.pool, b.index)
+	require.NoError(t, err)
+	gaps, err := b.backfill.Gaps(ctx)
+	require.NoError(t, err)
+	require.Empty(t, gaps, "reopen-all forgets the replaced index's gaps")
+}
+
+// A repair that has not started yet starts no refresh once an operator has cancelled the run
+// that was live when the gap was found: the gap stays open for the operator to repair.
+func TestGapRepairRespectsACancel(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	release := make(chan struct{})
+	t.Cleanup(func() { close(release) })
+	b := setup(t, setupOpts{lexiconList: true, gapRepair: true, cancelWait: 5 * time.Second})
+	b.relay.Intercept(func(_ http.ResponseWriter, r *http.Request, _ int64) bool {
+		select {
+		case <-release:
+		case <-r.Context().Done():
+		}
+		return false
+	})
+	const post = "app.bsky.feed.post"
+	b.relay.Append(post, testrelay.DIDs("", 10)...)
+	b.relay.SetLLMsTxt(testrelay.LexiconList(post))
+	_, err := b.backfill.Start(ctx, b.src)
+	require.NoError(t, err)
+	gap, err := b.backfill.RecordGap(ctx, gapRelay, 7, GapOutdatedCursor, "")
+	require.NoError(t, err)
+	_, err = b.backfill.Cancel(ctx)
+	require.NoError(t, err)
+	jobs, err := b.backfill.River.JobList(ctx, river.NewJobListParams().Kinds(GapRepairKind))
+	require.NoError(t, err)
+	require.Len(t, jobs.Jobs, 1)
+	b.waitJobState(t, jobs.Jobs[0].ID, rivertype.JobStateCompleted)
+	gaps, err := b.backfill.Gaps(ctx)
+	require.NoError(t, err)
+	require.Equal(t, gap.ID, gaps[0].ID)
+	require.Nil(t, gaps[0].RepairRunID, "no refresh after the operator's cancel")
+	require.Nil(t, gaps[0].RepairedAt)
 }

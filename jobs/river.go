@@ -69,6 +69,9 @@ type Config struct {
 	// GapRepairSource, when set, is the source of the refresh run each new stream gap starts
 	// (gaps.go); nil records gaps and leaves their repair to an operator.
 	GapRepairSource *source.Source
+	// GapRepairReady, when set, is asked before a gap's refresh starts; an error puts it off
+	// (a replica waits until its peer has no open gap: its pages would copy the peer's hole).
+	GapRepairReady func(ctx context.Context) error
 
 	// verifyTransport, when set (tests only), adjusts the verify HTTP transport.
 	verifyTransport func(*http.Transport)
@@ -240,6 +243,7 @@ func New(cfg Config) (*Backfill, error) {
 
 		verifyMaxAttempts: cfg.VerifyMaxAttempts,
 		gapRepairSource:   cfg.GapRepairSource,
+		gapRepairReady:    cfg.GapRepairReady,
 	}
 	repair.b = b
 	return b, nil

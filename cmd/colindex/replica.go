@@ -44,6 +44,26 @@ func replicaActivation(isReplica bool, verify func(context.Context, string) erro
 	return verify
 }
 
+// peerWithoutGaps is a replica's jobs.Config.GapRepairReady (nil for a standalone): its
+// refresh pages from the peer, so it waits until the peer has no open gap, whose missing adds
+// its pages would copy.
+func peerWithoutGaps(replicaOf string, client *source.Client) func(context.Context) error {
+	if replicaOf == "" {
+		return nil
+	}
+	peer, _ := source.Parse(replicaOf) // checked by loadConfig
+	return func(ctx context.Context) error {
+		h, err := client.Health(ctx, peer)
+		if err != nil {
+			return err
+		}
+		if h.Firehose != nil && h.Firehose.GapsOpen != 0 {
+			return fmt.Errorf("the peer %s has %d open gap(s) in its stream (-1: it could not count them)", peer.Name, h.Firehose.GapsOpen)
+		}
+		return nil
+	}
+}
+
 // errReplicaRelay stops serve: a replica that follows another relay than its peer would
 // seed its cursor with a seq from another stream.
 var errReplicaRelay = errors.New("replica: this colindex and its peer must follow the same relay")
@@ -88,9 +108,9 @@ func (r *replica) trySeed(ctx context.Context) (bool, error) {
 		return false, fmt.Errorf("%w: the peer follows %s, this colindex %s", errReplicaRelay, h.Firehose.URL, r.follower.Relay())
 	case h.Firehose.Cursor < 0:
 		return false, errors.New("the peer's stream has no durable cursor yet")
-	case h.Firehose.GapsOpen > 0:
+	case h.Firehose.GapsOpen != 0:
 		// Its index may miss adds from before its cursor, which this stream would never see.
-		return false, fmt.Errorf("the peer's stream has %d open gap(s); waiting for its refresh to repair them", h.Firehose.GapsOpen)
+		return false, fmt.Errorf("the peer's stream has %d open gap(s) (-1: it could not count them); waiting for its refresh to repair them", h.Firehose.GapsOpen)
 	}
 	seeded, err := r.follower.SeedCursor(ctx, h.Firehose.Cursor)
 	if err != nil {

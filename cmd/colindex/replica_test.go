@@ -98,3 +98,26 @@ func TestReplicaSeedsItsStreamFromThePeer(t *testing.T) {
 	require.NoError(t, err)
 	require.Greater(t, again.Generation, moved.Generation+1, "the seed took a generation of its own")
 }
+
+// A replica's gap refresh pages from its peer, so it waits while the peer has an open gap (or
+// cannot count its gaps); a standalone colindex has no such wait.
+func TestReplicaRefreshWaitsForAPeerWithoutGaps(t *testing.T) {
+	t.Parallel()
+	var answer atomic.Value
+	peerSrv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Content-Type", "application/json")
+		fmt.Fprint(w, answer.Load().(string))
+	}))
+	t.Cleanup(peerSrv.Close)
+	require.Nil(t, peerWithoutGaps("", source.NewClient(0)))
+	ready := peerWithoutGaps(peerSrv.URL, source.NewClient(0))
+	for gaps, ok := range map[int]bool{2: false, -1: false, 0: true} {
+		answer.Store(fmt.Sprintf(`{"status":"ok","firehose":{"url":"wss://relay.example","cursor":42,"gaps_open":%d}}`, gaps))
+		err := ready(context.Background())
+		if ok {
+			require.NoError(t, err, "gaps_open %d", gaps)
+		} else {
+			require.ErrorContains(t, err, "open gap", "gaps_open %d", gaps)
+		}
+	}
+}

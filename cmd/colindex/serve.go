@@ -98,8 +98,8 @@ func serve(c *cli.Context) error {
 			OnUnknownActivation: replicaActivation(cfg.ReplicaOf != "", func(ctx context.Context, did string) error {
 				return backfill.EnqueueVerifyRepo(ctx, did)
 			}),
-			OnGap: func(ctx context.Context, afterSeq int64, message string) error {
-				_, err := backfill.RecordGap(ctx, follower.Relay(), afterSeq, message)
+			OnGap: func(ctx context.Context, afterSeq int64, kind, message string) error {
+				_, err := backfill.RecordGap(ctx, follower.Relay(), afterSeq, kind, message)
 				return err
 			},
 		})
@@ -144,6 +144,7 @@ func serve(c *cli.Context) error {
 
 		VerifyAllowPrivate: cfg.AllowPrivate,
 		GapRepairSource:    gapSource,
+		GapRepairReady:     peerWithoutGaps(cfg.ReplicaOf, sources),
 	})
 	if err != nil {
 		return err

@@ -9,8 +9,26 @@ import (
 	"context"
 )
 
+const gapFutureCursorAfter = `-- name: GapFutureCursorAfter :one
+SELECT EXISTS (SELECT 1 FROM firehose_gaps WHERE relay = $1 AND after_seq = $2 AND kind = 'future_cursor')
+`
+
+type GapFutureCursorAfterParams struct {
+	Relay    string
+	AfterSeq int64
+}
+
+// Whether the relay answered FutureCursor to this cursor: a move from it skips events
+// whichever way it goes (the stream after the move is the relay's new sequence).
+func (q *Queries) GapFutureCursorAfter(ctx context.Context, db DBTX, arg GapFutureCursorAfterParams) (bool, error) {
+	row := db.QueryRow(ctx, gapFutureCursorAfter, arg.Relay, arg.AfterSeq)
+	var exists bool
+	err := row.Scan(&exists)
+	return exists, err
+}
+
 const gapGet = `-- name: GapGet :one
-SELECT id, relay, after_seq, message, detected_at, repair_run_id, repaired_at FROM firehose_gaps WHERE id = $1
+SELECT id, relay, after_seq, message, detected_at, repair_run_id, repaired_at, kind FROM firehose_gaps WHERE id = $1
 `
 
 func (q *Queries) GapGet(ctx context.Context, db DBTX, id int64) (FirehoseGap, error) {
@@ -24,13 +42,14 @@ func (q *Queries) GapGet(ctx context.Context, db DBTX, id int64) (FirehoseGap, e
 		&i.DetectedAt,
 		&i.RepairRunID,
 		&i.RepairedAt,
+		&i.Kind,
 	)
 	return i, err
 }
 
 const gapInsert = `-- name: GapInsert :one
 WITH ins AS (
-    INSERT INTO firehose_gaps (relay, after_seq, message) VALUES ($1, $2, $3)
+    INSERT INTO firehose_gaps (relay, after_seq, kind, message) VALUES ($1, $2, $3, $4)
     ON CONFLICT (relay, after_seq) WHERE repair_run_id IS NULL DO NOTHING
     RETURNING id
 )
@@ -44,6 +63,7 @@ WHERE relay = $1 AND after_seq = $2 AND repair_run_id IS NULL
 type GapInsertParams struct {
 	Relay    string
 	AfterSeq int64
+	Kind     string
 	Message  string
 }
 
@@ -55,7 +75,12 @@ type GapInsertRow struct {
 // A new gap, or the one already recorded from the same cursor whose refresh has not started
 // (inserted is false then).
 func (q *Queries) GapInsert(ctx context.Context, db DBTX, arg GapInsertParams) (GapInsertRow, error) {
-	row := db.QueryRow(ctx, gapInsert, arg.Relay, arg.AfterSeq, arg.Message)
+	row := db.QueryRow(ctx, gapInsert,
+		arg.Relay,
+		arg.AfterSeq,
+		arg.Kind,
+		arg.Message,
+	)
 	var i GapInsertRow
 	err := row.Scan(&i.ID, &i.Inserted)
 	return i, err
@@ -73,6 +98,16 @@ func (q *Queries) GapsAssignRun(ctx context.Context, db DBTX, runID int64) (int6
 		return 0, err
 	}
 	return result.RowsAffected(), nil
+}
+
+const gapsDeleteAll = `-- name: GapsDeleteAll :exec
+DELETE FROM firehose_gaps
+`
+
+// reopen-all: the gaps were the replaced index's; every collection is paged again anyway.
+func (q *Queries) GapsDeleteAll(ctx context.Context, db DBTX) error {
+	_, err := db.Exec(ctx, gapsDeleteAll)
+	return err
 }
 
 const gapsMarkRepaired = `-- name: GapsMarkRepaired :execrows
@@ -106,7 +141,7 @@ func (q *Queries) GapsOpenCount(ctx context.Context, db DBTX) (int64, error) {
 }
 
 const gapsRecent = `-- name: GapsRecent :many
-SELECT id, relay, after_seq, message, detected_at, repair_run_id, repaired_at FROM firehose_gaps
+SELECT id, relay, after_seq, message, detected_at, repair_run_id, repaired_at, kind FROM firehose_gaps
 WHERE repaired_at IS NULL OR id IN (SELECT g.id FROM firehose_gaps g ORDER BY g.id DESC LIMIT $1::int)
 ORDER BY id DESC
 `
@@ -129,6 +164,7 @@ func (q *Queries) GapsRecent(ctx context.Context, db DBTX, recent int32) ([]Fire
 			&i.DetectedAt,
 			&i.RepairRunID,
 			&i.RepairedAt,
+			&i.Kind,
 		); err != nil {
 			return nil, err
 		}

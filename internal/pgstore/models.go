@@ -55,6 +55,7 @@ type FirehoseGap struct {
 	DetectedAt  time.Time
 	RepairRunID *int64
 	RepairedAt  *time.Time
+	Kind        string
 }
 
 type IndexIdentity struct {

@@ -18,6 +18,27 @@ import (
 	"github.com/oapi-codegen/runtime"
 )
 
+// Defines values for GapKind.
+const (
+	CursorMove     GapKind = "cursor_move"
+	FutureCursor   GapKind = "future_cursor"
+	OutdatedCursor GapKind = "outdated_cursor"
+)
+
+// Valid indicates whether the value is a known member of the GapKind enum.
+func (e GapKind) Valid() bool {
+	switch e {
+	case CursorMove:
+		return true
+	case FutureCursor:
+		return true
+	case OutdatedCursor:
+		return true
+	default:
+		return false
+	}
+}
+
 // Defines values for HealthOutputBackfill.
 const (
 	Complete HealthOutputBackfill = "complete"
@@ -335,6 +356,9 @@ type Gap struct {
 	DetectedAt time.Time `json:"detected_at"`
 	ID         int64     `json:"id"`
 
+	// Kind What opened it: the relay's #info OutdatedCursor, the relay's FutureCursor (its sequence was reset), or an operator's cursor move that skips events.
+	Kind GapKind `json:"kind"`
+
 	// Message The relay's #info message.
 	Message *string `json:"message,omitempty"`
 
@@ -348,6 +372,9 @@ type Gap struct {
 	RepairedAt *time.Time `json:"repaired_at,omitempty"`
 }
 
+// GapKind What opened it: the relay's #info OutdatedCursor, the relay's FutureCursor (its sequence was reset), or an operator's cursor move that skips events.
+type GapKind string
+
 // HealthFirehose defines model for HealthFirehose.
 type HealthFirehose struct {
 	// CaughtUp Connected, with a durable cursor, and not behind (no backlog, events less than 10 s old).
@@ -360,7 +387,7 @@ type HealthFirehose struct {
 	// Following This process follows the stream (one per database does).
 	Following bool `json:"following"`
 
-	// GapsOpen Open gaps in the stream (GET /admin/firehose lists them): until their refresh completes the index may miss adds from before the cursor, so a replica does not start its stream from this cursor.
+	// GapsOpen Open gaps in the stream (GET /admin/firehose lists them): until their refresh completes the index may miss adds from before the cursor, so a replica does not start its stream from this cursor. -1 when they could not be counted.
 	GapsOpen int64 `json:"gaps_open"`
 
 	// URL The relay followed (normalised base URL).
@@ -502,7 +529,7 @@ type MovedCursor struct {
 	// Cursor The cursor now saved (-1: the live tail).
 	Cursor int64 `json:"cursor"`
 
-	// GapID The gap in the stream the move opened: a move forward or to the live tail skips the events after the previous cursor, recorded as a gap (listed by GET /admin/firehose) and repaired like the relay's OutdatedCursor. Absent for a move back, which replays.
+	// GapID The gap in the stream the move opened: a move forward or to the live tail skips the events after the previous cursor, as does any move from a cursor the relay answered with FutureCursor; the gap is listed by GET /admin/firehose and repaired like the relay's OutdatedCursor. Absent for a move back, which replays.
 	GapID *int64 `json:"gap_id,omitempty"`
 
 	// Generation The move's number; a follower that began from an earlier one stops and follows again from this cursor.
@@ -856,7 +883,7 @@ type ClientInterface interface {
 
 	// MoveFirehoseCursorWithBody Move the firehose cursor
 	//
-	// Makes cursor the durable cursor of the configured relay: the follower (in whichever process follows) notices within a few seconds, and resumes with the events after it, or at the relay's live tail for -1. Moving back replays events, which changes nothing twice (adds are idempotent, removals final); moving forward or to the live tail skips events: the move records a gap in the stream after the previous cursor (gap_id), repaired by a refresh as the relay's OutdatedCursor is. This is the way out when the relay answers FutureCursor (its sequence was reset, so the saved cursor is ahead of it): the follower never picks a new cursor by itself. 409 when the firehose is disabled.
+	// Makes cursor the durable cursor of the configured relay: the follower (in whichever process follows) notices within a few seconds, and resumes with the events after it, or at the relay's live tail for -1. Moving back replays events, which changes nothing twice (adds are idempotent, removals final); moving forward or to the live tail skips events, and so does any move from a cursor the relay answered with FutureCursor: such a move records a gap in the stream after the previous cursor (gap_id), repaired by a refresh as the relay's OutdatedCursor is. This is the way out when the relay answers FutureCursor (its sequence was reset, so the saved cursor is ahead of it): the follower never picks a new cursor by itself. 409 when the firehose is disabled.
 	//
 	// Takes any type of body and a specified content type.
 	//
@@ -865,7 +892,7 @@ type ClientInterface interface {
 
 	// MoveFirehoseCursor Move the firehose cursor
 	//
-	// Makes cursor the durable cursor of the configured relay: the follower (in whichever process follows) notices within a few seconds, and resumes with the events after it, or at the relay's live tail for -1. Moving back replays events, which changes nothing twice (adds are idempotent, removals final); moving forward or to the live tail skips events: the move records a gap in the stream after the previous cursor (gap_id), repaired by a refresh as the relay's OutdatedCursor is. This is the way out when the relay answers FutureCursor (its sequence was reset, so the saved cursor is ahead of it): the follower never picks a new cursor by itself. 409 when the firehose is disabled.
+	// Makes cursor the durable cursor of the configured relay: the follower (in whichever process follows) notices within a few seconds, and resumes with the events after it, or at the relay's live tail for -1. Moving back replays events, which changes nothing twice (adds are idempotent, removals final); moving forward or to the live tail skips events, and so does any move from a cursor the relay answered with FutureCursor: such a move records a gap in the stream after the previous cursor (gap_id), repaired by a refresh as the relay's OutdatedCursor is. This is the way out when the relay answers FutureCursor (its sequence was reset, so the saved cursor is ahead of it): the follower never picks a new cursor by itself. 409 when the firehose is disabled.
 	//
 	// Takes a body of the `application/json` content type.
 	//
@@ -1104,7 +1131,7 @@ func (c *Client) GetFirehoseStatus(ctx context.Context, reqEditors ...RequestEdi
 
 // MoveFirehoseCursorWithBody Move the firehose cursor
 //
-// Makes cursor the durable cursor of the configured relay: the follower (in whichever process follows) notices within a few seconds, and resumes with the events after it, or at the relay's live tail for -1. Moving back replays events, which changes nothing twice (adds are idempotent, removals final); moving forward or to the live tail skips events: the move records a gap in the stream after the previous cursor (gap_id), repaired by a refresh as the relay's OutdatedCursor is. This is the way out when the relay answers FutureCursor (its sequence was reset, so the saved cursor is ahead of it): the follower never picks a new cursor by itself. 409 when the firehose is disabled.
+// Makes cursor the durable cursor of the configured relay: the follower (in whichever process follows) notices within a few seconds, and resumes with the events after it, or at the relay's live tail for -1. Moving back replays events, which changes nothing twice (adds are idempotent, removals final); moving forward or to the live tail skips events, and so does any move from a cursor the relay answered with FutureCursor: such a move records a gap in the stream after the previous cursor (gap_id), repaired by a refresh as the relay's OutdatedCursor is. This is the way out when the relay answers FutureCursor (its sequence was reset, so the saved cursor is ahead of it): the follower never picks a new cursor by itself. 409 when the firehose is disabled.
 //
 // Takes any type of body and a specified content type.
 //
@@ -1123,7 +1150,7 @@ func (c *Client) MoveFirehoseCursorWithBody(ctx context.Context, contentType str
 
 // MoveFirehoseCursor Move the firehose cursor
 //
-// Makes cursor the durable cursor of the configured relay: the follower (in whichever process follows) notices within a few seconds, and resumes with the events after it, or at the relay's live tail for -1. Moving back replays events, which changes nothing twice (adds are idempotent, removals final); moving forward or to the live tail skips events: the move records a gap in the stream after the previous cursor (gap_id), repaired by a refresh as the relay's OutdatedCursor is. This is the way out when the relay answers FutureCursor (its sequence was reset, so the saved cursor is ahead of it): the follower never picks a new cursor by itself. 409 when the firehose is disabled.
+// Makes cursor the durable cursor of the configured relay: the follower (in whichever process follows) notices within a few seconds, and resumes with the events after it, or at the relay's live tail for -1. Moving back replays events, which changes nothing twice (adds are idempotent, removals final); moving forward or to the live tail skips events, and so does any move from a cursor the relay answered with FutureCursor: such a move records a gap in the stream after the previous cursor (gap_id), repaired by a refresh as the relay's OutdatedCursor is. This is the way out when the relay answers FutureCursor (its sequence was reset, so the saved cursor is ahead of it): the follower never picks a new cursor by itself. 409 when the firehose is disabled.
 //
 // Takes a body of the `application/json` content type.
 //
@@ -1994,7 +2021,7 @@ type ClientWithResponsesInterface interface {
 
 	// MoveFirehoseCursorWithBodyWithResponse Move the firehose cursor
 	//
-	// Makes cursor the durable cursor of the configured relay: the follower (in whichever process follows) notices within a few seconds, and resumes with the events after it, or at the relay's live tail for -1. Moving back replays events, which changes nothing twice (adds are idempotent, removals final); moving forward or to the live tail skips events: the move records a gap in the stream after the previous cursor (gap_id), repaired by a refresh as the relay's OutdatedCursor is. This is the way out when the relay answers FutureCursor (its sequence was reset, so the saved cursor is ahead of it): the follower never picks a new cursor by itself. 409 when the firehose is disabled.
+	// Makes cursor the durable cursor of the configured relay: the follower (in whichever process follows) notices within a few seconds, and resumes with the events after it, or at the relay's live tail for -1. Moving back replays events, which changes nothing twice (adds are idempotent, removals final); moving forward or to the live tail skips events, and so does any move from a cursor the relay answered with FutureCursor: such a move records a gap in the stream after the previous cursor (gap_id), repaired by a refresh as the relay's OutdatedCursor is. This is the way out when the relay answers FutureCursor (its sequence was reset, so the saved cursor is ahead of it): the follower never picks a new cursor by itself. 409 when the firehose is disabled.
 	//
 	// Takes any type of body and a specified content type, and returns a wrapper object for the known response body format(s).
 	//
@@ -2003,7 +2030,7 @@ type ClientWithResponsesInterface interface {
 
 	// MoveFirehoseCursorWithResponse Move the firehose cursor
 	//
-	// Makes cursor the durable cursor of the configured relay: the follower (in whichever process follows) notices within a few seconds, and resumes with the events after it, or at the relay's live tail for -1. Moving back replays events, which changes nothing twice (adds are idempotent, removals final); moving forward or to the live tail skips events: the move records a gap in the stream after the previous cursor (gap_id), repaired by a refresh as the relay's OutdatedCursor is. This is the way out when the relay answers FutureCursor (its sequence was reset, so the saved cursor is ahead of it): the follower never picks a new cursor by itself. 409 when the firehose is disabled.
+	// Makes cursor the durable cursor of the configured relay: the follower (in whichever process follows) notices within a few seconds, and resumes with the events after it, or at the relay's live tail for -1. Moving back replays events, which changes nothing twice (adds are idempotent, removals final); moving forward or to the live tail skips events, and so does any move from a cursor the relay answered with FutureCursor: such a move records a gap in the stream after the previous cursor (gap_id), repaired by a refresh as the relay's OutdatedCursor is. This is the way out when the relay answers FutureCursor (its sequence was reset, so the saved cursor is ahead of it): the follower never picks a new cursor by itself. 409 when the firehose is disabled.
 	//
 	// Takes a body of the `application/json` content type, and returns a wrapper object for the known response body format(s).
 	//
@@ -3244,7 +3271,7 @@ func (c *ClientWithResponses) GetFirehoseStatusWithResponse(ctx context.Context,
 
 // MoveFirehoseCursorWithBodyWithResponse Move the firehose cursor
 //
-// Makes cursor the durable cursor of the configured relay: the follower (in whichever process follows) notices within a few seconds, and resumes with the events after it, or at the relay's live tail for -1. Moving back replays events, which changes nothing twice (adds are idempotent, removals final); moving forward or to the live tail skips events: the move records a gap in the stream after the previous cursor (gap_id), repaired by a refresh as the relay's OutdatedCursor is. This is the way out when the relay answers FutureCursor (its sequence was reset, so the saved cursor is ahead of it): the follower never picks a new cursor by itself. 409 when the firehose is disabled.
+// Makes cursor the durable cursor of the configured relay: the follower (in whichever process follows) notices within a few seconds, and resumes with the events after it, or at the relay's live tail for -1. Moving back replays events, which changes nothing twice (adds are idempotent, removals final); moving forward or to the live tail skips events, and so does any move from a cursor the relay answered with FutureCursor: such a move records a gap in the stream after the previous cursor (gap_id), repaired by a refresh as the relay's OutdatedCursor is. This is the way out when the relay answers FutureCursor (its sequence was reset, so the saved cursor is ahead of it): the follower never picks a new cursor by itself. 409 when the firehose is disabled.
 //
 // Takes any type of body and a specified content type, and returns a wrapper object for the known response body format(s).
 //
@@ -3259,7 +3286,7 @@ func (c *ClientWithResponses) MoveFirehoseCursorWithBodyWithResponse(ctx context
 
 // MoveFirehoseCursorWithResponse Move the firehose cursor
 //
-// Makes cursor the durable cursor of the configured relay: the follower (in whichever process follows) notices within a few seconds, and resumes with the events after it, or at the relay's live tail for -1. Moving back replays events, which changes nothing twice (adds are idempotent, removals final); moving forward or to the live tail skips events: the move records a gap in the stream after the previous cursor (gap_id), repaired by a refresh as the relay's OutdatedCursor is. This is the way out when the relay answers FutureCursor (its sequence was reset, so the saved cursor is ahead of it): the follower never picks a new cursor by itself. 409 when the firehose is disabled.
+// Makes cursor the durable cursor of the configured relay: the follower (in whichever process follows) notices within a few seconds, and resumes with the events after it, or at the relay's live tail for -1. Moving back replays events, which changes nothing twice (adds are idempotent, removals final); moving forward or to the live tail skips events, and so does any move from a cursor the relay answered with FutureCursor: such a move records a gap in the stream after the previous cursor (gap_id), repaired by a refresh as the relay's OutdatedCursor is. This is the way out when the relay answers FutureCursor (its sequence was reset, so the saved cursor is ahead of it): the follower never picks a new cursor by itself. 409 when the firehose is disabled.
 //
 // Takes a body of the `application/json` content type, and returns a wrapper object for the known response body format(s).
 //

@@ -2,7 +2,7 @@
 -- A new gap, or the one already recorded from the same cursor whose refresh has not started
 -- (inserted is false then).
 WITH ins AS (
-    INSERT INTO firehose_gaps (relay, after_seq, message) VALUES (@relay, @after_seq, @message)
+    INSERT INTO firehose_gaps (relay, after_seq, kind, message) VALUES (@relay, @after_seq, @kind, @message)
     ON CONFLICT (relay, after_seq) WHERE repair_run_id IS NULL DO NOTHING
     RETURNING id
 )
@@ -29,6 +29,15 @@ UPDATE firehose_gaps SET repair_run_id = @run_id::bigint WHERE repair_run_id IS 
 UPDATE firehose_gaps SET repaired_at = now()
 WHERE repaired_at IS NULL AND repair_run_id IS NOT NULL
   AND NOT EXISTS (SELECT 1 FROM backfill_progress WHERE completed_at IS NULL OR resetting_since IS NOT NULL);
+
+-- name: GapFutureCursorAfter :one
+-- Whether the relay answered FutureCursor to this cursor: a move from it skips events
+-- whichever way it goes (the stream after the move is the relay's new sequence).
+SELECT EXISTS (SELECT 1 FROM firehose_gaps WHERE relay = @relay AND after_seq = @after_seq AND kind = 'future_cursor');
+
+-- name: GapsDeleteAll :exec
+-- reopen-all: the gaps were the replaced index's; every collection is paged again anyway.
+DELETE FROM firehose_gaps;
 
 -- name: GapsOpenCount :one
 SELECT count(*) FROM firehose_gaps WHERE repaired_at IS NULL;

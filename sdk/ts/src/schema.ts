@@ -218,7 +218,7 @@ export interface paths {
         get?: never;
         /**
          * Move the firehose cursor
-         * @description Makes cursor the durable cursor of the configured relay: the follower (in whichever process follows) notices within a few seconds, and resumes with the events after it, or at the relay's live tail for -1. Moving back replays events, which changes nothing twice (adds are idempotent, removals final); moving forward or to the live tail skips events: the move records a gap in the stream after the previous cursor (gap_id), repaired by a refresh as the relay's OutdatedCursor is. This is the way out when the relay answers FutureCursor (its sequence was reset, so the saved cursor is ahead of it): the follower never picks a new cursor by itself. 409 when the firehose is disabled.
+         * @description Makes cursor the durable cursor of the configured relay: the follower (in whichever process follows) notices within a few seconds, and resumes with the events after it, or at the relay's live tail for -1. Moving back replays events, which changes nothing twice (adds are idempotent, removals final); moving forward or to the live tail skips events, and so does any move from a cursor the relay answered with FutureCursor: such a move records a gap in the stream after the previous cursor (gap_id), repaired by a refresh as the relay's OutdatedCursor is. This is the way out when the relay answers FutureCursor (its sequence was reset, so the saved cursor is ahead of it): the follower never picks a new cursor by itself. 409 when the firehose is disabled.
          */
         put: operations["moveFirehoseCursor"];
         post?: never;
@@ -514,6 +514,11 @@ export interface components {
             detected_at: string;
             /** Format: int64 */
             id: number;
+            /**
+             * @description What opened it: the relay's #info OutdatedCursor, the relay's FutureCursor (its sequence was reset), or an operator's cursor move that skips events.
+             * @enum {string}
+             */
+            kind: "outdated_cursor" | "future_cursor" | "cursor_move";
             /** @description The relay's #info message. */
             message?: string;
             /** @description The relay whose stream had the gap. */
@@ -542,7 +547,7 @@ export interface components {
             following: boolean;
             /**
              * Format: int64
-             * @description Open gaps in the stream (GET /admin/firehose lists them): until their refresh completes the index may miss adds from before the cursor, so a replica does not start its stream from this cursor.
+             * @description Open gaps in the stream (GET /admin/firehose lists them): until their refresh completes the index may miss adds from before the cursor, so a replica does not start its stream from this cursor. -1 when they could not be counted.
              */
             gaps_open: number;
             /** @description The relay followed (normalised base URL). */
@@ -674,7 +679,7 @@ export interface components {
             cursor: number;
             /**
              * Format: int64
-             * @description The gap in the stream the move opened: a move forward or to the live tail skips the events after the previous cursor, recorded as a gap (listed by GET /admin/firehose) and repaired like the relay's OutdatedCursor. Absent for a move back, which replays.
+             * @description The gap in the stream the move opened: a move forward or to the live tail skips the events after the previous cursor, as does any move from a cursor the relay answered with FutureCursor; the gap is listed by GET /admin/firehose and repaired like the relay's OutdatedCursor. Absent for a move back, which replays.
              */
             gap_id?: number;
             /**
