@@ -72,17 +72,24 @@ func TestMalformedFrameReconnects(t *testing.T) {
 	b.requireIndexMatches(t, b.ix)
 }
 
+// setupPastRetention leaves a relay whose oldest event is seq 2 (seq 1 trimmed away, never
+// seen): cursor 0 is older than its retention. The truth holds what comes after.
+func setupPastRetention(t *testing.T) (*testBundle, *fakerelay.Account) {
+	t.Helper()
+	b := setup(t)
+	a := newAccount(t, 1)
+	b.commit(t, a, fakerelay.Create(post, "3k1"))
+	b.truth = newTruth()
+	b.commit(t, a, fakerelay.Create(like, "3k2"))
+	b.relay.Trim(1)
+	return b, a
+}
+
 // A cursor older than the relay's retention gets #info OutdatedCursor: reported, and the
 // follower carries on from the oldest event the relay still has.
 func TestOutdatedCursorIsReportedAndFollowed(t *testing.T) {
 	t.Parallel()
-	b := setup(t)
-	a := newAccount(t, 1)
-	b.commit(t, a, fakerelay.Create(post, "3k1")) // seq 1: trimmed away, never seen
-	b.truth = newTruth()
-	b.commit(t, a, fakerelay.Create(like, "3k2"))
-	b.relay.Trim(1)
-	// seq 2 is the oldest left; cursor 0 is older than the retention window.
+	b, a := setupPastRetention(t)
 	r := startAtZero(t, b)
 	last := b.commit(t, a, fakerelay.Create(profile, "self"))
 	b.waitDurable(t, last)
@@ -98,12 +105,7 @@ func TestOutdatedCursorIsReportedAndFollowed(t *testing.T) {
 // reports the same gap again, and only then does the stream go on.
 func TestOutdatedCursorGapIsRecordedBeforeTheStreamGoesOn(t *testing.T) {
 	t.Parallel()
-	b := setup(t)
-	a := newAccount(t, 1)
-	b.commit(t, a, fakerelay.Create(post, "3k1")) // seq 1: trimmed away, never seen
-	b.truth = newTruth()
-	b.commit(t, a, fakerelay.Create(like, "3k2"))
-	b.relay.Trim(1)
+	b, a := setupPastRetention(t)
 	require.NoError(t, queries.FirehoseCursorSet(t.Context(), b.pool, cursorParams(b.relayKey(), 0)))
 
 	type report struct {

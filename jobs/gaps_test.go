@@ -4,6 +4,7 @@ import (
 	"context"
 	"net/http"
 	"slices"
+	"sync"
 	"testing"
 	"time"
 
@@ -19,6 +20,19 @@ import (
 )
 
 const gapRelay = "wss://relay.test"
+
+// holdPages makes the source answer pages only once release is called: a run stays live.
+func holdPages(b *bundle) (release func()) {
+	held := make(chan struct{})
+	b.relay.Intercept(func(_ http.ResponseWriter, r *http.Request, _ int64) bool {
+		select {
+		case <-held:
+		case <-r.Context().Done():
+		}
+		return false
+	})
+	return sync.OnceFunc(func() { close(held) })
+}
 
 // waitGapRepaired waits until gap id is repaired and returns it.
 func (b *bundle) waitGapRepaired(t *testing.T, id int64) Gap {
@@ -170,15 +184,8 @@ func TestStreamGapWaitsForAnOperatorsRefresh(t *testing.T) {
 func TestStreamGapRepairWaitsForTheLiveRun(t *testing.T) {
 	t.Parallel()
 	ctx := context.Background()
-	release := make(chan struct{})
 	b := setup(t, setupOpts{lexiconList: true, gapRepair: true})
-	b.relay.Intercept(func(_ http.ResponseWriter, r *http.Request, _ int64) bool {
-		select { // the source answers only once released: the run stays live
-		case <-release:
-		case <-r.Context().Done():
-		}
-		return false
-	})
+	release := holdPages(b)
 	const post = "app.bsky.feed.post"
 	b.relay.Append(post, testrelay.DIDs("", 10)...)
 	b.relay.SetLLMsTxt(testrelay.LexiconList(post))
@@ -210,7 +217,7 @@ func TestStreamGapRepairWaitsForTheLiveRun(t *testing.T) {
 	require.NoError(t, err)
 	require.Nil(t, gaps[0].RepairRunID, "no refresh while a run is live")
 
-	close(release)
+	release()
 	got := b.waitGapRepaired(t, gap.ID)
 	require.Greater(t, *got.RepairRunID, first.RunID, "the refresh is a run of its own, after the live one")
 	b.requireListed(t, map[string][]string{post: b.relay.Collection(post)})
@@ -313,16 +320,8 @@ func TestCursorMovesRecordTheGapsTheyOpen(t *testing.T) {
 func TestGapRepairRespectsACancel(t *testing.T) {
 	t.Parallel()
 	ctx := context.Background()
-	release := make(chan struct{})
-	t.Cleanup(func() { close(release) })
 	b := setup(t, setupOpts{lexiconList: true, gapRepair: true, cancelWait: 5 * time.Second})
-	b.relay.Intercept(func(_ http.ResponseWriter, r *http.Request, _ int64) bool {
-		select {
-		case <-release:
-		case <-r.Context().Done():
-		}
-		return false
-	})
+	t.Cleanup(holdPages(b))
 	const post = "app.bsky.feed.post"
 	b.relay.Append(post, testrelay.DIDs("", 10)...)
 	b.relay.SetLLMsTxt(testrelay.LexiconList(post))
