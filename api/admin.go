@@ -43,7 +43,7 @@ func (s *Server) registerAdmin(api huma.API) {
 			"collections are skipped; interrupted ones resume from their saved cursor.",
 		Tags:          []string{"backfill"},
 		DefaultStatus: http.StatusOK,
-		Errors:        adminErrors(http.StatusBadRequest, http.StatusConflict),
+		Errors:        adminErrors(http.StatusBadRequest, http.StatusConflict, http.StatusBadGateway),
 	}, s.startBackfill)
 
 	huma.Register(api, huma.Operation{
@@ -71,6 +71,10 @@ func (s *Server) startBackfill(ctx context.Context, in *startBackfillInput) (*st
 	})
 	if errors.Is(err, jobs.ErrRunning) || errors.Is(err, jobs.ErrCancelPending) || errors.Is(err, jobs.ErrSourceMismatch) {
 		return nil, huma.Error409Conflict(err.Error())
+	}
+	if errors.Is(err, jobs.ErrDiscoveryIncomplete) {
+		// A refresh must see every collection; what failed is the source's or the list's.
+		return nil, huma.Error502BadGateway(err.Error() + "; nothing was started")
 	}
 	if err != nil {
 		return nil, s.internal(ctx, "start the backfill", err)

@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"net/http"
+	"net/http/httptest"
 	"net/url"
 	"strconv"
 	"strings"
@@ -336,4 +337,32 @@ func TestClientKey(t *testing.T) {
 			require.Equal(t, want, clientKey(addr))
 		})
 	}
+}
+
+// A refresh whose discovery cannot see every collection (here the source's collection list
+// fails) is refused with 502 naming what failed, and starts nothing; the same start without
+// refresh goes on as before.
+func TestRefreshWithBlindDiscoveryIs502(t *testing.T) {
+	t.Parallel()
+	relay := testrelay.New()
+	t.Cleanup(relay.Close)
+	listFails := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.URL.Path == "/v1/listCollections" {
+			http.Error(w, "down", http.StatusInternalServerError)
+			return
+		}
+		relay.Config.Handler.ServeHTTP(w, r)
+	}))
+	t.Cleanup(listFails.Close)
+	s := newStack(t, stackOpts{})
+	require.NoError(t, s.index.Add("com.example.x", testrelay.DIDs("x", 1)))
+	code, body := s.do(t, http.MethodPost, "/admin/backfill-collections?refresh=true&source="+url.QueryEscape(listFails.URL), adminAuth)
+	require.Equal(t, http.StatusBadGateway, code, body)
+	require.Contains(t, body, "the source's collection list")
+	_, body = s.do(t, http.MethodGet, "/admin/backfill-collections", adminAuth)
+	var st jobs.Status
+	require.NoError(t, json.Unmarshal([]byte(body), &st))
+	require.Nil(t, st.LastRun, "nothing was started")
+	code, body = s.do(t, http.MethodPost, "/admin/backfill-collections?source="+url.QueryEscape(listFails.URL), adminAuth)
+	require.Equal(t, http.StatusOK, code, body)
 }

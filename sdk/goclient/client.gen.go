@@ -2206,6 +2206,8 @@ type StartBackfillResponse struct {
 	ApplicationProblemJSON429 *ErrorModel
 	// ApplicationProblemJSON500 the response for an HTTP 500 `application/problem+json` response
 	ApplicationProblemJSON500 *ErrorModel
+	// ApplicationProblemJSON502 the response for an HTTP 502 `application/problem+json` response
+	ApplicationProblemJSON502 *ErrorModel
 }
 
 // GetJSON200 returns the response for an HTTP 200 `application/json` response
@@ -2241,6 +2243,11 @@ func (r StartBackfillResponse) GetApplicationProblemJSON429() *ErrorModel {
 // GetApplicationProblemJSON500 returns the response for an HTTP 500 `application/problem+json` response
 func (r StartBackfillResponse) GetApplicationProblemJSON500() *ErrorModel {
 	return r.ApplicationProblemJSON500
+}
+
+// GetApplicationProblemJSON502 returns the response for an HTTP 502 `application/problem+json` response
+func (r StartBackfillResponse) GetApplicationProblemJSON502() *ErrorModel {
+	return r.ApplicationProblemJSON502
 }
 
 // GetBody returns the raw response body bytes
@@ -3509,6 +3516,13 @@ func ParseStartBackfillResponse(rsp *http.Response) (*StartBackfillResponse, err
 			return nil, err
 		}
 		response.ApplicationProblemJSON500 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 502:
+		var dest ErrorModel
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationProblemJSON502 = &dest
 
 	}
 
