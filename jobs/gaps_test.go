@@ -301,11 +301,20 @@ func TestCursorMovesRecordTheGapsTheyOpen(t *testing.T) {
 	require.NotNil(t, live)
 	require.Equal(t, int64(20), live.AfterSeq)
 
-	_, err := b.backfill.RecordGap(ctx, gapRelay, 500, GapFutureCursor, "cursor in the future")
+	future, err := b.backfill.RecordGap(ctx, gapRelay, 500, GapFutureCursor, "cursor in the future")
 	require.NoError(t, err)
+	// Its refresh starts; the follower, restarted while still held, reports it again: what it
+	// lost was gone before the first report, so it is the same gap, not one more refresh.
+	_, err = b.backfill.StartWith(ctx, b.src, StartOptions{Refresh: true})
+	require.NoError(t, err)
+	again, err := b.backfill.RecordGap(ctx, gapRelay, 500, GapFutureCursor, "cursor in the future")
+	require.NoError(t, err)
+	require.Equal(t, future.ID, again.ID)
+	require.NotNil(t, again.RepairRunID)
 	back := move(p(500), 3)
 	require.NotNil(t, back, "a move back from a FutureCursor skips the new sequence's events before it")
 	require.Equal(t, int64(500), back.AfterSeq)
+	require.NotEqual(t, future.ID, back.ID, "the move's gap is its own: the FutureCursor's refresh began before it")
 	require.Nil(t, move(p(501), 3), "another cursor's FutureCursor says nothing of this one")
 
 	_, err = ReopenAll(ctx, b.pool, b.index)

@@ -48,16 +48,22 @@ func (q *Queries) GapGet(ctx context.Context, db DBTX, id int64) (FirehoseGap, e
 }
 
 const gapInsert = `-- name: GapInsert :one
-WITH ins AS (
-    INSERT INTO firehose_gaps (relay, after_seq, kind, message) VALUES ($1, $2, $3, $4)
+WITH prior AS (
+    SELECT g.id FROM firehose_gaps g
+    WHERE g.relay = $1 AND g.after_seq = $2
+      AND (g.repair_run_id IS NULL OR (g.kind = 'future_cursor' AND $3::text = 'future_cursor'))
+    ORDER BY g.id
+    LIMIT 1
+), ins AS (
+    INSERT INTO firehose_gaps (relay, after_seq, kind, message)
+    SELECT $1, $2, $3::text, $4
+    WHERE NOT EXISTS (SELECT 1 FROM prior)
     ON CONFLICT (relay, after_seq) WHERE repair_run_id IS NULL DO NOTHING
     RETURNING id
 )
 SELECT id, true AS inserted FROM ins
 UNION ALL
-SELECT id, false AS inserted FROM firehose_gaps
-WHERE relay = $1 AND after_seq = $2 AND repair_run_id IS NULL
-    AND NOT EXISTS (SELECT 1 FROM ins)
+SELECT id, false AS inserted FROM prior
 `
 
 type GapInsertParams struct {
@@ -72,8 +78,10 @@ type GapInsertRow struct {
 	Inserted bool
 }
 
-// A new gap, or the one already recorded from the same cursor whose refresh has not started
-// (inserted is false then).
+// A new gap, or the one already recorded after the same cursor (inserted is false then): one
+// whose refresh has not started, or, for a FutureCursor, any (what it lost, the old sequence's
+// events after the cursor, was gone before it was first reported: a later report of it, after
+// a restart, loses nothing more).
 func (q *Queries) GapInsert(ctx context.Context, db DBTX, arg GapInsertParams) (GapInsertRow, error) {
 	row := db.QueryRow(ctx, gapInsert,
 		arg.Relay,

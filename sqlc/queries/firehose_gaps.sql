@@ -1,16 +1,24 @@
 -- name: GapInsert :one
--- A new gap, or the one already recorded from the same cursor whose refresh has not started
--- (inserted is false then).
-WITH ins AS (
-    INSERT INTO firehose_gaps (relay, after_seq, kind, message) VALUES (@relay, @after_seq, @kind, @message)
+-- A new gap, or the one already recorded after the same cursor (inserted is false then): one
+-- whose refresh has not started, or, for a FutureCursor, any (what it lost, the old sequence's
+-- events after the cursor, was gone before it was first reported: a later report of it, after
+-- a restart, loses nothing more).
+WITH prior AS (
+    SELECT g.id FROM firehose_gaps g
+    WHERE g.relay = @relay AND g.after_seq = @after_seq
+      AND (g.repair_run_id IS NULL OR (g.kind = 'future_cursor' AND @kind::text = 'future_cursor'))
+    ORDER BY g.id
+    LIMIT 1
+), ins AS (
+    INSERT INTO firehose_gaps (relay, after_seq, kind, message)
+    SELECT @relay, @after_seq, @kind::text, @message
+    WHERE NOT EXISTS (SELECT 1 FROM prior)
     ON CONFLICT (relay, after_seq) WHERE repair_run_id IS NULL DO NOTHING
     RETURNING id
 )
 SELECT id, true AS inserted FROM ins
 UNION ALL
-SELECT id, false AS inserted FROM firehose_gaps
-WHERE relay = @relay AND after_seq = @after_seq AND repair_run_id IS NULL
-    AND NOT EXISTS (SELECT 1 FROM ins);
+SELECT id, false AS inserted FROM prior;
 
 -- name: GapGet :one
 SELECT * FROM firehose_gaps WHERE id = @id;
