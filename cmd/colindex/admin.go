@@ -239,8 +239,11 @@ func start(c *cli.Context) error {
 		if res.GapsRepairing != nil {
 			gaps = *res.GapsRepairing
 		}
-		fmt.Fprintf(c.App.Writer, "refresh: %s paged again from the beginning; %s in the stream repaired once they complete\n",
-			count(*res.Refreshed, "collection"), count(gaps, "open gap"))
+		line := "refresh: " + count(*res.Refreshed, "collection") + " paged again from the beginning"
+		if gaps > 0 {
+			line += "; " + count(gaps, "open gap") + " in the stream repaired once they complete"
+		}
+		fmt.Fprintln(c.App.Writer, line)
 	}
 	if res.LexiconListError != nil {
 		fmt.Fprintf(c.App.Writer, "warning: lexicon list: %s\n", *res.LexiconListError)
