@@ -13,10 +13,11 @@ import (
 	"github.com/colindex/colindex/internal/pgstore"
 )
 
-// A gap in the stream: the relay answered #info OutdatedCursor, so events between the
-// follower's cursor and the oldest event the relay still had were never applied. The gap is
-// recorded in Postgres (firehose_gaps) before the follower goes past it, so neither a restart
-// nor another process can lose the knowledge that the index may be short.
+// A gap in the stream: events after a cursor that were never applied, because the relay no
+// longer had them (#info OutdatedCursor), its sequence was reset (FutureCursor), or an
+// operator moved the cursor past them. The gap is recorded in Postgres (firehose_gaps) before
+// the follower goes past it (or in the move's transaction), so neither a restart nor another
+// process can lose the knowledge that the index may be short.
 //
 // What a gap can cost, and what makes it good again:
 //   - adds (an account's first record in a collection): a refresh pages every collection
