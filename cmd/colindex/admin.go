@@ -346,14 +346,17 @@ func status(c *cli.Context) error {
 	return printReplica(c, a)
 }
 
-// printReplica adds replica mode's line to the summary, when this colindex is a replica.
+// printReplica adds the lines the summary takes from /_health: the stream's open gaps, and
+// replica mode's line when this colindex is a replica.
 func printReplica(c *cli.Context, a *admin) error {
 	h, err := a.health(c.Context)
 	if err != nil {
 		return err
 	}
-	if line := replicaLine(h); line != "" {
-		fmt.Fprintln(c.App.Writer, line)
+	for _, line := range []string{gapsLine(h), replicaLine(h)} {
+		if line != "" {
+			fmt.Fprintln(c.App.Writer, line)
+		}
 	}
 	return nil
 }

@@ -152,6 +152,19 @@ func at(t *time.Time) time.Time {
 	return *t
 }
 
+// gapsLine is `colindex status`'s line on the stream's open gaps, from /_health: empty when
+// there are none (or no stream).
+func gapsLine(h *goclient.HealthOutput) string {
+	if h == nil || h.Firehose == nil || h.Firehose.GapsOpen == 0 {
+		return ""
+	}
+	if h.Firehose.GapsOpen < 0 {
+		return "stream gaps: could not be counted (see colindex firehose)"
+	}
+	return fmt.Sprintf("stream gaps: %s, so pairs added in them may be missing until their refresh completes (colindex firehose)",
+		count(h.Firehose.GapsOpen, "open gap"))
+}
+
 // replicaLine is `colindex status`'s line on replica mode (docs/SCALING.md), from /_health:
 // empty for a standalone colindex; for a replica, whether it takes readers yet and, if not,
 // what it waits for.

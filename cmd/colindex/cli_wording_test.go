@@ -218,3 +218,16 @@ func TestReplicaLineSaysWhatTheReplicaWaitsFor(t *testing.T) {
 		})
 	}
 }
+
+// status names open gaps in the stream, and says nothing when there are none.
+func TestGapsLineNamesOpenGaps(t *testing.T) {
+	t.Parallel()
+	with := func(n int64) *goclient.HealthOutput {
+		return &goclient.HealthOutput{Firehose: &goclient.HealthFirehose{GapsOpen: n}}
+	}
+	require.Empty(t, gapsLine(nil))
+	require.Empty(t, gapsLine(&goclient.HealthOutput{}), "no stream")
+	require.Empty(t, gapsLine(with(0)))
+	require.Equal(t, "stream gaps: 2 open gaps, so pairs added in them may be missing until their refresh completes (colindex firehose)", gapsLine(with(2)))
+	require.Contains(t, gapsLine(with(-1)), "could not be counted")
+}
