@@ -26,9 +26,9 @@ type Moved struct {
 // MoveCursor makes seq this relay's cursor: the follower, in whichever process holds the lock,
 // resumes with the events after seq, or at the live tail for LiveTail. Moving back replays
 // events, which changes nothing twice (adds are idempotent, removals final); moving forward
-// skips events (serve records the gap: jobs.RecordMoveGapTx). It is the way out when the relay answers FutureCursor because its
-// sequence was reset, or because another relay now answers at its URL (the cursor is kept per
-// URL).
+// skips events (serve records the gap: jobs.RecordMoveGapTx). It is the way out when the
+// relay answers FutureCursor because its sequence was reset, or because another relay now
+// answers at its URL (the cursor is kept per URL).
 func (f *Firehose) MoveCursor(ctx context.Context, seq int64) (Moved, error) {
 	return f.MoveCursorWith(ctx, seq, nil)
 }
