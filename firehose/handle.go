@@ -213,7 +213,7 @@ func (f *Firehose) handleInfo(ctx context.Context, evt *comatproto.SyncSubscribe
 	if f.cfg.OnGap == nil {
 		state = "run colindex start --refresh"
 	}
-	f.setError(fmt.Sprintf("relay #info OutdatedCursor: %s (events after seq %d missed: %s)", msg, after, state))
+	f.setError(fmt.Sprintf("relay %s (events after seq %d missed: %s)", what, after, state))
 	return nil
 }
 

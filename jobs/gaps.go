@@ -76,7 +76,7 @@ type Gap struct {
 	Kind        string     `json:"kind" enum:"outdated_cursor,future_cursor,cursor_move" doc:"What opened it: the relay's #info OutdatedCursor, the relay's FutureCursor (its sequence was reset), or an operator's cursor move that skips events."`
 	Relay       string     `json:"relay" doc:"The relay whose stream had the gap."`
 	AfterSeq    int64      `json:"after_seq" doc:"The durable cursor the follower asked to resume after: the events after it, up to the oldest the relay still had, were never applied."`
-	Message     string     `json:"message,omitempty" doc:"The relay's #info message."`
+	Message     string     `json:"message,omitempty" doc:"What reported it: the relay's frame and message, or the operator's move."`
 	DetectedAt  time.Time  `json:"detected_at"`
 	RepairRunID *int64     `json:"repair_run_id,omitempty" doc:"The refresh run (every collection paged again from the beginning) that repairs the gap's missed adds, once it has started."`
 	RepairedAt  *time.Time `json:"repaired_at,omitempty" doc:"When every collection was complete again after that refresh: adds missed in the gap are back. Removals and status changes missed in it are not (no source tells them)."`
@@ -91,7 +91,8 @@ func gapOf(r pgstore.FirehoseGap) Gap {
 // repair when a repair source is set, in one transaction. The same gap reported again while
 // its refresh has not started (the follower asked from the same cursor after a restart) is
 // the same gap; once a refresh has started, a report is a gap of its own, since the relay may
-// have dropped more events since. The follower goes past the gap only after this returns nil.
+// have dropped more events since (except a FutureCursor's: what it lost was gone before its
+// first report). The follower goes past the gap only after this returns nil.
 func (b *Backfill) RecordGap(ctx context.Context, relay string, afterSeq int64, kind, message string) (Gap, error) {
 	record := func() (Gap, func(), error) {
 		tx, err := b.Pool.Begin(ctx)
@@ -204,7 +205,7 @@ func (b *Backfill) OpenGaps(ctx context.Context) (int64, error) {
 // collections take turns: the second sees the first's completion (each statement of a
 // read-committed transaction sees what committed before it), so one of them closes the gaps.
 func closeGaps(ctx context.Context, tx pgx.Tx) error {
-	if _, err := tx.Exec(ctx, "SELECT pg_advisory_xact_lock($1)", int64(gapsLockKey)); err != nil {
+	if err := queries.GapsLock(ctx, tx, gapsLockKey); err != nil {
 		return fmt.Errorf("lock stream gaps: %w", err)
 	}
 	if _, err := queries.GapsMarkRepaired(ctx, tx); err != nil {

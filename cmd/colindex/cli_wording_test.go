@@ -231,3 +231,21 @@ func TestGapsLineNamesOpenGaps(t *testing.T) {
 	require.Equal(t, "stream gaps: 2 open gaps, so pairs added in them may be missing until their refresh completes (colindex firehose)", gapsLine(with(2)))
 	require.Contains(t, gapsLine(with(-1)), "could not be counted")
 }
+
+// colindex firehose names the open gaps, from the oldest, and where its repair stands; repaired
+// gaps say nothing.
+func TestGapsNoteNamesTheOpenGaps(t *testing.T) {
+	t.Parallel()
+	at := time.Date(2026, 12, 7, 12, 0, 0, 0, time.UTC)
+	run := int64(4)
+	require.Empty(t, gapsNote(nil))
+	require.Empty(t, gapsNote([]goclient.Gap{{AfterSeq: 9, RepairedAt: &at}}))
+	gaps := []goclient.Gap{
+		{AfterSeq: 2000, DetectedAt: at.Add(time.Hour)},
+		{AfterSeq: 1500, DetectedAt: at, RepairRunID: &run},
+		{AfterSeq: 900, DetectedAt: at.Add(-time.Hour), RepairedAt: &at},
+	}
+	require.Equal(t, "2 open gaps in the stream (events after seq 1,500 missed, 2026-12-07T12:00:00Z; repair: refresh run 4): pairs added then may be missing",
+		gapsNote(gaps))
+	require.Contains(t, gapsNote(gaps[:1]), "repair waiting for a refresh run")
+}

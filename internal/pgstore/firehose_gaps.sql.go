@@ -118,6 +118,16 @@ func (q *Queries) GapsDeleteAll(ctx context.Context, db DBTX) error {
 	return err
 }
 
+const gapsLock = `-- name: GapsLock :exec
+SELECT pg_advisory_xact_lock($1::bigint)
+`
+
+// Serialises the transactions that may close gaps (closeGaps), until they end.
+func (q *Queries) GapsLock(ctx context.Context, db DBTX, lockKey int64) error {
+	_, err := db.Exec(ctx, gapsLock, lockKey)
+	return err
+}
+
 const gapsMarkRepaired = `-- name: GapsMarkRepaired :execrows
 UPDATE firehose_gaps SET repaired_at = now()
 WHERE repaired_at IS NULL AND repair_run_id IS NOT NULL

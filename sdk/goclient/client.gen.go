@@ -359,7 +359,7 @@ type Gap struct {
 	// Kind What opened it: the relay's #info OutdatedCursor, the relay's FutureCursor (its sequence was reset), or an operator's cursor move that skips events.
 	Kind GapKind `json:"kind"`
 
-	// Message The relay's #info message.
+	// Message What reported it: the relay's frame and message, or the operator's move.
 	Message *string `json:"message,omitempty"`
 
 	// Relay The relay whose stream had the gap.

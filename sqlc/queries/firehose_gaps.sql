@@ -28,6 +28,10 @@ SELECT * FROM firehose_gaps WHERE id = @id;
 -- collection in the same transaction, after each of those gaps was detected.
 UPDATE firehose_gaps SET repair_run_id = @run_id::bigint WHERE repair_run_id IS NULL AND repaired_at IS NULL;
 
+-- name: GapsLock :exec
+-- Serialises the transactions that may close gaps (closeGaps), until they end.
+SELECT pg_advisory_xact_lock(@lock_key::bigint);
+
 -- name: GapsMarkRepaired :execrows
 -- Gaps whose refresh has happened are repaired once every collection is complete again and
 -- none is being reset: each was then paged from the beginning after the refresh, so after the

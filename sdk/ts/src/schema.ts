@@ -519,7 +519,7 @@ export interface components {
              * @enum {string}
              */
             kind: "outdated_cursor" | "future_cursor" | "cursor_move";
-            /** @description The relay's #info message. */
+            /** @description What reported it: the relay's frame and message, or the operator's move. */
             message?: string;
             /** @description The relay whose stream had the gap. */
             relay: string;
