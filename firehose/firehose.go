@@ -87,8 +87,9 @@ type Config struct {
 	OnUnknownActivation func(ctx context.Context, did string) error
 	// OnGap is told when the relay answers #info OutdatedCursor, or the error frame
 	// FutureCursor: the events after afterSeq (the cursor this connection asked from) that the
-	// relay no longer has were never applied. The follower goes past the gap only once OnGap returns nil: an error ends the
-	// connection, and the next one asks from the same cursor (and hears of the same gap).
+	// relay no longer has were never applied. The follower goes past the gap only once OnGap
+	// returns nil: an error ends the connection, and the next one asks from the same cursor
+	// (and hears of the same gap).
 	// Serve records the gap and starts its repair (jobs.RecordGap). Nil only logs it.
 	// kind is GapOutdatedCursor or GapFutureCursor.
 	OnGap func(ctx context.Context, afterSeq int64, kind, message string) error
@@ -154,7 +155,6 @@ func New(cfg Config) (*Firehose, error) {
 		flushNow: make(chan struct{}, 1), metrics: cfg.Metrics,
 		commitEvents: cfg.Metrics.FirehoseEvents.WithLabelValues("commit")}
 	f.st.cursor.Store(-1)
-	f.st.gapAfter.Store(-2) // no gap reported yet (-1 is a cursor: the live tail)
 	return f, nil
 }
 

@@ -97,7 +97,7 @@ func (f *Firehose) acquire(ctx context.Context) (*pgx.Conn, error) {
 // follow streams from the durable cursor while holding the lock on lock, until ctx ends or the
 // lock connection fails.
 func (f *Firehose) follow(ctx context.Context, lock *pgx.Conn) error {
-	f.st.gapAfter.Store(-2) // a new follow reports its gaps again (reportGap)
+	f.st.gapAfter.Store(-2) // none reported in this follow yet (-1 is a cursor: the live tail)
 	saved, err := queries.FirehoseCursorGet(ctx, lock, f.relay)
 	if errors.Is(err, pgx.ErrNoRows) {
 		saved.Seq = -1 // never followed: start at the live tail

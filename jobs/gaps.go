@@ -10,6 +10,7 @@ import (
 	"github.com/jackc/pgx/v5"
 	"github.com/riverqueue/river"
 
+	"github.com/colindex/colindex/firehose"
 	"github.com/colindex/colindex/internal/pgstore"
 )
 
@@ -44,9 +45,9 @@ const (
 
 // What opened a gap (firehose_gaps.kind).
 const (
-	GapOutdatedCursor = "outdated_cursor" // the relay's #info OutdatedCursor
-	GapFutureCursor   = "future_cursor"   // the relay's FutureCursor: its sequence was reset
-	GapCursorMove     = "cursor_move"     // an operator's move that skips events
+	GapOutdatedCursor = firehose.GapOutdatedCursor // the relay's #info OutdatedCursor
+	GapFutureCursor   = firehose.GapFutureCursor   // the relay's FutureCursor: its sequence was reset
+	GapCursorMove     = "cursor_move"              // an operator's move that skips events
 )
 
 // recentGaps is how many of the latest gaps the status lists beside every open one.

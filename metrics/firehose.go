@@ -69,7 +69,7 @@ func newFirehose(factory promauto.Factory) Firehose {
 		}),
 		FirehoseGaps: factory.NewCounter(prometheus.CounterOpts{
 			Name: "colindex_firehose_gaps_total",
-			Help: "Gaps in the stream recorded by this process: the relay answered #info OutdatedCursor, so events were never applied (GET /admin/firehose lists them with their repair).",
+			Help: "Gaps in the stream recorded by this process: events never applied because the relay answered #info OutdatedCursor or FutureCursor, or an operator moved the cursor past them (GET /admin/firehose lists them with their repair).",
 		}),
 	}
 }

@@ -89,7 +89,7 @@ func serveFlags() []cli.Flag {
 		&cli.Float64Flag{Name: "source-rps", EnvVars: []string{"COLINDEX_SOURCE_RPS"}, Value: 10,
 			Usage: "most requests per second to one source, over all collections (0: no cap)"},
 		&cli.BoolFlag{Name: "gap-repair", EnvVars: []string{"COLINDEX_GAP_REPAIR"}, Value: true,
-			Usage: "when the relay no longer has the events after the saved cursor (#info OutdatedCursor), page every collection again from the default source (a replica: its peer) to put back the adds they carried; false only records the gap"},
+			Usage: "when events after the saved cursor were never applied (the relay's OutdatedCursor or FutureCursor, a cursor moved past them), page every collection again from the default source (a replica: its peer) to put back the adds they carried; false only records the gap"},
 		&cli.StringFlag{Name: "replica-of", EnvVars: []string{"COLINDEX_REPLICA_OF"},
 			Usage: "replica mode: copy this colindex (http(s)://host:port), then follow the same firehose; /_health answers 503 until ready"},
 	}
