@@ -236,7 +236,7 @@ func (s *Server) servePDS(w http.ResponseWriter, r *http.Request) {
 	s.mu.Lock()
 	a, ok := s.accounts[did]
 	var fault Fault
-	var colls []string
+	colls := []string{} // a repo with no record lists none: [], not null
 	var count int
 	if ok {
 		fault = a.fault

@@ -2,7 +2,9 @@
 // com.atproto.sync.subscribeRepos on loopback with real frames (indigo's event types,
 // serialised as a relay serialises them, with sync-1.1 commits built by Account), replays
 // from ?cursor=, and injects faults on demand: dropped connections, malformed frames, #info
-// and error frames, an outage, a retention window.
+// and error frames, an outage, a retention window. It also answers
+// com.atproto.sync.listRepos from the accounts its events have named, as indigo's relay does
+// (listrepos.go).
 package fakerelay
 
 import (
@@ -35,6 +37,8 @@ type Relay struct {
 	cursors []string // the cursor parameter of every accepted connection, in order
 	// fromStart: no cursor means the whole log, not the live tail.
 	fromStart bool
+	// accounts is what com.atproto.sync.listRepos answers from (listrepos.go).
+	accounts accountTable
 }
 
 type frame struct {
@@ -112,6 +116,7 @@ func (r *Relay) Append(xev *events.XRPCStreamEvent) (int64, error) {
 	}
 	r.nextSeq++
 	r.frames = append(r.frames, frame{seq: seq, data: data})
+	r.accounts.track(xev)
 	r.notifyLocked()
 	return seq, nil
 }
@@ -242,6 +247,10 @@ func serialize(xev *events.XRPCStreamEvent) ([]byte, error) {
 var upgrader = websocket.Upgrader{ReadBufferSize: 1 << 10, WriteBufferSize: 64 << 10}
 
 func (r *Relay) serve(w http.ResponseWriter, req *http.Request) {
+	if req.URL.Path == "/xrpc/com.atproto.sync.listRepos" {
+		r.listRepos(w, req)
+		return
+	}
 	if req.URL.Path != "/xrpc/com.atproto.sync.subscribeRepos" {
 		http.NotFound(w, req)
 		return

@@ -1,0 +1,125 @@
+package fakerelay
+
+import (
+	"encoding/json"
+	"net/http"
+	"strconv"
+
+	comatproto "github.com/bluesky-social/indigo/api/atproto"
+	"github.com/bluesky-social/indigo/events"
+)
+
+// accountTable is the relay's view of every account its log has named, in the order it first
+// saw them (indigo's relay pages listRepos by its account ID, not by DID): the rev and commit
+// of its newest #commit or #sync, and the status of its newest #account. Trimming the log
+// keeps it, as a relay's database outlives its retention window.
+type accountTable struct {
+	order []string
+	byDID map[string]*comatproto.SyncListRepos_Repo
+	// failNext makes that many listRepos requests answer 500 (FailListRepos).
+	failNext int
+	// pageMax, when set, caps a page below the limit asked (ListReposPageMax).
+	pageMax int
+}
+
+func (t *accountTable) get(did string) *comatproto.SyncListRepos_Repo {
+	if t.byDID == nil {
+		t.byDID = map[string]*comatproto.SyncListRepos_Repo{}
+	}
+	a, ok := t.byDID[did]
+	if !ok {
+		active := true
+		a = &comatproto.SyncListRepos_Repo{Did: did, Active: &active}
+		t.byDID[did] = a
+		t.order = append(t.order, did)
+	}
+	return a
+}
+
+// track updates the table with an event just logged. Callers hold r.mu.
+func (t *accountTable) track(xev *events.XRPCStreamEvent) {
+	switch {
+	case xev.RepoCommit != nil:
+		a := t.get(xev.RepoCommit.Repo)
+		a.Rev, a.Head = xev.RepoCommit.Rev, xev.RepoCommit.Commit.String()
+	case xev.RepoSync != nil:
+		a := t.get(xev.RepoSync.Did)
+		a.Rev = xev.RepoSync.Rev
+	case xev.RepoAccount != nil:
+		a := t.get(xev.RepoAccount.Did)
+		active := xev.RepoAccount.Active
+		a.Active, a.Status = &active, nil
+		if !active && xev.RepoAccount.Status != nil {
+			status := *xev.RepoAccount.Status
+			a.Status = &status
+		}
+	}
+}
+
+// FailListRepos makes the next n listRepos requests answer HTTP 500.
+func (r *Relay) FailListRepos(n int) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	r.accounts.failNext = n
+}
+
+// ListReposPageMax makes listRepos answer at most n accounts a page, whatever the limit
+// asked (0: the limit), as a relay may.
+func (r *Relay) ListReposPageMax(n int) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	r.accounts.pageMax = n
+}
+
+// listRepos answers com.atproto.sync.listRepos as indigo's relay does: limit 1..1000
+// (default 500), the cursor an opaque account ID, every account whatever its status (active
+// and status say it), and a cursor only when the page is full.
+func (r *Relay) listRepos(w http.ResponseWriter, req *http.Request) {
+	q := req.URL.Query()
+	limit := 500
+	if s := q.Get("limit"); s != "" {
+		n, err := strconv.Atoi(s)
+		if err != nil || n < 1 || n > 1000 {
+			writeXRPCError(w, http.StatusBadRequest, "BadRequest", "limit parameter invalid: "+s)
+			return
+		}
+		limit = n
+	}
+	from := 0
+	if s := q.Get("cursor"); s != "" {
+		n, err := strconv.Atoi(s)
+		if err != nil || n < 0 {
+			writeXRPCError(w, http.StatusBadRequest, "BadRequest", "cursor parameter invalid: "+s)
+			return
+		}
+		from = n
+	}
+	r.mu.Lock()
+	if r.accounts.failNext > 0 {
+		r.accounts.failNext--
+		r.mu.Unlock()
+		writeXRPCError(w, http.StatusInternalServerError, "DatabaseError", "failed to list accounts (repos)")
+		return
+	}
+	if r.accounts.pageMax > 0 {
+		limit = min(limit, r.accounts.pageMax)
+	}
+	out := comatproto.SyncListRepos_Output{Repos: []*comatproto.SyncListRepos_Repo{}}
+	for i := from; i < len(r.accounts.order) && len(out.Repos) < limit; i++ {
+		a := *r.accounts.byDID[r.accounts.order[i]]
+		out.Repos = append(out.Repos, &a)
+		if len(out.Repos) == limit {
+			next := strconv.Itoa(i + 1)
+			out.Cursor = &next
+		}
+	}
+	r.mu.Unlock()
+	w.Header().Set("Content-Type", "application/json")
+	_ = json.NewEncoder(w).Encode(out)
+}
+
+func writeXRPCError(w http.ResponseWriter, status int, name, msg string) {
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(status)
+	_ = json.NewEncoder(w).Encode(map[string]string{"error": name, "message": msg})
+}
