@@ -52,7 +52,8 @@ func (s *Server) registerControl(api huma.API) {
 	huma.Register(api, op("retryFailedCollections", http.MethodPost, "/admin/backfill-collections/retry",
 		"Retry stopped collections",
 		"Restarts the chain of every incomplete collection that has none live, such as one whose retries "+
-			"ran out. Live chains are left alone."),
+			"ran out, and the job of every unfinished account sweep that has none live (from where it stopped). "+
+			"Live chains and sweeps are left alone."),
 		s.retryFailed)
 	huma.Register(api, op("getCollection", http.MethodGet, "/admin/backfill-collections/{collection}",
 		"Read one collection's progress",

@@ -18,10 +18,11 @@ type FirehoseStatus struct {
 	firehose.Status
 	// RemovalsByCause and VerifyJobs cover removals wherever they come from: the stream, and
 	// the verify jobs this process runs.
-	RemovalsByCause map[string]int64     `json:"removals_by_cause" doc:"(collection, DID) pairs this process removed since it started, by cause: proof (the commit's MST blocks showed the last record of the collection gone), pds_check (the account's PDS listed no record), account_deletion (#account deleted), sync (a #sync's describeRepo no longer lists the collection)."`
+	RemovalsByCause map[string]int64     `json:"removals_by_cause" doc:"(collection, DID) pairs this process removed since it started, by cause: proof (the commit's MST blocks showed the last record of the collection gone), pds_check (the account's PDS listed no record), account_deletion (#account deleted), sync (a describeRepo, after a #sync or a sweep, no longer lists the collection), sweep (a sweep of the relay's account list found the account deleted)."`
 	VerifyJobs      jobs.VerifyJobCounts `json:"verify_jobs" doc:"Checks with accounts' PDSes: queued (across processes), done and failed (this process)."`
 	// Gaps are read from Postgres: every process shows them, and a restart does not lose them.
-	Gaps []jobs.Gap `json:"gaps" doc:"Gaps in the stream (the relay answered #info OutdatedCursor: events after the saved cursor were gone), every open one and the latest few, newest first. While a gap is open the index may miss pairs added in it; removals and status changes in it are never recovered."`
+	Gaps   []jobs.Gap   `json:"gaps" doc:"Gaps in the stream (events after a cursor that were never applied: the relay's OutdatedCursor or FutureCursor, or an operator's cursor move), every open one and the latest few, newest first. While a gap is open the index may miss what happened in it; its refresh and its account sweep repair it."`
+	Sweeps []jobs.Sweep `json:"sweeps" doc:"Sweeps of the relay's account list (a gap's, or an operator's: POST /admin/sweeps), every unfinished one and the latest few, newest first."`
 }
 
 type firehoseOutput struct{ Body FirehoseStatus }
@@ -83,7 +84,7 @@ func (s *Server) moveFirehoseCursor(ctx context.Context, in *moveCursorInput) (*
 	recorded := func() {}
 	m, err := s.Firehose.MoveCursorWith(ctx, seq, func(ctx context.Context, tx pgx.Tx, m firehose.Moved) error {
 		var err error
-		gap, recorded, err = s.Backfill.RecordMoveGapTx(ctx, tx, s.Firehose.Relay(), m.Previous, seq)
+		gap, recorded, err = s.Backfill.RecordMoveGapTx(ctx, tx, s.Firehose.Relay(), m, seq)
 		return err
 	})
 	if err != nil {
@@ -108,6 +109,9 @@ func (s *Server) firehoseStatus(ctx context.Context, _ *struct{}) (*firehoseOutp
 	}
 	if out.Gaps, err = s.Backfill.Gaps(ctx); err != nil {
 		return nil, s.internal(ctx, "list stream gaps", err)
+	}
+	if out.Sweeps, err = s.Backfill.Sweeps(ctx); err != nil {
+		return nil, s.internal(ctx, "list account sweeps", err)
 	}
 	return &firehoseOutput{Body: out}, nil
 }

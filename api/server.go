@@ -82,6 +82,7 @@ func (s *Server) NewAPI(mux *http.ServeMux) huma.API {
 	s.registerControl(admin)
 	s.registerMoveSource(admin)
 	s.registerFirehose(admin)
+	s.registerSweeps(admin)
 	return api
 }
 

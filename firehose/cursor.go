@@ -3,6 +3,7 @@ package firehose
 import (
 	"context"
 	"fmt"
+	"time"
 
 	"github.com/jackc/pgx/v5"
 
@@ -17,6 +18,9 @@ type Moved struct {
 	// Previous is the cursor the move replaced, as read just before it; nil when none was
 	// saved.
 	Previous *int64
+	// PreviousSavedAt is when Previous was saved: when the stream last stood there (zero
+	// when none was saved).
+	PreviousSavedAt time.Time
 	// Generation is the move's generation: the follower that started from an older one stops
 	// at its next save or check, within a second while events flow and keepAlive while they do
 	// not, and follows again from the moved cursor.
@@ -49,7 +53,7 @@ func (f *Firehose) MoveCursorWith(ctx context.Context, seq int64, inTx func(ctx 
 		}
 		m = Moved{Generation: row.Generation}
 		if row.Replaced {
-			m.Previous = &row.Previous
+			m.Previous, m.PreviousSavedAt = &row.Previous, row.PreviousSavedAt
 		}
 		if inTx != nil {
 			return inTx(ctx, tx, m)

@@ -90,7 +90,7 @@ func TestFollowAppliesEventsToTheIndex(t *testing.T) {
 	require.Equal(t, 10.0, metrics.Value(m.FirehoseEvents.WithLabelValues("commit")))
 	require.Equal(t, 4.0, metrics.Value(m.FirehoseEvents.WithLabelValues("account")))
 	require.Equal(t, 8.0, metrics.Value(m.FirehoseIndexAdds))
-	require.Equal(t, map[string]int64{"proof": 1, "account_deletion": 2, "pds_check": 0, "sync": 0}, m.RemovalsByCause())
+	require.Equal(t, map[string]int64{"proof": 1, "account_deletion": 2, "pds_check": 0, "sync": 0, "sweep": 0}, m.RemovalsByCause())
 	r.stop(t)
 	require.False(t, r.f.Status().Following)
 }

@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"net/http"
 	"sync/atomic"
 	"time"
 
@@ -57,6 +58,10 @@ type Backfill struct {
 	gapRepairWait   time.Duration
 	// gapRepairReady is Config.GapRepairReady.
 	gapRepairReady func(ctx context.Context) error
+	// sweepHTTP asks relays for their account lists (sweep.go); sweepSlice is how long a
+	// sweep job pages before it snoozes (sweepSlice when 0; tests shorten it).
+	sweepHTTP  *http.Client
+	sweepSlice time.Duration
 }
 
 func (b *Backfill) maxAttempts() int { return cmp.Or(b.PageMaxAttempts, DefaultPageMaxAttempts) }

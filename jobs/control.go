@@ -104,17 +104,23 @@ func (b *Backfill) Paused(ctx context.Context) (bool, error) {
 // RetryResult says how many chains Retry restarted.
 type RetryResult struct {
 	Collections int `json:"collections" doc:"Incomplete collections whose chain had stopped and now pages again."`
+	Sweeps      int `json:"sweeps" doc:"Unfinished account sweeps whose job had stopped (its retries ran out) and now run again, from where they stopped."`
 }
 
 // Retry restarts the chain of every incomplete collection that has none live, such as one
-// whose retries ran out or that a source stopped with an error. Live chains are left alone.
+// whose retries ran out or that a source stopped with an error, and the job of every
+// unfinished account sweep that has none live. Live chains and sweeps are left alone.
 func (b *Backfill) Retry(ctx context.Context) (RetryResult, error) {
+	sweeps, err := b.resumeSweeps(ctx)
+	if err != nil {
+		return RetryResult{}, err
+	}
 	rows, err := queries.ProgressListIncomplete(ctx, b.Pool)
 	if err != nil {
 		return RetryResult{}, fmt.Errorf("list incomplete collections: %w", err)
 	}
 	if len(rows) == 0 {
-		return RetryResult{}, nil
+		return RetryResult{Sweeps: sweeps}, nil
 	}
 	orderLargestFirst(rows, b.Index)
 	params := make([]river.InsertManyParams, len(rows))
@@ -125,7 +131,7 @@ func (b *Backfill) Retry(ctx context.Context) (RetryResult, error) {
 	if err != nil {
 		return RetryResult{}, fmt.Errorf("enqueue pages: %w", err)
 	}
-	var res RetryResult
+	res := RetryResult{Sweeps: sweeps}
 	for _, r := range results {
 		if !r.UniqueSkippedAsDuplicate {
 			res.Collections++

@@ -24,13 +24,16 @@ import (
 //   - adds (an account's first record in a collection): a refresh pages every collection
 //     again from the beginning, from sources that saw those events, and puts the pairs back;
 //     pages never undo what the stream removed (tombstones, deleted accounts), so the refresh
-//     adds nothing the index had taken out. The gap is repaired once every collection is
-//     complete again after the refresh (GapsMarkRepaired).
+//     adds nothing the index had taken out.
 //   - removals and status changes (last records deleted, accounts deleted, hidden or back):
-//     no source such as bsky.network's tells them, so they stay missed; the status says so.
+//     no source such as bsky.network's tells them. The gap's account sweep (sweep.go) reads
+//     every account's status from the relay's account list, and re-learns from its PDS every
+//     account whose repo changed since an hour before the stream was last live.
 //
-// With a repair source set (serve's COLINDEX_GAP_REPAIR, on by default), each new gap
-// enqueues a repair job that starts the refresh as soon as no backfill run is live.
+// The gap is repaired once every collection is complete again after the refresh and its sweep
+// has finished (GapsMarkRepaired). With a repair source set (serve's COLINDEX_GAP_REPAIR, on
+// by default), each new gap enqueues a repair job that starts the refresh as soon as no
+// backfill run is live, and its sweep, which starts at once.
 
 // GapRepairKind is the River kind of the job that repairs a gap.
 const GapRepairKind = "firehose_gap_repair"
@@ -80,12 +83,13 @@ type Gap struct {
 	Message     string     `json:"message,omitempty" doc:"What reported it: the relay's frame and message, or the operator's move."`
 	DetectedAt  time.Time  `json:"detected_at"`
 	RepairRunID *int64     `json:"repair_run_id,omitempty" doc:"The refresh run (every collection paged again from the beginning) that repairs the gap's missed adds, once it has started."`
-	RepairedAt  *time.Time `json:"repaired_at,omitempty" doc:"When every collection was complete again after that refresh: adds missed in the gap are back. Removals and status changes missed in it are not (no source tells them)."`
+	RepairedAt  *time.Time `json:"repaired_at,omitempty" doc:"When every collection was complete again after that refresh, and the gap's account sweep had finished (its checks included): adds, removals and status changes missed in the gap are back."`
+	LiveUntil   *time.Time `json:"live_until,omitempty" doc:"When the stream last stood at after_seq (the follower's last save of it): the repos the gap changed have revs after about this time, less the sweep's margin of an hour."`
 }
 
 func gapOf(r pgstore.FirehoseGap) Gap {
 	return Gap{ID: r.ID, Kind: r.Kind, Relay: r.Relay, AfterSeq: r.AfterSeq, Message: r.Message, DetectedAt: r.DetectedAt,
-		RepairRunID: r.RepairRunID, RepairedAt: r.RepairedAt}
+		RepairRunID: r.RepairRunID, RepairedAt: r.RepairedAt, LiveUntil: r.LiveUntil}
 }
 
 // RecordGap records that relay's stream skipped the events after afterSeq, and enqueues its
@@ -101,7 +105,7 @@ func (b *Backfill) RecordGap(ctx context.Context, relay string, afterSeq int64, 
 			return Gap{}, nil, err
 		}
 		defer tx.Rollback(context.WithoutCancel(ctx)) //nolint:errcheck // no-op after commit
-		gap, recorded, err := b.RecordGapTx(ctx, tx, relay, afterSeq, kind, message)
+		gap, recorded, err := b.RecordGapTx(ctx, tx, relay, afterSeq, kind, message, nil)
 		if err != nil {
 			return Gap{}, nil, err
 		}
@@ -121,9 +125,14 @@ func (b *Backfill) RecordGap(ctx context.Context, relay string, afterSeq int64, 
 }
 
 // RecordGapTx is RecordGap inside tx (an operator's cursor move records the gap it opens in
-// the move's own transaction); call recorded once tx has committed.
-func (b *Backfill) RecordGapTx(ctx context.Context, tx pgx.Tx, relay string, afterSeq int64, kind, message string) (gap Gap, recorded func(), err error) {
-	row, err := queries.GapInsert(ctx, tx, pgstore.GapInsertParams{Relay: relay, AfterSeq: afterSeq, Kind: kind, Message: message})
+// the move's own transaction); call recorded once tx has committed. liveUntil is when the
+// stream last stood at afterSeq (nil: the follower's last save of its cursor says).
+func (b *Backfill) RecordGapTx(ctx context.Context, tx pgx.Tx, relay string, afterSeq int64, kind, message string, liveUntil *time.Time) (gap Gap, recorded func(), err error) {
+	row, err := queries.GapInsert(ctx, tx, pgstore.GapInsertParams{Relay: relay, AfterSeq: afterSeq, Kind: kind, Message: message, LiveUntil: liveUntil})
+	if err != nil {
+		return Gap{}, nil, err
+	}
+	r, err := queries.GapGet(ctx, tx, row.ID)
 	if err != nil {
 		return Gap{}, nil, err
 	}
@@ -133,10 +142,16 @@ func (b *Backfill) RecordGapTx(ctx context.Context, tx pgx.Tx, relay string, aft
 		if _, err := b.River.InsertTx(ctx, tx, RepairGapArgs{GapID: row.ID}, nil); err != nil {
 			return Gap{}, nil, fmt.Errorf("enqueue the gap's repair: %w", err)
 		}
-	}
-	r, err := queries.GapGet(ctx, tx, row.ID)
-	if err != nil {
-		return Gap{}, nil, err
+		// The sweep re-learns what the refresh cannot: statuses, and the record deletes of
+		// the repos that changed since the stream was last live (sweep.go).
+		var revsAfter *time.Time
+		if r.LiveUntil != nil {
+			t := r.LiveUntil.Add(-sweepRevMargin)
+			revsAfter = &t
+		}
+		if _, err := b.startSweepTx(ctx, tx, relay, &r.ID, revsAfter); err != nil {
+			return Gap{}, nil, fmt.Errorf("the gap's account sweep: %w", err)
+		}
 	}
 	recorded = func() {
 		if row.Inserted {
@@ -148,17 +163,17 @@ func (b *Backfill) RecordGapTx(ctx context.Context, tx pgx.Tx, relay string, aft
 	return gapOf(r), recorded, nil
 }
 
-// RecordMoveGapTx records, in the transaction of an operator's cursor move from previous (nil:
-// none was saved; -1: the live tail) to seq, the gap the move opens, if it opens one: a move
+// RecordMoveGapTx records, in the transaction of an operator's cursor move from m.Previous
+// (nil: none was saved; -1: the live tail) to seq, the gap the move opens, if it opens one: a move
 // forward or to the live tail skips the events after previous, and so does any move from a
 // cursor the relay answered with FutureCursor (the stream after it is the relay's new
 // sequence, whatever seq says). A move back replays, and opens none. Call recorded once tx has
 // committed; gap is nil when the move opens none.
-func (b *Backfill) RecordMoveGapTx(ctx context.Context, tx pgx.Tx, relay string, previous *int64, seq int64) (gap *Gap, recorded func(), err error) {
-	if previous == nil || *previous < 0 {
+func (b *Backfill) RecordMoveGapTx(ctx context.Context, tx pgx.Tx, relay string, m firehose.Moved, seq int64) (gap *Gap, recorded func(), err error) {
+	if m.Previous == nil || *m.Previous < 0 {
 		return nil, func() {}, nil
 	}
-	prev := *previous
+	prev := *m.Previous
 	skips := seq < 0 || seq > prev
 	if !skips {
 		if skips, err = queries.GapFutureCursorAfter(ctx, tx, pgstore.GapFutureCursorAfterParams{Relay: relay, AfterSeq: prev}); err != nil {
@@ -172,7 +187,11 @@ func (b *Backfill) RecordMoveGapTx(ctx context.Context, tx pgx.Tx, relay string,
 	if seq >= 0 {
 		to = fmt.Sprintf("seq %d", seq)
 	}
-	g, recorded, err := b.RecordGapTx(ctx, tx, relay, prev, GapCursorMove, "an operator moved the cursor to "+to)
+	var liveUntil *time.Time
+	if !m.PreviousSavedAt.IsZero() {
+		liveUntil = &m.PreviousSavedAt
+	}
+	g, recorded, err := b.RecordGapTx(ctx, tx, relay, prev, GapCursorMove, "an operator moved the cursor to "+to, liveUntil)
 	if err != nil {
 		return nil, nil, err
 	}
@@ -294,7 +313,8 @@ func (w *RepairGapWorker) Work(ctx context.Context, job *river.Job[RepairGapArgs
 }
 
 // watch follows a gap whose refresh has started until no job pages, and closes it then if
-// every collection is complete.
+// every collection is complete and its sweep has finished (else the sweep closes it when it
+// finishes).
 func (w *RepairGapWorker) watch(ctx context.Context, gap pgstore.FirehoseGap, wait error) error {
 	if live, err := anyLive(ctx, w.b.River, RunKind, PageKind, ResetKind); err != nil || live {
 		return cmp.Or(err, wait)
@@ -303,6 +323,9 @@ func (w *RepairGapWorker) watch(ctx context.Context, gap pgstore.FirehoseGap, wa
 		return err
 	}
 	if g, err := queries.GapGet(ctx, w.b.Pool, gap.ID); err == nil && g.RepairedAt == nil {
+		if sw, err := queries.SweepOfGap(ctx, w.b.Pool, &gap.ID); err == nil && sw.FinishedAt == nil {
+			return nil // its sweep closes it when it finishes
+		}
 		w.b.logger.WarnContext(ctx, "stream gap: its refresh stopped with collections incomplete; it closes once they complete (colindex retry)",
 			"gap", gap.ID, "run_id", *gap.RepairRunID)
 	}

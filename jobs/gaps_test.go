@@ -13,13 +13,12 @@ import (
 	"github.com/riverqueue/river/rivertype"
 	"github.com/stretchr/testify/require"
 
+	"github.com/colindex/colindex/firehose"
 	"github.com/colindex/colindex/internal/await"
 	"github.com/colindex/colindex/internal/testrelay"
 	"github.com/colindex/colindex/metrics"
 	"github.com/colindex/colindex/rocksindex"
 )
-
-const gapRelay = "wss://relay.test"
 
 // holdPages makes the source answer pages only once release is called: a run stays live.
 func holdPages(b *bundle) (release func()) {
@@ -105,9 +104,9 @@ func TestStreamGapIsRepairedByARefresh(t *testing.T) {
 	b.relay.Append(gapped, dids[3], dids[26])
 	b.relay.SetLLMsTxt(testrelay.LexiconList(post, like, gapped))
 
-	gap, err := b.backfill.RecordGap(ctx, gapRelay, 42, GapOutdatedCursor, "cursor too old")
+	gap, err := b.backfill.RecordGap(ctx, b.stream.URL(), 42, GapOutdatedCursor, "cursor too old")
 	require.NoError(t, err)
-	again, err := b.backfill.RecordGap(ctx, gapRelay, 42, GapOutdatedCursor, "cursor too old")
+	again, err := b.backfill.RecordGap(ctx, b.stream.URL(), 42, GapOutdatedCursor, "cursor too old")
 	require.NoError(t, err)
 	require.Equal(t, gap.ID, again.ID, "the same gap reported again is one gap")
 	require.EqualValues(t, 1, metrics.Value(b.backfill.Metrics.FirehoseGaps))
@@ -147,7 +146,7 @@ func TestStreamGapWaitsForAnOperatorsRefresh(t *testing.T) {
 	require.NoError(t, err)
 	b.waitDone(t, 30*time.Second)
 
-	gap, err := b.backfill.RecordGap(ctx, gapRelay, 7, GapOutdatedCursor, "")
+	gap, err := b.backfill.RecordGap(ctx, b.stream.URL(), 7, GapOutdatedCursor, "")
 	require.NoError(t, err)
 	jobs, err := b.backfill.River.JobList(ctx, river.NewJobListParams().Kinds(GapRepairKind))
 	require.NoError(t, err)
@@ -172,7 +171,7 @@ func TestStreamGapWaitsForAnOperatorsRefresh(t *testing.T) {
 
 	// The same cursor reported after a refresh has started is a gap of its own: the relay
 	// may have dropped events since, some after that refresh's pages.
-	next, err := b.backfill.RecordGap(ctx, gapRelay, 7, GapOutdatedCursor, "")
+	next, err := b.backfill.RecordGap(ctx, b.stream.URL(), 7, GapOutdatedCursor, "")
 	require.NoError(t, err)
 	require.NotEqual(t, gap.ID, next.ID)
 	require.Nil(t, next.RepairRunID)
@@ -193,7 +192,7 @@ func TestStreamGapRepairWaitsForTheLiveRun(t *testing.T) {
 	require.NoError(t, err)
 	require.Equal(t, 1, first.Collections)
 
-	gap, err := b.backfill.RecordGap(ctx, gapRelay, 7, GapOutdatedCursor, "")
+	gap, err := b.backfill.RecordGap(ctx, b.stream.URL(), 7, GapOutdatedCursor, "")
 	require.NoError(t, err)
 	jobs, err := b.backfill.River.JobList(ctx, river.NewJobListParams().Kinds(GapRepairKind))
 	require.NoError(t, err)
@@ -241,7 +240,7 @@ func TestRefreshLeavesResetsAloneAndNeedsWholeDiscovery(t *testing.T) {
 	// A reset under way, as ProgressResetBegin leaves its row: complete, resetting.
 	_, err = b.pool.Exec(ctx, `UPDATE backfill_progress SET resetting_since = now() WHERE collection = $1`, like)
 	require.NoError(t, err)
-	gap, err := b.backfill.RecordGap(ctx, gapRelay, 3, GapOutdatedCursor, "")
+	gap, err := b.backfill.RecordGap(ctx, b.stream.URL(), 3, GapOutdatedCursor, "")
 	require.NoError(t, err)
 	res, err := b.backfill.StartWith(ctx, b.src, StartOptions{Refresh: true})
 	require.NoError(t, err)
@@ -283,7 +282,7 @@ func TestCursorMovesRecordTheGapsTheyOpen(t *testing.T) {
 		recorded := func() {}
 		require.NoError(t, pgx.BeginFunc(ctx, b.pool, func(tx pgx.Tx) error {
 			var err error
-			gap, recorded, err = b.backfill.RecordMoveGapTx(ctx, tx, gapRelay, previous, seq)
+			gap, recorded, err = b.backfill.RecordMoveGapTx(ctx, tx, b.stream.URL(), firehose.Moved{Previous: previous}, seq)
 			return err
 		}))
 		recorded()
@@ -301,13 +300,13 @@ func TestCursorMovesRecordTheGapsTheyOpen(t *testing.T) {
 	require.NotNil(t, live)
 	require.Equal(t, int64(20), live.AfterSeq)
 
-	future, err := b.backfill.RecordGap(ctx, gapRelay, 500, GapFutureCursor, "cursor in the future")
+	future, err := b.backfill.RecordGap(ctx, b.stream.URL(), 500, GapFutureCursor, "cursor in the future")
 	require.NoError(t, err)
 	// Its refresh starts; the follower, restarted while still held, reports it again: what it
 	// lost was gone before the first report, so it is the same gap, not one more refresh.
 	_, err = b.backfill.StartWith(ctx, b.src, StartOptions{Refresh: true})
 	require.NoError(t, err)
-	again, err := b.backfill.RecordGap(ctx, gapRelay, 500, GapFutureCursor, "cursor in the future")
+	again, err := b.backfill.RecordGap(ctx, b.stream.URL(), 500, GapFutureCursor, "cursor in the future")
 	require.NoError(t, err)
 	require.Equal(t, future.ID, again.ID)
 	require.NotNil(t, again.RepairRunID)
@@ -336,7 +335,7 @@ func TestGapRepairRespectsACancel(t *testing.T) {
 	b.relay.SetLLMsTxt(testrelay.LexiconList(post))
 	_, err := b.backfill.Start(ctx, b.src)
 	require.NoError(t, err)
-	gap, err := b.backfill.RecordGap(ctx, gapRelay, 7, GapOutdatedCursor, "")
+	gap, err := b.backfill.RecordGap(ctx, b.stream.URL(), 7, GapOutdatedCursor, "")
 	require.NoError(t, err)
 	_, err = b.backfill.Cancel(ctx)
 	require.NoError(t, err)

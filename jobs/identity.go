@@ -96,6 +96,9 @@ func ReopenAll(ctx context.Context, pool *pgxpool.Pool, index *rocksindex.Index)
 	if err := queries.GapsDeleteAll(ctx, tx); err != nil {
 		return 0, fmt.Errorf("forget the stream's gaps: %w", err)
 	}
+	if err := queries.SweepsDeleteAll(ctx, tx); err != nil {
+		return 0, fmt.Errorf("forget the account sweeps: %w", err)
+	}
 	if err := tx.Commit(ctx); err != nil {
 		return 0, fmt.Errorf("reopen: %w", err)
 	}

@@ -207,6 +207,8 @@ func New(cfg Config) (*Backfill, error) {
 	river.AddWorker(workers, &VerifyRepoWorker{v: verify})
 	repair := &RepairGapWorker{} // its Backfill is the one built below
 	river.AddWorker(workers, repair)
+	sweep := &AccountSweepWorker{}
+	river.AddWorker(workers, sweep)
 	client, err := river.NewClient(riverpgxv5.New(cfg.Pool), &river.Config{
 		Logger:  cfg.Logger,
 		Workers: workers,
@@ -244,8 +246,9 @@ func New(cfg Config) (*Backfill, error) {
 		verifyMaxAttempts: cfg.VerifyMaxAttempts,
 		gapRepairSource:   cfg.GapRepairSource,
 		gapRepairReady:    cfg.GapRepairReady,
+		sweepHTTP:         cfg.Source.HTTP(),
 	}
-	repair.b = b
+	repair.b, sweep.b = b, b
 	return b, nil
 }
 

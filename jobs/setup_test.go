@@ -16,6 +16,8 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/colindex/colindex/internal/await"
+	"github.com/colindex/colindex/internal/fakepds"
+	"github.com/colindex/colindex/internal/fakerelay"
 	"github.com/colindex/colindex/internal/pgtest"
 	"github.com/colindex/colindex/internal/testrelay"
 	"github.com/colindex/colindex/rocksindex"
@@ -29,6 +31,10 @@ type bundle struct {
 	relay    *testrelay.Relay
 	backfill *Backfill
 	src      source.Source
+	// stream is the relay whose stream has the gaps: its account list is what a gap's sweep
+	// walks; net is the PLC directory and PDS its checks ask.
+	stream *fakerelay.Relay
+	net    *fakepds.Server
 }
 
 type setupOpts struct {
@@ -53,7 +59,7 @@ type setupOpts struct {
 	gapRepair bool
 }
 
-func setup(t *testing.T, opts setupOpts) *bundle {
+func setup(t testing.TB, opts setupOpts) *bundle {
 	t.Helper()
 	if opts.pageLimit == 0 {
 		opts.pageLimit = 7
@@ -65,17 +71,23 @@ func setup(t *testing.T, opts setupOpts) *bundle {
 	relay := testrelay.New()
 	t.Cleanup(relay.Close)
 
+	stream := fakerelay.New(t)
+	net := fakepds.New()
+	t.Cleanup(net.Close)
+
 	logger := slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelWarn}))
 	src, err := source.Parse(relay.URL)
 	require.NoError(t, err)
 	cfg := Config{
 		Pool: pool, Index: index, Logger: logger,
 		PageLimit: opts.pageLimit, PagePause: opts.pagePause, Concurrency: cmp.Or(opts.concurrency, 4),
-		PageMaxAttempts:   opts.maxAttempts,
-		beforeCommit:      opts.beforeCommit,
-		beforeResetFinish: opts.beforeResetFinish,
-		BeforeFetch:       opts.beforeFetch,
-		beforeIndexWrite:  opts.beforeIndexWrite,
+		PageMaxAttempts:    opts.maxAttempts,
+		beforeCommit:       opts.beforeCommit,
+		beforeResetFinish:  opts.beforeResetFinish,
+		BeforeFetch:        opts.beforeFetch,
+		beforeIndexWrite:   opts.beforeIndexWrite,
+		PLCURL:             net.PLC.URL,
+		VerifyAllowPrivate: true,
 	}
 	if opts.lexiconList {
 		cfg.LexiconListURL = relay.URL + "/llms.txt"
@@ -87,10 +99,11 @@ func setup(t *testing.T, opts setupOpts) *bundle {
 	require.NoError(t, err)
 	backfill.cancelWait = opts.cancelWait
 	backfill.gapRepairWait = time.Second
+	backfill.sweepSlice = 2 * time.Second
 	// Cleanups run last-in first-out: stop River before the index closes.
 	t.Cleanup(index.Close)
 	if opts.noStart {
-		return &bundle{pool: pool, index: index, relay: relay, src: src, backfill: backfill}
+		return &bundle{pool: pool, index: index, relay: relay, src: src, backfill: backfill, stream: stream, net: net}
 	}
 	require.NoError(t, backfill.StartWorkers(context.Background()))
 	t.Cleanup(func() {
@@ -99,7 +112,7 @@ func setup(t *testing.T, opts setupOpts) *bundle {
 		stopCancel()
 		backfill.StopWorkers(stopCtx, 10*time.Second)
 	})
-	return &bundle{pool: pool, index: index, relay: relay, src: src, backfill: backfill}
+	return &bundle{pool: pool, index: index, relay: relay, src: src, backfill: backfill, stream: stream, net: net}
 }
 
 // waitDone waits until no backfill job is live and returns the final status.

@@ -48,11 +48,12 @@ func (b *Backfill) EnqueueVerifyRepo(ctx context.Context, did string) error {
 // event too. One that is running may have asked the PDS before this event happened, so the
 // event gets a follow-up keyed by the running job's ID (After); if that one runs as well,
 // the next link, at most maxFollowUps deep (one per concurrently running worker is enough).
-func (b *Backfill) enqueueVerify(ctx context.Context, args func(after int64) river.JobArgs) error {
+// tags go on every job it inserts (a sweep waits for the checks it asked for by its tag).
+func (b *Backfill) enqueueVerify(ctx context.Context, args func(after int64) river.JobArgs, tags ...string) error {
 	var after int64
 	for range maxFollowUps {
 		a := args(after)
-		opts := &river.InsertOpts{MaxAttempts: b.verifyMaxAttempts}
+		opts := &river.InsertOpts{MaxAttempts: b.verifyMaxAttempts, Tags: tags}
 		if after != 0 {
 			// Scheduled, not available: the follow-up waits behind the running check
 			// instead of starting beside it at once, and later events dedupe against it.

@@ -57,7 +57,7 @@ func newFirehose(factory promauto.Factory) Firehose {
 		}),
 		FirehoseRemovals: factory.NewCounterVec(prometheus.CounterOpts{
 			Name: "colindex_firehose_index_removals_total",
-			Help: "(collection, DID) pairs removed, by cause: account_deletion (#account deleted), proof (the account's last record of the collection deleted, decided from the commit's MST blocks), pds_check (a PDS answered that no record is left, or that the repo is gone), sync (a #sync re-learned the account's collections).",
+			Help: "(collection, DID) pairs removed, by cause: account_deletion (#account deleted), proof (the account's last record of the collection deleted, decided from the commit's MST blocks), pds_check (a PDS answered that no record is left, or that the repo is gone), sync (a #sync or a sweep re-learned the account's collections from its PDS), sweep (a sweep of the relay's account list found the account deleted).",
 		}, []string{"cause"}),
 		FirehoseRemovalUndecided: factory.NewCounterVec(prometheus.CounterOpts{
 			Name: "colindex_firehose_removal_undecided_total",

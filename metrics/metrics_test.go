@@ -14,8 +14,8 @@ func TestNewSetsCountApart(t *testing.T) {
 	a.FirehoseRemovals.WithLabelValues("proof").Add(2)
 	require.Equal(t, 1.0, Value(a.PagesCommitted))
 	require.Zero(t, Value(b.PagesCommitted))
-	require.Equal(t, map[string]int64{"proof": 2, "pds_check": 0, "account_deletion": 0, "sync": 0}, a.RemovalsByCause())
-	require.Equal(t, map[string]int64{"proof": 0, "pds_check": 0, "account_deletion": 0, "sync": 0}, b.RemovalsByCause())
+	require.Equal(t, map[string]int64{"proof": 2, "pds_check": 0, "account_deletion": 0, "sync": 0, "sweep": 0}, a.RemovalsByCause())
+	require.Equal(t, map[string]int64{"proof": 0, "pds_check": 0, "account_deletion": 0, "sync": 0, "sweep": 0}, b.RemovalsByCause())
 }
 
 // Dashboards query these names: a rename fails here before it blinds one.

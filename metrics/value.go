@@ -22,7 +22,7 @@ func Value(m prometheus.Metric) float64 {
 }
 
 // RemovalCauses are the values of colindex_firehose_index_removals_total's cause label.
-var RemovalCauses = []string{"proof", "pds_check", "account_deletion", "sync"}
+var RemovalCauses = []string{"proof", "pds_check", "account_deletion", "sync", "sweep"}
 
 // RemovalsByCause is colindex_firehose_index_removals_total per cause, since m was built
 // (for serve's one set: since the process started).

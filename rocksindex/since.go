@@ -157,3 +157,33 @@ func (ix *Index) syncAfter(err error) error {
 	}
 	return ix.SyncWAL()
 }
+
+// For is the same reading of the write clock, for a check of another account: a sweep reads
+// the clock once before it fetches a page of accounts.
+func (s Since) For(did string) Since { return Since{DID: did, at: s.at} }
+
+// ApplyStatusesSince applies a sweep's statuses (DID to status: "" lists the account again,
+// StatusDeleted removes it, anything else hides it), each guarded as SetAccountStatusSince is
+// by since, with one WAL sync for all. An account written after since keeps what was written
+// (the stream's word is the newer) and is left out of applied. removed counts the pairs of the
+// accounts removed.
+func (ix *Index) ApplyStatusesSince(statuses map[string]string, since Since) (applied []string, removed int, err error) {
+	for did, status := range statuses {
+		s := since.For(did)
+		var n int
+		if status == StatusDeleted {
+			n, _, err = ix.removeAccount(did, &s)
+		} else {
+			err = ix.setAccountStatus(did, status, &s)
+		}
+		if errors.Is(err, ErrChanged) {
+			continue
+		}
+		if err != nil {
+			return applied, removed, err // unsynced: the sweep applies the page again
+		}
+		applied = append(applied, did)
+		removed += n
+	}
+	return applied, removed, ix.syncAfter(nil)
+}

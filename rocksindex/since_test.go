@@ -119,3 +119,30 @@ func TestGuardedWritesLoseToANewerStreamWrite(t *testing.T) {
 		require.Contains(t, listed(like), a)
 	})
 }
+
+// A sweep's statuses, read before its page was asked for, go through for the accounts nothing
+// wrote since, and lose to the stream's newer write for the others: the account written since
+// keeps what the stream wrote, and is not reported applied.
+func TestSweepStatusesLoseToANewerStreamWrite(t *testing.T) {
+	t.Parallel()
+	const a, b, c = "did:plc:aaaaaaaaaaaaaaaaaaaaaaaa", "did:plc:bbbbbbbbbbbbbbbbbbbbbbbb", "did:plc:cccccccccccccccccccccccc"
+	const post = "app.bsky.feed.post"
+	ix := openTemp(t)
+	_, err := ix.AddPairs([]Pair{{post, a}, {post, b}, {post, c}})
+	require.NoError(t, err)
+	since := ix.StampOf("")
+	// After the page was asked for, the stream applied a commit of b (b is alive).
+	_, err = ix.AddPairs([]Pair{{post, b}})
+	require.NoError(t, err)
+	applied, removed, err := ix.ApplyStatusesSince(map[string]string{a: StatusDeleted, b: StatusDeleted, c: "takendown"}, since)
+	require.NoError(t, err)
+	require.ElementsMatch(t, []string{a, c}, applied)
+	require.Equal(t, 1, removed, "a's one pair")
+	dids, err := ix.ListRepos(post, "", 10)
+	require.NoError(t, err)
+	require.Equal(t, []string{b}, dids, "a deleted, c hidden, b as the stream left it")
+	st, err := ix.AccountStatus(b)
+	require.NoError(t, err)
+	require.Empty(t, st)
+	require.EqualValues(t, 1, ix.Count(post))
+}

@@ -64,6 +64,10 @@ func adminCommands() []*cli.Command {
 			&cli.BoolFlag{Name: "json", Usage: "print the JSON answer"}),
 		cmd("firehose-cursor", "move the stream's cursor: back to replay, or live after a relay's FutureCursor", "SEQ|live", firehoseCursorCommand,
 			&cli.BoolFlag{Name: "json", Usage: "print the JSON answer"}),
+		cmd("sweep", "walk the relay's account list: remove deleted accounts, hide inactive ones, list active ones again", "", sweepCommand,
+			&cli.StringFlag{Name: "relay", Usage: "the relay to sweep (default: the one the firehose follows)"},
+			&cli.StringFlag{Name: "revs-after", Usage: "also re-learn from their PDS the accounts whose repo changed since (RFC 3339, or how long ago: 6h)"},
+			&cli.BoolFlag{Name: "json", Usage: "print the JSON answer"}),
 	}
 }
 

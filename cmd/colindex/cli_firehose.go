@@ -53,6 +53,9 @@ func firehoseLine(fh *goclient.FirehoseStatus) string {
 	if g := gapsNote(fh.Gaps); g != "" {
 		line += "; " + g
 	}
+	if sw := sweepsNote(fh.Sweeps); sw != "" {
+		line += "; " + sw
+	}
 	if fh.LastError != "" {
 		line += "; last error: " + fh.LastError
 	}
@@ -72,11 +75,11 @@ func gapsNote(gaps []goclient.Gap) string {
 		return ""
 	}
 	oldest := open[len(open)-1] // newest first
-	repair := "repair waiting for a refresh run"
+	repair := "repair waiting for a refresh run and its account sweep"
 	if oldest.RepairRunID != nil {
-		repair = fmt.Sprintf("repair: refresh run %d", *oldest.RepairRunID)
+		repair = fmt.Sprintf("repair: refresh run %d and an account sweep", *oldest.RepairRunID)
 	}
-	return fmt.Sprintf("%s in the stream (events after seq %s missed, %s; %s): pairs added then may be missing",
+	return fmt.Sprintf("%s in the stream (events after seq %s missed, %s; %s): what changed then may be missing or stale",
 		count(int64(len(open)), "open gap"), thousands(oldest.AfterSeq), oldest.DetectedAt.UTC().Format(time.RFC3339), repair)
 }
 

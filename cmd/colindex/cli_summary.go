@@ -161,7 +161,7 @@ func gapsLine(h *goclient.HealthOutput) string {
 	if h.Firehose.GapsOpen < 0 {
 		return "stream gaps: could not be counted (see colindex firehose)"
 	}
-	return fmt.Sprintf("stream gaps: %s, so pairs added in them may be missing until their refresh completes (colindex firehose)",
+	return fmt.Sprintf("stream gaps: %s, so what changed in them may be missing or stale until their refresh and account sweep finish (colindex firehose)",
 		count(h.Firehose.GapsOpen, "open gap"))
 }
 

@@ -228,7 +228,7 @@ func TestGapsLineNamesOpenGaps(t *testing.T) {
 	require.Empty(t, gapsLine(nil))
 	require.Empty(t, gapsLine(&goclient.HealthOutput{}), "no stream")
 	require.Empty(t, gapsLine(with(0)))
-	require.Equal(t, "stream gaps: 2 open gaps, so pairs added in them may be missing until their refresh completes (colindex firehose)", gapsLine(with(2)))
+	require.Equal(t, "stream gaps: 2 open gaps, so what changed in them may be missing or stale until their refresh and account sweep finish (colindex firehose)", gapsLine(with(2)))
 	require.Contains(t, gapsLine(with(-1)), "could not be counted")
 }
 
@@ -245,7 +245,38 @@ func TestGapsNoteNamesTheOpenGaps(t *testing.T) {
 		{AfterSeq: 1500, DetectedAt: at, RepairRunID: &run},
 		{AfterSeq: 900, DetectedAt: at.Add(-time.Hour), RepairedAt: &at},
 	}
-	require.Equal(t, "2 open gaps in the stream (events after seq 1,500 missed, 2026-12-07T12:00:00Z; repair: refresh run 4): pairs added then may be missing",
+	require.Equal(t, "2 open gaps in the stream (events after seq 1,500 missed, 2026-12-07T12:00:00Z; repair: refresh run 4 and an account sweep): what changed then may be missing or stale",
 		gapsNote(gaps))
 	require.Contains(t, gapsNote(gaps[:1]), "repair waiting for a refresh run")
+}
+
+// colindex firehose says how far each unfinished sweep is, and says nothing of finished ones.
+func TestSweepsNoteSaysHowFarTheSweepsAre(t *testing.T) {
+	t.Parallel()
+	at := time.Date(2026, 12, 7, 12, 0, 0, 0, time.UTC)
+	failed := "listRepos: relay answered HTTP 502"
+	require.Empty(t, sweepsNote(nil))
+	require.Empty(t, sweepsNote([]goclient.Sweep{{ID: 1, WalkedAt: &at, FinishedAt: &at}}))
+	require.Equal(t, "sweep 3 walking the relay's accounts: 12,000 accounts read, 1 status change, 0 accounts removed, 40 checks queued (last error: "+failed+"); "+
+		"sweep 2 waiting for its checks: 1 account read, 0 status changes, 0 accounts removed, 1 check queued",
+		sweepsNote([]goclient.Sweep{
+			{ID: 3, Repos: 12000, StatusesChanged: 1, ChecksQueued: 40, LastError: &failed},
+			{ID: 2, Repos: 1, ChecksQueued: 1, WalkedAt: &at},
+		}))
+}
+
+// --revs-after takes a time or how long ago.
+func TestParseSinceTakesATimeOrADuration(t *testing.T) {
+	t.Parallel()
+	now := time.Date(2026, 12, 7, 12, 0, 0, 0, time.UTC)
+	got, err := parseSince("2026-12-07T10:00:00Z", now)
+	require.NoError(t, err)
+	require.Equal(t, now.Add(-2*time.Hour), got)
+	got, err = parseSince("6h", now)
+	require.NoError(t, err)
+	require.Equal(t, now.Add(-6*time.Hour), got)
+	_, err = parseSince("yesterday", now)
+	require.ErrorContains(t, err, "RFC 3339")
+	_, err = parseSince("-1h", now)
+	require.Error(t, err, "not in the future")
 }

@@ -11,6 +11,7 @@ import (
 
 	"github.com/stretchr/testify/require"
 
+	"github.com/colindex/colindex/internal/fakepds"
 	"github.com/colindex/colindex/internal/fakerelay"
 	"github.com/colindex/colindex/internal/testrelay"
 )
@@ -37,10 +38,12 @@ func (s *service) gaps() gapStatus {
 
 // A colindex that was down longer than the relay keeps events comes back to #info
 // OutdatedCursor: it records the gap in Postgres (a SIGKILL right after does not lose it),
-// pages every collection again from its source by itself, and ends with the
-// index equal to the truth, compared as sets: the adds the gap carried are back (a collection
-// first seen in the gap too), the pair the stream removed before the gap stays out though the
-// source still lists it, and the events after the gap are applied.
+// pages every collection again from its source and sweeps the relay's account list by
+// itself, and ends with the index equal to the truth, compared as sets: the adds the gap
+// carried are back (a collection first seen in the gap too), so are its removals (a last
+// record deleted, re-learned from the PDS; an account deleted, from the relay's list), the
+// pair the stream removed before the gap stays out though the source still lists it, and the
+// events after the gap are applied.
 func TestEndToEndStreamGapIsRecordedAndRepaired(t *testing.T) {
 	t.Parallel()
 	const post, like, gapped = "app.bsky.feed.post", "app.bsky.feed.like", "app.example.gapped"
@@ -50,7 +53,10 @@ func TestEndToEndStreamGapIsRecordedAndRepaired(t *testing.T) {
 	backfilled := testrelay.DIDs("", 6)
 	source.Append(post, backfilled...)
 	source.SetLLMsTxt(testrelay.LexiconList(post))
-	svc := newService(t, source, "COLINDEX_FIREHOSE_URL="+relay.URL())
+	network := fakepds.New()
+	t.Cleanup(network.Close)
+	svc := newService(t, source, "COLINDEX_FIREHOSE_URL="+relay.URL(), "COLINDEX_PLC_URL="+network.PLC.URL,
+		"COLINDEX_VERIFY_ALLOW_PRIVATE=true")
 	svc.start()
 	waitConnected(t, relay)
 	code, body := svc.call(http.MethodPost, "/admin/backfill-collections")
@@ -73,19 +79,32 @@ func TestEndToEndStreamGapIsRecordedAndRepaired(t *testing.T) {
 	require.NoError(t, err)
 	commit(gone, fakerelay.Create(post, "p0"))
 	commit(a, fakerelay.Create(post, "p1"))
+	source.Append(post, a.DID) // the source learns of a's post, and will list it for good
+	quits, err := fakerelay.NewAccount(backfilled[1])
+	require.NoError(t, err)
+	commit(quits, fakerelay.Create(post, "p9"))
 	before := commit(gone, fakerelay.Delete(post, "p0"))
 	svc.waitSettled(before, 30*time.Second)
 	require.NotContains(t, svc.listAll(post), backfilled[0])
+	require.Contains(t, svc.listAll(post), a.DID)
 
 	// The outage: b's posts reach the source (which never removes anything, so it still lists
 	// backfilled[0]) and the relay, which forgets them before colindex is back.
 	require.NoError(t, svc.stop(syscall.SIGTERM))
-	lost := commit(b, fakerelay.Create(post, "p2"), fakerelay.Create(gapped, "g1"))
+	commit(b, fakerelay.Create(post, "p2"), fakerelay.Create(gapped, "g1"))
+	commit(a, fakerelay.Delete(post, "p1")) // a's last post
+	lost, err := relay.AccountStatus(quits.DID, false, "deleted")
+	require.NoError(t, err)
 	source.Append(post, b.DID)
 	source.Append(gapped, b.DID)
 	source.SetLLMsTxt(testrelay.LexiconList(post, gapped))
 	relay.Trim(lost)
 	after := commit(c, fakerelay.Create(like, "l1"))
+	// What the accounts' PDSes hold, for the sweep's checks.
+	network.AddAccount(gone.DID)
+	network.AddAccount(a.DID)
+	network.AddAccount(b.DID, post, gapped)
+	network.AddAccount(c.DID, like)
 
 	svc.start()
 	svc.waitFor("the gap is recorded", func() bool { return len(svc.gaps().Gaps) == 1 })
@@ -111,7 +130,7 @@ func TestEndToEndStreamGapIsRecordedAndRepaired(t *testing.T) {
 	}
 
 	truth := map[string][]string{
-		post:   append(slices.Clone(backfilled[1:]), a.DID, b.DID),
+		post:   append(slices.Clone(backfilled[2:]), b.DID),
 		gapped: {b.DID},
 		like:   {c.DID},
 	}

@@ -84,7 +84,7 @@ func TestEndToEndFollowsTheFirehose(t *testing.T) {
 	require.True(t, fh.Enabled && fh.Following && fh.Connected)
 	require.EqualValues(t, 4, fh.CommitsTotal)
 	require.EqualValues(t, 1, fh.AccountsRemoved)
-	require.Equal(t, map[string]int64{"proof": 1, "account_deletion": 2, "pds_check": 0, "sync": 0}, fh.RemovalsByCause,
+	require.Equal(t, map[string]int64{"proof": 1, "account_deletion": 2, "pds_check": 0, "sync": 0, "sweep": 0}, fh.RemovalsByCause,
 		"the last post's delete, and the deleted account's two pairs")
 	require.Zero(t, fh.VerifyJobs.Queued+fh.VerifyJobs.Done+fh.VerifyJobs.Failed, "every delete settled by its proof")
 	// The deleted account is gone, the deactivated one hidden, and the delete of the last

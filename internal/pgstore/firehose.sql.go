@@ -7,6 +7,7 @@ package pgstore
 
 import (
 	"context"
+	"time"
 )
 
 const firehoseCursorCount = `-- name: FirehoseCursorCount :one
@@ -60,11 +61,12 @@ func (q *Queries) FirehoseCursorGet(ctx context.Context, db DBTX, relay string) 
 }
 
 const firehoseCursorMove = `-- name: FirehoseCursorMove :one
-WITH prev AS (SELECT seq FROM firehose_cursor WHERE relay = $1)
+WITH prev AS (SELECT seq, updated_at FROM firehose_cursor WHERE relay = $1)
 INSERT INTO firehose_cursor (relay, seq, generation)
 VALUES ($1, $2, nextval('firehose_cursor_generation'))
 ON CONFLICT (relay) DO UPDATE SET seq = EXCLUDED.seq, generation = EXCLUDED.generation, updated_at = now()
-RETURNING generation, EXISTS (SELECT 1 FROM prev) AS replaced, COALESCE((SELECT seq FROM prev), -1)::bigint AS previous
+RETURNING generation, EXISTS (SELECT 1 FROM prev) AS replaced, COALESCE((SELECT seq FROM prev), -1)::bigint AS previous,
+    COALESCE((SELECT updated_at FROM prev), now())::timestamptz AS previous_saved_at
 `
 
 type FirehoseCursorMoveParams struct {
@@ -73,18 +75,25 @@ type FirehoseCursorMoveParams struct {
 }
 
 type FirehoseCursorMoveRow struct {
-	Generation int64
-	Replaced   bool
-	Previous   int64
+	Generation      int64
+	Replaced        bool
+	Previous        int64
+	PreviousSavedAt time.Time
 }
 
 // An operator's move: seq becomes the cursor (-1: the live tail) under a new generation, which
 // the follower notices at its next save or check. previous is the cursor it replaced, as read
-// just before (replaced is false when there was none).
+// just before (replaced is false when there was none), previous_saved_at when it was
+// saved (now when there was none).
 func (q *Queries) FirehoseCursorMove(ctx context.Context, db DBTX, arg FirehoseCursorMoveParams) (FirehoseCursorMoveRow, error) {
 	row := db.QueryRow(ctx, firehoseCursorMove, arg.Relay, arg.Seq)
 	var i FirehoseCursorMoveRow
-	err := row.Scan(&i.Generation, &i.Replaced, &i.Previous)
+	err := row.Scan(
+		&i.Generation,
+		&i.Replaced,
+		&i.Previous,
+		&i.PreviousSavedAt,
+	)
 	return i, err
 }
 

@@ -7,6 +7,7 @@ package pgstore
 
 import (
 	"context"
+	"time"
 )
 
 const gapFutureCursorAfter = `-- name: GapFutureCursorAfter :one
@@ -28,7 +29,7 @@ func (q *Queries) GapFutureCursorAfter(ctx context.Context, db DBTX, arg GapFutu
 }
 
 const gapGet = `-- name: GapGet :one
-SELECT id, relay, after_seq, message, detected_at, repair_run_id, repaired_at, kind FROM firehose_gaps WHERE id = $1
+SELECT id, relay, after_seq, message, detected_at, repair_run_id, repaired_at, kind, live_until FROM firehose_gaps WHERE id = $1
 `
 
 func (q *Queries) GapGet(ctx context.Context, db DBTX, id int64) (FirehoseGap, error) {
@@ -43,6 +44,7 @@ func (q *Queries) GapGet(ctx context.Context, db DBTX, id int64) (FirehoseGap, e
 		&i.RepairRunID,
 		&i.RepairedAt,
 		&i.Kind,
+		&i.LiveUntil,
 	)
 	return i, err
 }
@@ -55,8 +57,9 @@ WITH prior AS (
     ORDER BY g.id
     LIMIT 1
 ), ins AS (
-    INSERT INTO firehose_gaps (relay, after_seq, kind, message)
-    SELECT $1, $2, $3::text, $4
+    INSERT INTO firehose_gaps (relay, after_seq, kind, message, live_until)
+    SELECT $1, $2, $3::text, $4,
+           COALESCE($5::timestamptz, (SELECT c.updated_at FROM firehose_cursor c WHERE c.relay = $1))
     WHERE NOT EXISTS (SELECT 1 FROM prior)
     ON CONFLICT (relay, after_seq) WHERE repair_run_id IS NULL DO NOTHING
     RETURNING id
@@ -67,10 +70,11 @@ SELECT id, false AS inserted FROM prior
 `
 
 type GapInsertParams struct {
-	Relay    string
-	AfterSeq int64
-	Kind     string
-	Message  string
+	Relay     string
+	AfterSeq  int64
+	Kind      string
+	Message   string
+	LiveUntil *time.Time
 }
 
 type GapInsertRow struct {
@@ -78,6 +82,8 @@ type GapInsertRow struct {
 	Inserted bool
 }
 
+// live_until is when the stream last stood at after_seq: given (a cursor move, whose
+// transaction has already overwritten the cursor), or the follower's last save of it.
 // A new gap, or the one already recorded after the same cursor (inserted is false then): one
 // whose refresh has not started, or, for a FutureCursor, any (what it lost, the old sequence's
 // events after the cursor, was gone before it was first reported: a later report of it, after
@@ -88,6 +94,7 @@ func (q *Queries) GapInsert(ctx context.Context, db DBTX, arg GapInsertParams) (
 		arg.AfterSeq,
 		arg.Kind,
 		arg.Message,
+		arg.LiveUntil,
 	)
 	var i GapInsertRow
 	err := row.Scan(&i.ID, &i.Inserted)
@@ -131,11 +138,12 @@ func (q *Queries) GapsLock(ctx context.Context, db DBTX, lockKey int64) error {
 const gapsMarkRepaired = `-- name: GapsMarkRepaired :execrows
 UPDATE firehose_gaps SET repaired_at = now()
 WHERE repaired_at IS NULL AND repair_run_id IS NOT NULL
+  AND NOT EXISTS (SELECT 1 FROM account_sweeps s WHERE s.gap_id = firehose_gaps.id AND s.finished_at IS NULL)
   AND NOT EXISTS (SELECT 1 FROM backfill_progress WHERE completed_at IS NULL OR resetting_since IS NOT NULL)
 `
 
-// Gaps whose refresh has happened are repaired once every collection is complete again and
-// none is being reset: each was then paged from the beginning after the refresh, so after the
+// Gaps whose refresh has happened, and whose sweep (if they have one) has finished, are
+// repaired once every collection is complete again and none is being reset: each was then paged from the beginning after the refresh, so after the
 // gap (a reset under way marks its row complete while it removes the collection's DIDs; it
 // pages the collection again from the beginning once they are gone). Called in the
 // transaction of every page that completes a collection, and when a run ends.
@@ -159,7 +167,7 @@ func (q *Queries) GapsOpenCount(ctx context.Context, db DBTX) (int64, error) {
 }
 
 const gapsRecent = `-- name: GapsRecent :many
-SELECT id, relay, after_seq, message, detected_at, repair_run_id, repaired_at, kind FROM firehose_gaps
+SELECT id, relay, after_seq, message, detected_at, repair_run_id, repaired_at, kind, live_until FROM firehose_gaps
 WHERE repaired_at IS NULL OR id IN (SELECT g.id FROM firehose_gaps g ORDER BY g.id DESC LIMIT $1::int)
 ORDER BY id DESC
 `
@@ -183,6 +191,7 @@ func (q *Queries) GapsRecent(ctx context.Context, db DBTX, recent int32) ([]Fire
 			&i.RepairRunID,
 			&i.RepairedAt,
 			&i.Kind,
+			&i.LiveUntil,
 		); err != nil {
 			return nil, err
 		}

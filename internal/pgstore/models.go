@@ -8,6 +8,24 @@ import (
 	"time"
 )
 
+type AccountSweep struct {
+	ID              int64
+	Relay           string
+	GapID           *int64
+	RevsAfter       *time.Time
+	Cursor          string
+	Pages           int64
+	Repos           int64
+	Skipped         int64
+	StatusesChanged int64
+	AccountsRemoved int64
+	ChecksQueued    int64
+	LastError       string
+	StartedAt       time.Time
+	WalkedAt        *time.Time
+	FinishedAt      *time.Time
+}
+
 type BackfillProgress struct {
 	Collection       string
 	Source           string
@@ -56,6 +74,7 @@ type FirehoseGap struct {
 	RepairRunID *int64
 	RepairedAt  *time.Time
 	Kind        string
+	LiveUntil   *time.Time
 }
 
 type IndexIdentity struct {

@@ -334,7 +334,7 @@ type FirehoseStatus struct {
 	EventsTotal int64 `json:"events_total"`
 	Following   bool  `json:"following"`
 
-	// Gaps Gaps in the stream (the relay answered #info OutdatedCursor: events after the saved cursor were gone), every open one and the latest few, newest first. While a gap is open the index may miss pairs added in it; removals and status changes in it are never recovered.
+	// Gaps Gaps in the stream (events after a cursor that were never applied: the relay's OutdatedCursor or FutureCursor, or an operator's cursor move), every open one and the latest few, newest first. While a gap is open the index may miss what happened in it; its refresh and its account sweep repair it.
 	Gaps          []Gap      `json:"gaps"`
 	LagSeconds    float64    `json:"lag_seconds"`
 	LastError     string     `json:"last_error"`
@@ -345,8 +345,11 @@ type FirehoseStatus struct {
 	// RemovalsByCause (collection, DID) pairs this process removed since it started, by cause: proof (the commit's MST blocks showed the last record of the collection gone), pds_check (the account's PDS listed no record), account_deletion (#account deleted), sync (a #sync's describeRepo no longer lists the collection).
 	RemovalsByCause   map[string]int64 `json:"removals_by_cause"`
 	RemovalsUndecided int64            `json:"removals_undecided"`
-	URL               string           `json:"url"`
-	VerifyJobs        VerifyJobCounts  `json:"verify_jobs"`
+
+	// Sweeps Sweeps of the relay's account list (a gap's, or an operator's: POST /admin/sweeps), every unfinished one and the latest few, newest first.
+	Sweeps     []Sweep         `json:"sweeps"`
+	URL        string          `json:"url"`
+	VerifyJobs VerifyJobCounts `json:"verify_jobs"`
 }
 
 // Gap defines model for Gap.
@@ -359,6 +362,9 @@ type Gap struct {
 	// Kind What opened it: the relay's #info OutdatedCursor, the relay's FutureCursor (its sequence was reset), or an operator's cursor move that skips events.
 	Kind GapKind `json:"kind"`
 
+	// LiveUntil When the stream last stood at after_seq (the follower's last save of it): the repos the gap changed have revs after about this time, less the sweep's margin of an hour.
+	LiveUntil *time.Time `json:"live_until,omitempty"`
+
 	// Message What reported it: the relay's frame and message, or the operator's move.
 	Message *string `json:"message,omitempty"`
 
@@ -368,7 +374,7 @@ type Gap struct {
 	// RepairRunID The refresh run (every collection paged again from the beginning) that repairs the gap's missed adds, once it has started.
 	RepairRunID *int64 `json:"repair_run_id,omitempty"`
 
-	// RepairedAt When every collection was complete again after that refresh: adds missed in the gap are back. Removals and status changes missed in it are not (no source tells them).
+	// RepairedAt When every collection was complete again after that refresh, and the gap's account sweep had finished (its checks included): adds, removals and status changes missed in the gap are back.
 	RepairedAt *time.Time `json:"repaired_at,omitempty"`
 }
 
@@ -562,6 +568,9 @@ type ResetResult struct {
 type RetryResult struct {
 	// Collections Incomplete collections whose chain had stopped and now pages again.
 	Collections int64 `json:"collections"`
+
+	// Sweeps Unfinished account sweeps whose job had stopped (its retries ran out) and now run again, from where they stopped.
+	Sweeps int64 `json:"sweeps"`
 }
 
 // RunStatus defines model for RunStatus.
@@ -618,6 +627,15 @@ type StartResult struct {
 	SourceListError *string `json:"source_list_error,omitempty"`
 }
 
+// StartSweepInputBody defines model for StartSweepInputBody.
+type StartSweepInputBody struct {
+	// Relay The relay whose account list (com.atproto.sync.listRepos) to walk: its stream URL (ws://, wss://) or its http(s) base. Default: the relay the firehose follows.
+	Relay *string `json:"relay,omitempty"`
+
+	// RevsAfter Also re-learn from their PDS (a verify_repo check each) the active accounts whose repo changed at or after this time, to recover the record deletes of a period the stream missed. Absent: statuses only.
+	RevsAfter *time.Time `json:"revs_after,omitempty"`
+}
+
 // Status defines model for Status.
 type Status struct {
 	Collections []CollectionStatus `json:"collections"`
@@ -640,6 +658,48 @@ type Status struct {
 
 	// TotalImported Sum of imported over all collections.
 	TotalImported int64 `json:"total_imported"`
+}
+
+// Sweep defines model for Sweep.
+type Sweep struct {
+	// AccountsRemoved Accounts the relay holds deleted that the sweep removed.
+	AccountsRemoved int64 `json:"accounts_removed"`
+
+	// ChecksQueued verify_repo checks asked for (accounts re-learned from their PDS).
+	ChecksQueued int64 `json:"checks_queued"`
+
+	// Cursor The relay's cursor of the next page.
+	Cursor *string `json:"cursor,omitempty"`
+
+	// FinishedAt When its checks had all run.
+	FinishedAt *time.Time `json:"finished_at,omitempty"`
+
+	// GapID The stream gap it repairs, for a gap's sweep.
+	GapID *int64 `json:"gap_id,omitempty"`
+	ID    int64  `json:"id"`
+
+	// LastError Why the last page failed (the job retries with backoff).
+	LastError *string `json:"last_error,omitempty"`
+	Pages     int64   `json:"pages"`
+
+	// Relay The relay whose account list (com.atproto.sync.listRepos) is walked.
+	Relay string `json:"relay"`
+
+	// Repos Accounts read from the relay.
+	Repos int64 `json:"repos"`
+
+	// RevsAfter Active accounts whose repo changed at or after this time (their rev) are re-learned from their PDS. Absent: statuses only.
+	RevsAfter *time.Time `json:"revs_after,omitempty"`
+
+	// Skipped Accounts the relay listed with an invalid DID: left alone.
+	Skipped   int64     `json:"skipped"`
+	StartedAt time.Time `json:"started_at"`
+
+	// StatusesChanged Accounts whose status the sweep changed (hidden, listed again or deleted).
+	StatusesChanged int64 `json:"statuses_changed"`
+
+	// WalkedAt When the last page was applied; the sweep then waits for its checks.
+	WalkedAt *time.Time `json:"walked_at,omitempty"`
 }
 
 // VerifyJobCounts defines model for VerifyJobCounts.
@@ -718,6 +778,9 @@ type MoveCollectionsSourceJSONRequestBody = MoveSourceRequest
 
 // MoveFirehoseCursorJSONRequestBody defines body for MoveFirehoseCursor for application/json ContentType.
 type MoveFirehoseCursorJSONRequestBody = MoveCursorInputBody
+
+// StartAccountSweepJSONRequestBody defines body for StartAccountSweep for application/json ContentType.
+type StartAccountSweepJSONRequestBody = StartSweepInputBody
 
 // RequestEditorFn is the function signature for the RequestEditor callback function
 type RequestEditorFn func(ctx context.Context, req *http.Request) error
@@ -855,7 +918,7 @@ type ClientInterface interface {
 
 	// RetryFailedCollections Retry stopped collections
 	//
-	// Restarts the chain of every incomplete collection that has none live, such as one whose retries ran out. Live chains are left alone.
+	// Restarts the chain of every incomplete collection that has none live, such as one whose retries ran out, and the job of every unfinished account sweep that has none live (from where it stopped). Live chains and sweeps are left alone.
 	//
 	// Corresponds with POST /admin/backfill-collections/retry (the `RetryFailedCollections` operationId).
 	RetryFailedCollections(ctx context.Context, reqEditors ...RequestEditorFn) (*http.Response, error)
@@ -898,6 +961,24 @@ type ClientInterface interface {
 	//
 	// Corresponds with PUT /admin/firehose/cursor (the `MoveFirehoseCursor` operationId).
 	MoveFirehoseCursor(ctx context.Context, body MoveFirehoseCursorJSONRequestBody, reqEditors ...RequestEditorFn) (*http.Response, error)
+
+	// StartAccountSweepWithBody Sweep the relay's account list
+	//
+	// Starts a background job (River kind account_sweep) that walks the relay's com.atproto.sync.listRepos and applies every account's status as the relay holds it: deleted accounts lose their pairs (a backfill from bsky.network lists accounts deleted before the stream began), inactive ones are hidden, hidden ones the relay holds active are listed again and re-learned from their PDS. With revs_after, the active accounts whose repo changed since are re-learned from their PDS too. A stream gap starts one of these by itself (with revs_after an hour before the stream was last live). Progress is in GET /admin/firehose (sweeps). 400 for a relay that is not a URL; 409 without a relay when the firehose is disabled.
+	//
+	// Takes any type of body and a specified content type.
+	//
+	// Corresponds with POST /admin/sweeps (the `StartAccountSweep` operationId).
+	StartAccountSweepWithBody(ctx context.Context, contentType string, body io.Reader, reqEditors ...RequestEditorFn) (*http.Response, error)
+
+	// StartAccountSweep Sweep the relay's account list
+	//
+	// Starts a background job (River kind account_sweep) that walks the relay's com.atproto.sync.listRepos and applies every account's status as the relay holds it: deleted accounts lose their pairs (a backfill from bsky.network lists accounts deleted before the stream began), inactive ones are hidden, hidden ones the relay holds active are listed again and re-learned from their PDS. With revs_after, the active accounts whose repo changed since are re-learned from their PDS too. A stream gap starts one of these by itself (with revs_after an hour before the stream was last live). Progress is in GET /admin/firehose (sweeps). 400 for a relay that is not a URL; 409 without a relay when the firehose is disabled.
+	//
+	// Takes a body of the `application/json` content type.
+	//
+	// Corresponds with POST /admin/sweeps (the `StartAccountSweep` operationId).
+	StartAccountSweep(ctx context.Context, body StartAccountSweepJSONRequestBody, reqEditors ...RequestEditorFn) (*http.Response, error)
 
 	// ListCollections Collections and their DID counts
 	//
@@ -1063,7 +1144,7 @@ func (c *Client) ResumeBackfill(ctx context.Context, reqEditors ...RequestEditor
 
 // RetryFailedCollections Retry stopped collections
 //
-// Restarts the chain of every incomplete collection that has none live, such as one whose retries ran out. Live chains are left alone.
+// Restarts the chain of every incomplete collection that has none live, such as one whose retries ran out, and the job of every unfinished account sweep that has none live (from where it stopped). Live chains and sweeps are left alone.
 //
 // Corresponds with POST /admin/backfill-collections/retry (the `RetryFailedCollections` operationId).
 func (c *Client) RetryFailedCollections(ctx context.Context, reqEditors ...RequestEditorFn) (*http.Response, error) {
@@ -1157,6 +1238,44 @@ func (c *Client) MoveFirehoseCursorWithBody(ctx context.Context, contentType str
 // Corresponds with PUT /admin/firehose/cursor (the `MoveFirehoseCursor` operationId).
 func (c *Client) MoveFirehoseCursor(ctx context.Context, body MoveFirehoseCursorJSONRequestBody, reqEditors ...RequestEditorFn) (*http.Response, error) {
 	req, err := NewMoveFirehoseCursorRequest(c.Server, body)
+	if err != nil {
+		return nil, err
+	}
+	req = req.WithContext(ctx)
+	if err := c.applyEditors(ctx, req, reqEditors); err != nil {
+		return nil, err
+	}
+	return c.Client.Do(req)
+}
+
+// StartAccountSweepWithBody Sweep the relay's account list
+//
+// Starts a background job (River kind account_sweep) that walks the relay's com.atproto.sync.listRepos and applies every account's status as the relay holds it: deleted accounts lose their pairs (a backfill from bsky.network lists accounts deleted before the stream began), inactive ones are hidden, hidden ones the relay holds active are listed again and re-learned from their PDS. With revs_after, the active accounts whose repo changed since are re-learned from their PDS too. A stream gap starts one of these by itself (with revs_after an hour before the stream was last live). Progress is in GET /admin/firehose (sweeps). 400 for a relay that is not a URL; 409 without a relay when the firehose is disabled.
+//
+// Takes any type of body and a specified content type.
+//
+// Corresponds with POST /admin/sweeps (the `StartAccountSweep` operationId).
+func (c *Client) StartAccountSweepWithBody(ctx context.Context, contentType string, body io.Reader, reqEditors ...RequestEditorFn) (*http.Response, error) {
+	req, err := NewStartAccountSweepRequestWithBody(c.Server, contentType, body)
+	if err != nil {
+		return nil, err
+	}
+	req = req.WithContext(ctx)
+	if err := c.applyEditors(ctx, req, reqEditors); err != nil {
+		return nil, err
+	}
+	return c.Client.Do(req)
+}
+
+// StartAccountSweep Sweep the relay's account list
+//
+// Starts a background job (River kind account_sweep) that walks the relay's com.atproto.sync.listRepos and applies every account's status as the relay holds it: deleted accounts lose their pairs (a backfill from bsky.network lists accounts deleted before the stream began), inactive ones are hidden, hidden ones the relay holds active are listed again and re-learned from their PDS. With revs_after, the active accounts whose repo changed since are re-learned from their PDS too. A stream gap starts one of these by itself (with revs_after an hour before the stream was last live). Progress is in GET /admin/firehose (sweeps). 400 for a relay that is not a URL; 409 without a relay when the firehose is disabled.
+//
+// Takes a body of the `application/json` content type.
+//
+// Corresponds with POST /admin/sweeps (the `StartAccountSweep` operationId).
+func (c *Client) StartAccountSweep(ctx context.Context, body StartAccountSweepJSONRequestBody, reqEditors ...RequestEditorFn) (*http.Response, error) {
+	req, err := NewStartAccountSweepRequest(c.Server, body)
 	if err != nil {
 		return nil, err
 	}
@@ -1633,6 +1752,46 @@ func NewMoveFirehoseCursorRequestWithBody(server string, contentType string, bod
 	return req, nil
 }
 
+// NewStartAccountSweepRequest calls the generic StartAccountSweep builder with application/json body
+func NewStartAccountSweepRequest(server string, body StartAccountSweepJSONRequestBody) (*http.Request, error) {
+	var bodyReader io.Reader
+	buf, err := json.Marshal(body)
+	if err != nil {
+		return nil, err
+	}
+	bodyReader = bytes.NewReader(buf)
+	return NewStartAccountSweepRequestWithBody(server, "application/json", bodyReader)
+}
+
+// NewStartAccountSweepRequestWithBody constructs an http.Request for the StartAccountSweep method, with any body, and a specified content type
+func NewStartAccountSweepRequestWithBody(server string, contentType string, body io.Reader) (*http.Request, error) {
+	var err error
+
+	serverURL, err := url.Parse(server)
+	if err != nil {
+		return nil, err
+	}
+
+	operationPath := fmt.Sprintf("/admin/sweeps")
+	if operationPath[0] == '/' {
+		operationPath = "." + operationPath
+	}
+
+	queryURL, err := serverURL.Parse(operationPath)
+	if err != nil {
+		return nil, err
+	}
+
+	req, err := http.NewRequest(http.MethodPost, queryURL.String(), body)
+	if err != nil {
+		return nil, err
+	}
+
+	req.Header.Add("Content-Type", contentType)
+
+	return req, nil
+}
+
 // NewListCollectionsRequest constructs an http.Request for the ListCollections method
 func NewListCollectionsRequest(server string, params *ListCollectionsParams) (*http.Request, error) {
 	var err error
@@ -1985,7 +2144,7 @@ type ClientWithResponsesInterface interface {
 
 	// RetryFailedCollectionsWithResponse Retry stopped collections
 	//
-	// Restarts the chain of every incomplete collection that has none live, such as one whose retries ran out. Live chains are left alone.
+	// Restarts the chain of every incomplete collection that has none live, such as one whose retries ran out, and the job of every unfinished account sweep that has none live (from where it stopped). Live chains and sweeps are left alone.
 	//
 	// Returns a wrapper object for the known response body format(s).
 	//
@@ -2036,6 +2195,24 @@ type ClientWithResponsesInterface interface {
 	//
 	// Corresponds with PUT /admin/firehose/cursor (the `MoveFirehoseCursor` operationId).
 	MoveFirehoseCursorWithResponse(ctx context.Context, body MoveFirehoseCursorJSONRequestBody, reqEditors ...RequestEditorFn) (*MoveFirehoseCursorResponse, error)
+
+	// StartAccountSweepWithBodyWithResponse Sweep the relay's account list
+	//
+	// Starts a background job (River kind account_sweep) that walks the relay's com.atproto.sync.listRepos and applies every account's status as the relay holds it: deleted accounts lose their pairs (a backfill from bsky.network lists accounts deleted before the stream began), inactive ones are hidden, hidden ones the relay holds active are listed again and re-learned from their PDS. With revs_after, the active accounts whose repo changed since are re-learned from their PDS too. A stream gap starts one of these by itself (with revs_after an hour before the stream was last live). Progress is in GET /admin/firehose (sweeps). 400 for a relay that is not a URL; 409 without a relay when the firehose is disabled.
+	//
+	// Takes any type of body and a specified content type, and returns a wrapper object for the known response body format(s).
+	//
+	// Corresponds with POST /admin/sweeps (the `StartAccountSweep` operationId).
+	StartAccountSweepWithBodyWithResponse(ctx context.Context, contentType string, body io.Reader, reqEditors ...RequestEditorFn) (*StartAccountSweepResponse, error)
+
+	// StartAccountSweepWithResponse Sweep the relay's account list
+	//
+	// Starts a background job (River kind account_sweep) that walks the relay's com.atproto.sync.listRepos and applies every account's status as the relay holds it: deleted accounts lose their pairs (a backfill from bsky.network lists accounts deleted before the stream began), inactive ones are hidden, hidden ones the relay holds active are listed again and re-learned from their PDS. With revs_after, the active accounts whose repo changed since are re-learned from their PDS too. A stream gap starts one of these by itself (with revs_after an hour before the stream was last live). Progress is in GET /admin/firehose (sweeps). 400 for a relay that is not a URL; 409 without a relay when the firehose is disabled.
+	//
+	// Takes a body of the `application/json` content type, and returns a wrapper object for the known response body format(s).
+	//
+	// Corresponds with POST /admin/sweeps (the `StartAccountSweep` operationId).
+	StartAccountSweepWithResponse(ctx context.Context, body StartAccountSweepJSONRequestBody, reqEditors ...RequestEditorFn) (*StartAccountSweepResponse, error)
 
 	// ListCollectionsWithResponse Collections and their DID counts
 	//
@@ -2914,6 +3091,89 @@ func (r MoveFirehoseCursorResponse) ContentType() string {
 	return ""
 }
 
+type StartAccountSweepResponse struct {
+	Body         []byte
+	HTTPResponse *http.Response
+	// JSON200 the response for an HTTP 200 `application/json` response
+	JSON200 *Sweep
+	// ApplicationProblemJSON400 the response for an HTTP 400 `application/problem+json` response
+	ApplicationProblemJSON400 *ErrorModel
+	// ApplicationProblemJSON401 the response for an HTTP 401 `application/problem+json` response
+	ApplicationProblemJSON401 *ErrorModel
+	// ApplicationProblemJSON409 the response for an HTTP 409 `application/problem+json` response
+	ApplicationProblemJSON409 *ErrorModel
+	// ApplicationProblemJSON422 the response for an HTTP 422 `application/problem+json` response
+	ApplicationProblemJSON422 *ErrorModel
+	// ApplicationProblemJSON429 the response for an HTTP 429 `application/problem+json` response
+	ApplicationProblemJSON429 *ErrorModel
+	// ApplicationProblemJSON500 the response for an HTTP 500 `application/problem+json` response
+	ApplicationProblemJSON500 *ErrorModel
+}
+
+// GetJSON200 returns the response for an HTTP 200 `application/json` response
+func (r StartAccountSweepResponse) GetJSON200() *Sweep {
+	return r.JSON200
+}
+
+// GetApplicationProblemJSON400 returns the response for an HTTP 400 `application/problem+json` response
+func (r StartAccountSweepResponse) GetApplicationProblemJSON400() *ErrorModel {
+	return r.ApplicationProblemJSON400
+}
+
+// GetApplicationProblemJSON401 returns the response for an HTTP 401 `application/problem+json` response
+func (r StartAccountSweepResponse) GetApplicationProblemJSON401() *ErrorModel {
+	return r.ApplicationProblemJSON401
+}
+
+// GetApplicationProblemJSON409 returns the response for an HTTP 409 `application/problem+json` response
+func (r StartAccountSweepResponse) GetApplicationProblemJSON409() *ErrorModel {
+	return r.ApplicationProblemJSON409
+}
+
+// GetApplicationProblemJSON422 returns the response for an HTTP 422 `application/problem+json` response
+func (r StartAccountSweepResponse) GetApplicationProblemJSON422() *ErrorModel {
+	return r.ApplicationProblemJSON422
+}
+
+// GetApplicationProblemJSON429 returns the response for an HTTP 429 `application/problem+json` response
+func (r StartAccountSweepResponse) GetApplicationProblemJSON429() *ErrorModel {
+	return r.ApplicationProblemJSON429
+}
+
+// GetApplicationProblemJSON500 returns the response for an HTTP 500 `application/problem+json` response
+func (r StartAccountSweepResponse) GetApplicationProblemJSON500() *ErrorModel {
+	return r.ApplicationProblemJSON500
+}
+
+// GetBody returns the raw response body bytes
+func (r StartAccountSweepResponse) GetBody() []byte {
+	return r.Body
+}
+
+// Status returns HTTPResponse.Status
+func (r StartAccountSweepResponse) Status() string {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.Status
+	}
+	return http.StatusText(0)
+}
+
+// StatusCode returns HTTPResponse.StatusCode
+func (r StartAccountSweepResponse) StatusCode() int {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.StatusCode
+	}
+	return 0
+}
+
+// ContentType is a convenience method to retrieve the Content-Type value from the HTTP response headers
+func (r StartAccountSweepResponse) ContentType() string {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.Header.Get("Content-Type")
+	}
+	return ""
+}
+
 // ListCollectionsResponse200Headers the declared response headers of an HTTP 200 response for ListCollections
 type ListCollectionsResponse200Headers struct {
 	CacheControl *string
@@ -3218,7 +3478,7 @@ func (c *ClientWithResponses) ResumeBackfillWithResponse(ctx context.Context, re
 
 // RetryFailedCollectionsWithResponse Retry stopped collections
 //
-// Restarts the chain of every incomplete collection that has none live, such as one whose retries ran out. Live chains are left alone.
+// Restarts the chain of every incomplete collection that has none live, such as one whose retries ran out, and the job of every unfinished account sweep that has none live (from where it stopped). Live chains and sweeps are left alone.
 //
 // Returns a wrapper object for the known response body format(s).
 //
@@ -3304,6 +3564,36 @@ func (c *ClientWithResponses) MoveFirehoseCursorWithResponse(ctx context.Context
 		return nil, err
 	}
 	return ParseMoveFirehoseCursorResponse(rsp)
+}
+
+// StartAccountSweepWithBodyWithResponse Sweep the relay's account list
+//
+// Starts a background job (River kind account_sweep) that walks the relay's com.atproto.sync.listRepos and applies every account's status as the relay holds it: deleted accounts lose their pairs (a backfill from bsky.network lists accounts deleted before the stream began), inactive ones are hidden, hidden ones the relay holds active are listed again and re-learned from their PDS. With revs_after, the active accounts whose repo changed since are re-learned from their PDS too. A stream gap starts one of these by itself (with revs_after an hour before the stream was last live). Progress is in GET /admin/firehose (sweeps). 400 for a relay that is not a URL; 409 without a relay when the firehose is disabled.
+//
+// Takes any type of body and a specified content type, and returns a wrapper object for the known response body format(s).
+//
+// Corresponds with POST /admin/sweeps (the `StartAccountSweep` operationId).
+func (c *ClientWithResponses) StartAccountSweepWithBodyWithResponse(ctx context.Context, contentType string, body io.Reader, reqEditors ...RequestEditorFn) (*StartAccountSweepResponse, error) {
+	rsp, err := c.StartAccountSweepWithBody(ctx, contentType, body, reqEditors...)
+	if err != nil {
+		return nil, err
+	}
+	return ParseStartAccountSweepResponse(rsp)
+}
+
+// StartAccountSweepWithResponse Sweep the relay's account list
+//
+// Starts a background job (River kind account_sweep) that walks the relay's com.atproto.sync.listRepos and applies every account's status as the relay holds it: deleted accounts lose their pairs (a backfill from bsky.network lists accounts deleted before the stream began), inactive ones are hidden, hidden ones the relay holds active are listed again and re-learned from their PDS. With revs_after, the active accounts whose repo changed since are re-learned from their PDS too. A stream gap starts one of these by itself (with revs_after an hour before the stream was last live). Progress is in GET /admin/firehose (sweeps). 400 for a relay that is not a URL; 409 without a relay when the firehose is disabled.
+//
+// Takes a body of the `application/json` content type, and returns a wrapper object for the known response body format(s).
+//
+// Corresponds with POST /admin/sweeps (the `StartAccountSweep` operationId).
+func (c *ClientWithResponses) StartAccountSweepWithResponse(ctx context.Context, body StartAccountSweepJSONRequestBody, reqEditors ...RequestEditorFn) (*StartAccountSweepResponse, error) {
+	rsp, err := c.StartAccountSweep(ctx, body, reqEditors...)
+	if err != nil {
+		return nil, err
+	}
+	return ParseStartAccountSweepResponse(rsp)
 }
 
 // ListCollectionsWithResponse Collections and their DID counts
@@ -3988,6 +4278,74 @@ func ParseMoveFirehoseCursorResponse(rsp *http.Response) (*MoveFirehoseCursorRes
 			return nil, err
 		}
 		response.JSON200 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 401:
+		var dest ErrorModel
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationProblemJSON401 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 409:
+		var dest ErrorModel
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationProblemJSON409 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 422:
+		var dest ErrorModel
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationProblemJSON422 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 429:
+		var dest ErrorModel
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationProblemJSON429 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 500:
+		var dest ErrorModel
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationProblemJSON500 = &dest
+
+	}
+
+	return response, nil
+}
+
+// ParseStartAccountSweepResponse parses an HTTP response from a StartAccountSweepWithResponse call
+func ParseStartAccountSweepResponse(rsp *http.Response) (*StartAccountSweepResponse, error) {
+	bodyBytes, err := io.ReadAll(rsp.Body)
+	defer func() { _ = rsp.Body.Close() }()
+	if err != nil {
+		return nil, err
+	}
+
+	response := &StartAccountSweepResponse{
+		Body:         bodyBytes,
+		HTTPResponse: rsp,
+	}
+
+	switch {
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 200:
+		var dest Sweep
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON200 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 400:
+		var dest ErrorModel
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationProblemJSON400 = &dest
 
 	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 401:
 		var dest ErrorModel

@@ -35,12 +35,14 @@ SELECT generation FROM firehose_cursor WHERE relay = @relay;
 -- name: FirehoseCursorMove :one
 -- An operator's move: seq becomes the cursor (-1: the live tail) under a new generation, which
 -- the follower notices at its next save or check. previous is the cursor it replaced, as read
--- just before (replaced is false when there was none).
-WITH prev AS (SELECT seq FROM firehose_cursor WHERE relay = @relay)
+-- just before (replaced is false when there was none), previous_saved_at when it was
+-- saved (now when there was none).
+WITH prev AS (SELECT seq, updated_at FROM firehose_cursor WHERE relay = @relay)
 INSERT INTO firehose_cursor (relay, seq, generation)
 VALUES (@relay, @seq, nextval('firehose_cursor_generation'))
 ON CONFLICT (relay) DO UPDATE SET seq = EXCLUDED.seq, generation = EXCLUDED.generation, updated_at = now()
-RETURNING generation, EXISTS (SELECT 1 FROM prev) AS replaced, COALESCE((SELECT seq FROM prev), -1)::bigint AS previous;
+RETURNING generation, EXISTS (SELECT 1 FROM prev) AS replaced, COALESCE((SELECT seq FROM prev), -1)::bigint AS previous,
+    COALESCE((SELECT updated_at FROM prev), now())::timestamptz AS previous_saved_at;
 
 -- name: FirehoseCursorCount :one
 SELECT count(*) FROM firehose_cursor;

@@ -1,4 +1,6 @@
 -- name: GapInsert :one
+-- live_until is when the stream last stood at after_seq: given (a cursor move, whose
+-- transaction has already overwritten the cursor), or the follower's last save of it.
 -- A new gap, or the one already recorded after the same cursor (inserted is false then): one
 -- whose refresh has not started, or, for a FutureCursor, any (what it lost, the old sequence's
 -- events after the cursor, was gone before it was first reported: a later report of it, after
@@ -10,8 +12,9 @@ WITH prior AS (
     ORDER BY g.id
     LIMIT 1
 ), ins AS (
-    INSERT INTO firehose_gaps (relay, after_seq, kind, message)
-    SELECT @relay, @after_seq, @kind::text, @message
+    INSERT INTO firehose_gaps (relay, after_seq, kind, message, live_until)
+    SELECT @relay, @after_seq, @kind::text, @message,
+           COALESCE(sqlc.narg(live_until)::timestamptz, (SELECT c.updated_at FROM firehose_cursor c WHERE c.relay = @relay))
     WHERE NOT EXISTS (SELECT 1 FROM prior)
     ON CONFLICT (relay, after_seq) WHERE repair_run_id IS NULL DO NOTHING
     RETURNING id
@@ -33,13 +36,14 @@ UPDATE firehose_gaps SET repair_run_id = @run_id::bigint WHERE repair_run_id IS 
 SELECT pg_advisory_xact_lock(@lock_key::bigint);
 
 -- name: GapsMarkRepaired :execrows
--- Gaps whose refresh has happened are repaired once every collection is complete again and
--- none is being reset: each was then paged from the beginning after the refresh, so after the
+-- Gaps whose refresh has happened, and whose sweep (if they have one) has finished, are
+-- repaired once every collection is complete again and none is being reset: each was then paged from the beginning after the refresh, so after the
 -- gap (a reset under way marks its row complete while it removes the collection's DIDs; it
 -- pages the collection again from the beginning once they are gone). Called in the
 -- transaction of every page that completes a collection, and when a run ends.
 UPDATE firehose_gaps SET repaired_at = now()
 WHERE repaired_at IS NULL AND repair_run_id IS NOT NULL
+  AND NOT EXISTS (SELECT 1 FROM account_sweeps s WHERE s.gap_id = firehose_gaps.id AND s.finished_at IS NULL)
   AND NOT EXISTS (SELECT 1 FROM backfill_progress WHERE completed_at IS NULL OR resetting_since IS NOT NULL);
 
 -- name: GapFutureCursorAfter :one

@@ -139,7 +139,7 @@ export interface paths {
         put?: never;
         /**
          * Retry stopped collections
-         * @description Restarts the chain of every incomplete collection that has none live, such as one whose retries ran out. Live chains are left alone.
+         * @description Restarts the chain of every incomplete collection that has none live, such as one whose retries ran out, and the job of every unfinished account sweep that has none live (from where it stopped). Live chains and sweeps are left alone.
          */
         post: operations["retryFailedCollections"];
         delete?: never;
@@ -222,6 +222,26 @@ export interface paths {
          */
         put: operations["moveFirehoseCursor"];
         post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/admin/sweeps": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * Sweep the relay's account list
+         * @description Starts a background job (River kind account_sweep) that walks the relay's com.atproto.sync.listRepos and applies every account's status as the relay holds it: deleted accounts lose their pairs (a backfill from bsky.network lists accounts deleted before the stream began), inactive ones are hidden, hidden ones the relay holds active are listed again and re-learned from their PDS. With revs_after, the active accounts whose repo changed since are re-learned from their PDS too. A stream gap starts one of these by itself (with revs_after an hour before the stream was last live). Progress is in GET /admin/firehose (sweeps). 400 for a relay that is not a URL; 409 without a relay when the firehose is disabled.
+         */
+        post: operations["startAccountSweep"];
         delete?: never;
         options?: never;
         head?: never;
@@ -483,7 +503,7 @@ export interface components {
             /** Format: int64 */
             events_total: number;
             following: boolean;
-            /** @description Gaps in the stream (the relay answered #info OutdatedCursor: events after the saved cursor were gone), every open one and the latest few, newest first. While a gap is open the index may miss pairs added in it; removals and status changes in it are never recovered. */
+            /** @description Gaps in the stream (events after a cursor that were never applied: the relay's OutdatedCursor or FutureCursor, or an operator's cursor move), every open one and the latest few, newest first. While a gap is open the index may miss what happened in it; its refresh and its account sweep repair it. */
             gaps: components["schemas"]["Gap"][];
             /** Format: double */
             lag_seconds: number;
@@ -500,6 +520,8 @@ export interface components {
             };
             /** Format: int64 */
             removals_undecided: number;
+            /** @description Sweeps of the relay's account list (a gap's, or an operator's: POST /admin/sweeps), every unfinished one and the latest few, newest first. */
+            sweeps: components["schemas"]["Sweep"][];
             url: string;
             /** @description Checks with accounts' PDSes: queued (across processes), done and failed (this process). */
             verify_jobs: components["schemas"]["VerifyJobCounts"];
@@ -519,6 +541,11 @@ export interface components {
              * @enum {string}
              */
             kind: "outdated_cursor" | "future_cursor" | "cursor_move";
+            /**
+             * Format: date-time
+             * @description When the stream last stood at after_seq (the follower's last save of it): the repos the gap changed have revs after about this time, less the sweep's margin of an hour.
+             */
+            live_until?: string;
             /** @description What reported it: the relay's frame and message, or the operator's move. */
             message?: string;
             /** @description The relay whose stream had the gap. */
@@ -530,7 +557,7 @@ export interface components {
             repair_run_id?: number;
             /**
              * Format: date-time
-             * @description When every collection was complete again after that refresh: adds missed in the gap are back. Removals and status changes missed in it are not (no source tells them).
+             * @description When every collection was complete again after that refresh, and the gap's account sweep had finished (its checks included): adds, removals and status changes missed in the gap are back.
              */
             repaired_at?: string;
         };
@@ -715,6 +742,11 @@ export interface components {
              * @description Incomplete collections whose chain had stopped and now pages again.
              */
             collections: number;
+            /**
+             * Format: int64
+             * @description Unfinished account sweeps whose job had stopped (its retries ran out) and now run again, from where they stopped.
+             */
+            sweeps: number;
         };
         RunStatus: {
             /** Format: date-time */
@@ -787,6 +819,15 @@ export interface components {
             /** @description Why the source's collection list (/v1/listCollections) could not be read, when it serves one and it could not. */
             source_list_error?: string;
         };
+        StartSweepInputBody: {
+            /** @description The relay whose account list (com.atproto.sync.listRepos) to walk: its stream URL (ws://, wss://) or its http(s) base. Default: the relay the firehose follows. */
+            relay?: string;
+            /**
+             * Format: date-time
+             * @description Also re-learn from their PDS (a verify_repo check each) the active accounts whose repo changed at or after this time, to recover the record deletes of a period the stream missed. Absent: statuses only.
+             */
+            revs_after?: string;
+        };
         Status: {
             collections: components["schemas"]["CollectionStatus"][];
             /**
@@ -815,6 +856,65 @@ export interface components {
              * @description Sum of imported over all collections.
              */
             total_imported: number;
+        };
+        Sweep: {
+            /**
+             * Format: int64
+             * @description Accounts the relay holds deleted that the sweep removed.
+             */
+            accounts_removed: number;
+            /**
+             * Format: int64
+             * @description verify_repo checks asked for (accounts re-learned from their PDS).
+             */
+            checks_queued: number;
+            /** @description The relay's cursor of the next page. */
+            cursor?: string;
+            /**
+             * Format: date-time
+             * @description When its checks had all run.
+             */
+            finished_at?: string;
+            /**
+             * Format: int64
+             * @description The stream gap it repairs, for a gap's sweep.
+             */
+            gap_id?: number;
+            /** Format: int64 */
+            id: number;
+            /** @description Why the last page failed (the job retries with backoff). */
+            last_error?: string;
+            /** Format: int64 */
+            pages: number;
+            /** @description The relay whose account list (com.atproto.sync.listRepos) is walked. */
+            relay: string;
+            /**
+             * Format: int64
+             * @description Accounts read from the relay.
+             */
+            repos: number;
+            /**
+             * Format: date-time
+             * @description Active accounts whose repo changed at or after this time (their rev) are re-learned from their PDS. Absent: statuses only.
+             */
+            revs_after?: string;
+            /**
+             * Format: int64
+             * @description Accounts the relay listed with an invalid DID: left alone.
+             */
+            skipped: number;
+            /** Format: date-time */
+            started_at: string;
+            /**
+             * Format: int64
+             * @description Accounts whose status the sweep changed (hidden, listed again or deleted).
+             */
+            statuses_changed: number;
+            /**
+             * Format: date-time
+             * @description When the last page was applied; the sweep then waits for its checks.
+             */
+            walked_at?: string;
         };
         VerifyJobCounts: {
             /**
@@ -1508,6 +1608,84 @@ export interface operations {
                 };
                 content: {
                     "application/json": components["schemas"]["MovedCursor"];
+                };
+            };
+            /** @description Unauthorized */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["ErrorModel"];
+                };
+            };
+            /** @description Conflict */
+            409: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["ErrorModel"];
+                };
+            };
+            /** @description Unprocessable Entity */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["ErrorModel"];
+                };
+            };
+            /** @description Too Many Requests */
+            429: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["ErrorModel"];
+                };
+            };
+            /** @description Internal Server Error */
+            500: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["ErrorModel"];
+                };
+            };
+        };
+    };
+    startAccountSweep: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["StartSweepInputBody"];
+            };
+        };
+        responses: {
+            /** @description OK */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Sweep"];
+                };
+            };
+            /** @description Bad Request */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["ErrorModel"];
                 };
             };
             /** @description Unauthorized */

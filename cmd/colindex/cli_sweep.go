@@ -1,0 +1,80 @@
+package main
+
+import (
+	"fmt"
+	"strings"
+	"time"
+
+	"github.com/urfave/cli/v2"
+
+	"github.com/colindex/colindex/sdk/goclient"
+)
+
+// sweepCommand is `colindex sweep`: walk the relay's account list and apply every account's
+// status as the relay holds it (and, with --revs-after, re-learn the accounts whose repo
+// changed since from their PDS).
+func sweepCommand(c *cli.Context) error {
+	body := goclient.StartSweepInputBody{}
+	if r := c.String("relay"); r != "" {
+		body.Relay = &r
+	}
+	if s := c.String("revs-after"); s != "" {
+		t, err := parseSince(s, time.Now())
+		if err != nil {
+			return err
+		}
+		body.RevsAfter = &t
+	}
+	a, err := newAdmin(c)
+	if err != nil {
+		return err
+	}
+	r, err := a.client.StartAccountSweepWithResponse(c.Context, body)
+	if err != nil {
+		return a.unreachable(err)
+	}
+	if err := a.checkStatus(r.HTTPResponse, r.Body); err != nil {
+		return err
+	}
+	if c.Bool("json") {
+		return printJSON(c.App.Writer, r.Body)
+	}
+	if r.JSON200 == nil {
+		return fmt.Errorf("%s answered something that is not a sweep", a.url)
+	}
+	_, err = fmt.Fprintf(c.App.Writer, "account sweep %d of %s started; colindex firehose shows how far it is\n", r.JSON200.ID, r.JSON200.Relay)
+	return err
+}
+
+// parseSince reads a time as RFC 3339 or as a duration back from now ("6h").
+func parseSince(s string, now time.Time) (time.Time, error) {
+	if t, err := time.Parse(time.RFC3339, s); err == nil {
+		return t, nil
+	}
+	if d, err := time.ParseDuration(s); err == nil && d >= 0 {
+		return now.Add(-d), nil
+	}
+	return time.Time{}, fmt.Errorf("--revs-after %q: a time (RFC 3339, 2026-12-07T10:00:00Z) or how long ago (6h)", s)
+}
+
+// sweepsNote says how far the unfinished sweeps are; "" when none is.
+func sweepsNote(sweeps []goclient.Sweep) string {
+	var parts []string
+	for _, s := range sweeps {
+		if s.FinishedAt != nil {
+			continue
+		}
+		state := "walking the relay's accounts"
+		if s.WalkedAt != nil {
+			state = "waiting for its checks"
+		}
+		part := fmt.Sprintf("sweep %d %s: %s read, %s, %s removed, %s queued", s.ID, state,
+			count(s.Repos, "account"), count(s.StatusesChanged, "status change"), count(s.AccountsRemoved, "account"),
+			count(s.ChecksQueued, "check"))
+		if s.LastError != nil && *s.LastError != "" {
+			part += " (last error: " + *s.LastError + ")"
+		}
+		parts = append(parts, part)
+	}
+	return strings.Join(parts, "; ")
+}

@@ -1,0 +1,348 @@
+package jobs
+
+import (
+	"cmp"
+	"context"
+	"errors"
+	"fmt"
+	"slices"
+	"time"
+
+	comatproto "github.com/bluesky-social/indigo/api/atproto"
+	"github.com/bluesky-social/indigo/atproto/syntax"
+	"github.com/jackc/pgx/v5"
+	"github.com/riverqueue/river"
+
+	"github.com/colindex/colindex/internal/pgstore"
+	"github.com/colindex/colindex/rocksindex"
+)
+
+// An account sweep walks a relay's account list (com.atproto.sync.listRepos, sweep_relay.go)
+// and brings the index in line with what the relay holds about every account:
+//   - deleted accounts lose their pairs (the backfill's source, like bsky.network's
+//     listReposByCollection, still lists accounts deleted before the stream began, or in a
+//     gap of it);
+//   - inactive ones (taken down, suspended, deactivated, …) are hidden;
+//   - hidden ones the relay holds active are listed again, and re-learned from their PDS (the
+//     pages of their collections may have been read while they were hidden);
+//   - with a rev floor (a gap's sweep), every active account whose repo changed at or after
+//     it is re-learned from its PDS (a verify_repo check: its collections both ways), which
+//     recovers the record deletes and the adds the gap carried.
+//
+// Each status is written only if nothing of the account was written after the page was asked
+// for (rocksindex.ApplyStatusesSince): the stream's word is then the newer. A sweep is one
+// River job that walks pages for a slice of time and snoozes between slices; its cursor and
+// counts are in account_sweeps, advanced after each page's writes are synced, so a crash
+// applies one page again (which changes nothing twice). Its checks carry its tag; once every
+// page is walked it waits for them, then finishes, and a gap's sweep lets its gap close.
+
+// AccountSweepKind is the River kind of a sweep.
+const AccountSweepKind = "account_sweep"
+
+const (
+	// sweepPageLimit is listRepos' largest page.
+	sweepPageLimit = 1000
+	// sweepSlice is how long one run of the job walks pages before it snoozes: it never holds
+	// a verify worker for long, and its timeout stays short.
+	sweepSlice = 30 * time.Second
+	// sweepCheckWait is how long a walked sweep waits before it looks at its checks again.
+	sweepCheckWait = 10 * time.Second
+	// sweepRevMargin widens a gap's rev floor: a rev is the PDS's clock, which may run
+	// behind, and a commit reaches the relay a little after its PDS made it.
+	sweepRevMargin = time.Hour
+	// recentSweeps is how many of the latest sweeps the status lists beside the unfinished.
+	recentSweeps = 5
+)
+
+// sweepMaxAttempts with verifyRetryCap rides out a relay whose account list fails for about
+// ten hours; then the job is discarded, the sweep stays unfinished (its gap open) and
+// colindex retry resumes it.
+const sweepMaxAttempts = 50
+
+// AccountSweepArgs runs one sweep. Unique per sweep while live.
+type AccountSweepArgs struct {
+	SweepID int64 `json:"sweep_id" river:"unique"`
+}
+
+func (AccountSweepArgs) Kind() string { return AccountSweepKind }
+
+func (AccountSweepArgs) InsertOpts() river.InsertOpts {
+	return river.InsertOpts{
+		Queue:       QueueVerify,
+		MaxAttempts: sweepMaxAttempts,
+		UniqueOpts:  river.UniqueOpts{ByArgs: true, ByState: liveStates},
+	}
+}
+
+// sweepTag marks the checks a sweep asked for.
+func sweepTag(id int64) string { return fmt.Sprintf("sweep-%d", id) }
+
+// Sweep is one sweep, as the status lists it.
+type Sweep struct {
+	ID              int64      `json:"id"`
+	Relay           string     `json:"relay" doc:"The relay whose account list (com.atproto.sync.listRepos) is walked."`
+	GapID           *int64     `json:"gap_id,omitempty" doc:"The stream gap it repairs, for a gap's sweep."`
+	RevsAfter       *time.Time `json:"revs_after,omitempty" doc:"Active accounts whose repo changed at or after this time (their rev) are re-learned from their PDS. Absent: statuses only."`
+	Cursor          string     `json:"cursor,omitempty" doc:"The relay's cursor of the next page."`
+	Pages           int64      `json:"pages"`
+	Repos           int64      `json:"repos" doc:"Accounts read from the relay."`
+	Skipped         int64      `json:"skipped" doc:"Accounts the relay listed with an invalid DID: left alone."`
+	StatusesChanged int64      `json:"statuses_changed" doc:"Accounts whose status the sweep changed (hidden, listed again or deleted)."`
+	AccountsRemoved int64      `json:"accounts_removed" doc:"Accounts the relay holds deleted that the sweep removed."`
+	ChecksQueued    int64      `json:"checks_queued" doc:"verify_repo checks asked for (accounts re-learned from their PDS)."`
+	LastError       string     `json:"last_error,omitempty" doc:"Why the last page failed (the job retries with backoff)."`
+	StartedAt       time.Time  `json:"started_at"`
+	WalkedAt        *time.Time `json:"walked_at,omitempty" doc:"When the last page was applied; the sweep then waits for its checks."`
+	FinishedAt      *time.Time `json:"finished_at,omitempty" doc:"When its checks had all run."`
+}
+
+func sweepOf(r pgstore.AccountSweep) Sweep {
+	return Sweep{ID: r.ID, Relay: r.Relay, GapID: r.GapID, RevsAfter: r.RevsAfter, Cursor: r.Cursor, Pages: r.Pages,
+		Repos: r.Repos, Skipped: r.Skipped, StatusesChanged: r.StatusesChanged, AccountsRemoved: r.AccountsRemoved,
+		ChecksQueued: r.ChecksQueued, LastError: r.LastError, StartedAt: r.StartedAt, WalkedAt: r.WalkedAt,
+		FinishedAt: r.FinishedAt}
+}
+
+// StartSweep records a sweep of relay's account list (a ws:// or wss:// stream URL, or the
+// relay's http(s) base) and enqueues it. revsAfter, when set, re-learns from their PDS the
+// active accounts whose repo changed at or after it.
+func (b *Backfill) StartSweep(ctx context.Context, relay string, revsAfter *time.Time) (Sweep, error) {
+	if _, err := relayHTTPBase(relay); err != nil {
+		return Sweep{}, err
+	}
+	var sw Sweep
+	err := pgx.BeginFunc(ctx, b.Pool, func(tx pgx.Tx) error {
+		var err error
+		sw, err = b.startSweepTx(ctx, tx, relay, nil, revsAfter)
+		return err
+	})
+	if err != nil {
+		return Sweep{}, fmt.Errorf("start an account sweep: %w", err)
+	}
+	b.logger.InfoContext(ctx, "account sweep started", "sweep", sw.ID, "relay", relay, "revs_after", revsAfter)
+	return sw, nil
+}
+
+// startSweepTx records a sweep (a gap's: the one it already has, if any) and enqueues it.
+func (b *Backfill) startSweepTx(ctx context.Context, tx pgx.Tx, relay string, gapID *int64, revsAfter *time.Time) (Sweep, error) {
+	id, err := queries.SweepInsert(ctx, tx, pgstore.SweepInsertParams{Relay: relay, GapID: gapID, RevsAfter: revsAfter})
+	if err != nil {
+		return Sweep{}, err
+	}
+	if _, err := b.River.InsertTx(ctx, tx, AccountSweepArgs{SweepID: id}, nil); err != nil {
+		return Sweep{}, fmt.Errorf("enqueue the sweep: %w", err)
+	}
+	r, err := queries.SweepGet(ctx, tx, id)
+	if err != nil {
+		return Sweep{}, err
+	}
+	return sweepOf(r), nil
+}
+
+// resumeSweeps enqueues the job of every unfinished sweep that has none live, and counts them.
+func (b *Backfill) resumeSweeps(ctx context.Context) (int, error) {
+	ids, err := queries.SweepsUnfinished(ctx, b.Pool)
+	if err != nil {
+		return 0, fmt.Errorf("list unfinished account sweeps: %w", err)
+	}
+	n := 0
+	for _, id := range ids {
+		res, err := b.River.Insert(ctx, AccountSweepArgs{SweepID: id}, nil)
+		if err != nil {
+			return n, fmt.Errorf("enqueue account sweep %d: %w", id, err)
+		}
+		if !res.UniqueSkippedAsDuplicate {
+			n++
+		}
+	}
+	return n, nil
+}
+
+// Sweeps lists every unfinished sweep and the latest few, newest first.
+func (b *Backfill) Sweeps(ctx context.Context) ([]Sweep, error) {
+	rows, err := queries.SweepsRecent(ctx, b.Pool, recentSweeps)
+	if err != nil {
+		return nil, fmt.Errorf("list account sweeps: %w", err)
+	}
+	out := make([]Sweep, len(rows))
+	for i, r := range rows {
+		out[i] = sweepOf(r)
+	}
+	return out, nil
+}
+
+// AccountSweepWorker runs a sweep: pages for a slice of time, then a snooze; once walked, a
+// wait for its checks.
+type AccountSweepWorker struct {
+	river.WorkerDefaults[AccountSweepArgs]
+	b *Backfill
+}
+
+func (w *AccountSweepWorker) Timeout(*river.Job[AccountSweepArgs]) time.Duration {
+	return w.slice() + 2*DefaultPDSTimeout
+}
+
+func (w *AccountSweepWorker) NextRetry(job *river.Job[AccountSweepArgs]) time.Time {
+	return verifyNextRetry(job.Attempt)
+}
+
+func (w *AccountSweepWorker) slice() time.Duration { return cmp.Or(w.b.sweepSlice, sweepSlice) }
+
+func (w *AccountSweepWorker) Work(ctx context.Context, job *river.Job[AccountSweepArgs]) error {
+	sw, err := queries.SweepGet(ctx, w.b.Pool, job.Args.SweepID)
+	if errors.Is(err, pgx.ErrNoRows) {
+		return river.JobCancel(fmt.Errorf("account sweep %d is not recorded (reopen-all forgets sweeps)", job.Args.SweepID))
+	}
+	if err != nil {
+		return fmt.Errorf("read account sweep %d: %w", job.Args.SweepID, err)
+	}
+	switch {
+	case sw.FinishedAt != nil:
+		return nil
+	case sw.WalkedAt != nil:
+		return w.finish(ctx, sw)
+	}
+	base, err := relayHTTPBase(sw.Relay)
+	if err != nil {
+		return river.JobCancel(err)
+	}
+	end := time.Now().Add(w.slice())
+	for time.Now().Before(end) {
+		next, walked, err := w.page(ctx, sw, base)
+		if err != nil {
+			if serr := queries.SweepFailed(context.WithoutCancel(ctx), w.b.Pool, pgstore.SweepFailedParams{ID: sw.ID, LastError: err.Error()}); serr != nil {
+				err = errors.Join(err, serr)
+			}
+			return fmt.Errorf("account sweep %d: %w", sw.ID, err)
+		}
+		if walked {
+			w.b.logger.InfoContext(ctx, "account sweep: every page applied; waiting for its checks", "sweep", sw.ID)
+			return river.JobSnooze(time.Millisecond)
+		}
+		sw.Cursor = next
+	}
+	return river.JobSnooze(time.Millisecond) // the next slice, after whatever else is queued
+}
+
+// finish finishes a walked sweep once none of its checks is live, and closes its gap if that
+// was all the gap waited for.
+func (w *AccountSweepWorker) finish(ctx context.Context, sw pgstore.AccountSweep) error {
+	res, err := w.b.River.JobList(ctx, river.NewJobListParams().Kinds(VerifyRepoKind).States(liveStates...).
+		Where("tags @> @tags", river.NamedArgs{"tags": []string{sweepTag(sw.ID)}}).First(1))
+	if err != nil {
+		return fmt.Errorf("account sweep %d: list its checks: %w", sw.ID, err)
+	}
+	if len(res.Jobs) > 0 {
+		return river.JobSnooze(cmp.Or(w.b.gapRepairWait, sweepCheckWait)) // tests shorten both waits
+	}
+	err = pgx.BeginFunc(ctx, w.b.Pool, func(tx pgx.Tx) error {
+		if _, err := queries.SweepFinish(ctx, tx, sw.ID); err != nil {
+			return err
+		}
+		return closeGaps(ctx, tx)
+	})
+	if err != nil {
+		return fmt.Errorf("account sweep %d: finish: %w", sw.ID, err)
+	}
+	w.b.logger.InfoContext(ctx, "account sweep finished", "sweep", sw.ID, "repos", sw.Repos,
+		"statuses_changed", sw.StatusesChanged, "accounts_removed", sw.AccountsRemoved, "checks", sw.ChecksQueued)
+	return nil
+}
+
+// page fetches and applies the page after sw.Cursor, and records it. It returns the next
+// cursor, and walked when it was the last page.
+func (w *AccountSweepWorker) page(ctx context.Context, sw pgstore.AccountSweep, base string) (string, bool, error) {
+	// Read before the page is asked for: a status the stream writes after it is the newer.
+	since := w.b.Index.StampOf("")
+	out, err := fetchAccounts(ctx, w.b.sweepHTTP, base, sw.Cursor)
+	if err != nil {
+		return "", false, err
+	}
+	next := ""
+	if out.Cursor != nil {
+		next = *out.Cursor
+	}
+	if next != "" && next == sw.Cursor {
+		return "", false, fmt.Errorf("the relay answered cursor %q with the same cursor", next)
+	}
+	plan, err := w.plan(out.Repos, sw.RevsAfter)
+	if err != nil {
+		return "", false, err
+	}
+	applied, removed, err := w.b.Index.ApplyStatusesSince(plan.statuses, since)
+	if err != nil {
+		return "", false, fmt.Errorf("apply statuses: %w", err)
+	}
+	for _, did := range applied {
+		if plan.statuses[did] == "" && !slices.Contains(plan.check, did) {
+			plan.check = append(plan.check, did) // listed again: its pairs may be short
+		}
+	}
+	tag := sweepTag(sw.ID)
+	for _, did := range plan.check {
+		if err := w.b.enqueueVerify(ctx, func(after int64) river.JobArgs { return VerifyRepoArgs{DID: did, After: after} }, tag); err != nil {
+			return "", false, err
+		}
+	}
+	n, err := queries.SweepAdvance(ctx, w.b.Pool, pgstore.SweepAdvanceParams{
+		ID: sw.ID, Cursor: sw.Cursor, NextCursor: next, Walked: next == "",
+		Repos: int64(len(out.Repos)), Skipped: plan.skipped, StatusesChanged: int64(len(applied)),
+		AccountsRemoved: int64(plan.deleted(applied)), ChecksQueued: int64(len(plan.check)),
+	})
+	if err != nil {
+		return "", false, fmt.Errorf("record the page: %w", err)
+	}
+	if n == 0 {
+		return "", false, river.JobCancel(fmt.Errorf("sweep %d moved on without this job (another ran it)", sw.ID))
+	}
+	w.b.Metrics.FirehoseRemovals.WithLabelValues("sweep").Add(float64(removed))
+	return next, next == "", nil
+}
+
+// sweepPlan is what one page asks of the index.
+type sweepPlan struct {
+	statuses map[string]string // DID to the status to write
+	check    []string          // DIDs to re-learn from their PDS
+	skipped  int64
+}
+
+func (p sweepPlan) deleted(applied []string) int {
+	n := 0
+	for _, did := range applied {
+		if p.statuses[did] == rocksindex.StatusDeleted {
+			n++
+		}
+	}
+	return n
+}
+
+// plan compares a page of the relay's accounts with the index: statuses that differ, and the
+// active accounts whose repo changed at or after revsAfter.
+func (w *AccountSweepWorker) plan(repos []*comatproto.SyncListRepos_Repo, revsAfter *time.Time) (sweepPlan, error) {
+	p := sweepPlan{statuses: map[string]string{}}
+	for _, r := range repos {
+		if r == nil {
+			p.skipped++
+			continue
+		}
+		if _, err := syntax.ParseDID(r.Did); err != nil {
+			p.skipped++
+			continue
+		}
+		cur, err := w.b.Index.AccountStatus(r.Did)
+		if err != nil {
+			return sweepPlan{}, err
+		}
+		if cur == rocksindex.StatusDeleted {
+			continue // final
+		}
+		want := relayStatus(r)
+		if want != cur {
+			p.statuses[r.Did] = want
+		}
+		if want == "" && revsAfter != nil && changedSince(r, *revsAfter) {
+			p.check = append(p.check, r.Did)
+		}
+	}
+	return p, nil
+}

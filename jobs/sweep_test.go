@@ -1,0 +1,210 @@
+package jobs
+
+import (
+	"context"
+	"testing"
+	"time"
+
+	"github.com/riverqueue/river"
+	"github.com/stretchr/testify/require"
+
+	"github.com/colindex/colindex/internal/await"
+	"github.com/colindex/colindex/internal/fakerelay"
+	"github.com/colindex/colindex/internal/pgstore"
+	"github.com/colindex/colindex/internal/testrelay"
+	"github.com/colindex/colindex/rocksindex"
+)
+
+// account is a repository on the stream's relay, and on the PDS its checks ask.
+func (b *bundle) account(t *testing.T, did string, ops ...fakerelay.Op) *fakerelay.Account {
+	t.Helper()
+	a, err := fakerelay.NewAccount(did)
+	require.NoError(t, err)
+	if len(ops) > 0 {
+		_, err = b.stream.Commit(a, ops...)
+		require.NoError(t, err)
+	}
+	return a
+}
+
+func (b *bundle) status(t *testing.T, did string) string {
+	t.Helper()
+	st, err := b.index.AccountStatus(did)
+	require.NoError(t, err)
+	return st
+}
+
+// waitSweepFinished waits until sweep id has finished and returns it.
+func (b *bundle) waitSweepFinished(t *testing.T, id int64) Sweep {
+	t.Helper()
+	var got Sweep
+	await.Until(t, 60*time.Second, "the sweep to finish", func() (bool, any) {
+		sweeps, err := b.backfill.Sweeps(context.Background())
+		require.NoError(t, err)
+		for _, s := range sweeps {
+			if s.ID == id {
+				got = s
+				return s.FinishedAt != nil, s
+			}
+		}
+		return false, sweeps
+	})
+	return got
+}
+
+// A sweep of the relay's account list removes the accounts it holds deleted (known to the
+// index or not), hides the inactive ones, lists again the ones it holds active (and re-learns
+// them from their PDS), and re-learns every active account whose repo changed since the
+// floor: a record delete the stream never told is recovered, a repo that did not change is
+// not asked about. The relay pages two accounts at a time, fails once and lists an invalid
+// DID. The index is then compared with the truth as sets.
+func TestAccountSweepBringsTheIndexInLineWithTheRelay(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	b := setup(t, setupOpts{})
+	const post, like, follow = "app.bsky.feed.post", "app.bsky.feed.like", "app.bsky.graph.follow"
+	d := testrelay.DIDs("sweep", 6)
+	alice, bob, carol, dave, erin, frank := d[0], d[1], d[2], d[3], d[4], d[5]
+	// The index as a backfill from a source that never removes left it.
+	_, err := b.index.AddPairs([]rocksindex.Pair{{Collection: post, DID: alice}, {Collection: like, DID: alice},
+		{Collection: post, DID: bob}, {Collection: post, DID: carol}, {Collection: post, DID: dave}, {Collection: post, DID: erin}})
+	require.NoError(t, err)
+	require.NoError(t, b.index.SetAccountStatus(dave, "deactivated"))
+
+	// Erin's repo last changed before the floor; everything after it the stream never applied.
+	b.account(t, erin, fakerelay.Create(post, "1"))
+	time.Sleep(2 * time.Millisecond)
+	floor := time.Now()
+	time.Sleep(2 * time.Millisecond)
+	a := b.account(t, alice, fakerelay.Create(post, "1"), fakerelay.Create(like, "1"))
+	_, err = b.stream.Commit(a, fakerelay.Delete(like, "1")) // her last like
+	require.NoError(t, err)
+	b.account(t, bob, fakerelay.Create(post, "1"))
+	_, err = b.stream.AccountStatus(bob, false, "deleted")
+	require.NoError(t, err)
+	b.account(t, carol, fakerelay.Create(post, "1"))
+	_, err = b.stream.AccountStatus(carol, false, "takendown")
+	require.NoError(t, err)
+	_, err = b.stream.AccountStatus(dave, true, "")
+	require.NoError(t, err)
+	_, err = b.stream.AccountStatus(frank, false, "deleted") // never in the index
+	require.NoError(t, err)
+	_, err = b.stream.AccountStatus("not a did", false, "deleted")
+	require.NoError(t, err)
+	b.net.AddAccount(alice, post)
+	b.net.AddAccount(dave, post, follow) // followed while deactivated here
+	b.net.AddAccount(erin)               // asked, it would say erin has no post
+	b.stream.ListReposPageMax(2)
+	b.stream.FailListRepos(1)
+
+	sw, err := b.backfill.StartSweep(ctx, b.stream.URL(), &floor)
+	require.NoError(t, err)
+	got := b.waitSweepFinished(t, sw.ID)
+	require.NotNil(t, got.WalkedAt)
+	require.Equal(t, int64(4), got.Pages, "7 accounts, 2 a page")
+	require.Equal(t, int64(7), got.Repos)
+	require.Equal(t, int64(1), got.Skipped, "the invalid DID")
+	require.Equal(t, int64(4), got.StatusesChanged, "bob, carol, dave, frank")
+	require.Equal(t, int64(2), got.AccountsRemoved, "bob, frank")
+	require.Equal(t, int64(2), got.ChecksQueued, "alice (changed), dave (listed again)")
+	require.Empty(t, got.LastError, "the failed page was asked again")
+	job, err := b.backfill.River.JobList(ctx, river.NewJobListParams().Kinds(AccountSweepKind))
+	require.NoError(t, err)
+	require.Len(t, job.Jobs, 1)
+	require.NotEmpty(t, job.Jobs[0].Errors, "the relay's error was a failed attempt")
+
+	b.requireListed(t, map[string][]string{post: {alice, dave, erin}, follow: {dave}})
+	require.Equal(t, rocksindex.StatusDeleted, b.status(t, bob))
+	require.Equal(t, rocksindex.StatusDeleted, b.status(t, frank), "a page can no longer add him")
+	require.Equal(t, "takendown", b.status(t, carol))
+	require.Empty(t, b.status(t, dave))
+	require.Zero(t, b.net.Requests(erin), "a repo unchanged since the floor is not asked about")
+	gone, err := b.index.Removed(like, alice)
+	require.NoError(t, err)
+	require.True(t, gone, "the removal leaves its tombstone: the refresh's pages cannot put it back")
+}
+
+// A gap's sweep is part of its repair: the gap closes only once its refresh is complete and
+// its sweep has finished, and then the index equals the truth as sets, removals and statuses
+// the gap carried included (the refresh alone would have kept them all).
+func TestStreamGapSweepRecoversWhatTheRefreshCannot(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	b := setup(t, setupOpts{lexiconList: true, gapRepair: true})
+	const post, like = "app.bsky.feed.post", "app.bsky.feed.like"
+	d := testrelay.DIDs("gapsweep", 4)
+	alice, bob, carol, dave := d[0], d[1], d[2], d[3]
+	b.relay.Append(post, alice, bob, carol)
+	b.relay.Append(like, alice)
+	b.relay.SetLLMsTxt(testrelay.LexiconList(post, like))
+	_, err := b.backfill.Start(ctx, b.src)
+	require.NoError(t, err)
+	first := b.waitDone(t, 30*time.Second).LastRun.ID
+	// The stream stood at seq 41 when it was last live.
+	require.NoError(t, queries.FirehoseCursorSet(ctx, b.pool, pgstore.FirehoseCursorSetParams{Relay: b.stream.URL(), Seq: 41}))
+
+	// The gap: alice deleted her last like, bob his account, carol was taken down, dave
+	// joined and posted; the source (like bsky.network) removes nothing and adds dave.
+	a := b.account(t, alice, fakerelay.Create(post, "1"), fakerelay.Create(like, "1"))
+	_, err = b.stream.Commit(a, fakerelay.Delete(like, "1"))
+	require.NoError(t, err)
+	b.account(t, bob, fakerelay.Create(post, "1"))
+	_, err = b.stream.AccountStatus(bob, false, "deleted")
+	require.NoError(t, err)
+	b.account(t, carol, fakerelay.Create(post, "1"))
+	_, err = b.stream.AccountStatus(carol, false, "takendown")
+	require.NoError(t, err)
+	b.account(t, dave, fakerelay.Create(post, "1"))
+	b.relay.Append(post, dave)
+	b.net.AddAccount(alice, post)
+	b.net.AddAccount(dave, post)
+
+	b.net.Hold() // the checks wait until the refresh is done
+	gap, err := b.backfill.RecordGap(ctx, b.stream.URL(), 41, GapOutdatedCursor, "cursor too old")
+	require.NoError(t, err)
+	sw, err := queries.SweepOfGap(ctx, b.pool, &gap.ID)
+	require.NoError(t, err)
+	require.NotNil(t, sw.RevsAfter, "the gap knows when the stream was last live")
+	require.WithinDuration(t, time.Now().Add(-sweepRevMargin), *sw.RevsAfter, time.Minute)
+
+	await.Until(t, 30*time.Second, "the refresh to start and end", func() (bool, any) {
+		st, err := b.backfill.Status(ctx)
+		require.NoError(t, err)
+		return st.LastRun != nil && st.LastRun.ID != first && !st.Running && st.Completed == 2, st
+	})
+	gaps, err := b.backfill.Gaps(ctx)
+	require.NoError(t, err)
+	require.Nil(t, gaps[0].RepairedAt, "every collection is complete, but the sweep's checks wait")
+	b.net.Release()
+	b.waitGapRepaired(t, gap.ID)
+	done, err := queries.SweepGet(ctx, b.pool, sw.ID)
+	require.NoError(t, err)
+	require.NotNil(t, done.FinishedAt)
+	b.requireListed(t, map[string][]string{post: {alice, dave}})
+	require.Equal(t, rocksindex.StatusDeleted, b.status(t, bob))
+	require.Equal(t, "takendown", b.status(t, carol))
+}
+
+// An unfinished sweep whose job stopped (its retries ran out, or an operator cancelled it in
+// River UI) is resumed by Retry, once; a live one is left alone.
+func TestRetryResumesAStoppedSweep(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	b := setup(t, setupOpts{noStart: true})
+	_, err := b.backfill.StartSweep(ctx, b.stream.URL(), nil)
+	require.NoError(t, err)
+	res, err := b.backfill.Retry(ctx)
+	require.NoError(t, err)
+	require.Zero(t, res.Sweeps, "its job is live")
+	jobs, err := b.backfill.River.JobList(ctx, river.NewJobListParams().Kinds(AccountSweepKind))
+	require.NoError(t, err)
+	require.Len(t, jobs.Jobs, 1)
+	_, err = b.backfill.River.JobCancel(ctx, jobs.Jobs[0].ID)
+	require.NoError(t, err)
+	res, err = b.backfill.Retry(ctx)
+	require.NoError(t, err)
+	require.Equal(t, 1, res.Sweeps)
+	res, err = b.backfill.Retry(ctx)
+	require.NoError(t, err)
+	require.Zero(t, res.Sweeps)
+}

@@ -1,0 +1,46 @@
+-- name: SweepInsert :one
+-- A new sweep; for a gap, the gap's one (a gap reported again keeps its sweep).
+INSERT INTO account_sweeps (relay, gap_id, revs_after)
+VALUES (@relay, sqlc.narg(gap_id)::bigint, sqlc.narg(revs_after)::timestamptz)
+ON CONFLICT (gap_id) DO UPDATE SET relay = account_sweeps.relay
+RETURNING id;
+
+-- name: SweepGet :one
+SELECT * FROM account_sweeps WHERE id = @id;
+
+-- name: SweepOfGap :one
+SELECT * FROM account_sweeps WHERE gap_id = @gap_id;
+
+-- name: SweepAdvance :execrows
+-- One page applied: its cursor and counts, and walked_at once it was the last page. Only from
+-- the cursor the page was asked with, so a page applied twice (a crash before this) counts once.
+UPDATE account_sweeps
+SET cursor = @next_cursor,
+    pages = pages + 1,
+    repos = repos + @repos,
+    skipped = skipped + @skipped,
+    statuses_changed = statuses_changed + @statuses_changed,
+    accounts_removed = accounts_removed + @accounts_removed,
+    checks_queued = checks_queued + @checks_queued,
+    last_error = '',
+    walked_at = CASE WHEN @walked::bool THEN now() END
+WHERE id = @id AND cursor = @cursor AND walked_at IS NULL;
+
+-- name: SweepFailed :exec
+UPDATE account_sweeps SET last_error = @last_error WHERE id = @id;
+
+-- name: SweepFinish :execrows
+UPDATE account_sweeps SET finished_at = now() WHERE id = @id AND walked_at IS NOT NULL AND finished_at IS NULL;
+
+-- name: SweepsRecent :many
+-- Every unfinished sweep, and the latest @recent whatever their state, newest first.
+SELECT * FROM account_sweeps
+WHERE finished_at IS NULL OR id IN (SELECT s.id FROM account_sweeps s ORDER BY s.id DESC LIMIT @recent::int)
+ORDER BY id DESC;
+
+-- name: SweepsDeleteAll :exec
+-- reopen-all: a sweep's counts and checks were about the replaced index.
+DELETE FROM account_sweeps;
+
+-- name: SweepsUnfinished :many
+SELECT id FROM account_sweeps WHERE finished_at IS NULL ORDER BY id;
