@@ -263,6 +263,11 @@ func (ix *Index) removeAccount(did string, since *Since) (removed int, already b
 	if err := ix.statusUnchanged(since); err != nil {
 		return 0, false, err
 	}
+	return ix.removeAccountLocked(did)
+}
+
+// removeAccountLocked is removeAccount's write. Callers hold acct.mu exclusively.
+func (ix *Index) removeAccountLocked(did string) (removed int, already bool, err error) {
 	ix.stamps.wroteStatus(did)
 	st, err := ix.AccountStatus(did)
 	if err != nil {
@@ -330,6 +335,12 @@ func (ix *Index) setAccountStatus(did, status string, since *Since) error {
 	if err := ix.statusUnchanged(since); err != nil {
 		return err
 	}
+	return ix.setAccountStatusLocked(did, status)
+}
+
+// setAccountStatusLocked is setAccountStatus's write of a status other than deleted. Callers
+// hold acct.mu exclusively.
+func (ix *Index) setAccountStatusLocked(did, status string) error {
 	ix.stamps.wroteStatus(did)
 	cur, err := ix.AccountStatus(did)
 	if err != nil || cur == StatusDeleted || cur == status {

@@ -73,3 +73,38 @@ func benchAddPairs(b *testing.B, preload int) {
 	}
 	b.ReportMetric(float64(b.Elapsed().Nanoseconds())/float64(n), "ns/pair")
 }
+
+// BenchmarkSweepPage applies the statuses of a sweep's page in which every one of 1,000
+// accounts, each with 3 pairs, turns out deleted: the longest the account lock is held for
+// a page (the stream's adds wait meanwhile), and the synced write.
+//
+//	go test -run '^$' -bench SweepPage ./rocksindex/
+func BenchmarkSweepPage(b *testing.B) {
+	ix, err := Open(b.TempDir())
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer ix.Close()
+	n := 0
+	for b.Loop() {
+		b.StopTimer()
+		statuses := make(map[string]string, 1000)
+		var pairs []Pair
+		for range 1000 {
+			did := fmt.Sprintf("did:plc:%024d", n)
+			n++
+			statuses[did] = StatusDeleted
+			for _, c := range []string{"app.bsky.feed.post", "app.bsky.feed.like", "app.bsky.graph.follow"} {
+				pairs = append(pairs, Pair{Collection: c, DID: did})
+			}
+		}
+		if _, err := ix.AddPairs(pairs); err != nil {
+			b.Fatal(err)
+		}
+		since := ix.StampOf("")
+		b.StartTimer()
+		if _, _, err := ix.ApplyStatusesSince(statuses, since); err != nil {
+			b.Fatal(err)
+		}
+	}
+}

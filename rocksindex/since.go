@@ -2,6 +2,8 @@ package rocksindex
 
 import (
 	"errors"
+	"maps"
+	"slices"
 	"sync/atomic"
 
 	"github.com/cespare/xxhash/v2"
@@ -167,23 +169,40 @@ func (s Since) For(did string) Since { return Since{DID: did, at: s.at} }
 // by since, with one WAL sync for all. An account written after since keeps what was written
 // (the stream's word is the newer) and is left out of applied. removed counts the pairs of the
 // accounts removed.
+//
+// Every guard is read before any of the sweep's own writes, and the writes follow in the same
+// hold of the account lock: the sweep's write of one account must not pass for a newer write
+// of another that shares its stamp slot. The stream's adds wait meanwhile: 43 ms for a page
+// of a thousand accounts all deleted, three pairs each (BenchmarkSweepPage), the worst case.
 func (ix *Index) ApplyStatusesSince(statuses map[string]string, since Since) (applied []string, removed int, err error) {
-	for did, status := range statuses {
+	applied, removed, err = ix.applyStatusesLocked(slices.Sorted(maps.Keys(statuses)), statuses, since)
+	if err != nil {
+		return applied, removed, err // unsynced: the sweep applies the page again
+	}
+	return applied, removed, ix.SyncWAL()
+}
+
+func (ix *Index) applyStatusesLocked(dids []string, statuses map[string]string, since Since) (applied []string, removed int, err error) {
+	ix.acct.mu.Lock()
+	defer ix.acct.mu.Unlock()
+	var unchanged []string
+	for _, did := range dids {
 		s := since.For(did)
-		var n int
-		if status == StatusDeleted {
-			n, _, err = ix.removeAccount(did, &s)
-		} else {
-			err = ix.setAccountStatus(did, status, &s)
+		if ix.statusUnchanged(&s) == nil {
+			unchanged = append(unchanged, did)
 		}
-		if errors.Is(err, ErrChanged) {
-			continue
-		}
-		if err != nil {
-			return applied, removed, err // unsynced: the sweep applies the page again
+	}
+	for _, did := range unchanged {
+		if st := statuses[did]; st == StatusDeleted {
+			n, _, err := ix.removeAccountLocked(did)
+			if err != nil {
+				return applied, removed, err
+			}
+			removed += n
+		} else if err := ix.setAccountStatusLocked(did, st); err != nil {
+			return applied, removed, err
 		}
 		applied = append(applied, did)
-		removed += n
 	}
-	return applied, removed, ix.syncAfter(nil)
+	return applied, removed, nil
 }

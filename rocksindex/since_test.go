@@ -1,6 +1,8 @@
 package rocksindex
 
 import (
+	"fmt"
+	"sync/atomic"
 	"testing"
 
 	"github.com/stretchr/testify/require"
@@ -145,4 +147,26 @@ func TestSweepStatusesLoseToANewerStreamWrite(t *testing.T) {
 	require.NoError(t, err)
 	require.Empty(t, st)
 	require.EqualValues(t, 1, ix.Count(post))
+}
+
+// A sweep's write of one account does not pass for a newer write of another that shares its
+// stamp slot: both are applied.
+func TestSweepStatusesOfAccountsSharingASlot(t *testing.T) {
+	t.Parallel()
+	ix := openTemp(t)
+	seen := map[*atomic.Uint64]string{}
+	var a, b string
+	for i := 0; b == ""; i++ {
+		did := fmt.Sprintf("did:plc:slot%020d", i)
+		if other, ok := seen[ix.stamps.account(did)]; ok {
+			a, b = other, did
+		}
+		seen[ix.stamps.account(did)] = did
+	}
+	_, err := ix.AddPairs([]Pair{{"app.bsky.feed.post", a}, {"app.bsky.feed.post", b}})
+	require.NoError(t, err)
+	applied, removed, err := ix.ApplyStatusesSince(map[string]string{a: StatusDeleted, b: StatusDeleted}, ix.StampOf(""))
+	require.NoError(t, err)
+	require.ElementsMatch(t, []string{a, b}, applied)
+	require.Equal(t, 2, removed)
 }
