@@ -62,6 +62,8 @@ type Backfill struct {
 	// sweep job pages before it snoozes (sweepSlice when 0; tests shorten it).
 	sweepHTTP  *http.Client
 	sweepSlice time.Duration
+	// afterSweepAnswer, when set (tests only), runs after each answer of the relay to a sweep.
+	afterSweepAnswer func()
 }
 
 func (b *Backfill) maxAttempts() int { return cmp.Or(b.PageMaxAttempts, DefaultPageMaxAttempts) }

@@ -8,13 +8,10 @@ import (
 	"slices"
 	"time"
 
-	comatproto "github.com/bluesky-social/indigo/api/atproto"
-	"github.com/bluesky-social/indigo/atproto/syntax"
 	"github.com/jackc/pgx/v5"
 	"github.com/riverqueue/river"
 
 	"github.com/colindex/colindex/internal/pgstore"
-	"github.com/colindex/colindex/rocksindex"
 )
 
 // An account sweep walks a relay's account list (com.atproto.sync.listRepos, sweep_relay.go)
@@ -86,7 +83,7 @@ type Sweep struct {
 	Cursor          string     `json:"cursor,omitempty" doc:"The relay's cursor of the next page."`
 	Pages           int64      `json:"pages"`
 	Repos           int64      `json:"repos" doc:"Accounts read from the relay."`
-	Skipped         int64      `json:"skipped" doc:"Accounts the relay listed with an invalid DID: left alone."`
+	Skipped         int64      `json:"skipped" doc:"Accounts left alone: the relay listed an invalid DID, or the stream kept writing the account while the sweep asked the relay about it again and again (the stream's word is the newer)."`
 	StatusesChanged int64      `json:"statuses_changed" doc:"Accounts whose status the sweep changed (hidden, listed again or deleted)."`
 	AccountsRemoved int64      `json:"accounts_removed" doc:"Accounts the relay holds deleted that the sweep removed."`
 	ChecksQueued    int64      `json:"checks_queued" doc:"verify_repo checks asked for (accounts re-learned from their PDS)."`
@@ -258,6 +255,9 @@ func (w *AccountSweepWorker) page(ctx context.Context, sw pgstore.AccountSweep, 
 	if err != nil {
 		return "", false, err
 	}
+	if w.b.afterSweepAnswer != nil {
+		w.b.afterSweepAnswer()
+	}
 	next := ""
 	if out.Cursor != nil {
 		next = *out.Cursor
@@ -269,12 +269,12 @@ func (w *AccountSweepWorker) page(ctx context.Context, sw pgstore.AccountSweep, 
 	if err != nil {
 		return "", false, err
 	}
-	applied, removed, err := w.b.Index.ApplyStatusesSince(plan.statuses, since)
+	applied, err := w.applyStatuses(ctx, base, plan.statuses, since)
 	if err != nil {
-		return "", false, fmt.Errorf("apply statuses: %w", err)
+		return "", false, err
 	}
-	for _, did := range applied {
-		if plan.statuses[did] == "" && !slices.Contains(plan.check, did) {
+	for did, st := range applied.statuses {
+		if st == "" && !slices.Contains(plan.check, did) {
 			plan.check = append(plan.check, did) // listed again: its pairs may be short
 		}
 	}
@@ -286,8 +286,9 @@ func (w *AccountSweepWorker) page(ctx context.Context, sw pgstore.AccountSweep, 
 	}
 	n, err := queries.SweepAdvance(ctx, w.b.Pool, pgstore.SweepAdvanceParams{
 		ID: sw.ID, Cursor: sw.Cursor, NextCursor: next, Walked: next == "",
-		Repos: int64(len(out.Repos)), Skipped: plan.skipped, StatusesChanged: int64(len(applied)),
-		AccountsRemoved: int64(plan.deleted(applied)), ChecksQueued: int64(len(plan.check)),
+		Repos: int64(len(out.Repos)), Skipped: plan.skipped + int64(applied.unsettled),
+		StatusesChanged: int64(len(applied.statuses)), AccountsRemoved: int64(applied.deleted()),
+		ChecksQueued: int64(len(plan.check)),
 	})
 	if err != nil {
 		return "", false, fmt.Errorf("record the page: %w", err)
@@ -295,54 +296,6 @@ func (w *AccountSweepWorker) page(ctx context.Context, sw pgstore.AccountSweep, 
 	if n == 0 {
 		return "", false, river.JobCancel(fmt.Errorf("sweep %d moved on without this job (another ran it)", sw.ID))
 	}
-	w.b.Metrics.FirehoseRemovals.WithLabelValues("sweep").Add(float64(removed))
+	w.b.Metrics.FirehoseRemovals.WithLabelValues("sweep").Add(float64(applied.removed))
 	return next, next == "", nil
-}
-
-// sweepPlan is what one page asks of the index.
-type sweepPlan struct {
-	statuses map[string]string // DID to the status to write
-	check    []string          // DIDs to re-learn from their PDS
-	skipped  int64
-}
-
-func (p sweepPlan) deleted(applied []string) int {
-	n := 0
-	for _, did := range applied {
-		if p.statuses[did] == rocksindex.StatusDeleted {
-			n++
-		}
-	}
-	return n
-}
-
-// plan compares a page of the relay's accounts with the index: statuses that differ, and the
-// active accounts whose repo changed at or after revsAfter.
-func (w *AccountSweepWorker) plan(repos []*comatproto.SyncListRepos_Repo, revsAfter *time.Time) (sweepPlan, error) {
-	p := sweepPlan{statuses: map[string]string{}}
-	for _, r := range repos {
-		if r == nil {
-			p.skipped++
-			continue
-		}
-		if _, err := syntax.ParseDID(r.Did); err != nil {
-			p.skipped++
-			continue
-		}
-		cur, err := w.b.Index.AccountStatus(r.Did)
-		if err != nil {
-			return sweepPlan{}, err
-		}
-		if cur == rocksindex.StatusDeleted {
-			continue // final
-		}
-		want := relayStatus(r)
-		if want != cur {
-			p.statuses[r.Did] = want
-		}
-		if want == "" && revsAfter != nil && changedSince(r, *revsAfter) {
-			p.check = append(p.check, r.Did)
-		}
-	}
-	return p, nil
 }

@@ -1,6 +1,7 @@
 package jobs
 
 import (
+	"cmp"
 	"context"
 	"encoding/json"
 	"errors"
@@ -48,26 +49,12 @@ func fetchAccounts(ctx context.Context, client *http.Client, base, cursor string
 	if cursor != "" {
 		q.Set("cursor", cursor)
 	}
-	u := base + "/xrpc/com.atproto.sync.listRepos?" + q.Encode()
-	req, err := http.NewRequestWithContext(ctx, http.MethodGet, u, nil)
-	if err != nil {
-		return nil, err
-	}
-	req.Header.Set("User-Agent", verifyUserAgent)
-	resp, err := client.Do(req)
+	body, status, err := relayGet(ctx, client, base+"/xrpc/com.atproto.sync.listRepos?"+q.Encode())
 	if err != nil {
 		return nil, fmt.Errorf("listRepos: %w", err)
 	}
-	defer resp.Body.Close()
-	body, err := io.ReadAll(io.LimitReader(resp.Body, maxAccountsPage+1))
-	if err != nil {
-		return nil, fmt.Errorf("listRepos: read the answer: %w", err)
-	}
-	if resp.StatusCode != http.StatusOK {
-		return nil, fmt.Errorf("listRepos: %s answered HTTP %d: %.200s", base, resp.StatusCode, body)
-	}
-	if len(body) > maxAccountsPage {
-		return nil, fmt.Errorf("listRepos: the answer is larger than %d bytes", maxAccountsPage)
+	if status != http.StatusOK {
+		return nil, fmt.Errorf("listRepos: %s answered HTTP %d: %.200s", base, status, body)
 	}
 	var out comatproto.SyncListRepos_Output
 	if err := json.Unmarshal(body, &out); err != nil {
@@ -79,17 +66,64 @@ func fetchAccounts(ctx context.Context, client *http.Client, base, cursor string
 	return &out, nil
 }
 
+// relayGet asks the relay, and reads at most maxAccountsPage of its answer.
+func relayGet(ctx context.Context, client *http.Client, u string) ([]byte, int, error) {
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, u, nil)
+	if err != nil {
+		return nil, 0, err
+	}
+	req.Header.Set("User-Agent", verifyUserAgent)
+	resp, err := client.Do(req)
+	if err != nil {
+		return nil, 0, err
+	}
+	defer resp.Body.Close()
+	body, err := io.ReadAll(io.LimitReader(resp.Body, maxAccountsPage+1))
+	if err != nil {
+		return nil, 0, fmt.Errorf("read the answer: %w", err)
+	}
+	if len(body) > maxAccountsPage {
+		return nil, 0, fmt.Errorf("the answer is larger than %d bytes", maxAccountsPage)
+	}
+	return body, resp.StatusCode, nil
+}
+
 // relayStatus is the status the index keeps for an account the relay lists, read as the
 // stream reads an #account event: active (absent means active, as the lexicon has it) is "",
 // inactive is its status, or "inactive" when the relay names none.
-func relayStatus(r *comatproto.SyncListRepos_Repo) string {
-	if r.Active == nil || *r.Active {
+func relayStatus(active *bool, status *string) string {
+	if active == nil || *active {
 		return ""
 	}
-	if r.Status != nil && *r.Status != "" {
-		return *r.Status
+	if status != nil && *status != "" {
+		return *status
 	}
 	return "inactive"
+}
+
+// fetchRepoStatus asks the relay for one account's status as it is now. errRepoNotFound when
+// the relay does not know the account.
+func fetchRepoStatus(ctx context.Context, client *http.Client, base, did string) (*comatproto.SyncGetRepoStatus_Output, error) {
+	body, status, err := relayGet(ctx, client, base+"/xrpc/com.atproto.sync.getRepoStatus?"+url.Values{"did": {did}}.Encode())
+	if err != nil {
+		return nil, fmt.Errorf("getRepoStatus of %s: %w", did, err)
+	}
+	if status == http.StatusNotFound || status == http.StatusBadRequest {
+		var e struct {
+			Error string `json:"error"`
+		}
+		if json.Unmarshal(body, &e) == nil && e.Error == "RepoNotFound" {
+			return nil, errRepoNotFound
+		}
+	}
+	if status != http.StatusOK {
+		return nil, fmt.Errorf("getRepoStatus of %s: %s answered HTTP %d: %.200s", did, base, status, body)
+	}
+	var out comatproto.SyncGetRepoStatus_Output
+	if err := json.Unmarshal(body, &out); err != nil || out.Did != did {
+		return nil, fmt.Errorf("getRepoStatus of %s: %w: %v", did, errMalformedAnswer, cmp.Or[any](err, "another DID"))
+	}
+	return &out, nil
 }
 
 // changedSince says whether the account's repo changed at or after t: its rev is a TID, whose

@@ -208,3 +208,46 @@ func TestRetryResumesAStoppedSweep(t *testing.T) {
 	require.NoError(t, err)
 	require.Zero(t, res.Sweeps)
 }
+
+// A status the sweep could not write because the account was written after its question (a
+// stream event of it, or of another account in its stamp slot) is asked about again and
+// written under a new reading of the clock; an account the stream keeps writing while the
+// sweep asks is left as the stream wrote it, and counted as skipped.
+func TestSweepAsksAgainAboutAnAccountWrittenAfterItsQuestion(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	b := setup(t, setupOpts{noStart: true})
+	const post = "app.bsky.feed.post"
+	d := testrelay.DIDs("askagain", 2)
+	carol, dan := d[0], d[1]
+	_, err := b.index.AddPairs([]rocksindex.Pair{{Collection: post, DID: carol}, {Collection: post, DID: dan}})
+	require.NoError(t, err)
+	for _, did := range d {
+		_, err = b.stream.AccountStatus(did, false, "takendown")
+		require.NoError(t, err)
+	}
+	answers := 0
+	b.backfill.afterSweepAnswer = func() {
+		answers++
+		pairs := []rocksindex.Pair{{Collection: post, DID: dan}} // the stream keeps writing dan
+		if answers == 1 {
+			pairs = append(pairs, rocksindex.Pair{Collection: post, DID: carol}) // and carol once
+		}
+		_, err := b.index.AddPairs(pairs)
+		require.NoError(t, err)
+	}
+	require.NoError(t, b.backfill.StartWorkers(ctx))
+	t.Cleanup(func() {
+		stop, cancel := context.WithCancel(ctx)
+		cancel()
+		b.backfill.StopWorkers(stop, 10*time.Second)
+	})
+	sw, err := b.backfill.StartSweep(ctx, b.stream.URL(), nil)
+	require.NoError(t, err)
+	got := b.waitSweepFinished(t, sw.ID)
+	require.Equal(t, "takendown", b.status(t, carol), "asked again, and written")
+	require.Empty(t, b.status(t, dan), "left as the stream wrote it")
+	require.Equal(t, int64(1), got.StatusesChanged)
+	require.Equal(t, int64(1), got.Skipped)
+	require.Equal(t, 1+2+1+1, answers, "the page, then carol and dan, then dan twice: three asks again")
+}

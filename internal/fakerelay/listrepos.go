@@ -118,6 +118,29 @@ func (r *Relay) listRepos(w http.ResponseWriter, req *http.Request) {
 	_ = json.NewEncoder(w).Encode(out)
 }
 
+// getRepoStatus answers com.atproto.sync.getRepoStatus as indigo's relay does: the account's
+// active and status, its rev, or 404 RepoNotFound for an account it never saw.
+func (r *Relay) getRepoStatus(w http.ResponseWriter, req *http.Request) {
+	did := req.URL.Query().Get("did")
+	r.mu.Lock()
+	a, ok := r.accounts.byDID[did]
+	var out comatproto.SyncGetRepoStatus_Output
+	if ok {
+		out = comatproto.SyncGetRepoStatus_Output{Did: did, Active: a.Active == nil || *a.Active, Status: a.Status}
+		if a.Rev != "" {
+			rev := a.Rev
+			out.Rev = &rev
+		}
+	}
+	r.mu.Unlock()
+	if !ok {
+		writeXRPCError(w, http.StatusNotFound, "RepoNotFound", "account not found")
+		return
+	}
+	w.Header().Set("Content-Type", "application/json")
+	_ = json.NewEncoder(w).Encode(out)
+}
+
 func writeXRPCError(w http.ResponseWriter, status int, name, msg string) {
 	w.Header().Set("Content-Type", "application/json")
 	w.WriteHeader(status)

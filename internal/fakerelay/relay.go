@@ -3,8 +3,8 @@
 // serialised as a relay serialises them, with sync-1.1 commits built by Account), replays
 // from ?cursor=, and injects faults on demand: dropped connections, malformed frames, #info
 // and error frames, an outage, a retention window. It also answers
-// com.atproto.sync.listRepos from the accounts its events have named, as indigo's relay does
-// (listrepos.go).
+// com.atproto.sync.listRepos and getRepoStatus from the accounts its events have named, as
+// indigo's relay does (listrepos.go).
 package fakerelay
 
 import (
@@ -247,8 +247,12 @@ func serialize(xev *events.XRPCStreamEvent) ([]byte, error) {
 var upgrader = websocket.Upgrader{ReadBufferSize: 1 << 10, WriteBufferSize: 64 << 10}
 
 func (r *Relay) serve(w http.ResponseWriter, req *http.Request) {
-	if req.URL.Path == "/xrpc/com.atproto.sync.listRepos" {
+	switch req.URL.Path {
+	case "/xrpc/com.atproto.sync.listRepos":
 		r.listRepos(w, req)
+		return
+	case "/xrpc/com.atproto.sync.getRepoStatus":
+		r.getRepoStatus(w, req)
 		return
 	}
 	if req.URL.Path != "/xrpc/com.atproto.sync.subscribeRepos" {

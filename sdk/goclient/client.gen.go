@@ -342,7 +342,7 @@ type FirehoseStatus struct {
 	PairsRemoved  int64      `json:"pairs_removed"`
 	Reconnects    int64      `json:"reconnects"`
 
-	// RemovalsByCause (collection, DID) pairs this process removed since it started, by cause: proof (the commit's MST blocks showed the last record of the collection gone), pds_check (the account's PDS listed no record), account_deletion (#account deleted), sync (a #sync's describeRepo no longer lists the collection).
+	// RemovalsByCause (collection, DID) pairs this process removed since it started, by cause: proof (the commit's MST blocks showed the last record of the collection gone), pds_check (the account's PDS listed no record), account_deletion (#account deleted), sync (a describeRepo, after a #sync or a sweep, no longer lists the collection), sweep (a sweep of the relay's account list found the account deleted).
 	RemovalsByCause   map[string]int64 `json:"removals_by_cause"`
 	RemovalsUndecided int64            `json:"removals_undecided"`
 
@@ -691,7 +691,7 @@ type Sweep struct {
 	// RevsAfter Active accounts whose repo changed at or after this time (their rev) are re-learned from their PDS. Absent: statuses only.
 	RevsAfter *time.Time `json:"revs_after,omitempty"`
 
-	// Skipped Accounts the relay listed with an invalid DID: left alone.
+	// Skipped Accounts left alone: the relay listed an invalid DID, or the stream kept writing the account while the sweep asked the relay about it again and again (the stream's word is the newer).
 	Skipped   int64     `json:"skipped"`
 	StartedAt time.Time `json:"started_at"`
 

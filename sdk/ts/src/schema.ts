@@ -514,7 +514,7 @@ export interface components {
             pairs_removed: number;
             /** Format: int64 */
             reconnects: number;
-            /** @description (collection, DID) pairs this process removed since it started, by cause: proof (the commit's MST blocks showed the last record of the collection gone), pds_check (the account's PDS listed no record), account_deletion (#account deleted), sync (a #sync's describeRepo no longer lists the collection). */
+            /** @description (collection, DID) pairs this process removed since it started, by cause: proof (the commit's MST blocks showed the last record of the collection gone), pds_check (the account's PDS listed no record), account_deletion (#account deleted), sync (a describeRepo, after a #sync or a sweep, no longer lists the collection), sweep (a sweep of the relay's account list found the account deleted). */
             removals_by_cause: {
                 [key: string]: number;
             };
@@ -900,7 +900,7 @@ export interface components {
             revs_after?: string;
             /**
              * Format: int64
-             * @description Accounts the relay listed with an invalid DID: left alone.
+             * @description Accounts left alone: the relay listed an invalid DID, or the stream kept writing the account while the sweep asked the relay about it again and again (the stream's word is the newer).
              */
             skipped: number;
             /** Format: date-time */

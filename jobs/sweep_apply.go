@@ -1,0 +1,133 @@
+package jobs
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"maps"
+	"time"
+
+	comatproto "github.com/bluesky-social/indigo/api/atproto"
+	"github.com/bluesky-social/indigo/atproto/syntax"
+
+	"github.com/colindex/colindex/rocksindex"
+)
+
+// sweepAsks is how many times a sweep asks the relay again (getRepoStatus) about an account
+// whose status it could not write because something of the account was written after its
+// question: the stream's event of that account, or of another that shares its stamp slot.
+const sweepAsks = 3
+
+// sweepPlan is what one page asks of the index.
+type sweepPlan struct {
+	statuses map[string]string // DID to the status to write
+	check    []string          // DIDs to re-learn from their PDS
+	skipped  int64
+}
+
+// plan compares a page of the relay's accounts with the index: statuses that differ, and the
+// active accounts whose repo changed at or after revsAfter.
+func (w *AccountSweepWorker) plan(repos []*comatproto.SyncListRepos_Repo, revsAfter *time.Time) (sweepPlan, error) {
+	p := sweepPlan{statuses: map[string]string{}}
+	for _, r := range repos {
+		if r == nil {
+			p.skipped++
+			continue
+		}
+		if _, err := syntax.ParseDID(r.Did); err != nil {
+			p.skipped++
+			continue
+		}
+		cur, err := w.b.Index.AccountStatus(r.Did)
+		if err != nil {
+			return sweepPlan{}, err
+		}
+		if cur == rocksindex.StatusDeleted {
+			continue // final
+		}
+		want := relayStatus(r.Active, r.Status)
+		if want != cur {
+			p.statuses[r.Did] = want
+		}
+		if want == "" && revsAfter != nil && changedSince(r, *revsAfter) {
+			p.check = append(p.check, r.Did)
+		}
+	}
+	return p, nil
+}
+
+// sweepApplied is what a page's statuses did to the index.
+type sweepApplied struct {
+	statuses  map[string]string // DID to the status written
+	removed   int               // pairs of the accounts removed
+	unsettled int               // accounts the stream kept writing while the sweep asked
+}
+
+func (a sweepApplied) deleted() int {
+	n := 0
+	for _, st := range a.statuses {
+		if st == rocksindex.StatusDeleted {
+			n++
+		}
+	}
+	return n
+}
+
+// applyStatuses writes statuses, each only if nothing of its account was written since. An
+// account written since is asked about again, as it is now, and written under a new reading
+// of the clock, up to sweepAsks times: a write since may be of another account that shares
+// its stamp slot, and skipping it would leave it wrong for good.
+func (w *AccountSweepWorker) applyStatuses(ctx context.Context, base string, statuses map[string]string, since rocksindex.Since) (sweepApplied, error) {
+	out := sweepApplied{statuses: map[string]string{}}
+	for ask := 0; len(statuses) > 0; ask++ {
+		done, removed, err := w.b.Index.ApplyStatusesSince(statuses, since)
+		if err != nil {
+			return sweepApplied{}, fmt.Errorf("apply statuses: %w", err)
+		}
+		out.removed += removed
+		for _, did := range done {
+			out.statuses[did] = statuses[did]
+			delete(statuses, did)
+		}
+		if len(statuses) == 0 {
+			break
+		}
+		if ask == sweepAsks {
+			out.unsettled = len(statuses)
+			w.b.logger.WarnContext(ctx, "account sweep: the stream kept writing accounts the sweep asked about; left as the stream wrote them",
+				"accounts", out.unsettled)
+			break
+		}
+		since = w.b.Index.StampOf("")
+		if statuses, err = w.askAgain(ctx, base, maps.Keys(statuses)); err != nil {
+			return sweepApplied{}, err
+		}
+	}
+	return out, nil
+}
+
+// askAgain asks the relay for the accounts' statuses as they are now, and returns the ones
+// that differ from the index's.
+func (w *AccountSweepWorker) askAgain(ctx context.Context, base string, dids func(func(string) bool)) (map[string]string, error) {
+	out := map[string]string{}
+	for did := range dids {
+		r, err := fetchRepoStatus(ctx, w.b.sweepHTTP, base, did)
+		if errors.Is(err, errRepoNotFound) {
+			continue // the relay no longer knows it: nothing to apply
+		}
+		if err != nil {
+			return nil, err
+		}
+		if w.b.afterSweepAnswer != nil {
+			w.b.afterSweepAnswer()
+		}
+		cur, err := w.b.Index.AccountStatus(did)
+		if err != nil {
+			return nil, err
+		}
+		if want := relayStatus(&r.Active, r.Status); cur != rocksindex.StatusDeleted && want != cur {
+			out[did] = want
+		}
+	}
+	return out, nil
+}
