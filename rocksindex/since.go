@@ -172,8 +172,9 @@ func (s Since) For(did string) Since { return Since{DID: did, at: s.at} }
 //
 // Every guard is read before any of the sweep's own writes, and the writes follow in the same
 // hold of the account lock: the sweep's write of one account must not pass for a newer write
-// of another that shares its stamp slot. The stream's adds wait meanwhile: 43 ms for a page
-// of a thousand accounts all deleted, three pairs each (BenchmarkSweepPage), the worst case.
+// of another that shares its stamp slot. The stream's adds wait meanwhile: 43–65 ms for a
+// page of a thousand accounts all deleted, three pairs each, the worst case (BenchmarkSweepPage,
+// which counts the WAL sync after the lock too).
 func (ix *Index) ApplyStatusesSince(statuses map[string]string, since Since) (applied []string, removed int, err error) {
 	applied, removed, err = ix.applyStatusesLocked(slices.Sorted(maps.Keys(statuses)), statuses, since)
 	if err != nil {
