@@ -26,13 +26,14 @@ func (s *Server) registerSweeps(api huma.API) {
 		Method:      http.MethodPost,
 		Path:        "/admin/sweeps",
 		Summary:     "Sweep the relay's account list",
-		Description: "Starts a background job (River kind account_sweep) that walks the relay's com.atproto.sync.listRepos " +
-			"and applies every account's status as the relay holds it: deleted accounts lose their pairs (a backfill " +
-			"from bsky.network lists accounts deleted before the stream began), inactive ones are hidden, hidden ones " +
-			"the relay holds active are listed again and re-learned from their PDS. With revs_after, the active " +
-			"accounts whose repo changed since are re-learned from their PDS too. A stream gap starts one of these " +
-			"by itself (with revs_after an hour before the stream was last live). Progress is in GET /admin/firehose " +
-			"(sweeps). 400 for a relay that is not a URL; 409 without a relay when the firehose is disabled.",
+		Description: "Starts a background job (River kind account_sweep) that brings every account's status in the index " +
+			"in line with the relay's: it walks the relay's com.atproto.sync.listRepos (its active accounts), lists again " +
+			"the hidden ones it lists and re-learns them from their PDS, then asks the relay (getRepoStatus) about each " +
+			"account of the index it did not list: deleted accounts lose their pairs (a backfill from bsky.network lists " +
+			"accounts deleted before the stream began), inactive ones are hidden. With revs_after, the listed accounts " +
+			"whose repo changed since are re-learned from their PDS too. A stream gap starts one of these by itself " +
+			"(with revs_after an hour before the stream was last live). Progress is in GET /admin/firehose (sweeps). " +
+			"400 for a relay that is not a URL; 409 without a relay when the firehose is disabled.",
 		Tags:   []string{"firehose"},
 		Errors: adminErrors(http.StatusBadRequest, http.StatusConflict),
 	}, s.startSweep)

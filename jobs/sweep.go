@@ -14,24 +14,24 @@ import (
 	"github.com/colindex/colindex/internal/pgstore"
 )
 
-// An account sweep walks a relay's account list (com.atproto.sync.listRepos, sweep_relay.go)
-// and brings the index in line with what the relay holds about every account:
-//   - deleted accounts lose their pairs (the backfill's source, like bsky.network's
-//     listReposByCollection, still lists accounts deleted before the stream began, or in a
-//     gap of it);
-//   - inactive ones (taken down, suspended, deactivated, …) are hidden;
-//   - hidden ones the relay holds active are listed again, and re-learned from their PDS (the
-//     pages of their collections may have been read while they were hidden);
-//   - with a rev floor (a gap's sweep), every active account whose repo changed at or after
-//     it is re-learned from its PDS (a verify_repo check: its collections both ways), which
-//     recovers the record deletes and the adds the gap carried.
+// An account sweep brings the index in line with what a relay holds about every account, in
+// two walks. The relay's account list (com.atproto.sync.listRepos, sweep_relay.go) holds its
+// active accounts only (indigo's does): hidden ones it lists are listed again and re-learned
+// from their PDS (the pages of their collections may have been read while they were hidden),
+// and with a rev floor (a gap's sweep) every listed account whose repo changed at or after it
+// is re-learned from its PDS (a verify_repo check: its collections both ways), which recovers
+// the record deletes and the adds the gap carried. Then the index's own accounts: each one the
+// relay did not list is asked about (getRepoStatus), and a deleted one loses its pairs (the
+// backfill's source, like bsky.network's listReposByCollection, still lists accounts deleted
+// before the stream began, or in a gap of it), an inactive one (taken down, suspended,
+// deactivated, …) is hidden.
 //
 // Each status is written only if nothing of the account was written after the page was asked
 // for (rocksindex.ApplyStatusesSince): the stream's word is then the newer. A sweep is one
-// River job that walks pages for a slice of time and snoozes between slices; its cursor and
-// counts are in account_sweeps, advanced after each page's writes are synced, so a crash
-// applies one page again (which changes nothing twice). Its checks carry its tag; once every
-// page is walked it waits for them, then finishes, and a gap's sweep lets its gap close.
+// River job that walks for a slice of time and snoozes between slices; its cursors and counts
+// are in account_sweeps, advanced after each stretch's writes are synced, so a crash applies
+// one stretch again (which changes nothing twice). Its checks carry its tag; once both walks
+// are through it waits for them, then finishes, and a gap's sweep lets its gap close.
 
 // AccountSweepKind is the River kind of a sweep.
 const AccountSweepKind = "account_sweep"
@@ -49,12 +49,15 @@ const (
 	sweepRevMargin = time.Hour
 	// recentSweeps is how many of the latest sweeps the status lists beside the unfinished.
 	recentSweeps = 5
+	// unlistedScan is how many of the index's accounts one step of the unlisted walk reads.
+	unlistedScan = 1000
 )
 
-// sweepMaxAttempts with verifyRetryCap rides out a relay whose account list fails for about
-// ten hours; then the job is discarded, the sweep stays unfinished (its gap open) and
+// sweepMaxAttempts bounds a sweep's failed attempts over its whole life (a page of 40,000 may
+// fail now and then); the backoff grows with the failures in a row (NextRetry), capped at
+// verifyRetryCap. Should they run out, the sweep stays unfinished (its gap open) and
 // colindex retry resumes it.
-const sweepMaxAttempts = 50
+const sweepMaxAttempts = 1000
 
 // AccountSweepArgs runs one sweep. Unique per sweep while live.
 type AccountSweepArgs struct {
@@ -89,15 +92,17 @@ type Sweep struct {
 	ChecksQueued    int64      `json:"checks_queued" doc:"verify_repo checks asked for (accounts re-learned from their PDS)."`
 	LastError       string     `json:"last_error,omitempty" doc:"Why the last page failed (the job retries with backoff)."`
 	StartedAt       time.Time  `json:"started_at"`
-	WalkedAt        *time.Time `json:"walked_at,omitempty" doc:"When the last page was applied; the sweep then waits for its checks."`
-	FinishedAt      *time.Time `json:"finished_at,omitempty" doc:"When its checks had all run."`
+	WalkedAt        *time.Time `json:"walked_at,omitempty" doc:"When the last page was applied; the sweep then asks the relay about each account the index holds that it did not list."`
+	UnlistedAsked   int64      `json:"unlisted_asked" doc:"Accounts the index holds that the relay did not list (a relay lists its active accounts only), asked about one by one (getRepoStatus)."`
+	UnlistedAt      *time.Time `json:"unlisted_at,omitempty" doc:"When every such account had been asked about; the sweep then waits for its checks."`
+	FinishedAt      *time.Time `json:"finished_at,omitempty" doc:"When its checks had all run (or been given up: River UI keeps them)."`
 }
 
 func sweepOf(r pgstore.AccountSweep) Sweep {
 	return Sweep{ID: r.ID, Relay: r.Relay, GapID: r.GapID, RevsAfter: r.RevsAfter, Cursor: r.Cursor, Pages: r.Pages,
 		Repos: r.Repos, Skipped: r.Skipped, StatusesChanged: r.StatusesChanged, AccountsRemoved: r.AccountsRemoved,
 		ChecksQueued: r.ChecksQueued, LastError: r.LastError, StartedAt: r.StartedAt, WalkedAt: r.WalkedAt,
-		FinishedAt: r.FinishedAt}
+		UnlistedAsked: r.UnlistedAsked, UnlistedAt: r.UnlistedAt, FinishedAt: r.FinishedAt}
 }
 
 // StartSweep records a sweep of relay's account list (a ws:// or wss:// stream URL, or the
@@ -179,8 +184,13 @@ func (w *AccountSweepWorker) Timeout(*river.Job[AccountSweepArgs]) time.Duration
 	return w.slice() + 2*DefaultPDSTimeout
 }
 
+// NextRetry backs off with the failures in a row, not with every error the sweep has had.
 func (w *AccountSweepWorker) NextRetry(job *river.Job[AccountSweepArgs]) time.Time {
-	return verifyNextRetry(job.Attempt)
+	sw, err := queries.SweepGet(context.Background(), w.b.Pool, job.Args.SweepID)
+	if err != nil {
+		return verifyNextRetry(job.Attempt)
+	}
+	return verifyNextRetry(int(sw.Failures))
 }
 
 func (w *AccountSweepWorker) slice() time.Duration { return cmp.Or(w.b.sweepSlice, sweepSlice) }
@@ -196,30 +206,41 @@ func (w *AccountSweepWorker) Work(ctx context.Context, job *river.Job[AccountSwe
 	switch {
 	case sw.FinishedAt != nil:
 		return nil
-	case sw.WalkedAt != nil:
+	case sw.UnlistedAt != nil:
 		return w.finish(ctx, sw)
 	}
 	base, err := relayHTTPBase(sw.Relay)
 	if err != nil {
 		return river.JobCancel(err)
 	}
+	step, then := w.page, "every page applied; asking the relay about the accounts it did not list"
+	if sw.WalkedAt != nil {
+		step, then = w.unlisted, "every account the relay did not list asked about; waiting for the checks"
+	}
 	end := time.Now().Add(w.slice())
 	for time.Now().Before(end) {
-		next, walked, err := w.page(ctx, sw, base)
+		done, err := step(ctx, &sw, base)
+		if errors.Is(err, errSweepMovedOn) {
+			return river.JobSnooze(time.Second) // read the sweep again
+		}
 		if err != nil {
 			if serr := queries.SweepFailed(context.WithoutCancel(ctx), w.b.Pool, pgstore.SweepFailedParams{ID: sw.ID, LastError: err.Error()}); serr != nil {
 				err = errors.Join(err, serr)
 			}
 			return fmt.Errorf("account sweep %d: %w", sw.ID, err)
 		}
-		if walked {
-			w.b.logger.InfoContext(ctx, "account sweep: every page applied; waiting for its checks", "sweep", sw.ID)
+		if done {
+			w.b.logger.InfoContext(ctx, "account sweep: "+then, "sweep", sw.ID)
 			return river.JobSnooze(time.Millisecond)
 		}
-		sw.Cursor = next
 	}
 	return river.JobSnooze(time.Millisecond) // the next slice, after whatever else is queued
 }
+
+// errSweepMovedOn: the sweep's row moved past the stretch this run applied (a run of the job
+// that River rescued while this one was still at work): nothing is lost, the next run reads
+// where it stands.
+var errSweepMovedOn = errors.New("the sweep moved on without this run")
 
 // finish finishes a walked sweep once none of its checks is live, and closes its gap if that
 // was all the gap waited for.
@@ -231,6 +252,9 @@ func (w *AccountSweepWorker) finish(ctx context.Context, sw pgstore.AccountSweep
 	}
 	if len(res.Jobs) > 0 {
 		return river.JobSnooze(cmp.Or(w.b.gapRepairWait, sweepCheckWait)) // tests shorten both waits
+	}
+	if err := w.b.Index.ForgetListed(sw.ID); err != nil {
+		return fmt.Errorf("account sweep %d: %w", sw.ID, err)
 	}
 	err = pgx.BeginFunc(ctx, w.b.Pool, func(tx pgx.Tx) error {
 		if _, err := queries.SweepFinish(ctx, tx, sw.ID); err != nil {
@@ -246,14 +270,14 @@ func (w *AccountSweepWorker) finish(ctx context.Context, sw pgstore.AccountSweep
 	return nil
 }
 
-// page fetches and applies the page after sw.Cursor, and records it. It returns the next
-// cursor, and walked when it was the last page.
-func (w *AccountSweepWorker) page(ctx context.Context, sw pgstore.AccountSweep, base string) (string, bool, error) {
+// page fetches and applies the page after sw.Cursor, and records it; done once it was the
+// last page.
+func (w *AccountSweepWorker) page(ctx context.Context, sw *pgstore.AccountSweep, base string) (bool, error) {
 	// Read before the page is asked for: a status the stream writes after it is the newer.
 	since := w.b.Index.StampOf("")
 	out, err := fetchAccounts(ctx, w.b.sweepHTTP, base, sw.Cursor)
 	if err != nil {
-		return "", false, err
+		return false, err
 	}
 	if w.b.afterSweepAnswer != nil {
 		w.b.afterSweepAnswer()
@@ -263,39 +287,81 @@ func (w *AccountSweepWorker) page(ctx context.Context, sw pgstore.AccountSweep, 
 		next = *out.Cursor
 	}
 	if next != "" && next == sw.Cursor {
-		return "", false, fmt.Errorf("the relay answered cursor %q with the same cursor", next)
+		return false, fmt.Errorf("the relay answered cursor %q with the same cursor", next)
 	}
 	plan, err := w.plan(out.Repos, sw.RevsAfter)
 	if err != nil {
-		return "", false, err
+		return false, err
 	}
-	applied, err := w.applyStatuses(ctx, base, plan.statuses, since)
+	// The checks go first: an account listed again here must be re-learned even if this run
+	// dies right after writing its status (the next run would find nothing to change).
+	if err := w.enqueueChecks(ctx, sw, plan.check); err != nil {
+		return false, err
+	}
+	applied, err := w.applyStatuses(ctx, sw, base, plan.statuses, since)
 	if err != nil {
-		return "", false, err
+		return false, err
 	}
-	for did, st := range applied.statuses {
-		if st == "" && !slices.Contains(plan.check, did) {
-			plan.check = append(plan.check, did) // listed again: its pairs may be short
-		}
-	}
-	tag := sweepTag(sw.ID)
-	for _, did := range plan.check {
-		if err := w.b.enqueueVerify(ctx, func(after int64) river.JobArgs { return VerifyRepoArgs{DID: did, After: after} }, tag); err != nil {
-			return "", false, err
-		}
+	if err := w.b.Index.MarkListed(sw.ID, plan.listed); err != nil {
+		return false, err
 	}
 	n, err := queries.SweepAdvance(ctx, w.b.Pool, pgstore.SweepAdvanceParams{
 		ID: sw.ID, Cursor: sw.Cursor, NextCursor: next, Walked: next == "",
 		Repos: int64(len(out.Repos)), Skipped: plan.skipped + int64(applied.unsettled),
 		StatusesChanged: int64(len(applied.statuses)), AccountsRemoved: int64(applied.deleted()),
-		ChecksQueued: int64(len(plan.check)),
+		ChecksQueued: int64(len(plan.check) + applied.checks),
 	})
 	if err != nil {
-		return "", false, fmt.Errorf("record the page: %w", err)
+		return false, fmt.Errorf("record the page: %w", err)
 	}
 	if n == 0 {
-		return "", false, river.JobCancel(fmt.Errorf("sweep %d moved on without this job (another ran it)", sw.ID))
+		return false, errSweepMovedOn
 	}
 	w.b.Metrics.FirehoseRemovals.WithLabelValues("sweep").Add(float64(applied.removed))
-	return next, next == "", nil
+	sw.Cursor = next
+	return next == "", nil
+}
+
+// unlisted asks the relay about the next stretch of the index's accounts that it did not list
+// (deleted, inactive, or unknown to it), applies the answers, and records the stretch; done
+// once every account has been walked.
+func (w *AccountSweepWorker) unlisted(ctx context.Context, sw *pgstore.AccountSweep, base string) (bool, error) {
+	since := w.b.Index.StampOf("")
+	dids, next, err := w.b.Index.UnlistedAfter(sw.ID, sw.UnlistedCursor, unlistedScan)
+	if err != nil {
+		return false, err
+	}
+	statuses, err := w.ask(ctx, base, slices.Values(dids))
+	if err != nil {
+		return false, err
+	}
+	applied, err := w.applyStatuses(ctx, sw, base, statuses, since)
+	if err != nil {
+		return false, err
+	}
+	n, err := queries.SweepAdvanceUnlisted(ctx, w.b.Pool, pgstore.SweepAdvanceUnlistedParams{
+		ID: sw.ID, Cursor: sw.UnlistedCursor, NextCursor: next, Done: next == "",
+		Asked: int64(len(dids)), Skipped: int64(applied.unsettled),
+		StatusesChanged: int64(len(applied.statuses)), AccountsRemoved: int64(applied.deleted()),
+	})
+	if err != nil {
+		return false, fmt.Errorf("record the accounts asked about: %w", err)
+	}
+	if n == 0 {
+		return false, errSweepMovedOn
+	}
+	w.b.Metrics.FirehoseRemovals.WithLabelValues("sweep").Add(float64(applied.removed))
+	sw.UnlistedCursor = next
+	return next == "", nil
+}
+
+// enqueueChecks asks for a verify_repo check of each account, tagged with the sweep.
+func (w *AccountSweepWorker) enqueueChecks(ctx context.Context, sw *pgstore.AccountSweep, dids []string) error {
+	tag := sweepTag(sw.ID)
+	for _, did := range dids {
+		if err := w.b.enqueueVerify(ctx, func(after int64) river.JobArgs { return VerifyRepoArgs{DID: did, After: after} }, tag); err != nil {
+			return err
+		}
+	}
+	return nil
 }

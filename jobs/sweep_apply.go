@@ -4,12 +4,14 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"iter"
 	"maps"
 	"time"
 
 	comatproto "github.com/bluesky-social/indigo/api/atproto"
 	"github.com/bluesky-social/indigo/atproto/syntax"
 
+	"github.com/colindex/colindex/internal/pgstore"
 	"github.com/colindex/colindex/rocksindex"
 )
 
@@ -22,6 +24,7 @@ const sweepAsks = 3
 type sweepPlan struct {
 	statuses map[string]string // DID to the status to write
 	check    []string          // DIDs to re-learn from their PDS
+	listed   []string          // every valid DID the page listed
 	skipped  int64
 }
 
@@ -38,6 +41,7 @@ func (w *AccountSweepWorker) plan(repos []*comatproto.SyncListRepos_Repo, revsAf
 			p.skipped++
 			continue
 		}
+		p.listed = append(p.listed, r.Did)
 		cur, err := w.b.Index.AccountStatus(r.Did)
 		if err != nil {
 			return sweepPlan{}, err
@@ -49,7 +53,8 @@ func (w *AccountSweepWorker) plan(repos []*comatproto.SyncListRepos_Repo, revsAf
 		if want != cur {
 			p.statuses[r.Did] = want
 		}
-		if want == "" && revsAfter != nil && changedSince(r, *revsAfter) {
+		listedAgain := want == "" && cur != "" // its pairs may be short: pages skip nothing, but a replica's peer does
+		if listedAgain || (want == "" && revsAfter != nil && changedSince(r, *revsAfter)) {
 			p.check = append(p.check, r.Did)
 		}
 	}
@@ -61,6 +66,7 @@ type sweepApplied struct {
 	statuses  map[string]string // DID to the status written
 	removed   int               // pairs of the accounts removed
 	unsettled int               // accounts the stream kept writing while the sweep asked
+	checks    int               // checks asked for accounts found active on asking again
 }
 
 func (a sweepApplied) deleted() int {
@@ -76,10 +82,25 @@ func (a sweepApplied) deleted() int {
 // applyStatuses writes statuses, each only if nothing of its account was written since. An
 // account written since is asked about again, as it is now, and written under a new reading
 // of the clock, up to sweepAsks times: a write since may be of another account that shares
-// its stamp slot, and skipping it would leave it wrong for good.
-func (w *AccountSweepWorker) applyStatuses(ctx context.Context, base string, statuses map[string]string, since rocksindex.Since) (sweepApplied, error) {
+// its stamp slot, and skipping it would leave it wrong for good. Every account to be listed
+// again gets its check before its status is written (the page's own are already asked for).
+func (w *AccountSweepWorker) applyStatuses(ctx context.Context, sw *pgstore.AccountSweep, base string, statuses map[string]string, since rocksindex.Since) (sweepApplied, error) {
 	out := sweepApplied{statuses: map[string]string{}}
+	checked := map[string]bool{}
 	for ask := 0; len(statuses) > 0; ask++ {
+		var check []string
+		for did, st := range statuses {
+			if st == "" && !checked[did] {
+				checked[did] = true
+				check = append(check, did)
+			}
+		}
+		if ask > 0 || sw.WalkedAt != nil { // a page's first statuses: its plan asked for their checks
+			if err := w.enqueueChecks(ctx, sw, check); err != nil {
+				return sweepApplied{}, err
+			}
+			out.checks += len(check)
+		}
 		done, removed, err := w.b.Index.ApplyStatusesSince(statuses, since)
 		if err != nil {
 			return sweepApplied{}, fmt.Errorf("apply statuses: %w", err)
@@ -99,21 +120,21 @@ func (w *AccountSweepWorker) applyStatuses(ctx context.Context, base string, sta
 			break
 		}
 		since = w.b.Index.StampOf("")
-		if statuses, err = w.askAgain(ctx, base, maps.Keys(statuses)); err != nil {
+		if statuses, err = w.ask(ctx, base, maps.Keys(statuses)); err != nil {
 			return sweepApplied{}, err
 		}
 	}
 	return out, nil
 }
 
-// askAgain asks the relay for the accounts' statuses as they are now, and returns the ones
-// that differ from the index's.
-func (w *AccountSweepWorker) askAgain(ctx context.Context, base string, dids func(func(string) bool)) (map[string]string, error) {
+// ask asks the relay for the accounts' statuses as they are now (getRepoStatus), and returns
+// the ones that differ from the index's. An account the relay does not know is left alone.
+func (w *AccountSweepWorker) ask(ctx context.Context, base string, dids iter.Seq[string]) (map[string]string, error) {
 	out := map[string]string{}
 	for did := range dids {
 		r, err := fetchRepoStatus(ctx, w.b.sweepHTTP, base, did)
 		if errors.Is(err, errRepoNotFound) {
-			continue // the relay no longer knows it: nothing to apply
+			continue
 		}
 		if err != nil {
 			return nil, err

@@ -5,7 +5,9 @@ import (
 	"testing"
 	"time"
 
+	"github.com/bluesky-social/indigo/atproto/syntax"
 	"github.com/riverqueue/river"
+	"github.com/riverqueue/river/rivertype"
 	"github.com/stretchr/testify/require"
 
 	"github.com/colindex/colindex/internal/await"
@@ -52,12 +54,13 @@ func (b *bundle) waitSweepFinished(t *testing.T, id int64) Sweep {
 	return got
 }
 
-// A sweep of the relay's account list removes the accounts it holds deleted (known to the
-// index or not), hides the inactive ones, lists again the ones it holds active (and re-learns
-// them from their PDS), and re-learns every active account whose repo changed since the
-// floor: a record delete the stream never told is recovered, a repo that did not change is
-// not asked about. The relay pages two accounts at a time, fails once and lists an invalid
-// DID. The index is then compared with the truth as sets.
+// A sweep of the relay's account list (which, like indigo's, lists only its active accounts)
+// lists again the hidden accounts it holds active (and re-learns them from their PDS), asks
+// about each account of the index it did not list and removes the deleted, hides the taken
+// down, and re-learns every active account whose repo changed since the floor: a record
+// delete the stream never told is recovered, a repo that did not change is not asked about.
+// The relay pages two accounts at a time, fails once and lists an invalid DID. The index is
+// then compared with the truth as sets.
 func TestAccountSweepBringsTheIndexInLineWithTheRelay(t *testing.T) {
 	t.Parallel()
 	ctx := context.Background()
@@ -71,8 +74,10 @@ func TestAccountSweepBringsTheIndexInLineWithTheRelay(t *testing.T) {
 	require.NoError(t, err)
 	require.NoError(t, b.index.SetAccountStatus(dave, "deactivated"))
 
-	// Erin's repo last changed before the floor; everything after it the stream never applied.
+	// Erin's and dave's repos last changed before the floor; everything after it the stream
+	// never applied.
 	b.account(t, erin, fakerelay.Create(post, "1"))
+	b.stream.HoldRepo(dave, syntax.NewTIDFromTime(time.Now().Add(-time.Hour), 0).String())
 	time.Sleep(2 * time.Millisecond)
 	floor := time.Now()
 	time.Sleep(2 * time.Millisecond)
@@ -87,10 +92,9 @@ func TestAccountSweepBringsTheIndexInLineWithTheRelay(t *testing.T) {
 	require.NoError(t, err)
 	_, err = b.stream.AccountStatus(dave, true, "")
 	require.NoError(t, err)
-	_, err = b.stream.AccountStatus(frank, false, "deleted") // never in the index
+	_, err = b.stream.AccountStatus(frank, false, "deleted") // never in the index: nothing to do
 	require.NoError(t, err)
-	_, err = b.stream.AccountStatus("not a did", false, "deleted")
-	require.NoError(t, err)
+	b.stream.HoldRepo("not a did", "2222222222222")
 	b.net.AddAccount(alice, post)
 	b.net.AddAccount(dave, post, follow) // followed while deactivated here
 	b.net.AddAccount(erin)               // asked, it would say erin has no post
@@ -101,11 +105,13 @@ func TestAccountSweepBringsTheIndexInLineWithTheRelay(t *testing.T) {
 	require.NoError(t, err)
 	got := b.waitSweepFinished(t, sw.ID)
 	require.NotNil(t, got.WalkedAt)
-	require.Equal(t, int64(4), got.Pages, "7 accounts, 2 a page")
-	require.Equal(t, int64(7), got.Repos)
+	require.NotNil(t, got.UnlistedAt)
+	require.Equal(t, int64(3), got.Pages, "erin, dave, alice and the invalid DID listed, 2 a page, then an empty page")
+	require.Equal(t, int64(4), got.Repos)
 	require.Equal(t, int64(1), got.Skipped, "the invalid DID")
-	require.Equal(t, int64(4), got.StatusesChanged, "bob, carol, dave, frank")
-	require.Equal(t, int64(2), got.AccountsRemoved, "bob, frank")
+	require.Equal(t, int64(2), got.UnlistedAsked, "bob and carol: the index's accounts the relay did not list")
+	require.Equal(t, int64(3), got.StatusesChanged, "dave listed again, bob deleted, carol taken down")
+	require.Equal(t, int64(1), got.AccountsRemoved, "bob")
 	require.Equal(t, int64(2), got.ChecksQueued, "alice (changed), dave (listed again)")
 	require.Empty(t, got.LastError, "the failed page was asked again")
 	job, err := b.backfill.River.JobList(ctx, river.NewJobListParams().Kinds(AccountSweepKind))
@@ -115,13 +121,16 @@ func TestAccountSweepBringsTheIndexInLineWithTheRelay(t *testing.T) {
 
 	b.requireListed(t, map[string][]string{post: {alice, dave, erin}, follow: {dave}})
 	require.Equal(t, rocksindex.StatusDeleted, b.status(t, bob))
-	require.Equal(t, rocksindex.StatusDeleted, b.status(t, frank), "a page can no longer add him")
+	require.Empty(t, b.status(t, frank), "not in the index: not asked about")
 	require.Equal(t, "takendown", b.status(t, carol))
 	require.Empty(t, b.status(t, dave))
 	require.Zero(t, b.net.Requests(erin), "a repo unchanged since the floor is not asked about")
 	gone, err := b.index.Removed(like, alice)
 	require.NoError(t, err)
 	require.True(t, gone, "the removal leaves its tombstone: the refresh's pages cannot put it back")
+	unlisted, _, err := b.index.UnlistedAfter(sw.ID, "", 100)
+	require.NoError(t, err)
+	require.Len(t, unlisted, 4, "the sweep forgot what its relay listed once it finished")
 }
 
 // A gap's sweep is part of its repair: the gap closes only once its refresh is complete and
@@ -230,8 +239,8 @@ func TestSweepAsksAgainAboutAnAccountWrittenAfterItsQuestion(t *testing.T) {
 	b.backfill.afterSweepAnswer = func() {
 		answers++
 		pairs := []rocksindex.Pair{{Collection: post, DID: dan}} // the stream keeps writing dan
-		if answers == 1 {
-			pairs = append(pairs, rocksindex.Pair{Collection: post, DID: carol}) // and carol once
+		if answers == 2 {
+			pairs = append(pairs, rocksindex.Pair{Collection: post, DID: carol}) // and carol once, when asked
 		}
 		_, err := b.index.AddPairs(pairs)
 		require.NoError(t, err)
@@ -249,5 +258,46 @@ func TestSweepAsksAgainAboutAnAccountWrittenAfterItsQuestion(t *testing.T) {
 	require.Empty(t, b.status(t, dan), "left as the stream wrote it")
 	require.Equal(t, int64(1), got.StatusesChanged)
 	require.Equal(t, int64(1), got.Skipped)
-	require.Equal(t, 1+2+1+1, answers, "the page, then carol and dan, then dan twice: three asks again")
+	require.Equal(t, 1+2+2+1+1, answers, "the (empty) page, carol and dan, both again, then dan twice: three asks again")
+}
+
+// A sweep's check of an account that already has one live (the stream's, untagged) is a
+// follow-up of its own that carries the sweep's tag, so the sweep waits for it; asking again
+// (a page applied twice) adds nothing.
+func TestSweepCheckBesideALiveStreamCheckIsItsOwn(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	b := setup(t, setupOpts{noStart: true})
+	did := testrelay.DIDs("tagged", 1)[0]
+	require.NoError(t, b.backfill.EnqueueVerifyRepo(ctx, did))
+	w := &AccountSweepWorker{b: b.backfill}
+	sw := &pgstore.AccountSweep{ID: 9}
+	require.NoError(t, w.enqueueChecks(ctx, sw, []string{did}))
+	require.NoError(t, w.enqueueChecks(ctx, sw, []string{did}))
+	res, err := b.backfill.River.JobList(ctx, river.NewJobListParams().Kinds(VerifyRepoKind))
+	require.NoError(t, err)
+	require.Len(t, res.Jobs, 2)
+	require.Empty(t, res.Jobs[0].Tags)
+	require.Equal(t, []string{sweepTag(9)}, res.Jobs[1].Tags)
+}
+
+// A sweep's retry backs off with its failures in a row, which a page applied resets, not with
+// every error of its life.
+func TestSweepBacksOffWithItsFailuresInARow(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	b := setup(t, setupOpts{noStart: true})
+	sw, err := b.backfill.StartSweep(ctx, b.stream.URL(), nil)
+	require.NoError(t, err)
+	w := &AccountSweepWorker{b: b.backfill}
+	job := &river.Job[AccountSweepArgs]{JobRow: &rivertype.JobRow{Attempt: 40}, Args: AccountSweepArgs{SweepID: sw.ID}}
+	for range 3 {
+		require.NoError(t, queries.SweepFailed(ctx, b.pool, pgstore.SweepFailedParams{ID: sw.ID, LastError: "down"}))
+	}
+	wait := time.Until(w.NextRetry(job))
+	require.Greater(t, wait, 3*time.Second, "3 in a row: 4 to 8 s")
+	require.Less(t, wait, 9*time.Second, "not the 40th attempt's 15 minutes")
+	_, err = queries.SweepAdvance(ctx, b.pool, pgstore.SweepAdvanceParams{ID: sw.ID, NextCursor: "1"})
+	require.NoError(t, err)
+	require.Less(t, time.Until(w.NextRetry(job)), 2*time.Second, "a page applied starts again from 1 s")
 }

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"log/slog"
 	"math/rand/v2"
+	"slices"
 	"time"
 
 	"github.com/bluesky-social/indigo/atproto/syntax"
@@ -48,7 +49,8 @@ func (b *Backfill) EnqueueVerifyRepo(ctx context.Context, did string) error {
 // event too. One that is running may have asked the PDS before this event happened, so the
 // event gets a follow-up keyed by the running job's ID (After); if that one runs as well,
 // the next link, at most maxFollowUps deep (one per concurrently running worker is enough).
-// tags go on every job it inserts (a sweep waits for the checks it asked for by its tag).
+// tags go on every job it inserts (a sweep waits for the checks it asked for by its tag); a
+// live duplicate without them gets a follow-up that has them, whatever its state.
 func (b *Backfill) enqueueVerify(ctx context.Context, args func(after int64) river.JobArgs, tags ...string) error {
 	var after int64
 	for range maxFollowUps {
@@ -63,12 +65,33 @@ func (b *Backfill) enqueueVerify(ctx context.Context, args func(after int64) riv
 		if err != nil {
 			return fmt.Errorf("enqueue %s: %w", a.Kind(), err)
 		}
-		if !res.UniqueSkippedAsDuplicate || res.Job.State != rivertype.JobStateRunning {
+		if !res.UniqueSkippedAsDuplicate {
+			return nil
+		}
+		if len(tags) > 0 {
+			// A sweep waits for the checks that carry its tag: one already live without it
+			// (a stream's) gets a tagged follow-up, which dedupes only against its own.
+			if !containsAll(res.Job.Tags, tags) {
+				after = res.Job.ID
+				continue
+			}
+			return nil
+		}
+		if res.Job.State != rivertype.JobStateRunning {
 			return nil
 		}
 		after = res.Job.ID
 	}
 	return nil
+}
+
+func containsAll(have, want []string) bool {
+	for _, w := range want {
+		if !slices.Contains(have, w) {
+			return false
+		}
+	}
+	return true
 }
 
 // verifier is what both verify workers share.

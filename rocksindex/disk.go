@@ -19,10 +19,9 @@ type FamilySize struct {
 // DiskUsage returns every column family's SST bytes and estimated keys; what is still in a
 // memtable is not counted (Compact flushes it).
 func (ix *Index) DiskUsage() []FamilySize {
-	names := []string{cfDefault, cfRBC, cfCBR, cfAcct, cfGone, cfCount}
 	out := make([]FamilySize, len(ix.handles))
 	for i, h := range ix.handles {
-		out[i] = FamilySize{Family: names[i],
+		out[i] = FamilySize{Family: familyNames[i],
 			Bytes: ix.propertyUint(h, "rocksdb.total-sst-files-size"),
 			Keys:  ix.propertyUint(h, "rocksdb.estimate-num-keys")}
 	}

@@ -29,8 +29,12 @@ type Index struct {
 	present   present                      // pairs known whole, for the stream's repeats (present.go)
 	resets    resets                       // writes during a DeleteCollection (resets.go)
 	stamps    stamps                       // each account's last write, for PDS checks (since.go)
+	listed    *grocksdb.ColumnFamilyHandle // the accounts a sweep's relay listed (listed.go)
 	closed    atomic.Bool                  // set by Close, before it releases anything
 }
+
+// familyNames are the index's column families, in the order of Index.handles.
+var familyNames = []string{cfDefault, cfRBC, cfCBR, cfAcct, cfGone, cfCount, cfListed}
 
 // Open opens (creating if needed) the index in dir. It fails clearly when another process
 // holds the directory (RocksDB's LOCK file) or the directory cannot be written.
@@ -39,9 +43,8 @@ func Open(dir string) (*Index, error) {
 		return nil, fmt.Errorf("open index: create %s: %w", dir, err)
 	}
 	opts := newDBOptions()
-	names := []string{cfDefault, cfRBC, cfCBR, cfAcct, cfGone, cfCount}
-	cfOpts := []*grocksdb.Options{opts.large, opts.large, opts.large, opts.small, opts.small, opts.small}
-	db, handles, err := grocksdb.OpenDbColumnFamilies(opts.large, dir, names, cfOpts)
+	cfOpts := []*grocksdb.Options{opts.large, opts.large, opts.large, opts.small, opts.small, opts.small, opts.small}
+	db, handles, err := grocksdb.OpenDbColumnFamilies(opts.large, dir, familyNames, cfOpts)
 	if err != nil {
 		opts.destroy()
 		return nil, fmt.Errorf("open index %s: %w", dir, err)
@@ -63,6 +66,7 @@ func Open(dir string) (*Index, error) {
 	ix.acct.init(handles[3])
 	ix.gone = handles[4]
 	ix.counts.cf = handles[5]
+	ix.listed = handles[6]
 	if err := ix.loadCounts(); err != nil {
 		ix.Close()
 		return nil, fmt.Errorf("open index %s: %w", dir, err)

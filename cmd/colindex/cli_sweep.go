@@ -65,8 +65,11 @@ func sweepsNote(sweeps []goclient.Sweep) string {
 			continue
 		}
 		state := "walking the relay's accounts"
-		if s.WalkedAt != nil {
+		switch {
+		case s.UnlistedAt != nil:
 			state = "waiting for its checks"
+		case s.WalkedAt != nil:
+			state = fmt.Sprintf("asking about the accounts the relay did not list (%s so far)", thousands(s.UnlistedAsked))
 		}
 		part := fmt.Sprintf("sweep %d %s: %s read, %s, %s removed, %s queued", s.ID, state,
 			count(s.Repos, "account"), count(s.StatusesChanged, "status change"), count(s.AccountsRemoved, "account"),

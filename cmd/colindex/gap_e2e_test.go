@@ -139,6 +139,6 @@ func TestEndToEndStreamGapIsRecordedAndRepaired(t *testing.T) {
 		require.Equal(t, want, svc.listAll(coll), coll)
 	}
 	code, body = svc.call(http.MethodGet, "/metrics")
-	require.Equal(t, http.StatusOK, code)
+	require.Equal(t, http.StatusOK, code, string(body))
 	require.True(t, strings.Contains(string(body), "colindex_firehose_gaps_total"), "the gap metric is served")
 }

@@ -4,6 +4,7 @@ import (
 	"encoding/json"
 	"net/http"
 	"strconv"
+	"time"
 
 	comatproto "github.com/bluesky-social/indigo/api/atproto"
 	"github.com/bluesky-social/indigo/events"
@@ -20,6 +21,8 @@ type accountTable struct {
 	failNext int
 	// pageMax, when set, caps a page below the limit asked (ListReposPageMax).
 	pageMax int
+	// delay is how long each listRepos answer waits (ListReposDelay).
+	delay time.Duration
 }
 
 func (t *accountTable) get(did string) *comatproto.SyncListRepos_Repo {
@@ -56,6 +59,15 @@ func (t *accountTable) track(xev *events.XRPCStreamEvent) {
 	}
 }
 
+// HoldRepo records that the relay holds did's repository at rev, active, as after a crawl,
+// without an event in the log: listRepos lists it.
+func (r *Relay) HoldRepo(did, rev string) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	a := r.accounts.get(did)
+	a.Rev = rev
+}
+
 // FailListRepos makes the next n listRepos requests answer HTTP 500.
 func (r *Relay) FailListRepos(n int) {
 	r.mu.Lock()
@@ -71,9 +83,17 @@ func (r *Relay) ListReposPageMax(n int) {
 	r.accounts.pageMax = n
 }
 
+// ListReposDelay makes each listRepos answer wait d, as a relay that reads its database does.
+func (r *Relay) ListReposDelay(d time.Duration) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	r.accounts.delay = d
+}
+
 // listRepos answers com.atproto.sync.listRepos as indigo's relay does: limit 1..1000
-// (default 500), the cursor an opaque account ID, every account whatever its status (active
-// and status say it), and a cursor only when the page is full.
+// (default 500), the cursor an opaque account ID, only the accounts that are active and whose
+// repository it holds (a commit or a #sync named its rev), and a cursor only when the page is
+// full.
 func (r *Relay) listRepos(w http.ResponseWriter, req *http.Request) {
 	q := req.URL.Query()
 	limit := 500
@@ -95,6 +115,14 @@ func (r *Relay) listRepos(w http.ResponseWriter, req *http.Request) {
 		from = n
 	}
 	r.mu.Lock()
+	delay := r.accounts.delay
+	r.mu.Unlock()
+	select {
+	case <-time.After(delay):
+	case <-req.Context().Done():
+		return
+	}
+	r.mu.Lock()
 	if r.accounts.failNext > 0 {
 		r.accounts.failNext--
 		r.mu.Unlock()
@@ -107,6 +135,9 @@ func (r *Relay) listRepos(w http.ResponseWriter, req *http.Request) {
 	out := comatproto.SyncListRepos_Output{Repos: []*comatproto.SyncListRepos_Repo{}}
 	for i := from; i < len(r.accounts.order) && len(out.Repos) < limit; i++ {
 		a := *r.accounts.byDID[r.accounts.order[i]]
+		if (a.Active != nil && !*a.Active) || a.Rev == "" {
+			continue
+		}
 		out.Repos = append(out.Repos, &a)
 		if len(out.Repos) == limit {
 			next := strconv.Itoa(i + 1)

@@ -20,6 +20,7 @@ SET cursor = $1,
     accounts_removed = accounts_removed + $5,
     checks_queued = checks_queued + $6,
     last_error = '',
+    failures = 0,
     walked_at = CASE WHEN $7::bool THEN now() END
 WHERE id = $8 AND cursor = $9 AND walked_at IS NULL
 `
@@ -56,8 +57,51 @@ func (q *Queries) SweepAdvance(ctx context.Context, db DBTX, arg SweepAdvancePar
 	return result.RowsAffected(), nil
 }
 
+const sweepAdvanceUnlisted = `-- name: SweepAdvanceUnlisted :execrows
+UPDATE account_sweeps
+SET unlisted_cursor = $1,
+    unlisted_asked = unlisted_asked + $2,
+    skipped = skipped + $3,
+    statuses_changed = statuses_changed + $4,
+    accounts_removed = accounts_removed + $5,
+    last_error = '',
+    failures = 0,
+    unlisted_at = CASE WHEN $6::bool THEN now() END
+WHERE id = $7 AND unlisted_cursor = $8 AND walked_at IS NOT NULL AND unlisted_at IS NULL
+`
+
+type SweepAdvanceUnlistedParams struct {
+	NextCursor      string
+	Asked           int64
+	Skipped         int64
+	StatusesChanged int64
+	AccountsRemoved int64
+	Done            bool
+	ID              int64
+	Cursor          string
+}
+
+// One stretch of the index's accounts walked: the accounts asked about and what their answers
+// changed, and unlisted_at once the walk is through. Only from the cursor it began at.
+func (q *Queries) SweepAdvanceUnlisted(ctx context.Context, db DBTX, arg SweepAdvanceUnlistedParams) (int64, error) {
+	result, err := db.Exec(ctx, sweepAdvanceUnlisted,
+		arg.NextCursor,
+		arg.Asked,
+		arg.Skipped,
+		arg.StatusesChanged,
+		arg.AccountsRemoved,
+		arg.Done,
+		arg.ID,
+		arg.Cursor,
+	)
+	if err != nil {
+		return 0, err
+	}
+	return result.RowsAffected(), nil
+}
+
 const sweepFailed = `-- name: SweepFailed :exec
-UPDATE account_sweeps SET last_error = $1 WHERE id = $2
+UPDATE account_sweeps SET last_error = $1, failures = failures + 1 WHERE id = $2
 `
 
 type SweepFailedParams struct {
@@ -71,7 +115,7 @@ func (q *Queries) SweepFailed(ctx context.Context, db DBTX, arg SweepFailedParam
 }
 
 const sweepFinish = `-- name: SweepFinish :execrows
-UPDATE account_sweeps SET finished_at = now() WHERE id = $1 AND walked_at IS NOT NULL AND finished_at IS NULL
+UPDATE account_sweeps SET finished_at = now() WHERE id = $1 AND unlisted_at IS NOT NULL AND finished_at IS NULL
 `
 
 func (q *Queries) SweepFinish(ctx context.Context, db DBTX, id int64) (int64, error) {
@@ -83,7 +127,7 @@ func (q *Queries) SweepFinish(ctx context.Context, db DBTX, id int64) (int64, er
 }
 
 const sweepGet = `-- name: SweepGet :one
-SELECT id, relay, gap_id, revs_after, cursor, pages, repos, skipped, statuses_changed, accounts_removed, checks_queued, last_error, started_at, walked_at, finished_at FROM account_sweeps WHERE id = $1
+SELECT id, relay, gap_id, revs_after, cursor, pages, repos, skipped, statuses_changed, accounts_removed, checks_queued, last_error, started_at, walked_at, finished_at, unlisted_cursor, unlisted_asked, unlisted_at, failures FROM account_sweeps WHERE id = $1
 `
 
 func (q *Queries) SweepGet(ctx context.Context, db DBTX, id int64) (AccountSweep, error) {
@@ -105,6 +149,10 @@ func (q *Queries) SweepGet(ctx context.Context, db DBTX, id int64) (AccountSweep
 		&i.StartedAt,
 		&i.WalkedAt,
 		&i.FinishedAt,
+		&i.UnlistedCursor,
+		&i.UnlistedAsked,
+		&i.UnlistedAt,
+		&i.Failures,
 	)
 	return i, err
 }
@@ -131,7 +179,7 @@ func (q *Queries) SweepInsert(ctx context.Context, db DBTX, arg SweepInsertParam
 }
 
 const sweepOfGap = `-- name: SweepOfGap :one
-SELECT id, relay, gap_id, revs_after, cursor, pages, repos, skipped, statuses_changed, accounts_removed, checks_queued, last_error, started_at, walked_at, finished_at FROM account_sweeps WHERE gap_id = $1
+SELECT id, relay, gap_id, revs_after, cursor, pages, repos, skipped, statuses_changed, accounts_removed, checks_queued, last_error, started_at, walked_at, finished_at, unlisted_cursor, unlisted_asked, unlisted_at, failures FROM account_sweeps WHERE gap_id = $1
 `
 
 func (q *Queries) SweepOfGap(ctx context.Context, db DBTX, gapID *int64) (AccountSweep, error) {
@@ -153,6 +201,10 @@ func (q *Queries) SweepOfGap(ctx context.Context, db DBTX, gapID *int64) (Accoun
 		&i.StartedAt,
 		&i.WalkedAt,
 		&i.FinishedAt,
+		&i.UnlistedCursor,
+		&i.UnlistedAsked,
+		&i.UnlistedAt,
+		&i.Failures,
 	)
 	return i, err
 }
@@ -168,7 +220,7 @@ func (q *Queries) SweepsDeleteAll(ctx context.Context, db DBTX) error {
 }
 
 const sweepsRecent = `-- name: SweepsRecent :many
-SELECT id, relay, gap_id, revs_after, cursor, pages, repos, skipped, statuses_changed, accounts_removed, checks_queued, last_error, started_at, walked_at, finished_at FROM account_sweeps
+SELECT id, relay, gap_id, revs_after, cursor, pages, repos, skipped, statuses_changed, accounts_removed, checks_queued, last_error, started_at, walked_at, finished_at, unlisted_cursor, unlisted_asked, unlisted_at, failures FROM account_sweeps
 WHERE finished_at IS NULL OR id IN (SELECT s.id FROM account_sweeps s ORDER BY s.id DESC LIMIT $1::int)
 ORDER BY id DESC
 `
@@ -199,6 +251,10 @@ func (q *Queries) SweepsRecent(ctx context.Context, db DBTX, recent int32) ([]Ac
 			&i.StartedAt,
 			&i.WalkedAt,
 			&i.FinishedAt,
+			&i.UnlistedCursor,
+			&i.UnlistedAsked,
+			&i.UnlistedAt,
+			&i.Failures,
 		); err != nil {
 			return nil, err
 		}

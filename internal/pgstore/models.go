@@ -24,6 +24,10 @@ type AccountSweep struct {
 	StartedAt       time.Time
 	WalkedAt        *time.Time
 	FinishedAt      *time.Time
+	UnlistedCursor  string
+	UnlistedAsked   int64
+	UnlistedAt      *time.Time
+	Failures        int32
 }
 
 type BackfillProgress struct {

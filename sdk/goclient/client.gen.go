@@ -671,7 +671,7 @@ type Sweep struct {
 	// Cursor The relay's cursor of the next page.
 	Cursor *string `json:"cursor,omitempty"`
 
-	// FinishedAt When its checks had all run.
+	// FinishedAt When its checks had all run (or been given up: River UI keeps them).
 	FinishedAt *time.Time `json:"finished_at,omitempty"`
 
 	// GapID The stream gap it repairs, for a gap's sweep.
@@ -698,7 +698,13 @@ type Sweep struct {
 	// StatusesChanged Accounts whose status the sweep changed (hidden, listed again or deleted).
 	StatusesChanged int64 `json:"statuses_changed"`
 
-	// WalkedAt When the last page was applied; the sweep then waits for its checks.
+	// UnlistedAsked Accounts the index holds that the relay did not list (a relay lists its active accounts only), asked about one by one (getRepoStatus).
+	UnlistedAsked int64 `json:"unlisted_asked"`
+
+	// UnlistedAt When every such account had been asked about; the sweep then waits for its checks.
+	UnlistedAt *time.Time `json:"unlisted_at,omitempty"`
+
+	// WalkedAt When the last page was applied; the sweep then asks the relay about each account the index holds that it did not list.
 	WalkedAt *time.Time `json:"walked_at,omitempty"`
 }
 
@@ -964,7 +970,7 @@ type ClientInterface interface {
 
 	// StartAccountSweepWithBody Sweep the relay's account list
 	//
-	// Starts a background job (River kind account_sweep) that walks the relay's com.atproto.sync.listRepos and applies every account's status as the relay holds it: deleted accounts lose their pairs (a backfill from bsky.network lists accounts deleted before the stream began), inactive ones are hidden, hidden ones the relay holds active are listed again and re-learned from their PDS. With revs_after, the active accounts whose repo changed since are re-learned from their PDS too. A stream gap starts one of these by itself (with revs_after an hour before the stream was last live). Progress is in GET /admin/firehose (sweeps). 400 for a relay that is not a URL; 409 without a relay when the firehose is disabled.
+	// Starts a background job (River kind account_sweep) that brings every account's status in the index in line with the relay's: it walks the relay's com.atproto.sync.listRepos (its active accounts), lists again the hidden ones it lists and re-learns them from their PDS, then asks the relay (getRepoStatus) about each account of the index it did not list: deleted accounts lose their pairs (a backfill from bsky.network lists accounts deleted before the stream began), inactive ones are hidden. With revs_after, the listed accounts whose repo changed since are re-learned from their PDS too. A stream gap starts one of these by itself (with revs_after an hour before the stream was last live). Progress is in GET /admin/firehose (sweeps). 400 for a relay that is not a URL; 409 without a relay when the firehose is disabled.
 	//
 	// Takes any type of body and a specified content type.
 	//
@@ -973,7 +979,7 @@ type ClientInterface interface {
 
 	// StartAccountSweep Sweep the relay's account list
 	//
-	// Starts a background job (River kind account_sweep) that walks the relay's com.atproto.sync.listRepos and applies every account's status as the relay holds it: deleted accounts lose their pairs (a backfill from bsky.network lists accounts deleted before the stream began), inactive ones are hidden, hidden ones the relay holds active are listed again and re-learned from their PDS. With revs_after, the active accounts whose repo changed since are re-learned from their PDS too. A stream gap starts one of these by itself (with revs_after an hour before the stream was last live). Progress is in GET /admin/firehose (sweeps). 400 for a relay that is not a URL; 409 without a relay when the firehose is disabled.
+	// Starts a background job (River kind account_sweep) that brings every account's status in the index in line with the relay's: it walks the relay's com.atproto.sync.listRepos (its active accounts), lists again the hidden ones it lists and re-learns them from their PDS, then asks the relay (getRepoStatus) about each account of the index it did not list: deleted accounts lose their pairs (a backfill from bsky.network lists accounts deleted before the stream began), inactive ones are hidden. With revs_after, the listed accounts whose repo changed since are re-learned from their PDS too. A stream gap starts one of these by itself (with revs_after an hour before the stream was last live). Progress is in GET /admin/firehose (sweeps). 400 for a relay that is not a URL; 409 without a relay when the firehose is disabled.
 	//
 	// Takes a body of the `application/json` content type.
 	//
@@ -1250,7 +1256,7 @@ func (c *Client) MoveFirehoseCursor(ctx context.Context, body MoveFirehoseCursor
 
 // StartAccountSweepWithBody Sweep the relay's account list
 //
-// Starts a background job (River kind account_sweep) that walks the relay's com.atproto.sync.listRepos and applies every account's status as the relay holds it: deleted accounts lose their pairs (a backfill from bsky.network lists accounts deleted before the stream began), inactive ones are hidden, hidden ones the relay holds active are listed again and re-learned from their PDS. With revs_after, the active accounts whose repo changed since are re-learned from their PDS too. A stream gap starts one of these by itself (with revs_after an hour before the stream was last live). Progress is in GET /admin/firehose (sweeps). 400 for a relay that is not a URL; 409 without a relay when the firehose is disabled.
+// Starts a background job (River kind account_sweep) that brings every account's status in the index in line with the relay's: it walks the relay's com.atproto.sync.listRepos (its active accounts), lists again the hidden ones it lists and re-learns them from their PDS, then asks the relay (getRepoStatus) about each account of the index it did not list: deleted accounts lose their pairs (a backfill from bsky.network lists accounts deleted before the stream began), inactive ones are hidden. With revs_after, the listed accounts whose repo changed since are re-learned from their PDS too. A stream gap starts one of these by itself (with revs_after an hour before the stream was last live). Progress is in GET /admin/firehose (sweeps). 400 for a relay that is not a URL; 409 without a relay when the firehose is disabled.
 //
 // Takes any type of body and a specified content type.
 //
@@ -1269,7 +1275,7 @@ func (c *Client) StartAccountSweepWithBody(ctx context.Context, contentType stri
 
 // StartAccountSweep Sweep the relay's account list
 //
-// Starts a background job (River kind account_sweep) that walks the relay's com.atproto.sync.listRepos and applies every account's status as the relay holds it: deleted accounts lose their pairs (a backfill from bsky.network lists accounts deleted before the stream began), inactive ones are hidden, hidden ones the relay holds active are listed again and re-learned from their PDS. With revs_after, the active accounts whose repo changed since are re-learned from their PDS too. A stream gap starts one of these by itself (with revs_after an hour before the stream was last live). Progress is in GET /admin/firehose (sweeps). 400 for a relay that is not a URL; 409 without a relay when the firehose is disabled.
+// Starts a background job (River kind account_sweep) that brings every account's status in the index in line with the relay's: it walks the relay's com.atproto.sync.listRepos (its active accounts), lists again the hidden ones it lists and re-learns them from their PDS, then asks the relay (getRepoStatus) about each account of the index it did not list: deleted accounts lose their pairs (a backfill from bsky.network lists accounts deleted before the stream began), inactive ones are hidden. With revs_after, the listed accounts whose repo changed since are re-learned from their PDS too. A stream gap starts one of these by itself (with revs_after an hour before the stream was last live). Progress is in GET /admin/firehose (sweeps). 400 for a relay that is not a URL; 409 without a relay when the firehose is disabled.
 //
 // Takes a body of the `application/json` content type.
 //
@@ -2198,7 +2204,7 @@ type ClientWithResponsesInterface interface {
 
 	// StartAccountSweepWithBodyWithResponse Sweep the relay's account list
 	//
-	// Starts a background job (River kind account_sweep) that walks the relay's com.atproto.sync.listRepos and applies every account's status as the relay holds it: deleted accounts lose their pairs (a backfill from bsky.network lists accounts deleted before the stream began), inactive ones are hidden, hidden ones the relay holds active are listed again and re-learned from their PDS. With revs_after, the active accounts whose repo changed since are re-learned from their PDS too. A stream gap starts one of these by itself (with revs_after an hour before the stream was last live). Progress is in GET /admin/firehose (sweeps). 400 for a relay that is not a URL; 409 without a relay when the firehose is disabled.
+	// Starts a background job (River kind account_sweep) that brings every account's status in the index in line with the relay's: it walks the relay's com.atproto.sync.listRepos (its active accounts), lists again the hidden ones it lists and re-learns them from their PDS, then asks the relay (getRepoStatus) about each account of the index it did not list: deleted accounts lose their pairs (a backfill from bsky.network lists accounts deleted before the stream began), inactive ones are hidden. With revs_after, the listed accounts whose repo changed since are re-learned from their PDS too. A stream gap starts one of these by itself (with revs_after an hour before the stream was last live). Progress is in GET /admin/firehose (sweeps). 400 for a relay that is not a URL; 409 without a relay when the firehose is disabled.
 	//
 	// Takes any type of body and a specified content type, and returns a wrapper object for the known response body format(s).
 	//
@@ -2207,7 +2213,7 @@ type ClientWithResponsesInterface interface {
 
 	// StartAccountSweepWithResponse Sweep the relay's account list
 	//
-	// Starts a background job (River kind account_sweep) that walks the relay's com.atproto.sync.listRepos and applies every account's status as the relay holds it: deleted accounts lose their pairs (a backfill from bsky.network lists accounts deleted before the stream began), inactive ones are hidden, hidden ones the relay holds active are listed again and re-learned from their PDS. With revs_after, the active accounts whose repo changed since are re-learned from their PDS too. A stream gap starts one of these by itself (with revs_after an hour before the stream was last live). Progress is in GET /admin/firehose (sweeps). 400 for a relay that is not a URL; 409 without a relay when the firehose is disabled.
+	// Starts a background job (River kind account_sweep) that brings every account's status in the index in line with the relay's: it walks the relay's com.atproto.sync.listRepos (its active accounts), lists again the hidden ones it lists and re-learns them from their PDS, then asks the relay (getRepoStatus) about each account of the index it did not list: deleted accounts lose their pairs (a backfill from bsky.network lists accounts deleted before the stream began), inactive ones are hidden. With revs_after, the listed accounts whose repo changed since are re-learned from their PDS too. A stream gap starts one of these by itself (with revs_after an hour before the stream was last live). Progress is in GET /admin/firehose (sweeps). 400 for a relay that is not a URL; 409 without a relay when the firehose is disabled.
 	//
 	// Takes a body of the `application/json` content type, and returns a wrapper object for the known response body format(s).
 	//
@@ -3568,7 +3574,7 @@ func (c *ClientWithResponses) MoveFirehoseCursorWithResponse(ctx context.Context
 
 // StartAccountSweepWithBodyWithResponse Sweep the relay's account list
 //
-// Starts a background job (River kind account_sweep) that walks the relay's com.atproto.sync.listRepos and applies every account's status as the relay holds it: deleted accounts lose their pairs (a backfill from bsky.network lists accounts deleted before the stream began), inactive ones are hidden, hidden ones the relay holds active are listed again and re-learned from their PDS. With revs_after, the active accounts whose repo changed since are re-learned from their PDS too. A stream gap starts one of these by itself (with revs_after an hour before the stream was last live). Progress is in GET /admin/firehose (sweeps). 400 for a relay that is not a URL; 409 without a relay when the firehose is disabled.
+// Starts a background job (River kind account_sweep) that brings every account's status in the index in line with the relay's: it walks the relay's com.atproto.sync.listRepos (its active accounts), lists again the hidden ones it lists and re-learns them from their PDS, then asks the relay (getRepoStatus) about each account of the index it did not list: deleted accounts lose their pairs (a backfill from bsky.network lists accounts deleted before the stream began), inactive ones are hidden. With revs_after, the listed accounts whose repo changed since are re-learned from their PDS too. A stream gap starts one of these by itself (with revs_after an hour before the stream was last live). Progress is in GET /admin/firehose (sweeps). 400 for a relay that is not a URL; 409 without a relay when the firehose is disabled.
 //
 // Takes any type of body and a specified content type, and returns a wrapper object for the known response body format(s).
 //
@@ -3583,7 +3589,7 @@ func (c *ClientWithResponses) StartAccountSweepWithBodyWithResponse(ctx context.
 
 // StartAccountSweepWithResponse Sweep the relay's account list
 //
-// Starts a background job (River kind account_sweep) that walks the relay's com.atproto.sync.listRepos and applies every account's status as the relay holds it: deleted accounts lose their pairs (a backfill from bsky.network lists accounts deleted before the stream began), inactive ones are hidden, hidden ones the relay holds active are listed again and re-learned from their PDS. With revs_after, the active accounts whose repo changed since are re-learned from their PDS too. A stream gap starts one of these by itself (with revs_after an hour before the stream was last live). Progress is in GET /admin/firehose (sweeps). 400 for a relay that is not a URL; 409 without a relay when the firehose is disabled.
+// Starts a background job (River kind account_sweep) that brings every account's status in the index in line with the relay's: it walks the relay's com.atproto.sync.listRepos (its active accounts), lists again the hidden ones it lists and re-learns them from their PDS, then asks the relay (getRepoStatus) about each account of the index it did not list: deleted accounts lose their pairs (a backfill from bsky.network lists accounts deleted before the stream began), inactive ones are hidden. With revs_after, the listed accounts whose repo changed since are re-learned from their PDS too. A stream gap starts one of these by itself (with revs_after an hour before the stream was last live). Progress is in GET /admin/firehose (sweeps). 400 for a relay that is not a URL; 409 without a relay when the firehose is disabled.
 //
 // Takes a body of the `application/json` content type, and returns a wrapper object for the known response body format(s).
 //

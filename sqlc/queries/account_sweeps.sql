@@ -23,14 +23,29 @@ SET cursor = @next_cursor,
     accounts_removed = accounts_removed + @accounts_removed,
     checks_queued = checks_queued + @checks_queued,
     last_error = '',
+    failures = 0,
     walked_at = CASE WHEN @walked::bool THEN now() END
 WHERE id = @id AND cursor = @cursor AND walked_at IS NULL;
 
+-- name: SweepAdvanceUnlisted :execrows
+-- One stretch of the index's accounts walked: the accounts asked about and what their answers
+-- changed, and unlisted_at once the walk is through. Only from the cursor it began at.
+UPDATE account_sweeps
+SET unlisted_cursor = @next_cursor,
+    unlisted_asked = unlisted_asked + @asked,
+    skipped = skipped + @skipped,
+    statuses_changed = statuses_changed + @statuses_changed,
+    accounts_removed = accounts_removed + @accounts_removed,
+    last_error = '',
+    failures = 0,
+    unlisted_at = CASE WHEN @done::bool THEN now() END
+WHERE id = @id AND unlisted_cursor = @cursor AND walked_at IS NOT NULL AND unlisted_at IS NULL;
+
 -- name: SweepFailed :exec
-UPDATE account_sweeps SET last_error = @last_error WHERE id = @id;
+UPDATE account_sweeps SET last_error = @last_error, failures = failures + 1 WHERE id = @id;
 
 -- name: SweepFinish :execrows
-UPDATE account_sweeps SET finished_at = now() WHERE id = @id AND walked_at IS NOT NULL AND finished_at IS NULL;
+UPDATE account_sweeps SET finished_at = now() WHERE id = @id AND unlisted_at IS NOT NULL AND finished_at IS NULL;
 
 -- name: SweepsRecent :many
 -- Every unfinished sweep, and the latest @recent whatever their state, newest first.

@@ -239,7 +239,7 @@ export interface paths {
         put?: never;
         /**
          * Sweep the relay's account list
-         * @description Starts a background job (River kind account_sweep) that walks the relay's com.atproto.sync.listRepos and applies every account's status as the relay holds it: deleted accounts lose their pairs (a backfill from bsky.network lists accounts deleted before the stream began), inactive ones are hidden, hidden ones the relay holds active are listed again and re-learned from their PDS. With revs_after, the active accounts whose repo changed since are re-learned from their PDS too. A stream gap starts one of these by itself (with revs_after an hour before the stream was last live). Progress is in GET /admin/firehose (sweeps). 400 for a relay that is not a URL; 409 without a relay when the firehose is disabled.
+         * @description Starts a background job (River kind account_sweep) that brings every account's status in the index in line with the relay's: it walks the relay's com.atproto.sync.listRepos (its active accounts), lists again the hidden ones it lists and re-learns them from their PDS, then asks the relay (getRepoStatus) about each account of the index it did not list: deleted accounts lose their pairs (a backfill from bsky.network lists accounts deleted before the stream began), inactive ones are hidden. With revs_after, the listed accounts whose repo changed since are re-learned from their PDS too. A stream gap starts one of these by itself (with revs_after an hour before the stream was last live). Progress is in GET /admin/firehose (sweeps). 400 for a relay that is not a URL; 409 without a relay when the firehose is disabled.
          */
         post: operations["startAccountSweep"];
         delete?: never;
@@ -872,7 +872,7 @@ export interface components {
             cursor?: string;
             /**
              * Format: date-time
-             * @description When its checks had all run.
+             * @description When its checks had all run (or been given up: River UI keeps them).
              */
             finished_at?: string;
             /**
@@ -911,8 +911,18 @@ export interface components {
              */
             statuses_changed: number;
             /**
+             * Format: int64
+             * @description Accounts the index holds that the relay did not list (a relay lists its active accounts only), asked about one by one (getRepoStatus).
+             */
+            unlisted_asked: number;
+            /**
              * Format: date-time
-             * @description When the last page was applied; the sweep then waits for its checks.
+             * @description When every such account had been asked about; the sweep then waits for its checks.
+             */
+            unlisted_at?: string;
+            /**
+             * Format: date-time
+             * @description When the last page was applied; the sweep then asks the relay about each account the index holds that it did not list.
              */
             walked_at?: string;
         };
