@@ -97,6 +97,9 @@ func newService(t *testing.T, relay *testrelay.Relay, extraEnv ...string) *servi
 			"COLINDEX_LEXICON_LIST_URL=" + relay.URL + "/llms.txt",
 			"COLINDEX_DEFAULT_SOURCE=" + relay.URL,
 			"COLINDEX_SOURCE_RPS=0",
+			// Its Postgres pool is sized from it (concurrency + 8): at the default 8, two
+			// replica tests at once (four services) came near the server's 100 connections.
+			"COLINDEX_CONCURRENCY=4",
 			// No stream unless a test brings its own relay: the default is bsky.network.
 			"COLINDEX_FIREHOSE_URL=",
 			"PATH=" + os.Getenv("PATH"),
