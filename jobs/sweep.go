@@ -49,8 +49,11 @@ const (
 	sweepRevMargin = time.Hour
 	// recentSweeps is how many of the latest sweeps the status lists beside the unfinished.
 	recentSweeps = 5
-	// unlistedScan is how many of the index's accounts one step of the unlisted walk reads.
+	// unlistedScan is how many of the index's accounts one step of the unlisted walk reads,
+	// and unlistedAsks how many of them at most it asks the relay about, one at a time: a
+	// step is saved as a whole, so it must end well within the job's timeout.
 	unlistedScan = 1000
+	unlistedAsks = 100
 )
 
 // sweepMaxAttempts bounds a sweep's failed attempts over its whole life (a page of 40,000 may
@@ -180,8 +183,10 @@ type AccountSweepWorker struct {
 	b *Backfill
 }
 
+// Timeout covers a slice and the step that began before its end: a page, or unlistedAsks
+// questions, each of which the source client bounds.
 func (w *AccountSweepWorker) Timeout(*river.Job[AccountSweepArgs]) time.Duration {
-	return w.slice() + 2*DefaultPDSTimeout
+	return w.slice() + 5*time.Minute
 }
 
 // NextRetry backs off with the failures in a row, not with every error the sweep has had.
@@ -215,6 +220,9 @@ func (w *AccountSweepWorker) Work(ctx context.Context, job *river.Job[AccountSwe
 	}
 	step, then := w.page, "every page applied; asking the relay about the accounts it did not list"
 	if sw.WalkedAt != nil {
+		if wait, err := w.refreshFirst(ctx, sw); wait || err != nil {
+			return cmp.Or(err, river.JobSnooze(cmp.Or(w.b.gapRepairWait, gapRepairWait)))
+		}
 		step, then = w.unlisted, "every account the relay did not list asked about; waiting for the checks"
 	}
 	end := time.Now().Add(w.slice())
@@ -235,6 +243,23 @@ func (w *AccountSweepWorker) Work(ctx context.Context, job *river.Job[AccountSwe
 		}
 	}
 	return river.JobSnooze(time.Millisecond) // the next slice, after whatever else is queued
+}
+
+// refreshFirst says whether a gap's sweep must wait for the gap's refresh before it walks the
+// index's accounts: the refresh's pages may bring in an account the relay no longer lists (one
+// that joined and was deleted in the gap), and the walk must come after to ask about it.
+func (w *AccountSweepWorker) refreshFirst(ctx context.Context, sw pgstore.AccountSweep) (bool, error) {
+	if sw.GapID == nil || sw.UnlistedCursor != "" {
+		return false, nil
+	}
+	gap, err := queries.GapGet(ctx, w.b.Pool, *sw.GapID)
+	if err != nil {
+		return false, fmt.Errorf("account sweep %d: read its gap: %w", sw.ID, err)
+	}
+	if gap.RepairRunID == nil {
+		return true, nil
+	}
+	return anyLive(ctx, w.b.River, RunKind, PageKind, ResetKind)
 }
 
 // errSweepMovedOn: the sweep's row moved past the stretch this run applied (a run of the job
@@ -327,7 +352,7 @@ func (w *AccountSweepWorker) page(ctx context.Context, sw *pgstore.AccountSweep,
 // once every account has been walked.
 func (w *AccountSweepWorker) unlisted(ctx context.Context, sw *pgstore.AccountSweep, base string) (bool, error) {
 	since := w.b.Index.StampOf("")
-	dids, next, err := w.b.Index.UnlistedAfter(sw.ID, sw.UnlistedCursor, unlistedScan)
+	dids, next, err := w.b.Index.UnlistedAfter(sw.ID, sw.UnlistedCursor, unlistedScan, unlistedAsks)
 	if err != nil {
 		return false, err
 	}

@@ -128,21 +128,22 @@ func TestAccountSweepBringsTheIndexInLineWithTheRelay(t *testing.T) {
 	gone, err := b.index.Removed(like, alice)
 	require.NoError(t, err)
 	require.True(t, gone, "the removal leaves its tombstone: the refresh's pages cannot put it back")
-	unlisted, _, err := b.index.UnlistedAfter(sw.ID, "", 100)
+	unlisted, _, err := b.index.UnlistedAfter(sw.ID, "", 100, 100)
 	require.NoError(t, err)
 	require.Len(t, unlisted, 4, "the sweep forgot what its relay listed once it finished")
 }
 
 // A gap's sweep is part of its repair: the gap closes only once its refresh is complete and
 // its sweep has finished, and then the index equals the truth as sets, removals and statuses
-// the gap carried included (the refresh alone would have kept them all).
+// the gap carried included (the refresh alone would have kept them all), and an account that
+// joined and was deleted within the gap, which only the refresh's pages bring in.
 func TestStreamGapSweepRecoversWhatTheRefreshCannot(t *testing.T) {
 	t.Parallel()
 	ctx := context.Background()
 	b := setup(t, setupOpts{lexiconList: true, gapRepair: true})
 	const post, like = "app.bsky.feed.post", "app.bsky.feed.like"
-	d := testrelay.DIDs("gapsweep", 4)
-	alice, bob, carol, dave := d[0], d[1], d[2], d[3]
+	d := testrelay.DIDs("gapsweep", 5)
+	alice, bob, carol, dave, erin := d[0], d[1], d[2], d[3], d[4]
 	b.relay.Append(post, alice, bob, carol)
 	b.relay.Append(like, alice)
 	b.relay.SetLLMsTxt(testrelay.LexiconList(post, like))
@@ -165,16 +166,35 @@ func TestStreamGapSweepRecoversWhatTheRefreshCannot(t *testing.T) {
 	require.NoError(t, err)
 	b.account(t, dave, fakerelay.Create(post, "1"))
 	b.relay.Append(post, dave)
+	// Erin joined and left within the gap: only the refresh brings her in.
+	b.account(t, erin, fakerelay.Create(post, "1"))
+	_, err = b.stream.AccountStatus(erin, false, "deleted")
+	require.NoError(t, err)
+	b.relay.Append(post, erin)
 	b.net.AddAccount(alice, post)
 	b.net.AddAccount(dave, post)
 
 	b.net.Hold() // the checks wait until the refresh is done
+	release := holdPages(b)
 	gap, err := b.backfill.RecordGap(ctx, b.stream.URL(), 41, GapOutdatedCursor, "cursor too old")
 	require.NoError(t, err)
 	sw, err := queries.SweepOfGap(ctx, b.pool, &gap.ID)
 	require.NoError(t, err)
 	require.NotNil(t, sw.RevsAfter, "the gap knows when the stream was last live")
 	require.WithinDuration(t, time.Now().Add(-sweepRevMargin), *sw.RevsAfter, time.Minute)
+	// The relay's list is walked while the refresh pages; the index's accounts only after.
+	await.Until(t, 30*time.Second, "the relay's list to be walked", func() (bool, any) {
+		got, err := queries.SweepGet(ctx, b.pool, sw.ID)
+		require.NoError(t, err)
+		return got.WalkedAt != nil, got
+	})
+	for range 10 {
+		time.Sleep(100 * time.Millisecond)
+		got, err := queries.SweepGet(ctx, b.pool, sw.ID)
+		require.NoError(t, err)
+		require.Nil(t, got.UnlistedAt, "the index's accounts wait for the refresh")
+	}
+	release()
 
 	await.Until(t, 30*time.Second, "the refresh to start and end", func() (bool, any) {
 		st, err := b.backfill.Status(ctx)
@@ -191,6 +211,7 @@ func TestStreamGapSweepRecoversWhatTheRefreshCannot(t *testing.T) {
 	require.NotNil(t, done.FinishedAt)
 	b.requireListed(t, map[string][]string{post: {alice, dave}})
 	require.Equal(t, rocksindex.StatusDeleted, b.status(t, bob))
+	require.Equal(t, rocksindex.StatusDeleted, b.status(t, erin), "asked about after the refresh brought her in")
 	require.Equal(t, "takendown", b.status(t, carol))
 }
 

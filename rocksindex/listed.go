@@ -49,9 +49,10 @@ func (ix *Index) ForgetListed(sweep int64) error {
 
 // UnlistedAfter walks the accounts the index holds a pair of, in DID order after after, at
 // most scan of them, and returns the ones sweep's relay did not list and that are not deleted
-// here (a deleted account is final: nothing to ask). next is the last account walked, "" once
-// every account has been.
-func (ix *Index) UnlistedAfter(sweep int64, after string, scan int) (unlisted []string, next string, err error) {
+// here (a deleted account is final: nothing to ask), at most most of them. next is where the
+// next call goes on from (the last account walked, or the last returned when there were more),
+// "" once every account has been walked.
+func (ix *Index) UnlistedAfter(sweep int64, after string, scan, most int) (unlisted []string, next string, err error) {
 	it := ix.db.NewIteratorCF(ix.read, ix.cbr)
 	defer it.Close()
 	seek := []byte(after)
@@ -94,6 +95,9 @@ func (ix *Index) UnlistedAfter(sweep int64, after string, scan int) (unlisted []
 		}
 		if st != StatusDeleted {
 			unlisted = append(unlisted, did)
+		}
+		if len(unlisted) == most {
+			return unlisted, did, nil
 		}
 	}
 	return unlisted, dids[len(dids)-1], nil

@@ -26,7 +26,7 @@ func TestUnlistedAfterWalksTheAccountsTheRelayDidNotList(t *testing.T) {
 	after := ""
 	for steps := 0; ; steps++ {
 		require.Less(t, steps, 10)
-		unlisted, next, err := ix.UnlistedAfter(7, after, 2)
+		unlisted, next, err := ix.UnlistedAfter(7, after, 2, 10)
 		require.NoError(t, err)
 		got = append(got, unlisted...)
 		if next == "" {
@@ -38,10 +38,17 @@ func TestUnlistedAfterWalksTheAccountsTheRelayDidNotList(t *testing.T) {
 	require.Equal(t, []string{a, c}, got, "a (listed by another sweep only) and c (hidden); not b, e (listed) nor d (deleted)")
 
 	require.NoError(t, ix.ForgetListed(7))
-	all, _, err := ix.UnlistedAfter(7, "", 10)
+	all, _, err := ix.UnlistedAfter(7, "", 10, 10)
 	require.NoError(t, err)
 	require.Equal(t, []string{a, b, c, e}, all)
-	other, _, err := ix.UnlistedAfter(8, "", 10)
+	first, next, err := ix.UnlistedAfter(7, "", 10, 3)
+	require.NoError(t, err)
+	require.Equal(t, []string{a, b, c}, first, "at most 3")
+	rest, next, err := ix.UnlistedAfter(7, next, 10, 3)
+	require.NoError(t, err)
+	require.Equal(t, []string{e}, rest, "on from the last returned")
+	require.Equal(t, e, next)
+	other, _, err := ix.UnlistedAfter(8, "", 10, 10)
 	require.NoError(t, err)
 	require.Equal(t, []string{b, c, e}, other, "sweep 8's marks stay")
 }
