@@ -43,7 +43,7 @@ func (s *Server) startSweep(ctx context.Context, in *startSweepInput) (*sweepOut
 	relay := in.Body.Relay
 	if relay == "" {
 		if s.Firehose == nil {
-			return nil, huma.Error409Conflict("the firehose is disabled (COLINDEX_FIREHOSE_URL is empty): name the relay to sweep")
+			return nil, huma.Error409Conflict("the firehose is disabled (COLINDEX_FIREHOSE_URL is empty): name the relay to sweep (colindex sweep --relay URL)")
 		}
 		relay = s.Firehose.Relay()
 	}

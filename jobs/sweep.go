@@ -235,7 +235,11 @@ func (w *AccountSweepWorker) Work(ctx context.Context, job *river.Job[AccountSwe
 			if serr := queries.SweepFailed(context.WithoutCancel(ctx), w.b.Pool, pgstore.SweepFailedParams{ID: sw.ID, LastError: err.Error()}); serr != nil {
 				err = errors.Join(err, serr)
 			}
-			return fmt.Errorf("account sweep %d: %w", sw.ID, err)
+			err = fmt.Errorf("account sweep %d: %w", sw.ID, err)
+			if errors.Is(err, errNoAccountList) {
+				return river.JobCancel(err) // unfinished, its last error says why; a gap stays open
+			}
+			return err
 		}
 		if done {
 			w.b.logger.InfoContext(ctx, "account sweep: "+then, "sweep", sw.ID)

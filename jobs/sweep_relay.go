@@ -1,6 +1,7 @@
 package jobs
 
 import (
+	"bytes"
 	"cmp"
 	"context"
 	"encoding/json"
@@ -19,6 +20,10 @@ import (
 
 // maxAccountsPage caps a listRepos answer: 1,000 accounts are about 250 KB.
 const maxAccountsPage = 8 << 20
+
+// errNoAccountList: the relay does not serve com.atproto.sync.listRepos at all (404, 501).
+// Asking again will not change that, so the sweep stops.
+var errNoAccountList = errors.New("the relay does not serve com.atproto.sync.listRepos: this sweep cannot run (start one of a relay that does)")
 
 // ErrBadRelayURL refuses a relay that is not a ws, wss, http or https URL with a host.
 var ErrBadRelayURL = errors.New("not a relay URL")
@@ -53,8 +58,11 @@ func fetchAccounts(ctx context.Context, client *http.Client, base, cursor string
 	if err != nil {
 		return nil, fmt.Errorf("listRepos: %w", err)
 	}
+	if status == http.StatusNotFound || status == http.StatusNotImplemented {
+		return nil, fmt.Errorf("listRepos: %w (%s answered HTTP %d: %.200s)", errNoAccountList, base, status, bytes.TrimSpace(body))
+	}
 	if status != http.StatusOK {
-		return nil, fmt.Errorf("listRepos: %s answered HTTP %d: %.200s", base, status, body)
+		return nil, fmt.Errorf("listRepos: %s answered HTTP %d: %.200s", base, status, bytes.TrimSpace(body))
 	}
 	var out comatproto.SyncListRepos_Output
 	if err := json.Unmarshal(body, &out); err != nil {
@@ -117,7 +125,7 @@ func fetchRepoStatus(ctx context.Context, client *http.Client, base, did string)
 		}
 	}
 	if status != http.StatusOK {
-		return nil, fmt.Errorf("getRepoStatus of %s: %s answered HTTP %d: %.200s", did, base, status, body)
+		return nil, fmt.Errorf("getRepoStatus of %s: %s answered HTTP %d: %.200s", did, base, status, bytes.TrimSpace(body))
 	}
 	var out comatproto.SyncGetRepoStatus_Output
 	if err := json.Unmarshal(body, &out); err != nil || out.Did != did {

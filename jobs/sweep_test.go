@@ -322,3 +322,23 @@ func TestSweepBacksOffWithItsFailuresInARow(t *testing.T) {
 	require.NoError(t, err)
 	require.Less(t, time.Until(w.NextRetry(job)), 2*time.Second, "a page applied starts again from 1 s")
 }
+
+// A relay that does not serve listRepos at all stops the sweep at once, unfinished, with an
+// error that says so, instead of asking again for days.
+func TestSweepOfARelayWithoutAnAccountListStops(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	b := setup(t, setupOpts{})
+	sw, err := b.backfill.StartSweep(ctx, b.relay.URL, nil) // a source, not a relay: 404
+	require.NoError(t, err)
+	await.Until(t, 30*time.Second, "the sweep's job to stop", func() (bool, any) {
+		res, err := b.backfill.River.JobList(ctx, river.NewJobListParams().Kinds(AccountSweepKind))
+		require.NoError(t, err)
+		return len(res.Jobs) == 1 && res.Jobs[0].State == rivertype.JobStateCancelled, res.Jobs
+	})
+	got, err := queries.SweepGet(ctx, b.pool, sw.ID)
+	require.NoError(t, err)
+	require.Nil(t, got.FinishedAt)
+	require.Contains(t, got.LastError, "does not serve com.atproto.sync.listRepos")
+	require.NotContains(t, got.LastError, "\n")
+}

@@ -32,8 +32,15 @@ func (a *admin) firehoseStatus(ctx context.Context) (*goclient.FirehoseStatus, e
 
 // firehoseLine says in one line where the stream stands.
 func firehoseLine(fh *goclient.FirehoseStatus) string {
-	if fh == nil || !fh.Enabled {
+	if fh == nil {
 		return "firehose: disabled (COLINDEX_FIREHOSE_URL is empty)"
+	}
+	if !fh.Enabled {
+		line := "firehose: disabled (COLINDEX_FIREHOSE_URL is empty)"
+		if sw := sweepsNote(fh.Sweeps); sw != "" {
+			line += "; " + sw // a sweep of a relay named by hand
+		}
+		return line
 	}
 	if !fh.Following {
 		return fmt.Sprintf("firehose: %s is followed by another colindex process on this database (this one waits to take over)", fh.URL)

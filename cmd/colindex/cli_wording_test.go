@@ -282,3 +282,14 @@ func TestParseSinceTakesATimeOrADuration(t *testing.T) {
 	_, err = parseSince("-1h", now)
 	require.Error(t, err, "not in the future")
 }
+
+// colindex firehose shows an unfinished sweep even when the firehose is disabled: a sweep of a
+// relay named by hand runs without it.
+func TestFirehoseLineShowsSweepsWithoutAFirehose(t *testing.T) {
+	t.Parallel()
+	failed := "listRepos: http://127.0.0.1:2600 answered HTTP 404"
+	require.Equal(t, "firehose: disabled (COLINDEX_FIREHOSE_URL is empty)", firehoseLine(&goclient.FirehoseStatus{}))
+	require.Equal(t, "firehose: disabled (COLINDEX_FIREHOSE_URL is empty); sweep 1 walking the relay's accounts: 0 accounts read, "+
+		"0 status changes, 0 accounts removed, 0 checks queued (last error: "+failed+")",
+		firehoseLine(&goclient.FirehoseStatus{Sweeps: []goclient.Sweep{{ID: 1, LastError: &failed}}}))
+}
