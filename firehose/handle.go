@@ -132,13 +132,11 @@ func (f *Firehose) handleAccount(ctx context.Context, evt *comatproto.SyncSubscr
 		f.bad(t, "invalid_did", "account", evt.Seq, fmt.Errorf("did %q: %w", evt.Did, err))
 		return nil
 	}
-	status := ""
-	if !evt.Active {
-		status = "inactive" // active=false without a status is still not active
-		if evt.Status != nil && *evt.Status != "" {
-			status = *evt.Status
-		}
+	named := ""
+	if evt.Status != nil {
+		named = *evt.Status
 	}
+	status := rocksindex.StatusOf(evt.Active, named)
 	if status != rocksindex.StatusDeleted {
 		if status == "" && f.cfg.OnUnknownActivation != nil {
 			if err := f.unknownActivation(ctx, evt.Did); err != nil {

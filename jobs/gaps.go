@@ -26,8 +26,8 @@ import (
 //     pages never undo what the stream removed (tombstones, deleted accounts), so the refresh
 //     adds nothing the index had taken out.
 //   - removals and status changes (last records deleted, accounts deleted, hidden or back):
-//     no source such as bsky.network's tells them. The gap's account sweep (sweep.go) reads
-//     every account's status from the relay's account list, and re-learns from its PDS every
+//     no source such as bsky.network's tells them. The gap's account sweep (sweep.go) brings
+//     every account's status in line with the relay's, and re-learns from its PDS every
 //     account whose repo changed since an hour before the stream was last live.
 //
 // The gap is repaired once every collection is complete again after the refresh and its sweep
@@ -83,7 +83,7 @@ type Gap struct {
 	Message     string     `json:"message,omitempty" doc:"What reported it: the relay's frame and message, or the operator's move."`
 	DetectedAt  time.Time  `json:"detected_at"`
 	RepairRunID *int64     `json:"repair_run_id,omitempty" doc:"The refresh run (every collection paged again from the beginning) that repairs the gap's missed adds, once it has started."`
-	RepairedAt  *time.Time `json:"repaired_at,omitempty" doc:"When every collection was complete again after that refresh, and the gap's account sweep had finished (its checks included): adds, removals and status changes missed in the gap are back."`
+	RepairedAt  *time.Time `json:"repaired_at,omitempty" doc:"When every collection was complete again after that refresh, and the gap's account sweep had finished (its checks run or given up): adds, removals and status changes missed in the gap are back, but for repos changed only before the sweep's rev floor (README, Gaps in the stream)."`
 	LiveUntil   *time.Time `json:"live_until,omitempty" doc:"When the stream last stood at after_seq (the follower's last save of it): the repos the gap changed have revs after about this time, less the sweep's margin of an hour."`
 }
 

@@ -16,6 +16,8 @@ import (
 
 	comatproto "github.com/bluesky-social/indigo/api/atproto"
 	"github.com/bluesky-social/indigo/atproto/syntax"
+
+	"github.com/colindex/colindex/rocksindex"
 )
 
 // maxAccountsPage caps a listRepos answer: 1,000 accounts are about 250 KB.
@@ -96,17 +98,14 @@ func relayGet(ctx context.Context, client *http.Client, u string) ([]byte, int, 
 	return body, resp.StatusCode, nil
 }
 
-// relayStatus is the status the index keeps for an account the relay lists, read as the
-// stream reads an #account event: active (absent means active, as the lexicon has it) is "",
-// inactive is its status, or "inactive" when the relay names none.
+// relayStatus is the status the index keeps for an account the relay names, as the stream
+// reads an #account event; an absent active is true, as the lexicon has it.
 func relayStatus(active *bool, status *string) string {
-	if active == nil || *active {
-		return ""
+	s := ""
+	if status != nil {
+		s = *status
 	}
-	if status != nil && *status != "" {
-		return *status
-	}
-	return "inactive"
+	return rocksindex.StatusOf(active == nil || *active, s)
 }
 
 // fetchRepoStatus asks the relay for one account's status as it is now. errRepoNotFound when

@@ -15,6 +15,20 @@ const cfAcct = "acct"
 // StatusDeleted is final: the account's pairs are gone and nothing may put them back.
 const StatusDeleted = "deleted"
 
+// StatusOf is the status the index keeps for an account as the network states it (an
+// #account event, a relay's listRepos or getRepoStatus): "" when active, else its status, or
+// "inactive" when none is named (not active is still not active).
+func StatusOf(active bool, status string) string {
+	switch {
+	case active:
+		return ""
+	case status != "":
+		return status
+	default:
+		return "inactive"
+	}
+}
+
 // accounts is the account-status side of the index: the acct family and the lock that makes
 // a removal and an add exclusive of each other.
 type accounts struct {

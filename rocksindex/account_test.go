@@ -196,3 +196,13 @@ func TestAddStreamRepairsAHalfWrittenPair(t *testing.T) {
 	require.NoError(t, err)
 	require.Equal(t, []string{"did:plc:a"}, dids)
 }
+
+// The one reading of an account's state, for the stream and the sweeps alike.
+func TestStatusOf(t *testing.T) {
+	t.Parallel()
+	require.Empty(t, StatusOf(true, ""))
+	require.Empty(t, StatusOf(true, "takendown"), "active wins over a stray status")
+	require.Equal(t, "takendown", StatusOf(false, "takendown"))
+	require.Equal(t, StatusDeleted, StatusOf(false, "deleted"))
+	require.Equal(t, "inactive", StatusOf(false, ""), "not active is still not active")
+}

@@ -374,7 +374,7 @@ type Gap struct {
 	// RepairRunID The refresh run (every collection paged again from the beginning) that repairs the gap's missed adds, once it has started.
 	RepairRunID *int64 `json:"repair_run_id,omitempty"`
 
-	// RepairedAt When every collection was complete again after that refresh, and the gap's account sweep had finished (its checks included): adds, removals and status changes missed in the gap are back.
+	// RepairedAt When every collection was complete again after that refresh, and the gap's account sweep had finished (its checks run or given up): adds, removals and status changes missed in the gap are back, but for repos changed only before the sweep's rev floor (README, Gaps in the stream).
 	RepairedAt *time.Time `json:"repaired_at,omitempty"`
 }
 

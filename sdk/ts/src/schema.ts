@@ -557,7 +557,7 @@ export interface components {
             repair_run_id?: number;
             /**
              * Format: date-time
-             * @description When every collection was complete again after that refresh, and the gap's account sweep had finished (its checks included): adds, removals and status changes missed in the gap are back.
+             * @description When every collection was complete again after that refresh, and the gap's account sweep had finished (its checks run or given up): adds, removals and status changes missed in the gap are back, but for repos changed only before the sweep's rev floor (README, Gaps in the stream).
              */
             repaired_at?: string;
         };
