@@ -144,12 +144,7 @@ func (b *Backfill) RecordGapTx(ctx context.Context, tx pgx.Tx, relay string, aft
 		}
 		// The sweep re-learns what the refresh cannot: statuses, and the record deletes of
 		// the repos that changed since the stream was last live (sweep.go).
-		var revsAfter *time.Time
-		if r.LiveUntil != nil {
-			t := r.LiveUntil.Add(-sweepRevMargin)
-			revsAfter = &t
-		}
-		if _, err := b.startSweepTx(ctx, tx, relay, &r.ID, revsAfter); err != nil {
+		if _, err := b.startSweepTx(ctx, tx, relay, &r.ID, revFloor(r.LiveUntil)); err != nil {
 			return Gap{}, nil, fmt.Errorf("the gap's account sweep: %w", err)
 		}
 	}
@@ -276,6 +271,9 @@ func (w *RepairGapWorker) Work(ctx context.Context, job *river.Job[RepairGapArgs
 	if gap.RepairedAt != nil {
 		return nil
 	}
+	if err := w.sweepOf(ctx, gap); err != nil {
+		return err
+	}
 	wait := river.JobSnooze(cmp.Or(w.b.gapRepairWait, gapRepairWait))
 	if gap.RepairRunID != nil {
 		return w.watch(ctx, gap, wait)
@@ -310,6 +308,29 @@ func (w *RepairGapWorker) Work(ctx context.Context, job *river.Job[RepairGapArgs
 	w.b.logger.InfoContext(ctx, "stream gap: refresh run started", "gap", gap.ID, "run_id", res.RunID,
 		"collections", res.Collections)
 	return wait
+}
+
+// sweepOf gives an open gap recorded before sweeps existed the sweep it lacks (statuses only:
+// such a gap does not know when the stream was last live).
+func (w *RepairGapWorker) sweepOf(ctx context.Context, gap pgstore.FirehoseGap) error {
+	_, err := queries.SweepOfGap(ctx, w.b.Pool, &gap.ID)
+	if !errors.Is(err, pgx.ErrNoRows) {
+		return err
+	}
+	return pgx.BeginFunc(ctx, w.b.Pool, func(tx pgx.Tx) error {
+		_, err := w.b.startSweepTx(ctx, tx, gap.Relay, &gap.ID, revFloor(gap.LiveUntil))
+		return err
+	})
+}
+
+// revFloor is a gap's sweep's rev floor: an hour before the stream was last live, or none
+// when that is not known.
+func revFloor(liveUntil *time.Time) *time.Time {
+	if liveUntil == nil {
+		return nil
+	}
+	t := liveUntil.Add(-sweepRevMargin)
+	return &t
 }
 
 // watch follows a gap whose refresh has started until no job pages, and closes it then if

@@ -342,3 +342,23 @@ func TestSweepOfARelayWithoutAnAccountListStops(t *testing.T) {
 	require.Contains(t, got.LastError, "does not serve com.atproto.sync.listRepos")
 	require.NotContains(t, got.LastError, "\n")
 }
+
+// An open gap recorded before sweeps existed gets its sweep from its repair job, and waits for
+// it like any other.
+func TestAGapFromBeforeSweepsGetsOne(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	b := setup(t, setupOpts{lexiconList: true, gapRepair: true, noStart: true})
+	b.relay.Append("app.bsky.feed.post", testrelay.DIDs("old", 3)...)
+	b.relay.SetLLMsTxt(testrelay.LexiconList("app.bsky.feed.post"))
+	gap, err := b.backfill.RecordGap(ctx, b.stream.URL(), 7, GapOutdatedCursor, "")
+	require.NoError(t, err)
+	_, err = b.pool.Exec(ctx, "DELETE FROM account_sweeps") // as before the upgrade
+	require.NoError(t, err)
+	w := &RepairGapWorker{b: b.backfill}
+	require.Error(t, w.Work(ctx, &river.Job[RepairGapArgs]{JobRow: &rivertype.JobRow{}, Args: RepairGapArgs{GapID: gap.ID}}),
+		"it snoozes after starting the refresh")
+	sw, err := queries.SweepOfGap(ctx, b.pool, &gap.ID)
+	require.NoError(t, err, "the gap has a sweep again")
+	require.Nil(t, sw.FinishedAt)
+}
