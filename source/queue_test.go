@@ -15,8 +15,12 @@ import (
 // Waiting requests get tokens highest priority first, oldest first among equals.
 func TestTokenQueueServesByPriority(t *testing.T) {
 	t.Parallel()
-	l := rate.NewLimiter(rate.Every(time.Second), 1) // slow: all five queue before the first token, even on a loaded machine
-	require.True(t, l.Allow())                       // the bucket is empty: everyone below waits
+	// Slow: all five queue before the first token, even on a loaded machine, and each served
+	// waiter records itself long before the next token. At 1 s a CI run under -race, beside the
+	// e2e services, once recorded a 0 before a 5: the served goroutine ran more than a second
+	// after its token.
+	l := rate.NewLimiter(rate.Every(2*time.Second), 1)
+	require.True(t, l.Allow()) // the bucket is empty: everyone below waits
 	q := newTokenQueue(l)
 
 	var mu sync.Mutex
@@ -32,7 +36,7 @@ func TestTokenQueueServesByPriority(t *testing.T) {
 			mu.Unlock()
 		}()
 	}
-	// The empty bucket holds dispatch for 1 s (200 ms was seen too short beside a compile on
+	// The empty bucket holds dispatch for 2 s (200 ms was seen too short beside a compile on
 	// 2 cores): all five queue long before the first token.
 	// (A wait that took longer would let a token out early, and the order check fail.)
 	await.Until(t, 10*time.Second, "five waiters queued", func() (bool, any) {
