@@ -2,7 +2,6 @@ package jobs
 
 import (
 	"bytes"
-	"cmp"
 	"context"
 	"encoding/json"
 	"errors"
@@ -108,27 +107,23 @@ func relayStatus(active *bool, status *string) string {
 	return rocksindex.StatusOf(active == nil || *active, s)
 }
 
-// fetchRepoStatus asks the relay for one account's status as it is now. errRepoNotFound when
-// the relay does not know the account.
+// fetchRepoStatus asks the relay for one account's status as it is now. errRepoNotFound (in
+// the chain) when the relay does not know the account.
 func fetchRepoStatus(ctx context.Context, client *http.Client, base, did string) (*comatproto.SyncGetRepoStatus_Output, error) {
 	body, status, err := relayGet(ctx, client, base+"/xrpc/com.atproto.sync.getRepoStatus?"+url.Values{"did": {did}}.Encode())
 	if err != nil {
 		return nil, fmt.Errorf("getRepoStatus of %s: %w", did, err)
 	}
-	if status == http.StatusNotFound || status == http.StatusBadRequest {
-		var e struct {
-			Error string `json:"error"`
-		}
-		if json.Unmarshal(body, &e) == nil && e.Error == "RepoNotFound" {
-			return nil, errRepoNotFound
-		}
-	}
 	if status != http.StatusOK {
-		return nil, fmt.Errorf("getRepoStatus of %s: %s answered HTTP %d: %.200s", did, base, status, bytes.TrimSpace(body))
+		// The XRPC error as the PDS checks read it: RepoNotFound is errRepoNotFound.
+		return nil, fmt.Errorf("getRepoStatus of %s at %s: %w", did, base, decodePDSError(status, body))
 	}
 	var out comatproto.SyncGetRepoStatus_Output
-	if err := json.Unmarshal(body, &out); err != nil || out.Did != did {
-		return nil, fmt.Errorf("getRepoStatus of %s: %w: %v", did, errMalformedAnswer, cmp.Or[any](err, "another DID"))
+	if err := json.Unmarshal(body, &out); err != nil {
+		return nil, fmt.Errorf("getRepoStatus of %s: %w: %v", did, errMalformedAnswer, err)
+	}
+	if out.Did != did {
+		return nil, fmt.Errorf("getRepoStatus of %s: %w: answer is about %s", did, errMalformedAnswer, truncate(out.Did, 200))
 	}
 	return &out, nil
 }
