@@ -13,17 +13,25 @@ import (
 
 // BenchmarkAccountSweep: a sweep, statuses only, of 20,000 accounts that the index holds a
 // pair of each: the relay lists the active ones (7 in 10), and the sweep asks it about each
-// of the others one by one (a fifth of all deleted, a tenth taken down), on loopback with
-// real Postgres and RocksDB: how many of the index's accounts a second it settles.
+// of the others (a fifth of all deleted, a tenth taken down), with real Postgres and RocksDB:
+// how many of the index's accounts a second it settles, with the relay on loopback and with
+// each of its answers 5 ms away.
 //
 //	go test -run '^$' -bench AccountSweep -benchtime 3x ./jobs/
 func BenchmarkAccountSweep(b *testing.B) {
+	b.Run("loopback", func(b *testing.B) { benchAccountSweep(b, 0) })
+	b.Run("relay 5 ms away", func(b *testing.B) { benchAccountSweep(b, 5*time.Millisecond) })
+}
+
+func benchAccountSweep(b *testing.B, latency time.Duration) {
 	const n = 20_000
 	ctx := context.Background()
 	dids := testrelay.DIDs("bench", n)
 	for range b.N {
 		b.StopTimer()
 		bd := setup(b, setupOpts{})
+		bd.stream.ListReposDelay(latency)
+		bd.stream.RepoStatusDelay(latency)
 		pairs := make([]rocksindex.Pair, n)
 		for i, d := range dids {
 			pairs[i] = rocksindex.Pair{Collection: "app.bsky.feed.post", DID: d}

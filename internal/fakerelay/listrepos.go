@@ -21,8 +21,9 @@ type accountTable struct {
 	failNext int
 	// pageMax, when set, caps a page below the limit asked (ListReposPageMax).
 	pageMax int
-	// delay is how long each listRepos answer waits (ListReposDelay).
-	delay time.Duration
+	// delay is how long each listRepos answer waits (ListReposDelay); statusDelay each
+	// getRepoStatus answer (RepoStatusDelay).
+	delay, statusDelay time.Duration
 }
 
 func (t *accountTable) get(did string) *comatproto.SyncListRepos_Repo {
@@ -90,6 +91,13 @@ func (r *Relay) ListReposDelay(d time.Duration) {
 	r.accounts.delay = d
 }
 
+// RepoStatusDelay makes each getRepoStatus answer wait d: a relay across a network.
+func (r *Relay) RepoStatusDelay(d time.Duration) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	r.accounts.statusDelay = d
+}
+
 // listRepos answers com.atproto.sync.listRepos as indigo's relay does: limit 1..1000
 // (default 500), the cursor an opaque account ID, only the accounts that are active and whose
 // repository it holds (a commit or a #sync named its rev), and a cursor only when the page is
@@ -153,6 +161,14 @@ func (r *Relay) listRepos(w http.ResponseWriter, req *http.Request) {
 // active and status, its rev, or 404 RepoNotFound for an account it never saw.
 func (r *Relay) getRepoStatus(w http.ResponseWriter, req *http.Request) {
 	did := req.URL.Query().Get("did")
+	r.mu.Lock()
+	delay := r.accounts.statusDelay
+	r.mu.Unlock()
+	select {
+	case <-time.After(delay):
+	case <-req.Context().Done():
+		return
+	}
 	r.mu.Lock()
 	a, ok := r.accounts.byDID[did]
 	var out comatproto.SyncGetRepoStatus_Output
