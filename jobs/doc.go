@@ -12,4 +12,8 @@
 //     one chain per collection.
 //   - backfill_run (RunWorker): a watcher that lives while any page job is live, then marks
 //     the run finished. Unique by kind: while it lives, a second run is refused (409).
+//
+// Around them: collection resets (reset.go), the stream's checks with an account's PDS
+// (verify*.go), the repair of the stream's gaps (gaps.go), and account sweeps of the relay
+// (sweep*.go), among them the one that follows the backfill's pages (sweep_after.go).
 package jobs

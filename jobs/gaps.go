@@ -144,7 +144,7 @@ func (b *Backfill) RecordGapTx(ctx context.Context, tx pgx.Tx, relay string, aft
 		}
 		// The sweep re-learns what the refresh cannot: statuses, and the record deletes of
 		// the repos that changed since the stream was last live (sweep.go).
-		if _, err := b.startSweepTx(ctx, tx, relay, &r.ID, revFloor(r.LiveUntil)); err != nil {
+		if _, err := b.startSweepTx(ctx, tx, relay, &r.ID, revFloor(r.LiveUntil), SweepReasonGap); err != nil {
 			return Gap{}, nil, fmt.Errorf("the gap's account sweep: %w", err)
 		}
 	}
@@ -318,7 +318,7 @@ func (w *RepairGapWorker) sweepOf(ctx context.Context, gap pgstore.FirehoseGap) 
 		return err
 	}
 	return pgx.BeginFunc(ctx, w.b.Pool, func(tx pgx.Tx) error {
-		_, err := w.b.startSweepTx(ctx, tx, gap.Relay, &gap.ID, revFloor(gap.LiveUntil))
+		_, err := w.b.startSweepTx(ctx, tx, gap.Relay, &gap.ID, revFloor(gap.LiveUntil), SweepReasonGap)
 		return err
 	})
 }

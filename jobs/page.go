@@ -63,6 +63,8 @@ type PageWorker struct {
 	timeout time.Duration
 	// gate orders the pages' index writes, deepest chain first (nil: no order).
 	gate *indexGate
+	// afterChain, when set, runs in the transaction of a chain's last page (sweep_after.go).
+	afterChain func(ctx context.Context, tx pgx.Tx) error
 
 	// beforeIndexWrite, when set (tests only), runs as the page's index write gets its turn.
 	beforeIndexWrite func(collection string)
@@ -259,6 +261,11 @@ func (w *PageWorker) commit(ctx context.Context, job *river.Job[PageArgs], row p
 		// The last collection to complete after a refresh closes the stream gaps it repairs.
 		if err := closeGaps(ctx, tx); err != nil {
 			return false, err
+		}
+		if w.afterChain != nil {
+			if err := w.afterChain(ctx, tx); err != nil {
+				return false, err
+			}
 		}
 	}
 	if w.beforeCommit != nil {

@@ -72,6 +72,10 @@ type Config struct {
 	// GapRepairReady, when set, is asked before a gap's refresh starts; an error puts it off
 	// (a replica waits until its peer has no open gap: its pages would copy the peer's hole).
 	GapRepairReady func(ctx context.Context) error
+	// SweepAfterBackfill, when set, is the relay (its stream URL) whose account list is swept
+	// once the backfill's pages are done (sweep_after.go): the accounts a source still lists
+	// that the relay holds deleted leave the index. Empty: only gaps and operators sweep.
+	SweepAfterBackfill string
 
 	// verifyTransport, when set (tests only), adjusts the verify HTTP transport.
 	verifyTransport func(*http.Transport)
@@ -184,6 +188,7 @@ func New(cfg Config) (*Backfill, error) {
 		metrics:     cfg.Metrics,
 		timeout:     pageTimeout,
 		gate:        newIndexGate(indexGateShared),
+		afterChain:  sweepAfterChain(cfg.SweepAfterBackfill),
 
 		beforeCommit:     cfg.beforeCommit,
 		beforeIndexWrite: cfg.beforeIndexWrite,
@@ -209,6 +214,8 @@ func New(cfg Config) (*Backfill, error) {
 	river.AddWorker(workers, repair)
 	sweep := &AccountSweepWorker{}
 	river.AddWorker(workers, sweep)
+	sweepAfter := &SweepAfterBackfillWorker{}
+	river.AddWorker(workers, sweepAfter)
 	client, err := river.NewClient(riverpgxv5.New(cfg.Pool), &river.Config{
 		Logger:  cfg.Logger,
 		Workers: workers,
@@ -248,7 +255,7 @@ func New(cfg Config) (*Backfill, error) {
 		gapRepairReady:    cfg.GapRepairReady,
 		sweepHTTP:         cfg.Source.HTTP(),
 	}
-	repair.b, sweep.b = b, b
+	repair.b, sweep.b, sweepAfter.b = b, b, b
 	return b, nil
 }
 

@@ -57,6 +57,9 @@ type setupOpts struct {
 	noStart bool
 	// gapRepair makes the relay the source of stream gaps' refreshes (Config.GapRepairSource).
 	gapRepair bool
+	// sweepAfterBackfill sweeps the stream's relay once the pages are done
+	// (Config.SweepAfterBackfill).
+	sweepAfterBackfill bool
 }
 
 func setup(t testing.TB, opts setupOpts) *bundle {
@@ -95,11 +98,15 @@ func setup(t testing.TB, opts setupOpts) *bundle {
 	if opts.gapRepair {
 		cfg.GapRepairSource = &src
 	}
+	if opts.sweepAfterBackfill {
+		cfg.SweepAfterBackfill = stream.URL()
+	}
 	backfill, err := New(cfg)
 	require.NoError(t, err)
 	backfill.cancelWait = opts.cancelWait
 	backfill.gapRepairWait = time.Second
 	backfill.sweepSlice = 2 * time.Second
+	backfill.sweepAfterBackfillWait = 200 * time.Millisecond
 	// Cleanups run last-in first-out: stop River before the index closes.
 	t.Cleanup(index.Close)
 	if opts.noStart {

@@ -10,6 +10,7 @@ import (
 
 	"github.com/jackc/pgx/v5"
 	"github.com/riverqueue/river"
+	"github.com/riverqueue/river/rivertype"
 
 	"github.com/colindex/colindex/internal/pgstore"
 )
@@ -50,7 +51,7 @@ const (
 	// recentSweeps is how many of the latest sweeps the status lists beside the unfinished.
 	recentSweeps = 5
 	// unlistedScan is how many of the index's accounts one step of the unlisted walk reads,
-	// and unlistedAsks how many of them at most it asks the relay about, one at a time: a
+	// and unlistedAsks how many of them at most it asks the relay about (sweepAskers at once): a
 	// step is saved as a whole, so it must end well within the job's timeout.
 	unlistedScan = 1000
 	unlistedAsks = 100
@@ -128,6 +129,9 @@ func (w *AccountSweepWorker) Work(ctx context.Context, job *river.Job[AccountSwe
 			return cmp.Or(err, river.JobSnooze(cmp.Or(w.b.gapRepairWait, gapRepairWait)))
 		}
 		step, then = w.unlisted, "every account the relay did not list asked about; waiting for the checks"
+		if wait, err := w.walkBegins(ctx, &sw); wait || err != nil {
+			return cmp.Or(err, river.JobSnooze(time.Second))
+		}
 	}
 	end := time.Now().Add(w.slice())
 	for time.Now().Before(end) {
@@ -168,6 +172,34 @@ func (w *AccountSweepWorker) refreshFirst(ctx context.Context, sw pgstore.Accoun
 		return true, nil
 	}
 	return anyLive(ctx, w.b.River, RunKind, PageKind, ResetKind)
+}
+
+// walkBegins records when the walk of the index's accounts began, and holds its first read
+// until every page job that may have written before then has ended (wait). A page written
+// before then is in the walk, so the sweep after the backfill need not follow it; but a page
+// stamps its row when its transaction begins, which may be before its index write lands, and
+// its job was running from earlier still.
+func (w *AccountSweepWorker) walkBegins(ctx context.Context, sw *pgstore.AccountSweep) (bool, error) {
+	if sw.UnlistedBeganAt == nil {
+		began, err := queries.SweepUnlistedBegin(ctx, w.b.Pool, sw.ID)
+		if err != nil {
+			return false, fmt.Errorf("account sweep %d: %w", sw.ID, err)
+		}
+		sw.UnlistedBeganAt = &began
+	}
+	if sw.UnlistedCursor != "" {
+		return false, nil // read already
+	}
+	res, err := w.b.River.JobList(ctx, river.NewJobListParams().Kinds(PageKind).States(rivertype.JobStateRunning).First(1000))
+	if err != nil {
+		return false, fmt.Errorf("account sweep %d: list running pages: %w", sw.ID, err)
+	}
+	for _, j := range res.Jobs {
+		if j.AttemptedAt == nil || !j.AttemptedAt.After(*sw.UnlistedBeganAt) {
+			return true, nil
+		}
+	}
+	return false, nil
 }
 
 // errSweepMovedOn: the sweep's row moved past the stretch this run applied (a run of the job

@@ -17,6 +17,7 @@ import (
 type Sweep struct {
 	ID              int64      `json:"id"`
 	Relay           string     `json:"relay" doc:"The relay whose account list (com.atproto.sync.listRepos) is walked."`
+	Reason          string     `json:"reason" enum:"operator,gap,backfill" doc:"Why it began: an operator asked (colindex sweep); a gap in the stream; or the backfill wrote pages after the last sweep began to walk the index (a source such as bsky.network still lists accounts deleted long ago)."`
 	GapID           *int64     `json:"gap_id,omitempty" doc:"The stream gap it repairs, for a gap's sweep."`
 	RevsAfter       *time.Time `json:"revs_after,omitempty" doc:"Active accounts whose repo changed at or after this time (their rev) are re-learned from their PDS. Absent: statuses only."`
 	Cursor          string     `json:"cursor,omitempty" doc:"The relay's cursor of the next page."`
@@ -29,13 +30,13 @@ type Sweep struct {
 	LastError       string     `json:"last_error,omitempty" doc:"Why the last page failed (the job retries with backoff)."`
 	StartedAt       time.Time  `json:"started_at"`
 	WalkedAt        *time.Time `json:"walked_at,omitempty" doc:"When the last page was applied; the sweep then asks the relay about each account the index holds that it did not list."`
-	UnlistedAsked   int64      `json:"unlisted_asked" doc:"Accounts the index holds that the relay did not list (a relay lists its active accounts only), asked about one by one (getRepoStatus)."`
+	UnlistedAsked   int64      `json:"unlisted_asked" doc:"Accounts the index holds that the relay did not list (a relay lists its active accounts only), asked about (getRepoStatus)."`
 	UnlistedAt      *time.Time `json:"unlisted_at,omitempty" doc:"When every such account had been asked about; the sweep then waits for its checks."`
 	FinishedAt      *time.Time `json:"finished_at,omitempty" doc:"When its checks had all run (or been given up: River UI keeps them)."`
 }
 
 func sweepOf(r pgstore.AccountSweep) Sweep {
-	return Sweep{ID: r.ID, Relay: r.Relay, GapID: r.GapID, RevsAfter: r.RevsAfter, Cursor: r.Cursor, Pages: r.Pages,
+	return Sweep{ID: r.ID, Relay: r.Relay, Reason: r.Reason, GapID: r.GapID, RevsAfter: r.RevsAfter, Cursor: r.Cursor, Pages: r.Pages,
 		Repos: r.Repos, Skipped: r.Skipped, StatusesChanged: r.StatusesChanged, AccountsRemoved: r.AccountsRemoved,
 		ChecksQueued: r.ChecksQueued, LastError: r.LastError, StartedAt: r.StartedAt, WalkedAt: r.WalkedAt,
 		UnlistedAsked: r.UnlistedAsked, UnlistedAt: r.UnlistedAt, FinishedAt: r.FinishedAt}
@@ -51,7 +52,7 @@ func (b *Backfill) StartSweep(ctx context.Context, relay string, revsAfter *time
 	var sw Sweep
 	err := pgx.BeginFunc(ctx, b.Pool, func(tx pgx.Tx) error {
 		var err error
-		sw, err = b.startSweepTx(ctx, tx, relay, nil, revsAfter)
+		sw, err = b.startSweepTx(ctx, tx, relay, nil, revsAfter, SweepReasonOperator)
 		return err
 	})
 	if err != nil {
@@ -62,8 +63,8 @@ func (b *Backfill) StartSweep(ctx context.Context, relay string, revsAfter *time
 }
 
 // startSweepTx records a sweep (a gap's: the one it already has, if any) and enqueues it.
-func (b *Backfill) startSweepTx(ctx context.Context, tx pgx.Tx, relay string, gapID *int64, revsAfter *time.Time) (Sweep, error) {
-	id, err := queries.SweepInsert(ctx, tx, pgstore.SweepInsertParams{Relay: relay, GapID: gapID, RevsAfter: revsAfter})
+func (b *Backfill) startSweepTx(ctx context.Context, tx pgx.Tx, relay string, gapID *int64, revsAfter *time.Time, reason string) (Sweep, error) {
+	id, err := queries.SweepInsert(ctx, tx, pgstore.SweepInsertParams{Relay: relay, GapID: gapID, RevsAfter: revsAfter, Reason: reason})
 	if err != nil {
 		return Sweep{}, err
 	}

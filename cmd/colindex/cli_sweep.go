@@ -57,6 +57,12 @@ func parseSince(s string, now time.Time) (time.Time, error) {
 	return time.Time{}, fmt.Errorf("--revs-after %q: a time (RFC 3339, 2026-12-07T10:00:00Z) or how long ago (6h)", s)
 }
 
+// sweepWhy says why a sweep began, beside its number (an operator's says nothing).
+var sweepWhy = map[goclient.SweepReason]string{
+	goclient.SweepReasonBackfill: " (after the backfill)",
+	goclient.SweepReasonGap:      " (a stream gap's)",
+}
+
 // sweepsNote says how far the unfinished sweeps are; "" when none is.
 func sweepsNote(sweeps []goclient.Sweep) string {
 	var parts []string
@@ -71,7 +77,7 @@ func sweepsNote(sweeps []goclient.Sweep) string {
 		case s.WalkedAt != nil:
 			state = fmt.Sprintf("asking about the accounts the relay did not list (%s so far)", thousands(s.UnlistedAsked))
 		}
-		part := fmt.Sprintf("sweep %d %s: %s read, %s, %s removed, %s queued", s.ID, state,
+		part := fmt.Sprintf("sweep %d%s %s: %s read, %s, %s removed, %s queued", s.ID, sweepWhy[s.Reason], state,
 			count(s.Repos, "account"), count(s.StatusesChanged, "status change"), count(s.AccountsRemoved, "account"),
 			count(s.ChecksQueued, "check"))
 		if s.LastError != nil && *s.LastError != "" {

@@ -258,12 +258,12 @@ func TestSweepsNoteSaysHowFarTheSweepsAre(t *testing.T) {
 	require.Empty(t, sweepsNote(nil))
 	require.Empty(t, sweepsNote([]goclient.Sweep{{ID: 1, WalkedAt: &at, FinishedAt: &at}}))
 	require.Equal(t, "sweep 4 walking the relay's accounts: 12,000 accounts read, 1 status change, 0 accounts removed, 40 checks queued (last error: "+failed+"); "+
-		"sweep 3 asking about the accounts the relay did not list (2,500 so far): 7 accounts read, 2 status changes, 1 account removed, 0 checks queued; "+
-		"sweep 2 waiting for its checks: 1 account read, 0 status changes, 0 accounts removed, 1 check queued",
+		"sweep 3 (after the backfill) asking about the accounts the relay did not list (2,500 so far): 7 accounts read, 2 status changes, 1 account removed, 0 checks queued; "+
+		"sweep 2 (a stream gap's) waiting for its checks: 1 account read, 0 status changes, 0 accounts removed, 1 check queued",
 		sweepsNote([]goclient.Sweep{
 			{ID: 4, Repos: 12000, StatusesChanged: 1, ChecksQueued: 40, LastError: &failed},
-			{ID: 3, Repos: 7, StatusesChanged: 2, AccountsRemoved: 1, UnlistedAsked: 2500, WalkedAt: &at},
-			{ID: 2, Repos: 1, ChecksQueued: 1, WalkedAt: &at, UnlistedAt: &at},
+			{ID: 3, Reason: goclient.SweepReasonBackfill, Repos: 7, StatusesChanged: 2, AccountsRemoved: 1, UnlistedAsked: 2500, WalkedAt: &at},
+			{ID: 2, Reason: goclient.SweepReasonGap, Repos: 1, ChecksQueued: 1, WalkedAt: &at, UnlistedAt: &at},
 		}))
 }
 

@@ -35,6 +35,9 @@ type config struct {
 	ReplicaOf string
 	// GapRepair starts a refresh run for each gap in the stream (jobs/gaps.go).
 	GapRepair bool
+	// SweepAfterBackfill sweeps the firehose's relay once the backfill's pages are done
+	// (jobs/sweep_after.go).
+	SweepAfterBackfill bool
 	// Warnings are what serve logs at start (no logger exists yet here): settings that work
 	// but should change. They never quote the password.
 	Warnings []string
@@ -90,6 +93,8 @@ func serveFlags() []cli.Flag {
 			Usage: "most requests per second to one source, over all collections (0: no cap)"},
 		&cli.BoolFlag{Name: "gap-repair", EnvVars: []string{"COLINDEX_GAP_REPAIR"}, Value: true,
 			Usage: "when events after the saved cursor were never applied (the relay's OutdatedCursor or FutureCursor, a cursor moved past them), page every collection again from the default source (a replica: its peer) to put back the adds they carried; false only records the gap"},
+		&cli.BoolFlag{Name: "sweep-after-backfill", EnvVars: []string{"COLINDEX_SWEEP_AFTER_BACKFILL"}, Value: true,
+			Usage: "once the backfill's pages are done, sweep the firehose's relay: accounts the source still lists that the relay holds deleted leave the index, inactive ones are hidden (needs the firehose; a replica never does: its peer did)"},
 		&cli.StringFlag{Name: "replica-of", EnvVars: []string{"COLINDEX_REPLICA_OF"},
 			Usage: "replica mode: copy this colindex (http(s)://host:port), then follow the same firehose; /_health answers 503 until ready"},
 	}
@@ -115,6 +120,8 @@ func loadConfig(c *cli.Context) (config, error) {
 		LogFormat:      c.String("log-format"),
 		ReplicaOf:      strings.TrimSpace(c.String("replica-of")),
 		GapRepair:      c.Bool("gap-repair"),
+
+		SweepAfterBackfill: c.Bool("sweep-after-backfill"),
 	}
 	switch {
 	case cfg.AdminPassword == "":

@@ -25,6 +25,11 @@ type gapStatus struct {
 		RepairRunID *int64  `json:"repair_run_id"`
 		RepairedAt  *string `json:"repaired_at"`
 	} `json:"gaps"`
+	Sweeps []struct {
+		Reason          string  `json:"reason"`
+		AccountsRemoved int64   `json:"accounts_removed"`
+		FinishedAt      *string `json:"finished_at"`
+	} `json:"sweeps"`
 }
 
 func (s *service) gaps() gapStatus {
@@ -36,8 +41,9 @@ func (s *service) gaps() gapStatus {
 	return st
 }
 
-// A colindex that was down longer than the relay keeps events comes back to #info
-// OutdatedCursor: it records the gap in Postgres (a SIGKILL right after does not lose it),
+// A backfill from a source that still lists an account deleted before the stream began is
+// followed by a sweep of the relay that takes it out. Then a colindex that was down longer
+// than the relay keeps events comes back to #info OutdatedCursor: it records the gap in Postgres (a SIGKILL right after does not lose it),
 // pages every collection again from its source and sweeps the relay's account list by
 // itself, and ends with the index equal to the truth, compared as sets: the adds the gap
 // carried are back (a collection first seen in the gap too), so are its removals (a last
@@ -55,6 +61,9 @@ func TestEndToEndStreamGapIsRecordedAndRepaired(t *testing.T) {
 	source.SetLLMsTxt(testrelay.LexiconList(post))
 	network := fakepds.New()
 	t.Cleanup(network.Close)
+	// Deleted before the stream began: the source lists it for good, the stream never says.
+	_, err := relay.AccountStatus(backfilled[5], false, "deleted")
+	require.NoError(t, err)
 	svc := newService(t, source, "COLINDEX_FIREHOSE_URL="+relay.URL(), "COLINDEX_PLC_URL="+network.PLC.URL,
 		"COLINDEX_VERIFY_ALLOW_PRIVATE=true")
 	svc.start()
@@ -62,6 +71,11 @@ func TestEndToEndStreamGapIsRecordedAndRepaired(t *testing.T) {
 	code, body := svc.call(http.MethodPost, "/admin/backfill-collections")
 	require.Equal(t, http.StatusOK, code, string(body))
 	svc.waitIdle(time.Minute)
+	svc.waitFor("the sweep after the backfill to finish", func() bool {
+		sw := svc.gaps().Sweeps
+		return len(sw) == 1 && sw[0].Reason == "backfill" && sw[0].FinishedAt != nil && sw[0].AccountsRemoved == 1
+	})
+	require.Equal(t, slices.Sorted(slices.Values(backfilled[:5])), svc.listAll(post))
 
 	account := func(i int) *fakerelay.Account {
 		a, err := fakerelay.NewAccount(testrelay.DIDs("s", 3)[i])
@@ -130,7 +144,7 @@ func TestEndToEndStreamGapIsRecordedAndRepaired(t *testing.T) {
 	}
 
 	truth := map[string][]string{
-		post:   append(slices.Clone(backfilled[2:]), b.DID),
+		post:   append(slices.Clone(backfilled[2:5]), b.DID),
 		gapped: {b.DID},
 		like:   {c.DID},
 	}

@@ -121,3 +121,15 @@ func TestReplicaRefreshWaitsForAPeerWithoutGaps(t *testing.T) {
 		}
 	}
 }
+
+// The backfill is followed by a sweep of the firehose's relay unless the setting is off, the
+// firehose is disabled, or this is a replica (its peer swept its own pages).
+func TestSweepAfterBackfillIsTheFirehosesRelay(t *testing.T) {
+	t.Parallel()
+	const relay = "wss://relay.example"
+	on := config{SweepAfterBackfill: true}
+	require.Equal(t, relay, sweepAfterBackfill(on, relay))
+	require.Empty(t, sweepAfterBackfill(on, ""), "no firehose")
+	require.Empty(t, sweepAfterBackfill(config{}, relay), "turned off")
+	require.Empty(t, sweepAfterBackfill(config{SweepAfterBackfill: true, ReplicaOf: "http://peer:2510"}, relay), "a replica")
+}

@@ -122,6 +122,10 @@ func serve(c *cli.Context) error {
 			return nil
 		}
 	}
+	followed := ""
+	if follower != nil {
+		followed = follower.Relay()
+	}
 	sources := source.NewClient(cfg.SourceRPS, source.WithMetrics(m))
 	gapSource, err := gapRepairSource(cfg)
 	if err != nil {
@@ -145,6 +149,7 @@ func serve(c *cli.Context) error {
 		VerifyAllowPrivate: cfg.AllowPrivate,
 		GapRepairSource:    gapSource,
 		GapRepairReady:     peerWithoutGaps(cfg.ReplicaOf, sources),
+		SweepAfterBackfill: sweepAfterBackfill(cfg, followed),
 	})
 	if err != nil {
 		return err
@@ -268,6 +273,16 @@ func serve(c *cli.Context) error {
 	}
 	log.Info("stopped")
 	return exitErr
+}
+
+// sweepAfterBackfill is the relay swept once the backfill's pages are done: the firehose's
+// (followed, "" when it is disabled), unless turned off. A replica's pages come from its
+// peer, which swept its own.
+func sweepAfterBackfill(cfg config, followed string) string {
+	if !cfg.SweepAfterBackfill || cfg.ReplicaOf != "" {
+		return ""
+	}
+	return followed
 }
 
 // gapRepairSource is where a stream gap's refresh pages from (nil: gaps are only recorded):

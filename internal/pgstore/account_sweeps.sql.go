@@ -100,6 +100,27 @@ func (q *Queries) SweepAdvanceUnlisted(ctx context.Context, db DBTX, arg SweepAd
 	return result.RowsAffected(), nil
 }
 
+const sweepAfterBackfillNeeded = `-- name: SweepAfterBackfillNeeded :one
+SELECT (EXISTS (
+           SELECT 1 FROM backfill_progress
+           WHERE last_page_at > COALESCE((SELECT max(s.unlisted_began_at) FROM account_sweeps s WHERE s.relay = $1::text),
+                                         '-infinity'::timestamptz))
+       AND NOT EXISTS (
+           SELECT 1 FROM account_sweeps s
+           WHERE s.relay = $1::text AND s.finished_at IS NULL AND s.unlisted_began_at IS NULL
+       ))::bool AS needed
+`
+
+// Whether the backfill's pages call for a sweep of relay: a page was written after the last
+// sweep of it began to walk the index's accounts (so that walk may have missed the page's),
+// and no sweep of it is under way that has yet to begin that walk (it will see them).
+func (q *Queries) SweepAfterBackfillNeeded(ctx context.Context, db DBTX, relay string) (bool, error) {
+	row := db.QueryRow(ctx, sweepAfterBackfillNeeded, relay)
+	var needed bool
+	err := row.Scan(&needed)
+	return needed, err
+}
+
 const sweepFailed = `-- name: SweepFailed :exec
 UPDATE account_sweeps SET last_error = $1, failures = failures + 1 WHERE id = $2
 `
@@ -127,7 +148,7 @@ func (q *Queries) SweepFinish(ctx context.Context, db DBTX, id int64) (int64, er
 }
 
 const sweepGet = `-- name: SweepGet :one
-SELECT id, relay, gap_id, revs_after, cursor, pages, repos, skipped, statuses_changed, accounts_removed, checks_queued, last_error, started_at, walked_at, finished_at, unlisted_cursor, unlisted_asked, unlisted_at, failures FROM account_sweeps WHERE id = $1
+SELECT id, relay, gap_id, revs_after, cursor, pages, repos, skipped, statuses_changed, accounts_removed, checks_queued, last_error, started_at, walked_at, finished_at, unlisted_cursor, unlisted_asked, unlisted_at, failures, reason, unlisted_began_at FROM account_sweeps WHERE id = $1
 `
 
 func (q *Queries) SweepGet(ctx context.Context, db DBTX, id int64) (AccountSweep, error) {
@@ -153,13 +174,15 @@ func (q *Queries) SweepGet(ctx context.Context, db DBTX, id int64) (AccountSweep
 		&i.UnlistedAsked,
 		&i.UnlistedAt,
 		&i.Failures,
+		&i.Reason,
+		&i.UnlistedBeganAt,
 	)
 	return i, err
 }
 
 const sweepInsert = `-- name: SweepInsert :one
-INSERT INTO account_sweeps (relay, gap_id, revs_after)
-VALUES ($1, $2::bigint, $3::timestamptz)
+INSERT INTO account_sweeps (relay, gap_id, revs_after, reason)
+VALUES ($1, $2::bigint, $3::timestamptz, $4)
 ON CONFLICT (gap_id) DO UPDATE SET relay = account_sweeps.relay
 RETURNING id
 `
@@ -168,18 +191,24 @@ type SweepInsertParams struct {
 	Relay     string
 	GapID     *int64
 	RevsAfter *time.Time
+	Reason    string
 }
 
 // A new sweep; for a gap, the gap's one (a gap reported again keeps its sweep).
 func (q *Queries) SweepInsert(ctx context.Context, db DBTX, arg SweepInsertParams) (int64, error) {
-	row := db.QueryRow(ctx, sweepInsert, arg.Relay, arg.GapID, arg.RevsAfter)
+	row := db.QueryRow(ctx, sweepInsert,
+		arg.Relay,
+		arg.GapID,
+		arg.RevsAfter,
+		arg.Reason,
+	)
 	var id int64
 	err := row.Scan(&id)
 	return id, err
 }
 
 const sweepOfGap = `-- name: SweepOfGap :one
-SELECT id, relay, gap_id, revs_after, cursor, pages, repos, skipped, statuses_changed, accounts_removed, checks_queued, last_error, started_at, walked_at, finished_at, unlisted_cursor, unlisted_asked, unlisted_at, failures FROM account_sweeps WHERE gap_id = $1
+SELECT id, relay, gap_id, revs_after, cursor, pages, repos, skipped, statuses_changed, accounts_removed, checks_queued, last_error, started_at, walked_at, finished_at, unlisted_cursor, unlisted_asked, unlisted_at, failures, reason, unlisted_began_at FROM account_sweeps WHERE gap_id = $1
 `
 
 func (q *Queries) SweepOfGap(ctx context.Context, db DBTX, gapID *int64) (AccountSweep, error) {
@@ -205,8 +234,23 @@ func (q *Queries) SweepOfGap(ctx context.Context, db DBTX, gapID *int64) (Accoun
 		&i.UnlistedAsked,
 		&i.UnlistedAt,
 		&i.Failures,
+		&i.Reason,
+		&i.UnlistedBeganAt,
 	)
 	return i, err
+}
+
+const sweepUnlistedBegin = `-- name: SweepUnlistedBegin :one
+UPDATE account_sweeps SET unlisted_began_at = COALESCE(unlisted_began_at, now()) WHERE id = $1
+RETURNING unlisted_began_at::timestamptz
+`
+
+// Saved before the walk of the index's accounts first reads them (SweepAfterBackfillNeeded).
+func (q *Queries) SweepUnlistedBegin(ctx context.Context, db DBTX, id int64) (time.Time, error) {
+	row := db.QueryRow(ctx, sweepUnlistedBegin, id)
+	var unlisted_began_at time.Time
+	err := row.Scan(&unlisted_began_at)
+	return unlisted_began_at, err
 }
 
 const sweepsDeleteAll = `-- name: SweepsDeleteAll :exec
@@ -220,7 +264,7 @@ func (q *Queries) SweepsDeleteAll(ctx context.Context, db DBTX) error {
 }
 
 const sweepsRecent = `-- name: SweepsRecent :many
-SELECT id, relay, gap_id, revs_after, cursor, pages, repos, skipped, statuses_changed, accounts_removed, checks_queued, last_error, started_at, walked_at, finished_at, unlisted_cursor, unlisted_asked, unlisted_at, failures FROM account_sweeps
+SELECT id, relay, gap_id, revs_after, cursor, pages, repos, skipped, statuses_changed, accounts_removed, checks_queued, last_error, started_at, walked_at, finished_at, unlisted_cursor, unlisted_asked, unlisted_at, failures, reason, unlisted_began_at FROM account_sweeps
 WHERE finished_at IS NULL OR id IN (SELECT s.id FROM account_sweeps s ORDER BY s.id DESC LIMIT $1::int)
 ORDER BY id DESC
 `
@@ -255,6 +299,8 @@ func (q *Queries) SweepsRecent(ctx context.Context, db DBTX, recent int32) ([]Ac
 			&i.UnlistedAsked,
 			&i.UnlistedAt,
 			&i.Failures,
+			&i.Reason,
+			&i.UnlistedBeganAt,
 		); err != nil {
 			return nil, err
 		}

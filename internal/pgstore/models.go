@@ -28,6 +28,8 @@ type AccountSweep struct {
 	UnlistedAsked   int64
 	UnlistedAt      *time.Time
 	Failures        int32
+	Reason          string
+	UnlistedBeganAt *time.Time
 }
 
 type BackfillProgress struct {

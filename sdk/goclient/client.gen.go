@@ -159,6 +159,27 @@ func (e MoveSourceRequestCursor) Valid() bool {
 	}
 }
 
+// Defines values for SweepReason.
+const (
+	SweepReasonBackfill SweepReason = "backfill"
+	SweepReasonGap      SweepReason = "gap"
+	SweepReasonOperator SweepReason = "operator"
+)
+
+// Valid indicates whether the value is a known member of the SweepReason enum.
+func (e SweepReason) Valid() bool {
+	switch e {
+	case SweepReasonBackfill:
+		return true
+	case SweepReasonGap:
+		return true
+	case SweepReasonOperator:
+		return true
+	default:
+		return false
+	}
+}
+
 // CancelResult defines model for CancelResult.
 type CancelResult struct {
 	// CancelledJobs Run and page jobs cancelled.
@@ -682,6 +703,9 @@ type Sweep struct {
 	LastError *string `json:"last_error,omitempty"`
 	Pages     int64   `json:"pages"`
 
+	// Reason Why it began: an operator asked (colindex sweep); a gap in the stream; or the backfill wrote pages after the last sweep began to walk the index (a source such as bsky.network still lists accounts deleted long ago).
+	Reason SweepReason `json:"reason"`
+
 	// Relay The relay whose account list (com.atproto.sync.listRepos) is walked.
 	Relay string `json:"relay"`
 
@@ -698,7 +722,7 @@ type Sweep struct {
 	// StatusesChanged Accounts whose status the sweep changed (hidden, listed again or deleted).
 	StatusesChanged int64 `json:"statuses_changed"`
 
-	// UnlistedAsked Accounts the index holds that the relay did not list (a relay lists its active accounts only), asked about one by one (getRepoStatus).
+	// UnlistedAsked Accounts the index holds that the relay did not list (a relay lists its active accounts only), asked about (getRepoStatus).
 	UnlistedAsked int64 `json:"unlisted_asked"`
 
 	// UnlistedAt When every such account had been asked about; the sweep then waits for its checks.
@@ -707,6 +731,9 @@ type Sweep struct {
 	// WalkedAt When the last page was applied; the sweep then asks the relay about each account the index holds that it did not list.
 	WalkedAt *time.Time `json:"walked_at,omitempty"`
 }
+
+// SweepReason Why it began: an operator asked (colindex sweep); a gap in the stream; or the backfill wrote pages after the last sweep began to walk the index (a source such as bsky.network still lists accounts deleted long ago).
+type SweepReason string
 
 // VerifyJobCounts defines model for VerifyJobCounts.
 type VerifyJobCounts struct {

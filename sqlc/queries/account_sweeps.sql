@@ -1,7 +1,7 @@
 -- name: SweepInsert :one
 -- A new sweep; for a gap, the gap's one (a gap reported again keeps its sweep).
-INSERT INTO account_sweeps (relay, gap_id, revs_after)
-VALUES (@relay, sqlc.narg(gap_id)::bigint, sqlc.narg(revs_after)::timestamptz)
+INSERT INTO account_sweeps (relay, gap_id, revs_after, reason)
+VALUES (@relay, sqlc.narg(gap_id)::bigint, sqlc.narg(revs_after)::timestamptz, @reason)
 ON CONFLICT (gap_id) DO UPDATE SET relay = account_sweeps.relay
 RETURNING id;
 
@@ -59,3 +59,21 @@ DELETE FROM account_sweeps;
 
 -- name: SweepsUnfinished :many
 SELECT id FROM account_sweeps WHERE finished_at IS NULL ORDER BY id;
+
+-- name: SweepUnlistedBegin :one
+-- Saved before the walk of the index's accounts first reads them (SweepAfterBackfillNeeded).
+UPDATE account_sweeps SET unlisted_began_at = COALESCE(unlisted_began_at, now()) WHERE id = @id
+RETURNING unlisted_began_at::timestamptz;
+
+-- name: SweepAfterBackfillNeeded :one
+-- Whether the backfill's pages call for a sweep of relay: a page was written after the last
+-- sweep of it began to walk the index's accounts (so that walk may have missed the page's),
+-- and no sweep of it is under way that has yet to begin that walk (it will see them).
+SELECT (EXISTS (
+           SELECT 1 FROM backfill_progress
+           WHERE last_page_at > COALESCE((SELECT max(s.unlisted_began_at) FROM account_sweeps s WHERE s.relay = @relay::text),
+                                         '-infinity'::timestamptz))
+       AND NOT EXISTS (
+           SELECT 1 FROM account_sweeps s
+           WHERE s.relay = @relay::text AND s.finished_at IS NULL AND s.unlisted_began_at IS NULL
+       ))::bool AS needed;

@@ -886,6 +886,11 @@ export interface components {
             last_error?: string;
             /** Format: int64 */
             pages: number;
+            /**
+             * @description Why it began: an operator asked (colindex sweep); a gap in the stream; or the backfill wrote pages after the last sweep began to walk the index (a source such as bsky.network still lists accounts deleted long ago).
+             * @enum {string}
+             */
+            reason: "operator" | "gap" | "backfill";
             /** @description The relay whose account list (com.atproto.sync.listRepos) is walked. */
             relay: string;
             /**
@@ -912,7 +917,7 @@ export interface components {
             statuses_changed: number;
             /**
              * Format: int64
-             * @description Accounts the index holds that the relay did not list (a relay lists its active accounts only), asked about one by one (getRepoStatus).
+             * @description Accounts the index holds that the relay did not list (a relay lists its active accounts only), asked about (getRepoStatus).
              */
             unlisted_asked: number;
             /**
