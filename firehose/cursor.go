@@ -5,6 +5,8 @@ import (
 	"fmt"
 	"time"
 
+	"github.com/bluesky-social/indigo/atproto/syntax"
+	"github.com/bluesky-social/indigo/events"
 	"github.com/jackc/pgx/v5"
 
 	"github.com/colindex/colindex/internal/pgstore"
@@ -18,9 +20,9 @@ type Moved struct {
 	// Previous is the cursor the move replaced, as read just before it; nil when none was
 	// saved.
 	Previous *int64
-	// PreviousSavedAt is when Previous was saved: when the stream last stood there (zero
-	// when none was saved).
-	PreviousSavedAt time.Time
+	// PreviousLiveAt is when the stream last stood at Previous: the relay's time of the event
+	// there (never later than its save), or, unknown, when it was saved (zero when none was).
+	PreviousLiveAt time.Time
 	// Generation is the move's generation: the follower that started from an older one stops
 	// at its next save or check, within a second while events flow and keepAlive while they do
 	// not, and follows again from the moved cursor.
@@ -53,7 +55,7 @@ func (f *Firehose) MoveCursorWith(ctx context.Context, seq int64, inTx func(ctx 
 		}
 		m = Moved{Generation: row.Generation}
 		if row.Replaced {
-			m.Previous, m.PreviousSavedAt = &row.Previous, row.PreviousSavedAt
+			m.Previous, m.PreviousLiveAt = &row.Previous, row.PreviousLiveAt
 		}
 		if inTx != nil {
 			return inTx(ctx, tx, m)
@@ -65,4 +67,34 @@ func (f *Firehose) MoveCursorWith(ctx context.Context, seq int64, inTx func(ctx 
 	}
 	f.log.Warn("firehose cursor moved by an operator", "replaced", row.Replaced, "from", row.Previous, "to", seq, "generation", row.Generation)
 	return m, nil
+}
+
+// eventTime is the relay's time of an event (its time field), saved with the cursor when the
+// cursor stands at it: a gap's rev floor is read from it (jobs.RecordGapTx).
+func eventTime(xev *events.XRPCStreamEvent) string {
+	switch {
+	case xev.RepoCommit != nil:
+		return xev.RepoCommit.Time
+	case xev.RepoSync != nil:
+		return xev.RepoSync.Time
+	case xev.RepoIdentity != nil:
+		return xev.RepoIdentity.Time
+	case xev.RepoAccount != nil:
+		return xev.RepoAccount.Time
+	}
+	return ""
+}
+
+// parseEventTime reads an event's time as indigo reads a datetime; nil (unknown, and the save
+// time stands in) for one that does not parse.
+func parseEventTime(at string) *time.Time {
+	if at == "" {
+		return nil
+	}
+	dt, err := syntax.ParseDatetimeLenient(at)
+	if err != nil {
+		return nil
+	}
+	t := dt.Time()
+	return &t
 }

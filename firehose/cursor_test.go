@@ -9,6 +9,9 @@ import (
 	"testing"
 	"time"
 
+	comatproto "github.com/bluesky-social/indigo/api/atproto"
+	"github.com/bluesky-social/indigo/atproto/syntax"
+	"github.com/bluesky-social/indigo/events"
 	"github.com/stretchr/testify/require"
 
 	"github.com/colindex/colindex/internal/await"
@@ -160,4 +163,36 @@ func TestMoveReportsWhatItReplaced(t *testing.T) {
 	require.Equal(t, int64(LiveTail), *second.Previous)
 	require.Greater(t, second.Generation, first.Generation)
 	require.Equal(t, int64(7), b.durableCursor(t))
+}
+
+// The cursor is saved with the relay's time of its event, which is when the stream stood
+// there even for a follower hours behind: a move reports it, not the save's time. A relay
+// clock ahead of this one's counts for no later than the save.
+func TestCursorKeepsTheRelaysTimeOfItsEvent(t *testing.T) {
+	t.Parallel()
+	b := setup(t)
+	appendAt := func(i int, at time.Time) int64 {
+		t.Helper()
+		seq, err := b.relay.Append(&events.XRPCStreamEvent{RepoAccount: &comatproto.SyncSubscribeRepos_Account{
+			Did: newAccount(t, i).DID, Active: true, Time: at.UTC().Format(syntax.AtprotoDatetimeLayout)}})
+		require.NoError(t, err)
+		return seq
+	}
+	hoursAgo := time.Now().Add(-3 * time.Hour).Truncate(time.Millisecond)
+	last := appendAt(1, hoursAgo)
+	require.NoError(t, queries.FirehoseCursorSet(t.Context(), b.pool, cursorParams(b.relayKey(), 0)))
+	cfg := b.config(b.ix)
+	cfg.LockRetry = 10 * time.Minute
+	r := start(t, cfg)
+	b.waitDurable(t, last)
+	moved, err := r.f.MoveCursor(t.Context(), last)
+	require.NoError(t, err)
+	require.True(t, hoursAgo.Equal(moved.PreviousLiveAt), "%s, want the event's %s", moved.PreviousLiveAt, hoursAgo)
+
+	ahead := appendAt(2, time.Now().Add(24*time.Hour))
+	b.waitDurable(t, ahead)
+	moved, err = r.f.MoveCursor(t.Context(), ahead)
+	require.NoError(t, err)
+	require.False(t, moved.PreviousLiveAt.After(time.Now()), "a relay's clock ahead counts as the save's time")
+	require.True(t, moved.PreviousLiveAt.After(hoursAgo))
 }

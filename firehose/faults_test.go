@@ -271,7 +271,7 @@ func TestTrackerIsALowWatermark(t *testing.T) {
 	t.Parallel()
 	tr := newTracker(10)
 	reg := func(seq int64) *slot {
-		s, _ := tr.register(seq)
+		s, _ := tr.register(seq, "")
 		return s
 	}
 	s11, s12, s13, s14 := reg(11), reg(12), reg(13), reg(14)
@@ -286,7 +286,7 @@ func TestTrackerIsALowWatermark(t *testing.T) {
 	require.Equal(t, int64(13), tr.watermark(), "held by the failed 14")
 	require.Equal(t, int64(13), tr.reset())
 	require.Zero(t, tr.pending())
-	old, inOrder := tr.register(5)
+	old, inOrder := tr.register(5, "")
 	require.False(t, inOrder)
 	tr.finish(old, true)
 	require.Equal(t, int64(13), tr.watermark())

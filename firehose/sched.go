@@ -88,7 +88,7 @@ func (s *scheduler) AddWork(ctx context.Context, repo string, xev *events.XRPCSt
 			return fmt.Errorf("save the starting cursor: %w", err)
 		}
 	}
-	sl, inOrder := s.tr.register(seq)
+	sl, inOrder := s.tr.register(seq, eventTime(xev))
 	if !inOrder {
 		s.f.metrics.FirehoseBadEvents.WithLabelValues("seq_out_of_order").Inc()
 		s.f.log.Warn("relay sent a seq not above the previous one", "seq", seq, "repo", repo)
@@ -243,7 +243,7 @@ func (fl *flusher) flush(ctx context.Context) error {
 	// unusable for the last save on the way out.
 	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 10*time.Second)
 	defer cancel()
-	mark := fl.tr.watermark()
+	mark, at := fl.tr.watermarkAt()
 	if mark <= fl.saved {
 		return fl.idle(ctx)
 	}
@@ -258,7 +258,7 @@ func (fl *flusher) flush(ctx context.Context) error {
 		return fmt.Errorf("%w: %w", errLockLost, err)
 	}
 	saved, err := queries.FirehoseCursorSave(ctx, fl.lock, pgstore.FirehoseCursorSaveParams{
-		Relay: fl.f.relay, Seq: mark, Generation: fl.generation, IndexID: id})
+		Relay: fl.f.relay, Seq: mark, Generation: fl.generation, IndexID: id, EventTime: parseEventTime(at)})
 	if err != nil {
 		return fmt.Errorf("%w: save cursor %d: %w", errLockLost, mark, err)
 	}

@@ -13,8 +13,10 @@ type tracker struct {
 	mu sync.Mutex
 	// queue holds the registered events not yet passed by the watermark, in arrival order.
 	queue []*slot
-	// mark is the watermark: every event at or below it is done.
-	mark int64
+	// mark is the watermark: every event at or below it is done. markAt is the relay's time
+	// of the event at mark (its time field, unparsed; "" when unknown).
+	mark   int64
+	markAt string
 	// outOfOrder counts events whose seq was not above the previous one (a relay fault).
 	outOfOrder int64
 	last       int64
@@ -23,6 +25,7 @@ type tracker struct {
 // slot is one registered event.
 type slot struct {
 	seq    int64
+	at     string // the event's time field
 	done   bool
 	failed bool // not applied: the watermark stops before it until the stream is replayed
 }
@@ -39,14 +42,14 @@ func (t *tracker) base(seq int64) bool {
 	if t.mark >= 0 || t.last >= 0 || len(t.queue) > 0 || seq <= 0 {
 		return false
 	}
-	t.mark, t.last = seq-1, seq-1
+	t.mark, t.last, t.markAt = seq-1, seq-1, ""
 	return true
 }
 
-// register records that the event seq was received and is about to be applied. inOrder is
-// false when seq is not above every seq before it (a relay fault: the event is applied, but
-// the cursor cannot vouch for it).
-func (t *tracker) register(seq int64) (s *slot, inOrder bool) {
+// register records that the event seq, of the relay's time at, was received and is about to
+// be applied. inOrder is false when seq is not above every seq before it (a relay fault: the
+// event is applied, but the cursor cannot vouch for it).
+func (t *tracker) register(seq int64, at string) (s *slot, inOrder bool) {
 	t.mu.Lock()
 	defer t.mu.Unlock()
 	inOrder = seq > t.last
@@ -54,7 +57,7 @@ func (t *tracker) register(seq int64) (s *slot, inOrder bool) {
 		t.outOfOrder++
 	}
 	t.last = max(t.last, seq)
-	s = &slot{seq: seq}
+	s = &slot{seq: seq, at: at}
 	t.queue = append(t.queue, s)
 	return s, inOrder
 }
@@ -73,6 +76,12 @@ func (t *tracker) finish(s *slot, ok bool) {
 // watermark advances past the done events at the front and returns the mark. An event that
 // failed stops it for good: only a replay from the mark (reset) gets past it.
 func (t *tracker) watermark() int64 {
+	mark, _ := t.watermarkAt()
+	return mark
+}
+
+// watermarkAt is watermark, with the relay's time of the event at the mark ("" when unknown).
+func (t *tracker) watermarkAt() (int64, string) {
 	t.mu.Lock()
 	defer t.mu.Unlock()
 	n := 0
@@ -80,15 +89,17 @@ func (t *tracker) watermark() int64 {
 		if !s.done {
 			break
 		}
-		// max: a relay that repeats an old seq must not move the mark back.
-		t.mark = max(t.mark, s.seq)
+		// Only up: a relay that repeats an old seq must not move the mark back.
+		if s.seq > t.mark {
+			t.mark, t.markAt = s.seq, s.at
+		}
 		n++
 	}
 	if n > 0 {
 		clear(t.queue[:n])
 		t.queue = t.queue[n:]
 	}
-	return t.mark
+	return t.mark, t.markAt
 }
 
 // pending returns how many registered events the watermark has not passed.

@@ -183,8 +183,8 @@ func (b *Backfill) RecordMoveGapTx(ctx context.Context, tx pgx.Tx, relay string,
 		to = fmt.Sprintf("seq %d", seq)
 	}
 	var liveUntil *time.Time
-	if !m.PreviousSavedAt.IsZero() {
-		liveUntil = &m.PreviousSavedAt
+	if !m.PreviousLiveAt.IsZero() {
+		liveUntil = &m.PreviousLiveAt
 	}
 	g, recorded, err := b.RecordGapTx(ctx, tx, relay, prev, GapCursorMove, "an operator moved the cursor to "+to, liveUntil)
 	if err != nil {

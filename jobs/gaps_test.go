@@ -15,6 +15,7 @@ import (
 
 	"github.com/colindex/colindex/firehose"
 	"github.com/colindex/colindex/internal/await"
+	"github.com/colindex/colindex/internal/pgstore"
 	"github.com/colindex/colindex/internal/testrelay"
 	"github.com/colindex/colindex/metrics"
 	"github.com/colindex/colindex/rocksindex"
@@ -348,4 +349,32 @@ func TestGapRepairRespectsACancel(t *testing.T) {
 	require.Equal(t, gap.ID, gaps[0].ID)
 	require.Nil(t, gaps[0].RepairRunID, "no refresh after the operator's cancel")
 	require.Nil(t, gaps[0].RepairedAt)
+}
+
+// A gap's rev floor is an hour before the relay's time of the event at the saved cursor, not
+// before the save: a follower three hours behind saved it late. A relay clock ahead of this
+// one's counts for no later than the save.
+func TestAGapsRevFloorIsTheRelaysTimeAtTheCursor(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	b := setup(t, setupOpts{noStart: true, gapRepair: true})
+	id, err := b.index.ID()
+	require.NoError(t, err)
+	floorOf := func(relay string, at time.Time) time.Time {
+		t.Helper()
+		n, err := queries.FirehoseCursorSave(ctx, b.pool, pgstore.FirehoseCursorSaveParams{
+			Relay: relay, Seq: 41, Generation: 0, IndexID: id, EventTime: &at})
+		require.NoError(t, err)
+		require.Equal(t, int64(1), n)
+		gap, err := b.backfill.RecordGap(ctx, relay, 41, GapOutdatedCursor, "cursor too old")
+		require.NoError(t, err)
+		sw, err := queries.SweepOfGap(ctx, b.pool, &gap.ID)
+		require.NoError(t, err)
+		require.NotNil(t, sw.RevsAfter)
+		return *sw.RevsAfter
+	}
+	behind := time.Now().Add(-3 * time.Hour).Truncate(time.Microsecond)
+	require.True(t, behind.Add(-sweepRevMargin).Equal(floorOf(b.stream.URL(), behind)))
+	require.WithinDuration(t, time.Now().Add(-sweepRevMargin),
+		floorOf("wss://ahead.example", time.Now().Add(24*time.Hour)), time.Minute)
 }

@@ -61,12 +61,12 @@ func (q *Queries) FirehoseCursorGet(ctx context.Context, db DBTX, relay string) 
 }
 
 const firehoseCursorMove = `-- name: FirehoseCursorMove :one
-WITH prev AS (SELECT seq, updated_at FROM firehose_cursor WHERE relay = $1)
+WITH prev AS (SELECT seq, LEAST(event_time, updated_at) AS live_at FROM firehose_cursor WHERE relay = $1)
 INSERT INTO firehose_cursor (relay, seq, generation)
 VALUES ($1, $2, nextval('firehose_cursor_generation'))
-ON CONFLICT (relay) DO UPDATE SET seq = EXCLUDED.seq, generation = EXCLUDED.generation, updated_at = now()
+ON CONFLICT (relay) DO UPDATE SET seq = EXCLUDED.seq, generation = EXCLUDED.generation, event_time = NULL, updated_at = now()
 RETURNING generation, EXISTS (SELECT 1 FROM prev) AS replaced, COALESCE((SELECT seq FROM prev), -1)::bigint AS previous,
-    COALESCE((SELECT updated_at FROM prev), now())::timestamptz AS previous_saved_at
+    COALESCE((SELECT live_at FROM prev), now())::timestamptz AS previous_live_at
 `
 
 type FirehoseCursorMoveParams struct {
@@ -75,15 +75,16 @@ type FirehoseCursorMoveParams struct {
 }
 
 type FirehoseCursorMoveRow struct {
-	Generation      int64
-	Replaced        bool
-	Previous        int64
-	PreviousSavedAt time.Time
+	Generation     int64
+	Replaced       bool
+	Previous       int64
+	PreviousLiveAt time.Time
 }
 
 // An operator's move: seq becomes the cursor (-1: the live tail) under a new generation, which
 // the follower notices at its next save or check. previous is the cursor it replaced, as read
-// just before (replaced is false when there was none), previous_saved_at when it was
+// just before (replaced is false when there was none), previous_live_at when the stream stood
+// there: the relay's time of its event if known (never later than its save), else when it was
 // saved (now when there was none).
 func (q *Queries) FirehoseCursorMove(ctx context.Context, db DBTX, arg FirehoseCursorMoveParams) (FirehoseCursorMoveRow, error) {
 	row := db.QueryRow(ctx, firehoseCursorMove, arg.Relay, arg.Seq)
@@ -92,17 +93,17 @@ func (q *Queries) FirehoseCursorMove(ctx context.Context, db DBTX, arg FirehoseC
 		&i.Generation,
 		&i.Replaced,
 		&i.Previous,
-		&i.PreviousSavedAt,
+		&i.PreviousLiveAt,
 	)
 	return i, err
 }
 
 const firehoseCursorSave = `-- name: FirehoseCursorSave :execrows
-INSERT INTO firehose_cursor (relay, seq, generation)
-SELECT $1::text, $2::bigint, $3::bigint
+INSERT INTO firehose_cursor (relay, seq, generation, event_time)
+SELECT $1::text, $2::bigint, $3::bigint, $4::timestamptz
 WHERE NOT EXISTS (SELECT 1 FROM index_identity)
-   OR EXISTS (SELECT 1 FROM index_identity WHERE index_id = $4::text)
-ON CONFLICT (relay) DO UPDATE SET seq = EXCLUDED.seq, updated_at = now()
+   OR EXISTS (SELECT 1 FROM index_identity WHERE index_id = $5::text)
+ON CONFLICT (relay) DO UPDATE SET seq = EXCLUDED.seq, event_time = EXCLUDED.event_time, updated_at = now()
 WHERE firehose_cursor.generation = EXCLUDED.generation
 `
 
@@ -110,6 +111,7 @@ type FirehoseCursorSaveParams struct {
 	Relay      string
 	Seq        int64
 	Generation int64
+	EventTime  *time.Time
 	IndexID    string
 }
 
@@ -117,11 +119,13 @@ type FirehoseCursorSaveParams struct {
 // to (or to none), so a follower whose index is no longer the database's cannot move the
 // cursor past events the database's index never received; and only while the generation the
 // follower started from is current, so it cannot write over an operator's move.
+// event_time is the relay's time of the event at seq, when known.
 func (q *Queries) FirehoseCursorSave(ctx context.Context, db DBTX, arg FirehoseCursorSaveParams) (int64, error) {
 	result, err := db.Exec(ctx, firehoseCursorSave,
 		arg.Relay,
 		arg.Seq,
 		arg.Generation,
+		arg.EventTime,
 		arg.IndexID,
 	)
 	if err != nil {
@@ -132,7 +136,7 @@ func (q *Queries) FirehoseCursorSave(ctx context.Context, db DBTX, arg FirehoseC
 
 const firehoseCursorSeed = `-- name: FirehoseCursorSeed :execrows
 INSERT INTO firehose_cursor (relay, seq) VALUES ($1, $2)
-ON CONFLICT (relay) DO UPDATE SET seq = EXCLUDED.seq, generation = nextval('firehose_cursor_generation'), updated_at = now()
+ON CONFLICT (relay) DO UPDATE SET seq = EXCLUDED.seq, generation = nextval('firehose_cursor_generation'), event_time = NULL, updated_at = now()
 WHERE firehose_cursor.seq = -1
 `
 
@@ -155,7 +159,7 @@ func (q *Queries) FirehoseCursorSeed(ctx context.Context, db DBTX, arg FirehoseC
 
 const firehoseCursorSet = `-- name: FirehoseCursorSet :exec
 INSERT INTO firehose_cursor (relay, seq) VALUES ($1, $2)
-ON CONFLICT (relay) DO UPDATE SET seq = EXCLUDED.seq, updated_at = now()
+ON CONFLICT (relay) DO UPDATE SET seq = EXCLUDED.seq, event_time = NULL, updated_at = now()
 `
 
 type FirehoseCursorSetParams struct {

@@ -59,7 +59,7 @@ WITH prior AS (
 ), ins AS (
     INSERT INTO firehose_gaps (relay, after_seq, kind, message, live_until)
     SELECT $1, $2, $3::text, $4,
-           COALESCE($5::timestamptz, (SELECT c.updated_at FROM firehose_cursor c WHERE c.relay = $1))
+           COALESCE($5::timestamptz, (SELECT LEAST(c.event_time, c.updated_at) FROM firehose_cursor c WHERE c.relay = $1))
     WHERE NOT EXISTS (SELECT 1 FROM prior)
     ON CONFLICT (relay, after_seq) WHERE repair_run_id IS NULL DO NOTHING
     RETURNING id
@@ -83,7 +83,8 @@ type GapInsertRow struct {
 }
 
 // live_until is when the stream last stood at after_seq: given (a cursor move, whose
-// transaction has already overwritten the cursor), or the follower's last save of it.
+// transaction has already overwritten the cursor), or the relay's time of the event at the
+// saved cursor (never later than its save), or, unknown, when it was saved.
 // A new gap, or the one already recorded after the same cursor (inserted is false then): one
 // whose refresh has not started, or, for a FutureCursor, any (what it lost, the old sequence's
 // events after the cursor, was gone before it was first reported: a later report of it, after

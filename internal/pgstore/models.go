@@ -69,6 +69,7 @@ type FirehoseCursor struct {
 	Seq        int64
 	UpdatedAt  time.Time
 	Generation int64
+	EventTime  *time.Time
 }
 
 type FirehoseGap struct {
