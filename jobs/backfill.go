@@ -62,8 +62,9 @@ type Backfill struct {
 	// sweep job pages before it snoozes (sweepSlice when 0; tests shorten it).
 	sweepHTTP  *http.Client
 	sweepSlice time.Duration
-	// sweepAfterBackfillWait is the watcher's wait for live pages (sweep_after.go; tests
-	// shorten it).
+	// sweepAfterBackfill is Config.SweepAfterBackfill; sweepAfterBackfillWait the watcher's
+	// wait for live pages (sweep_after.go; tests shorten it).
+	sweepAfterBackfill     string
 	sweepAfterBackfillWait time.Duration
 	// afterSweepAnswer, when set (tests only), runs after each answer of the relay to a sweep.
 	afterSweepAnswer func()

@@ -193,7 +193,7 @@ func New(cfg Config) (*Backfill, error) {
 		beforeCommit:     cfg.beforeCommit,
 		beforeIndexWrite: cfg.beforeIndexWrite,
 	})
-	river.AddWorker(workers, &RunWorker{Pool: cfg.Pool})
+	river.AddWorker(workers, &RunWorker{Pool: cfg.Pool, afterRun: sweepAfterChain(cfg.SweepAfterBackfill)})
 	river.AddWorker(workers, &ResetWorker{
 		Pool: cfg.Pool, Index: cfg.Index, PageTimeout: pageTimeout, PageMaxAttempts: cfg.PageMaxAttempts,
 
@@ -254,6 +254,8 @@ func New(cfg Config) (*Backfill, error) {
 		gapRepairSource:   cfg.GapRepairSource,
 		gapRepairReady:    cfg.GapRepairReady,
 		sweepHTTP:         cfg.Source.HTTP(),
+
+		sweepAfterBackfill: cfg.SweepAfterBackfill,
 	}
 	repair.b, sweep.b, sweepAfter.b = b, b, b
 	return b, nil
@@ -275,6 +277,9 @@ func (b *Backfill) StartWorkers(ctx context.Context) error {
 		b.logger.WarnContext(ctx, "rescue jobs of a dead process; River's rescuer will", "error", err)
 	} else if n > 0 {
 		b.logger.InfoContext(ctx, "rescued jobs left running by a process that died", "jobs", n)
+	}
+	if err := b.watchForSweepAfterBackfill(ctx); err != nil {
+		b.logger.WarnContext(ctx, "the next chain to complete asks again", "error", err)
 	}
 	return nil
 }

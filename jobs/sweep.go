@@ -175,10 +175,12 @@ func (w *AccountSweepWorker) refreshFirst(ctx context.Context, sw pgstore.Accoun
 }
 
 // walkBegins records when the walk of the index's accounts began, and holds its first read
-// until every page job that may have written before then has ended (wait). A page written
-// before then is in the walk, so the sweep after the backfill need not follow it; but a page
-// stamps its row when its transaction begins, which may be before its index write lands, and
-// its job was running from earlier still.
+// until no page job that began before then is still running (wait): a page stamped before
+// then is in the walk, so the sweep after the backfill need not follow it (sweep_after.go). A
+// page stamps its row when its transaction begins, before its index write lands, and its job
+// was running from earlier still. The time is saved first and kept, so pages that begin
+// later never hold the walk (a backfill keeps some page running all the time); one that ends
+// during the wait counts as after the walk began, and may call for one more sweep.
 func (w *AccountSweepWorker) walkBegins(ctx context.Context, sw *pgstore.AccountSweep) (bool, error) {
 	if sw.UnlistedBeganAt == nil {
 		began, err := queries.SweepUnlistedBegin(ctx, w.b.Pool, sw.ID)

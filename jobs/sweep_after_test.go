@@ -2,9 +2,12 @@ package jobs
 
 import (
 	"context"
+	"net/http"
+	"sync"
 	"testing"
 	"time"
 
+	"github.com/jackc/pgx/v5"
 	"github.com/riverqueue/river"
 	"github.com/riverqueue/river/rivertype"
 	"github.com/stretchr/testify/require"
@@ -24,22 +27,20 @@ func (b *bundle) sweepsOf(t *testing.T) []Sweep {
 	return sweeps
 }
 
-// watchersDone waits until every watcher of the backfill has completed, and counts them.
-func (b *bundle) watchersDone(t *testing.T) int {
+// watchersDone waits until the backfill is over and every watcher of it has decided.
+func (b *bundle) watchersDone(t *testing.T) {
 	t.Helper()
-	var n int
-	await.Until(t, 30*time.Second, "the sweep watchers to complete", func() (bool, any) {
+	b.waitDone(t, 30*time.Second) // the run's end enqueues one too
+	await.Until(t, 30*time.Second, "the sweep watchers to decide", func() (bool, any) {
 		res, err := b.backfill.River.JobList(context.Background(), river.NewJobListParams().Kinds(SweepAfterBackfillKind).First(100))
 		require.NoError(t, err)
-		n = len(res.Jobs)
 		for _, j := range res.Jobs {
 			if j.State != rivertype.JobStateCompleted {
 				return false, j.State
 			}
 		}
-		return true, n
+		return len(res.Jobs) > 0, len(res.Jobs)
 	})
-	return n
 }
 
 // A backfill from a source that, like bsky.network, lists accounts long deleted is followed by
@@ -66,27 +67,21 @@ func TestABackfillIsFollowedByASweepOfTheRelay(t *testing.T) {
 
 	_, err = b.backfill.Start(ctx, b.src)
 	require.NoError(t, err)
-	b.waitDone(t, 30*time.Second)
-	require.Equal(t, 1, b.watchersDone(t), "the two chains that completed share one watcher")
+	b.watchersDone(t)
 	sweeps := b.sweepsOf(t)
-	require.Len(t, sweeps, 1)
+	require.Len(t, sweeps, 1, "one sweep for the two chains and the run")
 	first := b.waitSweepFinished(t, sweeps[0].ID)
 	require.Equal(t, SweepReasonBackfill, first.Reason)
-	row, err := queries.SweepGet(ctx, b.pool, first.ID)
-	require.NoError(t, err)
-	require.NotNil(t, row.UnlistedBeganAt, "saved before the walk of the index")
-	require.False(t, row.UnlistedBeganAt.After(*row.UnlistedAt))
 	require.Equal(t, int64(3), first.UnlistedAsked, "bob, carol and dave: in the index, not listed by the relay")
 	require.Equal(t, int64(1), first.AccountsRemoved, "bob")
 	b.requireListed(t, map[string][]string{post: {alice, dave}})
 	require.Equal(t, rocksindex.StatusDeleted, b.status(t, bob))
 	require.Equal(t, "takendown", b.status(t, carol))
 
-	// Everything is complete: a start pages nothing, and no watcher is asked for.
+	// Everything is complete: a start pages nothing, and calls for no sweep.
 	_, err = b.backfill.Start(ctx, b.src)
 	require.NoError(t, err)
-	b.waitDone(t, 30*time.Second)
-	require.Equal(t, 1, b.watchersDone(t))
+	b.watchersDone(t)
 	require.Len(t, b.sweepsOf(t), 1)
 
 	// Erin joined and was deleted after the sweep: a refresh's pages bring her in, and the
@@ -96,8 +91,7 @@ func TestABackfillIsFollowedByASweepOfTheRelay(t *testing.T) {
 	b.relay.Append(like, erin)
 	_, err = b.backfill.StartWith(ctx, b.src, StartOptions{Refresh: true})
 	require.NoError(t, err)
-	b.waitDone(t, 30*time.Second)
-	require.Equal(t, 2, b.watchersDone(t))
+	b.watchersDone(t)
 	sweeps = b.sweepsOf(t)
 	require.Len(t, sweeps, 2)
 	second := b.waitSweepFinished(t, sweeps[0].ID)
@@ -107,99 +101,136 @@ func TestABackfillIsFollowedByASweepOfTheRelay(t *testing.T) {
 	require.Equal(t, rocksindex.StatusDeleted, b.status(t, erin))
 }
 
-// A sweep of the relay that has yet to walk the index's accounts will see the pages' accounts:
-// the backfill asks for no other. Once it runs, the index equals the truth.
+// A sweep of the relay that is at work but has yet to walk the index's accounts will see the
+// pages' accounts: the backfill asks for no other. Once it walks, the index equals the truth.
+// A sweep whose job is gone walks nothing, and is no such cover.
 func TestNoSweepAfterTheBackfillWhileOneWillWalkTheIndex(t *testing.T) {
 	t.Parallel()
 	ctx := context.Background()
 	b := setup(t, setupOpts{lexiconList: true, sweepAfterBackfill: true})
 	const post = "app.bsky.feed.post"
-	d := testrelay.DIDs("pending", 2)
-	alice, bob := d[0], d[1]
+	d := testrelay.DIDs("pending", 3)
+	alice, bob, carol := d[0], d[1], d[2]
 	b.relay.Append(post, alice, bob)
 	b.relay.SetLLMsTxt(testrelay.LexiconList(post))
 	b.account(t, alice, fakerelay.Create(post, "1"))
-	_, err := b.stream.AccountStatus(bob, false, "deleted")
+	for _, did := range []string{bob, carol} {
+		_, err := b.stream.AccountStatus(did, false, "deleted")
+		require.NoError(t, err)
+	}
+	// A stopped sweep (its job gone) of the same relay, named as an operator would.
+	base, err := relayHTTPBase(b.stream.URL())
 	require.NoError(t, err)
-	// An operator's sweep, recorded but not yet at work.
-	id, err := queries.SweepInsert(ctx, b.pool, pgstore.SweepInsertParams{Relay: b.stream.URL(), Reason: SweepReasonOperator})
+	_, err = queries.SweepInsert(ctx, b.pool, pgstore.SweepInsertParams{Relay: base, Reason: SweepReasonOperator})
+	require.NoError(t, err)
+	// An operator's sweep at work, held in the relay's account list.
+	release := b.stream.HoldListRepos()
+	held, err := b.backfill.StartSweep(ctx, base, nil)
 	require.NoError(t, err)
 
 	_, err = b.backfill.Start(ctx, b.src)
 	require.NoError(t, err)
-	b.waitDone(t, 30*time.Second)
-	require.Equal(t, 1, b.watchersDone(t))
-	require.Len(t, b.sweepsOf(t), 1, "the operator's sweep will walk the index after the pages")
+	b.watchersDone(t)
+	require.Len(t, b.sweepsOf(t), 2, "the sweep at work will walk the index after the pages")
 	b.requireListed(t, map[string][]string{post: {alice, bob}})
-
-	res, err := b.backfill.Retry(ctx)
-	require.NoError(t, err)
-	require.Equal(t, 1, res.Sweeps)
-	got := b.waitSweepFinished(t, id)
-	require.Equal(t, int64(1), got.AccountsRemoved)
-	require.NotNil(t, got.UnlistedAt)
+	release()
+	got := b.waitSweepFinished(t, held.ID)
+	require.Equal(t, int64(1), got.AccountsRemoved, "bob")
 	b.requireListed(t, map[string][]string{post: {alice}})
+
+	// Without the sweep at work, the stopped one is no cover: carol's page calls for a sweep.
+	b.relay.Append(post, carol)
+	_, err = b.backfill.StartWith(ctx, b.src, StartOptions{Refresh: true})
+	require.NoError(t, err)
+	b.watchersDone(t)
+	sweeps := b.sweepsOf(t)
+	require.Len(t, sweeps, 3)
+	require.Equal(t, SweepReasonBackfill, sweeps[0].Reason)
+	b.waitSweepFinished(t, sweeps[0].ID)
+	b.requireListed(t, map[string][]string{post: {alice}})
+	require.Equal(t, rocksindex.StatusDeleted, b.status(t, carol))
 }
 
-// The watcher's rule, state by state: a sweep is needed once a page was written after the last
-// sweep of the relay began to walk the index, unless one of it has yet to begin that walk.
-func TestSweepAfterBackfillNeededComparesPagesWithWalks(t *testing.T) {
+// The watcher's rule, state by state.
+func TestSweepAfterDecisionComparesPagesWithWalks(t *testing.T) {
 	t.Parallel()
 	ctx := context.Background()
 	b := setup(t, setupOpts{noStart: true})
-	relay, other := b.stream.URL(), "wss://other.example"
-	needed := func() bool {
+	relay := "wss://relay.example"
+	decide := func(live ...int64) sweepAfter {
 		t.Helper()
-		n, err := queries.SweepAfterBackfillNeeded(ctx, b.pool, relay)
-		require.NoError(t, err)
-		return n
+		sweeping := map[int64]bool{}
+		for _, id := range live {
+			sweeping[id] = true
+		}
+		var got sweepAfter
+		require.NoError(t, pgx.BeginFunc(ctx, b.pool, func(tx pgx.Tx) error {
+			var err error
+			got, err = sweepAfterDecision(ctx, tx, relay, sweeping)
+			return err
+		}))
+		return got
 	}
 	exec := func(sql string, args ...any) {
 		t.Helper()
 		_, err := b.pool.Exec(ctx, sql, args...)
 		require.NoError(t, err)
 	}
-	require.False(t, needed(), "no page written")
-	exec(`INSERT INTO backfill_progress (collection, source, last_page_at) VALUES ('a.b.c', 's', now() - interval '1 hour')`)
-	require.True(t, needed(), "a page, and no sweep ever")
+	insert := func(relay string) int64 {
+		t.Helper()
+		id, err := queries.SweepInsert(ctx, b.pool, pgstore.SweepInsertParams{Relay: relay, Reason: SweepReasonOperator})
+		require.NoError(t, err)
+		return id
+	}
+	require.Equal(t, sweepNotNeeded, decide(), "no page written")
+	exec(`INSERT INTO backfill_progress (collection, source, pages_written_at) VALUES ('a.b.c', 's', now() - interval '1 hour')`)
+	require.Equal(t, sweepStart, decide(), "a page, and no sweep ever")
 
-	pending, err := queries.SweepInsert(ctx, b.pool, pgstore.SweepInsertParams{Relay: relay, Reason: SweepReasonOperator})
-	require.NoError(t, err)
-	require.False(t, needed(), "a sweep that has yet to walk the index will see the page")
-	_, err = queries.SweepInsert(ctx, b.pool, pgstore.SweepInsertParams{Relay: other, Reason: SweepReasonOperator})
-	require.NoError(t, err)
+	pending := insert("https://relay.example") // the same relay, as an operator names it
+	other := insert("wss://other.example")
+	require.Equal(t, sweepStart, decide(), "a sweep whose job is gone walks nothing")
+	require.Equal(t, sweepStart, decide(other), "another relay's sweep")
+	require.Equal(t, sweepNotNeeded, decide(pending), "a sweep at work that has yet to walk the index will see the page")
 
-	began, err := queries.SweepUnlistedBegin(ctx, b.pool, pending)
-	require.NoError(t, err)
-	again, err := queries.SweepUnlistedBegin(ctx, b.pool, pending)
-	require.NoError(t, err)
-	require.Equal(t, began, again, "the walk began once")
-	require.False(t, needed(), "the walk began after the page: the other relay's sweep, unwalked, does not matter")
-
-	exec(`UPDATE backfill_progress SET last_page_at = $1::timestamptz + interval '1 second'`, began)
-	require.True(t, needed(), "a page after the walk began, even while the sweep is unfinished")
+	exec(`UPDATE account_sweeps SET unlisted_began_at = now() WHERE id IN ($1, $2)`, pending, other)
+	require.Equal(t, sweepWait, decide(pending), "a sweep walking the index: decide once it has finished")
+	exec(`UPDATE account_sweeps SET finished_at = now() WHERE id = $1`, other)
+	require.Equal(t, sweepStart, decide(), "another relay's walk covers nothing here")
 	exec(`UPDATE account_sweeps SET finished_at = now() WHERE id = $1`, pending)
-	require.True(t, needed())
+	require.Equal(t, sweepNotNeeded, decide(), "its walk began after the page")
+	exec(`UPDATE backfill_progress SET pages_written_at = now() + interval '1 second'`)
+	require.Equal(t, sweepStart, decide(), "a page after the walk began")
 }
 
-// A sweep's walk of the index's accounts waits for the pages that were running when it began:
-// a page stamps its row before its index write lands, so the sweep after the backfill would
-// count it as walked. Here the page of a deleted account is held in its fetch while a sweep
-// reaches that walk; the walk waits for it, then takes the account out.
+// A sweep's walk of the index's accounts waits for the page jobs running when it began: a page
+// stamps its row before its index write lands, so the sweep after the backfill would count it
+// as walked. Here the page of a deleted account is held before its fetch while a sweep reaches
+// that walk; the walk waits for it, then takes the account out.
 func TestSweepWalkWaitsForThePagesRunningWhenItBegins(t *testing.T) {
 	t.Parallel()
 	ctx := context.Background()
-	b := setup(t, setupOpts{lexiconList: true})
+	held := make(chan struct{})
+	release := sync.OnceFunc(func() { close(held) })
+	t.Cleanup(release)
+	fetching := make(chan struct{}, 10)
+	b := setup(t, setupOpts{lexiconList: true, beforeFetch: func(ctx context.Context) error {
+		fetching <- struct{}{}
+		select {
+		case <-held:
+			return nil
+		case <-ctx.Done():
+			return ctx.Err()
+		}
+	}})
 	const post = "app.bsky.feed.post"
 	bob := testrelay.DIDs("running", 1)[0]
 	b.relay.Append(post, bob)
 	b.relay.SetLLMsTxt(testrelay.LexiconList(post))
 	_, err := b.stream.AccountStatus(bob, false, "deleted")
 	require.NoError(t, err)
-	release := holdPages(b)
 	_, err = b.backfill.Start(ctx, b.src)
 	require.NoError(t, err)
-	await.Until(t, 30*time.Second, "the page to be fetched", func() (bool, any) { return b.relay.Requests() > 0, nil })
+	<-fetching
 
 	sw, err := b.backfill.StartSweep(ctx, b.stream.URL(), nil)
 	require.NoError(t, err)
@@ -218,4 +249,83 @@ func TestSweepWalkWaitsForThePagesRunningWhenItBegins(t *testing.T) {
 	require.Equal(t, int64(1), done.AccountsRemoved, "bob, whom the page brought in")
 	b.requireListed(t, map[string][]string{post: nil})
 	require.Equal(t, rocksindex.StatusDeleted, b.status(t, bob))
+}
+
+// A gap's sweep walks the index after its refresh: the refresh's pages call for no sweep of
+// their own.
+func TestAGapsSweepCoversItsRefresh(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	b := setup(t, setupOpts{lexiconList: true, gapRepair: true, sweepAfterBackfill: true})
+	const post = "app.bsky.feed.post"
+	d := testrelay.DIDs("gapcover", 2)
+	b.relay.Append(post, d...)
+	b.relay.SetLLMsTxt(testrelay.LexiconList(post))
+	_, err := b.stream.AccountStatus(d[1], false, "deleted")
+	require.NoError(t, err)
+	require.NoError(t, queries.FirehoseCursorSet(ctx, b.pool, pgstore.FirehoseCursorSetParams{Relay: b.stream.URL(), Seq: 41}))
+	gap, err := b.backfill.RecordGap(ctx, b.stream.URL(), 41, GapOutdatedCursor, "cursor too old")
+	require.NoError(t, err)
+	b.waitGapRepaired(t, gap.ID)
+	b.watchersDone(t)
+	sweeps := b.sweepsOf(t)
+	require.Len(t, sweeps, 1)
+	require.Equal(t, SweepReasonGap, sweeps[0].Reason)
+	b.requireListed(t, map[string][]string{post: {d[0]}})
+}
+
+// The watcher is asked for by more than a chain that completes: by the end of a run whose
+// chain stopped (its pages are in the index all the same), and by the workers' start (a
+// backfill written before the setting was on).
+func TestASweepFollowsPagesNoCompletedChainNames(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	const post = "app.bsky.feed.post"
+	d := testrelay.DIDs("stopped", 10)
+
+	// A chain that stops after its first page of 7.
+	b := setup(t, setupOpts{lexiconList: true, sweepAfterBackfill: true, maxAttempts: 1})
+	b.relay.Append(post, d...)
+	b.relay.SetLLMsTxt(testrelay.LexiconList(post))
+	b.relay.Intercept(func(w http.ResponseWriter, _ *http.Request, n int64) bool {
+		if n < 2 {
+			return false
+		}
+		http.Error(w, "down", http.StatusBadGateway)
+		return true
+	})
+	for _, did := range d {
+		_, err := b.stream.AccountStatus(did, false, "deleted")
+		require.NoError(t, err)
+	}
+	_, err := b.backfill.Start(ctx, b.src)
+	require.NoError(t, err)
+	b.watchersDone(t)
+	st, err := b.backfill.Status(ctx)
+	require.NoError(t, err)
+	require.False(t, statusOf(t, st, post).Completed, "the chain stopped")
+	sweeps := b.sweepsOf(t)
+	require.Len(t, sweeps, 1)
+	require.Equal(t, int64(7), b.waitSweepFinished(t, sweeps[0].ID).AccountsRemoved, "the first page's accounts")
+	b.requireListed(t, map[string][]string{post: nil})
+
+	// Pages from before: the start of the workers asks.
+	c := setup(t, setupOpts{noStart: true, sweepAfterBackfill: true})
+	_, err = c.index.AddPairs([]rocksindex.Pair{{Collection: post, DID: d[0]}})
+	require.NoError(t, err)
+	_, err = c.pool.Exec(ctx, `INSERT INTO backfill_progress (collection, source, pages_written_at) VALUES ($1, 's', now())`, post)
+	require.NoError(t, err)
+	_, err = c.stream.AccountStatus(d[0], false, "deleted")
+	require.NoError(t, err)
+	require.NoError(t, c.backfill.StartWorkers(ctx))
+	t.Cleanup(func() {
+		stop, cancel := context.WithCancel(ctx)
+		cancel()
+		c.backfill.StopWorkers(stop, 10*time.Second)
+	})
+	c.watchersDone(t)
+	sweeps = c.sweepsOf(t)
+	require.Len(t, sweeps, 1)
+	c.waitSweepFinished(t, sweeps[0].ID)
+	c.requireListed(t, map[string][]string{post: nil})
 }

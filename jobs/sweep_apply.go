@@ -143,6 +143,9 @@ func (w *AccountSweepWorker) ask(ctx context.Context, base string, dids iter.Seq
 	g, ctx := errgroup.WithContext(ctx)
 	g.SetLimit(sweepAskers)
 	for did := range dids {
+		if ctx.Err() != nil {
+			break // a question failed: the step is asked again whole
+		}
 		g.Go(func() error {
 			r, err := fetchRepoStatus(ctx, w.b.sweepHTTP, base, did)
 			if errors.Is(err, errRepoNotFound) {

@@ -4,6 +4,7 @@ import (
 	"encoding/json"
 	"net/http"
 	"strconv"
+	"sync"
 	"time"
 
 	comatproto "github.com/bluesky-social/indigo/api/atproto"
@@ -24,6 +25,8 @@ type accountTable struct {
 	// delay is how long each listRepos answer waits (ListReposDelay); statusDelay each
 	// getRepoStatus answer (RepoStatusDelay).
 	delay, statusDelay time.Duration
+	// held, when set, holds every listRepos answer until it is closed (HoldListRepos).
+	held chan struct{}
 }
 
 func (t *accountTable) get(did string) *comatproto.SyncListRepos_Repo {
@@ -91,6 +94,15 @@ func (r *Relay) ListReposDelay(d time.Duration) {
 	r.accounts.delay = d
 }
 
+// HoldListRepos holds every listRepos answer until release is called.
+func (r *Relay) HoldListRepos() (release func()) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	held := make(chan struct{})
+	r.accounts.held = held
+	return sync.OnceFunc(func() { close(held) })
+}
+
 // RepoStatusDelay makes each getRepoStatus answer wait d: a relay across a network.
 func (r *Relay) RepoStatusDelay(d time.Duration) {
 	r.mu.Lock()
@@ -123,8 +135,15 @@ func (r *Relay) listRepos(w http.ResponseWriter, req *http.Request) {
 		from = n
 	}
 	r.mu.Lock()
-	delay := r.accounts.delay
+	delay, held := r.accounts.delay, r.accounts.held
 	r.mu.Unlock()
+	if held != nil {
+		select {
+		case <-held:
+		case <-req.Context().Done():
+			return
+		}
+	}
 	select {
 	case <-time.After(delay):
 	case <-req.Context().Done():

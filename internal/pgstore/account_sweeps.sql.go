@@ -10,6 +10,24 @@ import (
 	"time"
 )
 
+const pagesWrittenLast = `-- name: PagesWrittenLast :one
+SELECT (max(pages_written_at) IS NOT NULL)::bool AS written, COALESCE(max(pages_written_at), now())::timestamptz AS at
+FROM backfill_progress
+`
+
+type PagesWrittenLastRow struct {
+	Written bool
+	At      time.Time
+}
+
+// When a page last wrote to the index, of any collection (written is false: never).
+func (q *Queries) PagesWrittenLast(ctx context.Context, db DBTX) (PagesWrittenLastRow, error) {
+	row := db.QueryRow(ctx, pagesWrittenLast)
+	var i PagesWrittenLastRow
+	err := row.Scan(&i.Written, &i.At)
+	return i, err
+}
+
 const sweepAdvance = `-- name: SweepAdvance :execrows
 UPDATE account_sweeps
 SET cursor = $1,
@@ -100,25 +118,15 @@ func (q *Queries) SweepAdvanceUnlisted(ctx context.Context, db DBTX, arg SweepAd
 	return result.RowsAffected(), nil
 }
 
-const sweepAfterBackfillNeeded = `-- name: SweepAfterBackfillNeeded :one
-SELECT (EXISTS (
-           SELECT 1 FROM backfill_progress
-           WHERE last_page_at > COALESCE((SELECT max(s.unlisted_began_at) FROM account_sweeps s WHERE s.relay = $1::text),
-                                         '-infinity'::timestamptz))
-       AND NOT EXISTS (
-           SELECT 1 FROM account_sweeps s
-           WHERE s.relay = $1::text AND s.finished_at IS NULL AND s.unlisted_began_at IS NULL
-       ))::bool AS needed
+const sweepAfterBackfillLock = `-- name: SweepAfterBackfillLock :exec
+SELECT pg_advisory_xact_lock($1::bigint)
 `
 
-// Whether the backfill's pages call for a sweep of relay: a page was written after the last
-// sweep of it began to walk the index's accounts (so that walk may have missed the page's),
-// and no sweep of it is under way that has yet to begin that walk (it will see them).
-func (q *Queries) SweepAfterBackfillNeeded(ctx context.Context, db DBTX, relay string) (bool, error) {
-	row := db.QueryRow(ctx, sweepAfterBackfillNeeded, relay)
-	var needed bool
-	err := row.Scan(&needed)
-	return needed, err
+// Serialises the watcher's decision with the chains that complete meanwhile (their insert of
+// a watcher must not be taken for a duplicate of one that has already decided).
+func (q *Queries) SweepAfterBackfillLock(ctx context.Context, db DBTX, lockKey int64) error {
+	_, err := db.Exec(ctx, sweepAfterBackfillLock, lockKey)
+	return err
 }
 
 const sweepFailed = `-- name: SweepFailed :exec
@@ -245,7 +253,7 @@ UPDATE account_sweeps SET unlisted_began_at = COALESCE(unlisted_began_at, now())
 RETURNING unlisted_began_at::timestamptz
 `
 
-// Saved before the walk of the index's accounts first reads them (SweepAfterBackfillNeeded).
+// Saved before the walk of the index's accounts first reads them (walkBegins).
 func (q *Queries) SweepUnlistedBegin(ctx context.Context, db DBTX, id int64) (time.Time, error) {
 	row := db.QueryRow(ctx, sweepUnlistedBegin, id)
 	var unlisted_began_at time.Time
@@ -329,6 +337,71 @@ func (q *Queries) SweepsUnfinished(ctx context.Context, db DBTX) ([]int64, error
 			return nil, err
 		}
 		items = append(items, id)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, err
+	}
+	return items, nil
+}
+
+const sweepsUnfinishedState = `-- name: SweepsUnfinishedState :many
+SELECT id, relay, unlisted_began_at FROM account_sweeps WHERE finished_at IS NULL ORDER BY id
+`
+
+type SweepsUnfinishedStateRow struct {
+	ID              int64
+	Relay           string
+	UnlistedBeganAt *time.Time
+}
+
+// The unfinished sweeps, for the sweep after the backfill: whether each has begun to walk the
+// index's accounts.
+func (q *Queries) SweepsUnfinishedState(ctx context.Context, db DBTX) ([]SweepsUnfinishedStateRow, error) {
+	rows, err := db.Query(ctx, sweepsUnfinishedState)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	var items []SweepsUnfinishedStateRow
+	for rows.Next() {
+		var i SweepsUnfinishedStateRow
+		if err := rows.Scan(&i.ID, &i.Relay, &i.UnlistedBeganAt); err != nil {
+			return nil, err
+		}
+		items = append(items, i)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, err
+	}
+	return items, nil
+}
+
+const sweepsWalkedLast = `-- name: SweepsWalkedLast :many
+SELECT relay, max(unlisted_began_at)::timestamptz AS began
+FROM account_sweeps
+WHERE finished_at IS NOT NULL AND unlisted_began_at IS NOT NULL
+GROUP BY relay
+`
+
+type SweepsWalkedLastRow struct {
+	Relay string
+	Began time.Time
+}
+
+// When the last finished sweep of each relay began to walk the index's accounts.
+func (q *Queries) SweepsWalkedLast(ctx context.Context, db DBTX) ([]SweepsWalkedLastRow, error) {
+	rows, err := db.Query(ctx, sweepsWalkedLast)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	var items []SweepsWalkedLastRow
+	for rows.Next() {
+		var i SweepsWalkedLastRow
+		if err := rows.Scan(&i.Relay, &i.Began); err != nil {
+			return nil, err
+		}
+		items = append(items, i)
 	}
 	if err := rows.Err(); err != nil {
 		return nil, err

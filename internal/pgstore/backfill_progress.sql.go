@@ -19,6 +19,7 @@ SET cursor = $1,
     last_error = '',
     first_page_at = coalesce(first_page_at, now()),
     last_page_at = now(),
+    pages_written_at = now(),
     updated_at = now()
 WHERE collection = $5
   AND cursor = $6
@@ -88,7 +89,7 @@ func (q *Queries) ProgressCounts(ctx context.Context, db DBTX) (ProgressCountsRo
 }
 
 const progressGet = `-- name: ProgressGet :one
-SELECT collection, source, cursor, imported_count, completed_at, created_at, skipped_count, pages_fetched, last_error, last_page_at, updated_at, first_page_at, reset_generation, resetting_since, reset_removed, source_generation FROM backfill_progress WHERE collection = $1
+SELECT collection, source, cursor, imported_count, completed_at, created_at, skipped_count, pages_fetched, last_error, last_page_at, updated_at, first_page_at, reset_generation, resetting_since, reset_removed, source_generation, pages_written_at FROM backfill_progress WHERE collection = $1
 `
 
 func (q *Queries) ProgressGet(ctx context.Context, db DBTX, collection string) (BackfillProgress, error) {
@@ -111,6 +112,7 @@ func (q *Queries) ProgressGet(ctx context.Context, db DBTX, collection string) (
 		&i.ResettingSince,
 		&i.ResetRemoved,
 		&i.SourceGeneration,
+		&i.PagesWrittenAt,
 	)
 	return i, err
 }
@@ -137,7 +139,7 @@ func (q *Queries) ProgressInsertMany(ctx context.Context, db DBTX, arg ProgressI
 }
 
 const progressList = `-- name: ProgressList :many
-SELECT collection, source, cursor, imported_count, completed_at, created_at, skipped_count, pages_fetched, last_error, last_page_at, updated_at, first_page_at, reset_generation, resetting_since, reset_removed, source_generation FROM backfill_progress ORDER BY collection
+SELECT collection, source, cursor, imported_count, completed_at, created_at, skipped_count, pages_fetched, last_error, last_page_at, updated_at, first_page_at, reset_generation, resetting_since, reset_removed, source_generation, pages_written_at FROM backfill_progress ORDER BY collection
 `
 
 func (q *Queries) ProgressList(ctx context.Context, db DBTX) ([]BackfillProgress, error) {
@@ -166,6 +168,7 @@ func (q *Queries) ProgressList(ctx context.Context, db DBTX) ([]BackfillProgress
 			&i.ResettingSince,
 			&i.ResetRemoved,
 			&i.SourceGeneration,
+			&i.PagesWrittenAt,
 		); err != nil {
 			return nil, err
 		}
@@ -178,7 +181,7 @@ func (q *Queries) ProgressList(ctx context.Context, db DBTX) ([]BackfillProgress
 }
 
 const progressListIncomplete = `-- name: ProgressListIncomplete :many
-SELECT collection, source, cursor, imported_count, completed_at, created_at, skipped_count, pages_fetched, last_error, last_page_at, updated_at, first_page_at, reset_generation, resetting_since, reset_removed, source_generation FROM backfill_progress
+SELECT collection, source, cursor, imported_count, completed_at, created_at, skipped_count, pages_fetched, last_error, last_page_at, updated_at, first_page_at, reset_generation, resetting_since, reset_removed, source_generation, pages_written_at FROM backfill_progress
 WHERE completed_at IS NULL
 ORDER BY collection
 `
@@ -210,6 +213,7 @@ func (q *Queries) ProgressListIncomplete(ctx context.Context, db DBTX) ([]Backfi
 			&i.ResettingSince,
 			&i.ResetRemoved,
 			&i.SourceGeneration,
+			&i.PagesWrittenAt,
 		); err != nil {
 			return nil, err
 		}
@@ -294,7 +298,7 @@ SET cursor = '',
     reset_removed = 0,
     updated_at = now()
 WHERE collection = $1
-RETURNING collection, source, cursor, imported_count, completed_at, created_at, skipped_count, pages_fetched, last_error, last_page_at, updated_at, first_page_at, reset_generation, resetting_since, reset_removed, source_generation
+RETURNING collection, source, cursor, imported_count, completed_at, created_at, skipped_count, pages_fetched, last_error, last_page_at, updated_at, first_page_at, reset_generation, resetting_since, reset_removed, source_generation, pages_written_at
 `
 
 // The first step of a reset: the row claims nothing (cursor, counts zero) and is marked
@@ -322,6 +326,7 @@ func (q *Queries) ProgressResetBegin(ctx context.Context, db DBTX, collection st
 		&i.ResettingSince,
 		&i.ResetRemoved,
 		&i.SourceGeneration,
+		&i.PagesWrittenAt,
 	)
 	return i, err
 }

@@ -49,6 +49,7 @@ type BackfillProgress struct {
 	ResettingSince   *time.Time
 	ResetRemoved     int64
 	SourceGeneration int64
+	PagesWrittenAt   *time.Time
 }
 
 type BackfillRun struct {

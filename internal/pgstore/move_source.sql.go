@@ -10,7 +10,7 @@ import (
 )
 
 const progressListForMove = `-- name: ProgressListForMove :many
-SELECT collection, source, cursor, imported_count, completed_at, created_at, skipped_count, pages_fetched, last_error, last_page_at, updated_at, first_page_at, reset_generation, resetting_since, reset_removed, source_generation FROM backfill_progress
+SELECT collection, source, cursor, imported_count, completed_at, created_at, skipped_count, pages_fetched, last_error, last_page_at, updated_at, first_page_at, reset_generation, resetting_since, reset_removed, source_generation, pages_written_at FROM backfill_progress
 WHERE $1::boolean OR collection = ANY($2::text[])
 ORDER BY collection
 FOR UPDATE
@@ -49,6 +49,7 @@ func (q *Queries) ProgressListForMove(ctx context.Context, db DBTX, arg Progress
 			&i.ResettingSince,
 			&i.ResetRemoved,
 			&i.SourceGeneration,
+			&i.PagesWrittenAt,
 		); err != nil {
 			return nil, err
 		}
@@ -74,7 +75,7 @@ SET source = $1,
     completed_at = CASE WHEN $2::boolean AND resetting_since IS NULL THEN NULL ELSE completed_at END,
     updated_at = now()
 WHERE collection = $3
-RETURNING collection, source, cursor, imported_count, completed_at, created_at, skipped_count, pages_fetched, last_error, last_page_at, updated_at, first_page_at, reset_generation, resetting_since, reset_removed, source_generation
+RETURNING collection, source, cursor, imported_count, completed_at, created_at, skipped_count, pages_fetched, last_error, last_page_at, updated_at, first_page_at, reset_generation, resetting_since, reset_removed, source_generation, pages_written_at
 `
 
 type ProgressMoveSourceParams struct {
@@ -109,6 +110,7 @@ func (q *Queries) ProgressMoveSource(ctx context.Context, db DBTX, arg ProgressM
 		&i.ResettingSince,
 		&i.ResetRemoved,
 		&i.SourceGeneration,
+		&i.PagesWrittenAt,
 	)
 	return i, err
 }

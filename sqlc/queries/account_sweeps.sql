@@ -61,19 +61,28 @@ DELETE FROM account_sweeps;
 SELECT id FROM account_sweeps WHERE finished_at IS NULL ORDER BY id;
 
 -- name: SweepUnlistedBegin :one
--- Saved before the walk of the index's accounts first reads them (SweepAfterBackfillNeeded).
+-- Saved before the walk of the index's accounts first reads them (walkBegins).
 UPDATE account_sweeps SET unlisted_began_at = COALESCE(unlisted_began_at, now()) WHERE id = @id
 RETURNING unlisted_began_at::timestamptz;
 
--- name: SweepAfterBackfillNeeded :one
--- Whether the backfill's pages call for a sweep of relay: a page was written after the last
--- sweep of it began to walk the index's accounts (so that walk may have missed the page's),
--- and no sweep of it is under way that has yet to begin that walk (it will see them).
-SELECT (EXISTS (
-           SELECT 1 FROM backfill_progress
-           WHERE last_page_at > COALESCE((SELECT max(s.unlisted_began_at) FROM account_sweeps s WHERE s.relay = @relay::text),
-                                         '-infinity'::timestamptz))
-       AND NOT EXISTS (
-           SELECT 1 FROM account_sweeps s
-           WHERE s.relay = @relay::text AND s.finished_at IS NULL AND s.unlisted_began_at IS NULL
-       ))::bool AS needed;
+-- name: SweepsUnfinishedState :many
+-- The unfinished sweeps, for the sweep after the backfill: whether each has begun to walk the
+-- index's accounts.
+SELECT id, relay, unlisted_began_at FROM account_sweeps WHERE finished_at IS NULL ORDER BY id;
+
+-- name: SweepsWalkedLast :many
+-- When the last finished sweep of each relay began to walk the index's accounts.
+SELECT relay, max(unlisted_began_at)::timestamptz AS began
+FROM account_sweeps
+WHERE finished_at IS NOT NULL AND unlisted_began_at IS NOT NULL
+GROUP BY relay;
+
+-- name: PagesWrittenLast :one
+-- When a page last wrote to the index, of any collection (written is false: never).
+SELECT (max(pages_written_at) IS NOT NULL)::bool AS written, COALESCE(max(pages_written_at), now())::timestamptz AS at
+FROM backfill_progress;
+
+-- name: SweepAfterBackfillLock :exec
+-- Serialises the watcher's decision with the chains that complete meanwhile (their insert of
+-- a watcher must not be taken for a duplicate of one that has already decided).
+SELECT pg_advisory_xact_lock(@lock_key::bigint);

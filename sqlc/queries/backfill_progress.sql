@@ -34,6 +34,7 @@ SET cursor = @next_cursor,
     last_error = '',
     first_page_at = coalesce(first_page_at, now()),
     last_page_at = now(),
+    pages_written_at = now(),
     updated_at = now()
 WHERE collection = @collection
   AND cursor = @page_cursor
