@@ -27,6 +27,8 @@ type accountTable struct {
 	delay, statusDelay time.Duration
 	// held, when set, holds every listRepos answer until it is closed (HoldListRepos).
 	held chan struct{}
+	// failStatus makes that many getRepoStatus requests answer 500 (FailRepoStatus).
+	failStatus int
 }
 
 func (t *accountTable) get(did string) *comatproto.SyncListRepos_Repo {
@@ -101,6 +103,13 @@ func (r *Relay) HoldListRepos() (release func()) {
 	held := make(chan struct{})
 	r.accounts.held = held
 	return sync.OnceFunc(func() { close(held) })
+}
+
+// FailRepoStatus makes the next n getRepoStatus requests answer HTTP 500.
+func (r *Relay) FailRepoStatus(n int) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	r.accounts.failStatus = n
 }
 
 // RepoStatusDelay makes each getRepoStatus answer wait d: a relay across a network.
@@ -189,6 +198,12 @@ func (r *Relay) getRepoStatus(w http.ResponseWriter, req *http.Request) {
 		return
 	}
 	r.mu.Lock()
+	if r.accounts.failStatus > 0 {
+		r.accounts.failStatus--
+		r.mu.Unlock()
+		writeXRPCError(w, http.StatusInternalServerError, "InternalServerError", "status unavailable")
+		return
+	}
 	a, ok := r.accounts.byDID[did]
 	var out comatproto.SyncGetRepoStatus_Output
 	if ok {

@@ -1,0 +1,45 @@
+package jobs
+
+import (
+	"context"
+	"testing"
+
+	"github.com/riverqueue/river"
+	"github.com/stretchr/testify/require"
+
+	"github.com/colindex/colindex/internal/testrelay"
+	"github.com/colindex/colindex/rocksindex"
+)
+
+// The walk of the index's accounts asks the relay about several at once; one question that
+// fails fails its whole step, which saves nothing (no count, no cursor) and is asked again:
+// the sweep then ends with every account settled and counted once.
+func TestSweepStepWithAFailedQuestionIsAskedAgainWhole(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	b := setup(t, setupOpts{})
+	const post = "app.bsky.feed.post"
+	d := testrelay.DIDs("askfail", 20)
+	pairs := make([]rocksindex.Pair, len(d))
+	for i, did := range d {
+		pairs[i] = rocksindex.Pair{Collection: post, DID: did}
+		_, err := b.stream.AccountStatus(did, false, "deleted")
+		require.NoError(t, err)
+	}
+	_, err := b.index.AddPairs(pairs)
+	require.NoError(t, err)
+	b.stream.FailRepoStatus(1)
+
+	sw, err := b.backfill.StartSweep(ctx, b.stream.URL(), nil)
+	require.NoError(t, err)
+	got := b.waitSweepFinished(t, sw.ID)
+	require.Equal(t, int64(len(d)), got.UnlistedAsked, "the failed step is not counted")
+	require.Equal(t, int64(len(d)), got.AccountsRemoved)
+	require.Empty(t, got.LastError, "the step asked again succeeded")
+	b.requireListed(t, map[string][]string{post: nil})
+	job, err := b.backfill.River.JobList(ctx, river.NewJobListParams().Kinds(AccountSweepKind))
+	require.NoError(t, err)
+	require.Len(t, job.Jobs, 1)
+	require.NotEmpty(t, job.Jobs[0].Errors, "the failed question was a failed attempt")
+	require.Contains(t, job.Jobs[0].Errors[0].Error, "getRepoStatus")
+}
