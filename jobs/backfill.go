@@ -205,6 +205,10 @@ func (b *Backfill) StartWith(ctx context.Context, src source.Source, opts StartO
 		if _, err := b.River.InsertManyTx(ctx, tx, params); err != nil {
 			return StartResult{}, fmt.Errorf("enqueue pages: %w", err)
 		}
+		// It waits for the run, completed or cancelled, and its chains, completed or stopped.
+		if err := askSweepAfterBackfill(ctx, b.River, tx, b.sweepAfterBackfill); err != nil {
+			return StartResult{}, err
+		}
 	}
 	commit := func() error { return tx.Commit(ctx) }
 	if opts.Refresh {

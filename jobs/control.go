@@ -127,9 +127,16 @@ func (b *Backfill) Retry(ctx context.Context) (RetryResult, error) {
 	for i, row := range rows {
 		params[i] = firstPage(row, b.maxAttempts())
 	}
-	results, err := b.River.InsertMany(ctx, params)
+	var results []*rivertype.JobInsertResult
+	err = pgx.BeginFunc(ctx, b.Pool, func(tx pgx.Tx) error {
+		var err error
+		if results, err = b.River.InsertManyTx(ctx, tx, params); err != nil {
+			return fmt.Errorf("enqueue pages: %w", err)
+		}
+		return askSweepAfterBackfill(ctx, b.River, tx, b.sweepAfterBackfill)
+	})
 	if err != nil {
-		return RetryResult{}, fmt.Errorf("enqueue pages: %w", err)
+		return RetryResult{}, err
 	}
 	res := RetryResult{Sweeps: sweeps}
 	for _, r := range results {

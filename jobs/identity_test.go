@@ -40,8 +40,8 @@ func TestIndexIdentityBindsDatabaseAndIndex(t *testing.T) {
 
 	// Once the rows claim DIDs, another index is refused.
 	require.NoError(t, BindIndex(ctx, pool, first, "/first"))
-	_, err = pool.Exec(ctx, `INSERT INTO backfill_progress (collection, source, imported_count, pages_fetched, completed_at)
-		VALUES ('com.example.a', 'bsky.network', 40, 1, now())`)
+	_, err = pool.Exec(ctx, `INSERT INTO backfill_progress (collection, source, imported_count, pages_fetched, completed_at, pages_written_at)
+		VALUES ('com.example.a', 'bsky.network', 40, 1, now(), now())`)
 	require.NoError(t, err)
 	wiped := openIndex(t)
 	err = BindIndex(ctx, pool, wiped, "/data/index")
@@ -58,6 +58,7 @@ func TestIndexIdentityBindsDatabaseAndIndex(t *testing.T) {
 	require.Nil(t, row.CompletedAt, "paged again by the next start")
 	require.Zero(t, row.ImportedCount)
 	require.Empty(t, row.Cursor)
+	require.Nil(t, row.PagesWrittenAt, "no page has written to the new index: nothing for a sweep to follow")
 }
 
 // A page written to an index the database is no longer bound to cannot move the cursor.

@@ -63,8 +63,9 @@ type PageWorker struct {
 	timeout time.Duration
 	// gate orders the pages' index writes, deepest chain first (nil: no order).
 	gate *indexGate
-	// afterChain, when set, runs in the transaction of a chain's last page (sweep_after.go).
-	afterChain func(ctx context.Context, tx pgx.Tx) error
+	// sweepRelay is Config.SweepAfterBackfill: a chain's last page asks for the watcher of the
+	// sweep after the backfill (sweep_after.go).
+	sweepRelay string
 
 	// beforeIndexWrite, when set (tests only), runs as the page's index write gets its turn.
 	beforeIndexWrite func(collection string)
@@ -262,10 +263,12 @@ func (w *PageWorker) commit(ctx context.Context, job *river.Job[PageArgs], row p
 		if err := closeGaps(ctx, tx); err != nil {
 			return false, err
 		}
-		if w.afterChain != nil {
-			if err := w.afterChain(ctx, tx); err != nil {
-				return false, err
-			}
+		client, err := river.ClientFromContextSafely[pgx.Tx](ctx)
+		if err != nil {
+			return false, err
+		}
+		if err := askSweepAfterBackfill(ctx, client, tx, w.sweepRelay); err != nil {
+			return false, err
 		}
 	}
 	if w.beforeCommit != nil {

@@ -79,6 +79,10 @@ type ResetWorker struct {
 	// PageMaxAttempts is the retry budget of the first page the reset enqueues.
 	PageMaxAttempts int
 
+	// sweepRelay is Config.SweepAfterBackfill: the chain the reset begins asks for the watcher
+	// of the sweep after the backfill (sweep_after.go).
+	sweepRelay string
+
 	// beforeFinish, when set (tests only), runs after the delete and before the row reopens;
 	// an error from it fails the attempt there, as a crash would.
 	beforeFinish func(ctx context.Context, collection string) error
@@ -139,6 +143,9 @@ func (w *ResetWorker) Work(ctx context.Context, job *river.Job[ResetArgs]) error
 	first := firstPage(row, w.PageMaxAttempts)
 	if _, err := client.InsertTx(ctx, tx, first.Args, first.InsertOpts); err != nil {
 		return fmt.Errorf("enqueue %s: %w", coll, err)
+	}
+	if err := askSweepAfterBackfill(ctx, client, tx, w.sweepRelay); err != nil {
+		return err
 	}
 	if err := tx.Commit(ctx); err != nil {
 		return fmt.Errorf("reset %s: %w", coll, err)

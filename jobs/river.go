@@ -188,14 +188,15 @@ func New(cfg Config) (*Backfill, error) {
 		metrics:     cfg.Metrics,
 		timeout:     pageTimeout,
 		gate:        newIndexGate(indexGateShared),
-		afterChain:  sweepAfterChain(cfg.SweepAfterBackfill),
+		sweepRelay:  cfg.SweepAfterBackfill,
 
 		beforeCommit:     cfg.beforeCommit,
 		beforeIndexWrite: cfg.beforeIndexWrite,
 	})
-	river.AddWorker(workers, &RunWorker{Pool: cfg.Pool, afterRun: sweepAfterChain(cfg.SweepAfterBackfill)})
+	river.AddWorker(workers, &RunWorker{Pool: cfg.Pool})
 	river.AddWorker(workers, &ResetWorker{
 		Pool: cfg.Pool, Index: cfg.Index, PageTimeout: pageTimeout, PageMaxAttempts: cfg.PageMaxAttempts,
+		sweepRelay: cfg.SweepAfterBackfill,
 
 		beforeFinish: cfg.beforeResetFinish,
 	})
@@ -279,7 +280,7 @@ func (b *Backfill) StartWorkers(ctx context.Context) error {
 		b.logger.InfoContext(ctx, "rescued jobs left running by a process that died", "jobs", n)
 	}
 	if err := b.watchForSweepAfterBackfill(ctx); err != nil {
-		b.logger.WarnContext(ctx, "the next chain to complete asks again", "error", err)
+		b.logger.ErrorContext(ctx, "the backfill's pages may go unswept until the next start, retry or restart", "error", err)
 	}
 	return nil
 }

@@ -18,9 +18,6 @@ const runPollInterval = 2 * time.Second
 type RunWorker struct {
 	river.WorkerDefaults[RunArgs]
 	Pool *pgxpool.Pool
-	// afterRun, when set, runs in the transaction that finishes the run (sweep_after.go: a
-	// cancelled run, or one whose chains stopped, wrote pages that no completed chain names).
-	afterRun func(ctx context.Context, tx pgx.Tx) error
 }
 
 func (w *RunWorker) Work(ctx context.Context, job *river.Job[RunArgs]) error {
@@ -46,11 +43,6 @@ func (w *RunWorker) Work(ctx context.Context, job *river.Job[RunArgs]) error {
 	// A refresh with no collection to page closes its gaps here (pages close the others).
 	if err := closeGaps(ctx, tx); err != nil {
 		return err
-	}
-	if w.afterRun != nil {
-		if err := w.afterRun(ctx, tx); err != nil {
-			return err
-		}
 	}
 	if err := tx.Commit(ctx); err != nil {
 		return fmt.Errorf("finish run %d: %w", job.Args.RunID, err)

@@ -10,21 +10,22 @@ import (
 	"github.com/jackc/pgx/v5"
 	"github.com/riverqueue/river"
 	"github.com/riverqueue/river/riverdriver/riverpgxv5"
+	"github.com/riverqueue/river/rivertype"
 )
 
 // A sweep after the backfill. A source such as bsky.network's listReposByCollection still
 // lists accounts deleted long before the stream began (indigo issue 1276), and pages put
 // them in the index; the stream will never say a word about them. So, with
-// Config.SweepAfterBackfill set (serve: the firehose's relay), a watcher is enqueued when a
-// chain of pages completes, when a run ends (a cancelled run, a chain that stopped) and when
-// the workers start (a backfill from before this existed). Once no page, reset or run is
-// live, it decides (sweepAfterDecision):
+// Config.SweepAfterBackfill set (serve: the firehose's relay), a watcher is asked for
+// wherever chains of pages begin or end: a start (its run, completed or cancelled, and its
+// chains, completed or stopped), a retry, a reset's new chain, a chain that completes, and
+// the workers' start (a backfill written before this existed, or with the setting off).
+// Once no page, reset or run is live, it decides (sweepAfterDecision):
+//   - a sweep of the relay is at work (its job live): wait for it to end, then decide again
+//     (it may never walk the index: stopped, cancelled; and the watcher never starts a
+//     second sweep of bsky.network beside it);
 //   - no page has written to the index since the last finished sweep of the relay began to
 //     walk the index's accounts: nothing to do;
-//   - a sweep of the relay is under way (its job live) that has yet to begin that walk: it
-//     will see the pages' accounts, nothing to do;
-//   - one is under way that has begun it: wait for it to finish, then decide (never two
-//     sweeps of bsky.network at once);
 //   - else start a sweep.
 //
 // "Began to walk" is saved only once no page job that began before it is still running
@@ -34,9 +35,12 @@ import (
 // SweepAfterBackfillKind is the River kind of the watcher.
 const SweepAfterBackfillKind = "account_sweep_after_backfill"
 
-// sweepAfterBackfillWait is how long the watcher waits for live pages, or for the sweep under
-// way, before it looks again.
-const sweepAfterBackfillWait = 2 * time.Second
+// How long the watcher waits before it looks again: for live pages, and for the sweep at work
+// (which takes hours against bsky.network).
+const (
+	sweepAfterPagesWait = 10 * time.Second
+	sweepAfterSweepWait = time.Minute
+)
 
 // sweepAfterLockKey serialises the watcher's decision with the chains that complete meanwhile.
 const sweepAfterLockKey = 0x636f6c69_73776570 // "colisweP"
@@ -58,8 +62,9 @@ func (SweepAfterBackfillArgs) Kind() string { return SweepAfterBackfillKind }
 
 func (SweepAfterBackfillArgs) InsertOpts() river.InsertOpts {
 	return river.InsertOpts{
-		Queue:      QueueRuns,
-		UniqueOpts: river.UniqueOpts{ByArgs: true, ByState: liveStates},
+		Queue:       QueueRuns,
+		MaxAttempts: sweepMaxAttempts, // given up, it would leave pages unswept until next asked
+		UniqueOpts:  river.UniqueOpts{ByArgs: true, ByState: liveStates},
 	}
 }
 
@@ -73,26 +78,25 @@ type SweepAfterBackfillWorker struct {
 type sweepAfter int
 
 const (
-	sweepNotNeeded sweepAfter = iota // no page since the last walk, or one under way will see them
-	sweepWait                        // a sweep of the relay is walking the index: decide after it
+	sweepNotNeeded sweepAfter = iota // no page since the last finished walk of the index
+	sweepWait                        // a sweep of the relay is at work: decide after it
 	sweepStart
 )
 
 func (w *SweepAfterBackfillWorker) Work(ctx context.Context, job *river.Job[SweepAfterBackfillArgs]) error {
-	wait := river.JobSnooze(cmp.Or(w.b.sweepAfterBackfillWait, sweepAfterBackfillWait))
 	live, err := anyLive(ctx, w.b.River, PageKind, ResetKind, RunKind)
 	if err != nil || live {
-		return cmp.Or(err, wait)
-	}
-	sweeping, err := w.b.liveSweeps(ctx)
-	if err != nil {
-		return err
+		return cmp.Or(err, river.JobSnooze(cmp.Or(w.b.sweepAfterBackfillWait, sweepAfterPagesWait)))
 	}
 	relay := job.Args.Relay
 	var decided sweepAfter
 	var started Sweep
 	err = pgx.BeginFunc(ctx, w.b.Pool, func(tx pgx.Tx) error {
 		if err := queries.SweepAfterBackfillLock(ctx, tx, sweepAfterLockKey); err != nil {
+			return err
+		}
+		sweeping, err := w.b.liveSweeps(ctx, tx)
+		if err != nil {
 			return err
 		}
 		if decided, err = sweepAfterDecision(ctx, tx, relay, sweeping); err != nil || decided == sweepWait {
@@ -103,9 +107,12 @@ func (w *SweepAfterBackfillWorker) Work(ctx context.Context, job *river.Job[Swee
 				return err
 			}
 		}
-		// Completed here, under the lock: a chain that completes after this commits enqueues
-		// a watcher of its own instead of finding this one still running.
-		_, err := river.JobCompleteTx[*riverpgxv5.Driver](ctx, tx, job)
+		// Completed here, under the lock: a request for a watcher that waited for the lock
+		// then inserts one of its own instead of finding this one still running.
+		done, err := river.JobCompleteTx[*riverpgxv5.Driver](ctx, tx, job)
+		if err == nil && done.State != rivertype.JobStateCompleted {
+			err = fmt.Errorf("the watcher is %s, no longer running", done.State)
+		}
 		return err
 	})
 	if err != nil {
@@ -113,7 +120,8 @@ func (w *SweepAfterBackfillWorker) Work(ctx context.Context, job *river.Job[Swee
 	}
 	switch decided {
 	case sweepWait:
-		return wait
+		w.b.logger.DebugContext(ctx, "sweep after the backfill: waiting for the sweep at work", "relay", relay)
+		return river.JobSnooze(cmp.Or(w.b.sweepAfterBackfillWait, sweepAfterSweepWait))
 	case sweepStart:
 		w.b.logger.InfoContext(ctx, "account sweep started: the backfill wrote pages since the last sweep walked the index",
 			"sweep", started.ID, "relay", relay)
@@ -121,7 +129,7 @@ func (w *SweepAfterBackfillWorker) Work(ctx context.Context, job *river.Job[Swee
 	return nil
 }
 
-// sweepAfterDecision decides for relay, given the sweeps whose job is live (a sweep whose job
+// sweepAfterDecision decides for relay, given the sweeps whose job is live (one whose job
 // stopped, was cancelled or gave up walks nothing). Relays are compared as their http(s)
 // bases: an operator's sweep of https://bsky.network is one of wss://bsky.network.
 func sweepAfterDecision(ctx context.Context, tx pgx.Tx, relay string, sweeping map[int64]bool) (sweepAfter, error) {
@@ -134,18 +142,10 @@ func sweepAfterDecision(ctx context.Context, tx pgx.Tx, relay string, sweeping m
 	if err != nil {
 		return 0, err
 	}
-	walking := false
 	for _, s := range unfinished {
-		if !sweeping[s.ID] || !same(s.Relay) {
-			continue
+		if sweeping[s.ID] && same(s.Relay) {
+			return sweepWait, nil
 		}
-		if s.UnlistedBeganAt == nil {
-			return sweepNotNeeded, nil
-		}
-		walking = true
-	}
-	if walking {
-		return sweepWait, nil
 	}
 	pages, err := queries.PagesWrittenLast(ctx, tx)
 	if err != nil || !pages.Written {
@@ -164,9 +164,9 @@ func sweepAfterDecision(ctx context.Context, tx pgx.Tx, relay string, sweeping m
 }
 
 // liveSweeps is the set of sweeps whose job is live (a few at most: one per gap, the
-// operators', this one).
-func (b *Backfill) liveSweeps(ctx context.Context) (map[int64]bool, error) {
-	res, err := b.River.JobList(ctx, river.NewJobListParams().Kinds(AccountSweepKind).States(liveStates...).First(10_000))
+// operators', this one), read in tx.
+func (b *Backfill) liveSweeps(ctx context.Context, tx pgx.Tx) (map[int64]bool, error) {
+	res, err := b.River.JobListTx(ctx, tx, river.NewJobListParams().Kinds(AccountSweepKind).States(liveStates...).First(10_000))
 	if err != nil {
 		return nil, fmt.Errorf("list live account sweeps: %w", err)
 	}
@@ -180,35 +180,26 @@ func (b *Backfill) liveSweeps(ctx context.Context) (map[int64]bool, error) {
 	return out, nil
 }
 
-// sweepAfterChain is the hook that enqueues the watcher in a transaction (a chain's last
-// page, a run's end); nil when no relay is set.
-func sweepAfterChain(relay string) func(ctx context.Context, tx pgx.Tx) error {
+// askSweepAfterBackfill asks for the watcher of relay's sweep in tx ("" relay: nothing), under
+// the lock its decision takes: a watcher that has decided is completed by then, and this
+// request is a watcher of its own.
+func askSweepAfterBackfill(ctx context.Context, client *river.Client[pgx.Tx], tx pgx.Tx, relay string) error {
 	if relay == "" {
 		return nil
 	}
-	return func(ctx context.Context, tx pgx.Tx) error {
-		client, err := river.ClientFromContextSafely[pgx.Tx](ctx)
-		if err != nil {
-			return err
-		}
-		if err := queries.SweepAfterBackfillLock(ctx, tx, sweepAfterLockKey); err != nil {
-			return err
-		}
-		if _, err := client.InsertTx(ctx, tx, SweepAfterBackfillArgs{Relay: relay}, nil); err != nil {
-			return fmt.Errorf("enqueue the sweep after the backfill: %w", err)
-		}
-		return nil
+	if err := queries.SweepAfterBackfillLock(ctx, tx, sweepAfterLockKey); err != nil {
+		return fmt.Errorf("ask for the sweep after the backfill: %w", err)
 	}
-}
-
-// watchForSweepAfterBackfill enqueues the watcher as the workers start: a backfill written
-// before this existed, or while the setting was off, gets its sweep too.
-func (b *Backfill) watchForSweepAfterBackfill(ctx context.Context) error {
-	if b.sweepAfterBackfill == "" {
-		return nil
-	}
-	if _, err := b.River.Insert(ctx, SweepAfterBackfillArgs{Relay: b.sweepAfterBackfill}, nil); err != nil {
-		return fmt.Errorf("enqueue the sweep after the backfill: %w", err)
+	if _, err := client.InsertTx(ctx, tx, SweepAfterBackfillArgs{Relay: relay}, nil); err != nil {
+		return fmt.Errorf("ask for the sweep after the backfill: %w", err)
 	}
 	return nil
+}
+
+// watchForSweepAfterBackfill asks for the watcher as the workers start: a backfill written
+// before this existed, or while the setting was off, gets its sweep too.
+func (b *Backfill) watchForSweepAfterBackfill(ctx context.Context) error {
+	return pgx.BeginFunc(ctx, b.Pool, func(tx pgx.Tx) error {
+		return askSweepAfterBackfill(ctx, b.River, tx, b.sweepAfterBackfill)
+	})
 }

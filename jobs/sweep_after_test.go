@@ -101,9 +101,9 @@ func TestABackfillIsFollowedByASweepOfTheRelay(t *testing.T) {
 	require.Equal(t, rocksindex.StatusDeleted, b.status(t, erin))
 }
 
-// A sweep of the relay that is at work but has yet to walk the index's accounts will see the
-// pages' accounts: the backfill asks for no other. Once it walks, the index equals the truth.
-// A sweep whose job is gone walks nothing, and is no such cover.
+// While a sweep of the relay is at work, the watcher waits for it; one that walked the index
+// after the pages covers them, and no other follows. A sweep whose job is gone walks nothing,
+// and is no such cover.
 func TestNoSweepAfterTheBackfillWhileOneWillWalkTheIndex(t *testing.T) {
 	t.Parallel()
 	ctx := context.Background()
@@ -130,12 +130,15 @@ func TestNoSweepAfterTheBackfillWhileOneWillWalkTheIndex(t *testing.T) {
 
 	_, err = b.backfill.Start(ctx, b.src)
 	require.NoError(t, err)
-	b.watchersDone(t)
-	require.Len(t, b.sweepsOf(t), 2, "the sweep at work will walk the index after the pages")
+	b.waitDone(t, 30*time.Second)
+	time.Sleep(time.Second) // the watcher's waits are 200 ms here
+	require.Len(t, b.sweepsOf(t), 2, "the watcher waits for the sweep at work")
 	b.requireListed(t, map[string][]string{post: {alice, bob}})
 	release()
 	got := b.waitSweepFinished(t, held.ID)
 	require.Equal(t, int64(1), got.AccountsRemoved, "bob")
+	b.watchersDone(t)
+	require.Len(t, b.sweepsOf(t), 2, "its walk of the index came after the pages")
 	b.requireListed(t, map[string][]string{post: {alice}})
 
 	// Without the sweep at work, the stopped one is no cover: carol's page calls for a sweep.
@@ -190,10 +193,11 @@ func TestSweepAfterDecisionComparesPagesWithWalks(t *testing.T) {
 	other := insert("wss://other.example")
 	require.Equal(t, sweepStart, decide(), "a sweep whose job is gone walks nothing")
 	require.Equal(t, sweepStart, decide(other), "another relay's sweep")
-	require.Equal(t, sweepNotNeeded, decide(pending), "a sweep at work that has yet to walk the index will see the page")
+	require.Equal(t, sweepWait, decide(pending), "a sweep at work: decide once it has ended")
 
 	exec(`UPDATE account_sweeps SET unlisted_began_at = now() WHERE id IN ($1, $2)`, pending, other)
 	require.Equal(t, sweepWait, decide(pending), "a sweep walking the index: decide once it has finished")
+	require.Equal(t, sweepStart, decide(), "a walk that never finished covers nothing")
 	exec(`UPDATE account_sweeps SET finished_at = now() WHERE id = $1`, other)
 	require.Equal(t, sweepStart, decide(), "another relay's walk covers nothing here")
 	exec(`UPDATE account_sweeps SET finished_at = now() WHERE id = $1`, pending)
@@ -274,9 +278,9 @@ func TestAGapsSweepCoversItsRefresh(t *testing.T) {
 	b.requireListed(t, map[string][]string{post: {d[0]}})
 }
 
-// The watcher is asked for by more than a chain that completes: by the end of a run whose
-// chain stopped (its pages are in the index all the same), and by the workers' start (a
-// backfill written before the setting was on).
+// The watcher is asked for by more than a chain that completes: a run whose chain stopped,
+// and one cancelled, wrote pages that are in the index all the same, and the workers' start
+// finds a backfill written before the setting was on.
 func TestASweepFollowsPagesNoCompletedChainNames(t *testing.T) {
 	t.Parallel()
 	ctx := context.Background()
@@ -298,6 +302,8 @@ func TestASweepFollowsPagesNoCompletedChainNames(t *testing.T) {
 		_, err := b.stream.AccountStatus(did, false, "deleted")
 		require.NoError(t, err)
 	}
+	b.watchersDone(t) // the workers' start asked: nothing paged yet
+	require.Empty(t, b.sweepsOf(t))
 	_, err := b.backfill.Start(ctx, b.src)
 	require.NoError(t, err)
 	b.watchersDone(t)
@@ -308,6 +314,45 @@ func TestASweepFollowsPagesNoCompletedChainNames(t *testing.T) {
 	require.Len(t, sweeps, 1)
 	require.Equal(t, int64(7), b.waitSweepFinished(t, sweeps[0].ID).AccountsRemoved, "the first page's accounts")
 	b.requireListed(t, map[string][]string{post: nil})
+
+	// A run cancelled after its first page: no chain completes.
+	cb := setup(t, setupOpts{lexiconList: true, sweepAfterBackfill: true})
+	const like = "app.bsky.feed.like"
+	e := testrelay.DIDs("cancelled", 10)
+	cb.relay.Append(like, e...)
+	cb.relay.SetLLMsTxt(testrelay.LexiconList(like))
+	for _, did := range e {
+		_, err := cb.stream.AccountStatus(did, false, "deleted")
+		require.NoError(t, err)
+	}
+	hold := make(chan struct{})
+	cb.relay.Intercept(func(w http.ResponseWriter, r *http.Request, n int64) bool {
+		if n < 2 {
+			return false
+		}
+		select { // the second page: held until the cancel
+		case <-hold:
+		case <-r.Context().Done():
+		}
+		http.Error(w, "gone", http.StatusServiceUnavailable)
+		return true
+	})
+	cb.watchersDone(t)
+	_, err = cb.backfill.Start(ctx, cb.src)
+	require.NoError(t, err)
+	await.Until(t, 30*time.Second, "the first page", func() (bool, any) {
+		got, err := cb.index.ListRepos(like, "", 100)
+		require.NoError(t, err)
+		return len(got) == 7, got
+	})
+	_, err = cb.backfill.Cancel(ctx)
+	require.NoError(t, err)
+	close(hold)
+	cb.watchersDone(t)
+	sweeps = cb.sweepsOf(t)
+	require.Len(t, sweeps, 1)
+	require.Equal(t, int64(7), cb.waitSweepFinished(t, sweeps[0].ID).AccountsRemoved, "the cancelled run's page")
+	cb.requireListed(t, map[string][]string{like: nil})
 
 	// Pages from before: the start of the workers asks.
 	c := setup(t, setupOpts{noStart: true, sweepAfterBackfill: true})

@@ -108,6 +108,7 @@ SET cursor = '',
     last_error = '',
     first_page_at = NULL,
     last_page_at = NULL,
+    pages_written_at = NULL,
     resetting_since = NULL,
     reset_removed = 0,
     updated_at = now();
