@@ -6,7 +6,6 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
-	"net/http"
 	"sync/atomic"
 	"time"
 
@@ -58,10 +57,11 @@ type Backfill struct {
 	gapRepairWait   time.Duration
 	// gapRepairReady is Config.GapRepairReady.
 	gapRepairReady func(ctx context.Context) error
-	// sweepHTTP asks relays for their account lists (sweep.go); sweepSlice is how long a
+	// sweepSource asks relays for their account lists (sweep.go), under the sources' rate
+	// caps; sweepSlice is how long a
 	// sweep job pages before it snoozes (sweepSlice when 0; tests shorten it).
-	sweepHTTP  *http.Client
-	sweepSlice time.Duration
+	sweepSource *source.Client
+	sweepSlice  time.Duration
 	// sweepAfterBackfill is Config.SweepAfterBackfill; sweepAfterBackfillWait the watcher's
 	// wait for live pages (sweep_after.go; tests shorten it).
 	sweepAfterBackfill     string

@@ -254,7 +254,7 @@ func New(cfg Config) (*Backfill, error) {
 		verifyMaxAttempts: cfg.VerifyMaxAttempts,
 		gapRepairSource:   cfg.GapRepairSource,
 		gapRepairReady:    cfg.GapRepairReady,
-		sweepHTTP:         cfg.Source.HTTP(),
+		sweepSource:       cfg.Source,
 
 		sweepAfterBackfill: cfg.SweepAfterBackfill,
 	}

@@ -13,6 +13,7 @@ import (
 	"github.com/riverqueue/river/rivertype"
 
 	"github.com/colindex/colindex/internal/pgstore"
+	"github.com/colindex/colindex/source"
 )
 
 // An account sweep brings the index in line with what a relay holds about every account, in
@@ -139,6 +140,11 @@ func (w *AccountSweepWorker) Work(ctx context.Context, job *river.Job[AccountSwe
 		if errors.Is(err, errSweepMovedOn) {
 			return river.JobSnooze(time.Second) // read the sweep again
 		}
+		var limited *source.RateLimitedError
+		if errors.As(err, &limited) {
+			// The relay asked to wait (429), or its host's rate cap is busy: not a failure.
+			return river.JobSnooze(max(limited.Wait, time.Second))
+		}
 		if err != nil {
 			if serr := queries.SweepFailed(context.WithoutCancel(ctx), w.b.Pool, pgstore.SweepFailedParams{ID: sw.ID, LastError: err.Error()}); serr != nil {
 				err = errors.Join(err, serr)
@@ -242,7 +248,7 @@ func (w *AccountSweepWorker) finish(ctx context.Context, sw pgstore.AccountSweep
 func (w *AccountSweepWorker) page(ctx context.Context, sw *pgstore.AccountSweep, base string) (bool, error) {
 	// Read before the page is asked for: a status the stream writes after it is the newer.
 	since := w.b.Index.StampOf("")
-	out, err := fetchAccounts(ctx, w.b.sweepHTTP, base, sw.Cursor)
+	out, err := fetchAccounts(ctx, w.b.sweepSource, base, sw.Cursor)
 	if err != nil {
 		return false, err
 	}

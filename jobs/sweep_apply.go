@@ -147,7 +147,7 @@ func (w *AccountSweepWorker) ask(ctx context.Context, base string, dids iter.Seq
 			break // a question failed: the step is asked again whole
 		}
 		g.Go(func() error {
-			r, err := fetchRepoStatus(ctx, w.b.sweepHTTP, base, did)
+			r, err := fetchRepoStatus(ctx, w.b.sweepSource, base, did)
 			if errors.Is(err, errRepoNotFound) {
 				return nil
 			}

@@ -43,3 +43,33 @@ func TestSweepStepWithAFailedQuestionIsAskedAgainWhole(t *testing.T) {
 	require.NotEmpty(t, job.Jobs[0].Errors, "the failed question was a failed attempt")
 	require.Contains(t, job.Jobs[0].Errors[0].Error, "getRepoStatus")
 }
+
+// A relay that answers 429 makes the sweep wait as it asks (Retry-After), through the
+// sources' client and its rate caps: a snooze, not a failure, and the sweep then finishes
+// with every account settled.
+func TestSweepWaitsOutTheRelaysRateLimit(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	b := setup(t, setupOpts{})
+	const post = "app.bsky.feed.post"
+	d := testrelay.DIDs("limited", 5)
+	pairs := make([]rocksindex.Pair, len(d))
+	for i, did := range d {
+		pairs[i] = rocksindex.Pair{Collection: post, DID: did}
+		_, err := b.stream.AccountStatus(did, false, "deleted")
+		require.NoError(t, err)
+	}
+	_, err := b.index.AddPairs(pairs)
+	require.NoError(t, err)
+	b.stream.RateLimitRepoStatus(1)
+
+	sw, err := b.backfill.StartSweep(ctx, b.stream.URL(), nil)
+	require.NoError(t, err)
+	got := b.waitSweepFinished(t, sw.ID)
+	require.Equal(t, int64(len(d)), got.AccountsRemoved)
+	job, err := b.backfill.River.JobList(ctx, river.NewJobListParams().Kinds(AccountSweepKind))
+	require.NoError(t, err)
+	require.Len(t, job.Jobs, 1)
+	require.Empty(t, job.Jobs[0].Errors, "waited, not failed")
+	b.requireListed(t, map[string][]string{post: nil})
+}

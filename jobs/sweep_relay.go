@@ -6,7 +6,6 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"io"
 	"net/http"
 	"net/url"
 	"strconv"
@@ -17,6 +16,7 @@ import (
 	"github.com/bluesky-social/indigo/atproto/syntax"
 
 	"github.com/colindex/colindex/rocksindex"
+	"github.com/colindex/colindex/source"
 )
 
 // maxAccountsPage caps a listRepos answer: 1,000 accounts are about 250 KB.
@@ -50,12 +50,12 @@ func relayHTTPBase(relay string) (string, error) {
 }
 
 // fetchAccounts asks the relay for the page of its accounts after cursor.
-func fetchAccounts(ctx context.Context, client *http.Client, base, cursor string) (*comatproto.SyncListRepos_Output, error) {
+func fetchAccounts(ctx context.Context, client *source.Client, base, cursor string) (*comatproto.SyncListRepos_Output, error) {
 	q := url.Values{"limit": {strconv.Itoa(sweepPageLimit)}}
 	if cursor != "" {
 		q.Set("cursor", cursor)
 	}
-	body, status, err := relayGet(ctx, client, base+"/xrpc/com.atproto.sync.listRepos?"+q.Encode())
+	body, status, err := relayGet(ctx, client, base, "/xrpc/com.atproto.sync.listRepos?"+q.Encode())
 	if err != nil {
 		return nil, fmt.Errorf("listRepos: %w", err)
 	}
@@ -75,26 +75,17 @@ func fetchAccounts(ctx context.Context, client *http.Client, base, cursor string
 	return &out, nil
 }
 
-// relayGet asks the relay, and reads at most maxAccountsPage of its answer.
-func relayGet(ctx context.Context, client *http.Client, u string) ([]byte, int, error) {
-	req, err := http.NewRequestWithContext(ctx, http.MethodGet, u, nil)
+// relayGet asks the relay at base for path, through the sources' client: paced by the rate
+// cap of its host (shared with the backfill's pages when the relay is also their source) and
+// holding off after its 429s (a source.RateLimitedError: the sweep waits, it has not failed).
+// It reads at most maxAccountsPage of the answer.
+func relayGet(ctx context.Context, client *source.Client, base, path string) ([]byte, int, error) {
+	src, err := source.Parse(base)
 	if err != nil {
 		return nil, 0, err
 	}
-	req.Header.Set("User-Agent", verifyUserAgent)
-	resp, err := client.Do(req)
-	if err != nil {
-		return nil, 0, err
-	}
-	defer resp.Body.Close()
-	body, err := io.ReadAll(io.LimitReader(resp.Body, maxAccountsPage+1))
-	if err != nil {
-		return nil, 0, fmt.Errorf("read the answer: %w", err)
-	}
-	if len(body) > maxAccountsPage {
-		return nil, 0, fmt.Errorf("the answer is larger than %d bytes", maxAccountsPage)
-	}
-	return body, resp.StatusCode, nil
+	status, body, err := client.Get(ctx, src, path, maxAccountsPage)
+	return body, status, err
 }
 
 // relayStatus is the status the index keeps for an account the relay names, as the stream
@@ -109,8 +100,8 @@ func relayStatus(active *bool, status *string) string {
 
 // fetchRepoStatus asks the relay for one account's status as it is now. errRepoNotFound (in
 // the chain) when the relay does not know the account.
-func fetchRepoStatus(ctx context.Context, client *http.Client, base, did string) (*comatproto.SyncGetRepoStatus_Output, error) {
-	body, status, err := relayGet(ctx, client, base+"/xrpc/com.atproto.sync.getRepoStatus?"+url.Values{"did": {did}}.Encode())
+func fetchRepoStatus(ctx context.Context, client *source.Client, base, did string) (*comatproto.SyncGetRepoStatus_Output, error) {
+	body, status, err := relayGet(ctx, client, base, "/xrpc/com.atproto.sync.getRepoStatus?"+url.Values{"did": {did}}.Encode())
 	if err != nil {
 		return nil, fmt.Errorf("getRepoStatus of %s: %w", did, err)
 	}

@@ -27,8 +27,9 @@ type accountTable struct {
 	delay, statusDelay time.Duration
 	// held, when set, holds every listRepos answer until it is closed (HoldListRepos).
 	held chan struct{}
-	// failStatus makes that many getRepoStatus requests answer 500 (FailRepoStatus).
-	failStatus int
+	// failStatus makes that many getRepoStatus requests answer 500 (FailRepoStatus), and
+	// limitStatus that many 429 (RateLimitRepoStatus).
+	failStatus, limitStatus int
 }
 
 func (t *accountTable) get(did string) *comatproto.SyncListRepos_Repo {
@@ -110,6 +111,14 @@ func (r *Relay) FailRepoStatus(n int) {
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	r.accounts.failStatus = n
+}
+
+// RateLimitRepoStatus makes the next n getRepoStatus requests answer HTTP 429 with
+// Retry-After: 1, as a relay's rate limit does.
+func (r *Relay) RateLimitRepoStatus(n int) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	r.accounts.limitStatus = n
 }
 
 // RepoStatusDelay makes each getRepoStatus answer wait d: a relay across a network.
@@ -202,6 +211,13 @@ func (r *Relay) getRepoStatus(w http.ResponseWriter, req *http.Request) {
 		r.accounts.failStatus--
 		r.mu.Unlock()
 		writeXRPCError(w, http.StatusInternalServerError, "InternalServerError", "status unavailable")
+		return
+	}
+	if r.accounts.limitStatus > 0 {
+		r.accounts.limitStatus--
+		r.mu.Unlock()
+		w.Header().Set("Retry-After", "1")
+		writeXRPCError(w, http.StatusTooManyRequests, "RateLimitExceeded", "rate limit exceeded")
 		return
 	}
 	a, ok := r.accounts.byDID[did]
