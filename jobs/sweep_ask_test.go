@@ -11,15 +11,11 @@ import (
 	"github.com/colindex/colindex/rocksindex"
 )
 
-// The walk of the index's accounts asks the relay about several at once; one question that
-// fails fails its whole step, which saves nothing (no count, no cursor) and is asked again:
-// the sweep then ends with every account settled and counted once.
-func TestSweepStepWithAFailedQuestionIsAskedAgainWhole(t *testing.T) {
-	t.Parallel()
-	ctx := context.Background()
-	b := setup(t, setupOpts{})
-	const post = "app.bsky.feed.post"
-	d := testrelay.DIDs("askfail", 20)
+// deletedAccountsPosting puts n accounts in the index, a post each, that the relay holds
+// deleted: every one is asked about, and removed, by a sweep.
+func (b *bundle) deletedAccountsPosting(t *testing.T, prefix string, n int) []string {
+	t.Helper()
+	d := testrelay.DIDs(prefix, n)
 	pairs := make([]rocksindex.Pair, len(d))
 	for i, did := range d {
 		pairs[i] = rocksindex.Pair{Collection: post, DID: did}
@@ -28,6 +24,17 @@ func TestSweepStepWithAFailedQuestionIsAskedAgainWhole(t *testing.T) {
 	}
 	_, err := b.index.AddPairs(pairs)
 	require.NoError(t, err)
+	return d
+}
+
+// The walk of the index's accounts asks the relay about several at once; one question that
+// fails fails its whole step, which saves nothing (no count, no cursor) and is asked again:
+// the sweep then ends with every account settled and counted once.
+func TestSweepStepWithAFailedQuestionIsAskedAgainWhole(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	b := setup(t, setupOpts{})
+	d := b.deletedAccountsPosting(t, "askfail", 20)
 	b.stream.FailRepoStatus(1)
 
 	sw, err := b.backfill.StartSweep(ctx, b.stream.URL(), nil)
@@ -51,16 +58,7 @@ func TestSweepWaitsOutTheRelaysRateLimit(t *testing.T) {
 	t.Parallel()
 	ctx := context.Background()
 	b := setup(t, setupOpts{})
-	const post = "app.bsky.feed.post"
-	d := testrelay.DIDs("limited", 5)
-	pairs := make([]rocksindex.Pair, len(d))
-	for i, did := range d {
-		pairs[i] = rocksindex.Pair{Collection: post, DID: did}
-		_, err := b.stream.AccountStatus(did, false, "deleted")
-		require.NoError(t, err)
-	}
-	_, err := b.index.AddPairs(pairs)
-	require.NoError(t, err)
+	d := b.deletedAccountsPosting(t, "limited", 5)
 	b.stream.RateLimitRepoStatus(1)
 
 	sw, err := b.backfill.StartSweep(ctx, b.stream.URL(), nil)
