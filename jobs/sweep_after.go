@@ -81,6 +81,7 @@ const (
 	sweepNotNeeded sweepAfter = iota // no page since the last finished walk of the index
 	sweepWait                        // a sweep of the relay is at work: decide after it
 	sweepStart
+	sweepPagesLive // pages began since the first look: decide after them
 )
 
 func (w *SweepAfterBackfillWorker) Work(ctx context.Context, job *river.Job[SweepAfterBackfillArgs]) error {
@@ -93,6 +94,13 @@ func (w *SweepAfterBackfillWorker) Work(ctx context.Context, job *river.Job[Swee
 	var started Sweep
 	err = pgx.BeginFunc(ctx, w.b.Pool, func(tx pgx.Tx) error {
 		if err := queries.SweepAfterBackfillLock(ctx, tx, sweepAfterLockKey); err != nil {
+			return err
+		}
+		// Again under the lock: a start that asked for a watcher while this one was running
+		// had its request taken for this one, and its pages must be waited for.
+		res, err := w.b.River.JobListTx(ctx, tx, river.NewJobListParams().Kinds(PageKind, ResetKind, RunKind).States(liveStates...).First(1))
+		if err != nil || len(res.Jobs) > 0 {
+			decided = sweepPagesLive
 			return err
 		}
 		sweeping, err := w.b.liveSweeps(ctx, tx)
@@ -119,6 +127,8 @@ func (w *SweepAfterBackfillWorker) Work(ctx context.Context, job *river.Job[Swee
 		return fmt.Errorf("sweep after the backfill: %w", err)
 	}
 	switch decided {
+	case sweepPagesLive:
+		return river.JobSnooze(cmp.Or(w.b.sweepAfterBackfillWait, sweepAfterPagesWait))
 	case sweepWait:
 		w.b.logger.DebugContext(ctx, "sweep after the backfill: waiting for the sweep at work", "relay", relay)
 		return river.JobSnooze(cmp.Or(w.b.sweepAfterBackfillWait, sweepAfterSweepWait))
