@@ -3,6 +3,7 @@ package firehose
 import (
 	"context"
 	"fmt"
+	"slices"
 	"time"
 
 	"github.com/bluesky-social/indigo/atproto/syntax"
@@ -20,7 +21,7 @@ type Moved struct {
 	// Previous is the cursor the move replaced, as read just before it; nil when none was
 	// saved.
 	Previous *int64
-	// PreviousLiveAt is when the stream last stood at Previous: the relay's time of the event
+	// PreviousLiveAt is when the stream last stood at Previous: the time of its events
 	// there (never later than its save), or, unknown, when it was saved (zero when none was).
 	PreviousLiveAt time.Time
 	// Generation is the move's generation: the follower that started from an older one stops
@@ -69,8 +70,9 @@ func (f *Firehose) MoveCursorWith(ctx context.Context, seq int64, inTx func(ctx 
 	return m, nil
 }
 
-// eventTime is the relay's time of an event (its time field), saved with the cursor when the
-// cursor stands at it: a gap's rev floor is read from it (jobs.RecordGapTx).
+// eventTime is an event's time field: when its PDS made the commit (or the event), as the
+// relay passes it on. The cursor is saved with the median of those of the events it passed
+// (medianTime): a gap's rev floor is read from it (jobs.RecordGapTx).
 func eventTime(xev *events.XRPCStreamEvent) string {
 	switch {
 	case xev.RepoCommit != nil:
@@ -85,16 +87,20 @@ func eventTime(xev *events.XRPCStreamEvent) string {
 	return ""
 }
 
-// parseEventTime reads an event's time as indigo reads a datetime; nil (unknown, and the save
-// time stands in) for one that does not parse.
-func parseEventTime(at string) *time.Time {
-	if at == "" {
+// medianTime is the median of the events' times (read as indigo reads a datetime), nil when
+// none parses (the save's time then stands in). The median, not the cursor's own event's:
+// each time is its PDS's clock, and one PDS's clock running late or early must not move a
+// gap's floor.
+func medianTime(times []string) *time.Time {
+	parsed := make([]time.Time, 0, len(times))
+	for _, at := range times {
+		if dt, err := syntax.ParseDatetimeLenient(at); err == nil {
+			parsed = append(parsed, dt.Time())
+		}
+	}
+	if len(parsed) == 0 {
 		return nil
 	}
-	dt, err := syntax.ParseDatetimeLenient(at)
-	if err != nil {
-		return nil
-	}
-	t := dt.Time()
-	return &t
+	slices.SortFunc(parsed, time.Time.Compare)
+	return &parsed[(len(parsed)-1)/2]
 }

@@ -165,10 +165,10 @@ func TestMoveReportsWhatItReplaced(t *testing.T) {
 	require.Equal(t, int64(7), b.durableCursor(t))
 }
 
-// The cursor is saved with the relay's time of its event, which is when the stream stood
-// there even for a follower hours behind: a move reports it, not the save's time. A relay
+// The cursor is saved with the time of the events it passed, which is when the stream stood
+// there even for a follower hours behind: a move reports it, not the save's time. A PDS
 // clock ahead of this one's counts for no later than the save.
-func TestCursorKeepsTheRelaysTimeOfItsEvent(t *testing.T) {
+func TestCursorKeepsTheTimeOfItsEvents(t *testing.T) {
 	t.Parallel()
 	b := setup(t)
 	appendAt := func(i int, at time.Time) int64 {
@@ -195,4 +195,39 @@ func TestCursorKeepsTheRelaysTimeOfItsEvent(t *testing.T) {
 	require.NoError(t, err)
 	require.False(t, moved.PreviousLiveAt.After(time.Now()), "a relay's clock ahead counts as the save's time")
 	require.True(t, moved.PreviousLiveAt.After(hoursAgo))
+}
+
+// The time saved with the cursor is the median of the events' times since the last save: one
+// PDS's clock far ahead or far behind does not move it; times that do not parse are left out;
+// none at all is unknown. The tracker keeps the times of the events it passed, and gives them
+// up once taken.
+func TestMedianTimeIsThePDSesMiddleClock(t *testing.T) {
+	t.Parallel()
+	at := func(s string) time.Time {
+		t.Helper()
+		v, err := time.Parse(time.RFC3339, s)
+		require.NoError(t, err)
+		return v
+	}
+	require.Equal(t, at("2026-12-07T10:00:01Z"), *medianTime([]string{"2026-12-07T10:00:00Z", "2030-01-01T00:00:00Z", "2026-12-07T10:00:01Z", "soon"}))
+	require.Equal(t, at("2026-12-07T10:00:00Z"), *medianTime([]string{"1990-01-01T00:00:00Z", "2026-12-07T10:00:00Z", "2026-12-07T10:00:01Z"}))
+	require.Equal(t, at("2026-12-07T10:00:00Z"), *medianTime([]string{"2026-12-07T10:00:01Z", "2026-12-07T10:00:00Z"}), "of two, the earlier")
+	require.Nil(t, medianTime([]string{"", "soon"}))
+
+	tr := newTracker(0)
+	first, _ := tr.register(1, "2026-12-07T10:00:00Z")
+	second, _ := tr.register(2, "")
+	third, _ := tr.register(3, "2026-12-07T10:00:02Z")
+	tr.finish(first, true)
+	tr.finish(third, true)
+	mark, times := tr.watermarkTimes()
+	require.Equal(t, int64(1), mark)
+	require.Equal(t, []string{"2026-12-07T10:00:00Z"}, times, "only the events passed")
+	tr.finish(second, true)
+	require.Equal(t, int64(3), tr.watermark())
+	mark, times = tr.watermarkTimes()
+	require.Equal(t, int64(3), mark)
+	require.Equal(t, []string{"2026-12-07T10:00:02Z"}, times, "kept until taken; an event without a time adds none")
+	_, times = tr.watermarkTimes()
+	require.Empty(t, times, "taken once")
 }

@@ -243,7 +243,7 @@ func (fl *flusher) flush(ctx context.Context) error {
 	// unusable for the last save on the way out.
 	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 10*time.Second)
 	defer cancel()
-	mark, at := fl.tr.watermarkAt()
+	mark, times := fl.tr.watermarkTimes()
 	if mark <= fl.saved {
 		return fl.idle(ctx)
 	}
@@ -258,7 +258,7 @@ func (fl *flusher) flush(ctx context.Context) error {
 		return fmt.Errorf("%w: %w", errLockLost, err)
 	}
 	saved, err := queries.FirehoseCursorSave(ctx, fl.lock, pgstore.FirehoseCursorSaveParams{
-		Relay: fl.f.relay, Seq: mark, Generation: fl.generation, IndexID: id, EventTime: parseEventTime(at)})
+		Relay: fl.f.relay, Seq: mark, Generation: fl.generation, IndexID: id, EventTime: medianTime(times)})
 	if err != nil {
 		return fmt.Errorf("%w: save cursor %d: %w", errLockLost, mark, err)
 	}

@@ -13,10 +13,10 @@ type tracker struct {
 	mu sync.Mutex
 	// queue holds the registered events not yet passed by the watermark, in arrival order.
 	queue []*slot
-	// mark is the watermark: every event at or below it is done. markAt is the relay's time
-	// of the event at mark (its time field, unparsed; "" when unknown).
-	mark   int64
-	markAt string
+	// mark is the watermark: every event at or below it is done. times holds the time fields
+	// (unparsed) of the events it passed since the flusher last took them, at most maxTimes.
+	mark  int64
+	times []string
 	// outOfOrder counts events whose seq was not above the previous one (a relay fault).
 	outOfOrder int64
 	last       int64
@@ -30,6 +30,10 @@ type slot struct {
 	failed bool // not applied: the watermark stops before it until the stream is replayed
 }
 
+// maxTimes bounds tracker.times: a quarter second at full speed passes some 20,000 events,
+// and the first few thousand say as much about when the stream stood there.
+const maxTimes = 4096
+
 func newTracker(mark int64) *tracker { return &tracker{mark: mark, last: mark} }
 
 // base is called with the first event of a follower that has no cursor yet (it started at the
@@ -42,11 +46,11 @@ func (t *tracker) base(seq int64) bool {
 	if t.mark >= 0 || t.last >= 0 || len(t.queue) > 0 || seq <= 0 {
 		return false
 	}
-	t.mark, t.last, t.markAt = seq-1, seq-1, ""
+	t.mark, t.last = seq-1, seq-1
 	return true
 }
 
-// register records that the event seq, of the relay's time at, was received and is about to
+// register records that the event seq, with the time field at, was received and is about to
 // be applied. inOrder is false when seq is not above every seq before it (a relay fault: the
 // event is applied, but the cursor cannot vouch for it).
 func (t *tracker) register(seq int64, at string) (s *slot, inOrder bool) {
@@ -76,22 +80,32 @@ func (t *tracker) finish(s *slot, ok bool) {
 // watermark advances past the done events at the front and returns the mark. An event that
 // failed stops it for good: only a replay from the mark (reset) gets past it.
 func (t *tracker) watermark() int64 {
-	mark, _ := t.watermarkAt()
-	return mark
-}
-
-// watermarkAt is watermark, with the relay's time of the event at the mark ("" when unknown).
-func (t *tracker) watermarkAt() (int64, string) {
 	t.mu.Lock()
 	defer t.mu.Unlock()
+	return t.advance()
+}
+
+// watermarkTimes is watermark, with the time fields of the events passed since the last
+// call (the flusher's): when the stream stood about there.
+func (t *tracker) watermarkTimes() (int64, []string) {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	mark := t.advance()
+	times := t.times
+	t.times = nil
+	return mark, times
+}
+
+func (t *tracker) advance() int64 {
 	n := 0
 	for _, s := range t.queue {
 		if !s.done {
 			break
 		}
-		// Only up: a relay that repeats an old seq must not move the mark back.
-		if s.seq > t.mark {
-			t.mark, t.markAt = s.seq, s.at
+		// max: a relay that repeats an old seq must not move the mark back.
+		t.mark = max(t.mark, s.seq)
+		if s.at != "" && len(t.times) < maxTimes {
+			t.times = append(t.times, s.at)
 		}
 		n++
 	}
@@ -99,7 +113,7 @@ func (t *tracker) watermarkAt() (int64, string) {
 		clear(t.queue[:n])
 		t.queue = t.queue[n:]
 	}
-	return t.mark, t.markAt
+	return t.mark
 }
 
 // pending returns how many registered events the watermark has not passed.

@@ -351,10 +351,10 @@ func TestGapRepairRespectsACancel(t *testing.T) {
 	require.Nil(t, gaps[0].RepairedAt)
 }
 
-// A gap's rev floor is an hour before the relay's time of the event at the saved cursor, not
+// A gap's rev floor is an hour before the time of the events at the saved cursor, not
 // before the save: a follower three hours behind saved it late. A relay clock ahead of this
 // one's counts for no later than the save.
-func TestAGapsRevFloorIsTheRelaysTimeAtTheCursor(t *testing.T) {
+func TestAGapsRevFloorIsTheTimeOfTheEventsAtTheCursor(t *testing.T) {
 	t.Parallel()
 	ctx := context.Background()
 	b := setup(t, setupOpts{noStart: true, gapRepair: true})

@@ -84,7 +84,7 @@ type FirehoseCursorMoveRow struct {
 // An operator's move: seq becomes the cursor (-1: the live tail) under a new generation, which
 // the follower notices at its next save or check. previous is the cursor it replaced, as read
 // just before (replaced is false when there was none), previous_live_at when the stream stood
-// there: the relay's time of its event if known (never later than its save), else when it was
+// there: the time of its events if known (never later than its save), else when it was
 // saved (now when there was none).
 func (q *Queries) FirehoseCursorMove(ctx context.Context, db DBTX, arg FirehoseCursorMoveParams) (FirehoseCursorMoveRow, error) {
 	row := db.QueryRow(ctx, firehoseCursorMove, arg.Relay, arg.Seq)
@@ -119,7 +119,8 @@ type FirehoseCursorSaveParams struct {
 // to (or to none), so a follower whose index is no longer the database's cannot move the
 // cursor past events the database's index never received; and only while the generation the
 // follower started from is current, so it cannot write over an operator's move.
-// event_time is the relay's time of the event at seq, when known.
+// event_time is when the stream stood at seq (the median time of the events passed since the
+// last save), when known.
 func (q *Queries) FirehoseCursorSave(ctx context.Context, db DBTX, arg FirehoseCursorSaveParams) (int64, error) {
 	result, err := db.Exec(ctx, firehoseCursorSave,
 		arg.Relay,

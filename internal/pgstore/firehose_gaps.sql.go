@@ -83,7 +83,7 @@ type GapInsertRow struct {
 }
 
 // live_until is when the stream last stood at after_seq: given (a cursor move, whose
-// transaction has already overwritten the cursor), or the relay's time of the event at the
+// transaction has already overwritten the cursor), or the time of the events at the
 // saved cursor (never later than its save), or, unknown, when it was saved.
 // A new gap, or the one already recorded after the same cursor (inserted is false then): one
 // whose refresh has not started, or, for a FutureCursor, any (what it lost, the old sequence's

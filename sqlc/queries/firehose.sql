@@ -21,7 +21,8 @@ SELECT pg_advisory_unlock(@lock_key::bigint);
 -- to (or to none), so a follower whose index is no longer the database's cannot move the
 -- cursor past events the database's index never received; and only while the generation the
 -- follower started from is current, so it cannot write over an operator's move.
--- event_time is the relay's time of the event at seq, when known.
+-- event_time is when the stream stood at seq (the median time of the events passed since the
+-- last save), when known.
 INSERT INTO firehose_cursor (relay, seq, generation, event_time)
 SELECT @relay::text, @seq::bigint, @generation::bigint, sqlc.narg(event_time)::timestamptz
 WHERE NOT EXISTS (SELECT 1 FROM index_identity)
@@ -37,7 +38,7 @@ SELECT generation FROM firehose_cursor WHERE relay = @relay;
 -- An operator's move: seq becomes the cursor (-1: the live tail) under a new generation, which
 -- the follower notices at its next save or check. previous is the cursor it replaced, as read
 -- just before (replaced is false when there was none), previous_live_at when the stream stood
--- there: the relay's time of its event if known (never later than its save), else when it was
+-- there: the time of its events if known (never later than its save), else when it was
 -- saved (now when there was none).
 WITH prev AS (SELECT seq, LEAST(event_time, updated_at) AS live_at FROM firehose_cursor WHERE relay = @relay)
 INSERT INTO firehose_cursor (relay, seq, generation)
