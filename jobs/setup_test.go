@@ -20,6 +20,7 @@ import (
 	"github.com/colindex/colindex/internal/fakerelay"
 	"github.com/colindex/colindex/internal/pgtest"
 	"github.com/colindex/colindex/internal/testrelay"
+	"github.com/colindex/colindex/metrics"
 	"github.com/colindex/colindex/rocksindex"
 	"github.com/colindex/colindex/source"
 )
@@ -60,6 +61,8 @@ type setupOpts struct {
 	// sweepAfterBackfill sweeps the stream's relay once the pages are done
 	// (Config.SweepAfterBackfill).
 	sweepAfterBackfill bool
+	// sourceRPS caps the requests a second to each host, pages and sweeps alike (0: none).
+	sourceRPS float64
 }
 
 func setup(t testing.TB, opts setupOpts) *bundle {
@@ -100,6 +103,10 @@ func setup(t testing.TB, opts setupOpts) *bundle {
 	}
 	if opts.sweepAfterBackfill {
 		cfg.SweepAfterBackfill = stream.URL()
+	}
+	if opts.sourceRPS > 0 {
+		cfg.Metrics = metrics.New()
+		cfg.Source = source.NewClient(opts.sourceRPS, source.WithMetrics(cfg.Metrics))
 	}
 	backfill, err := New(cfg)
 	require.NoError(t, err)

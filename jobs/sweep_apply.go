@@ -140,14 +140,14 @@ const sweepAskers = 8
 func (w *AccountSweepWorker) ask(ctx context.Context, base string, dids iter.Seq[string]) (map[string]string, error) {
 	var mu sync.Mutex
 	out := map[string]string{}
-	g, ctx := errgroup.WithContext(ctx)
+	g, gctx := errgroup.WithContext(ctx)
 	g.SetLimit(sweepAskers)
 	for did := range dids {
-		if ctx.Err() != nil {
-			break // a question failed: the step is asked again whole
+		if gctx.Err() != nil {
+			break // a question failed, or the job ends: the step is asked again whole
 		}
 		g.Go(func() error {
-			r, err := fetchRepoStatus(ctx, w.b.sweepSource, base, did)
+			r, err := fetchRepoStatus(gctx, w.b.sweepSource, base, did)
 			if errors.Is(err, errRepoNotFound) {
 				return nil
 			}
@@ -171,6 +171,9 @@ func (w *AccountSweepWorker) ask(ctx context.Context, base string, dids iter.Seq
 	}
 	if err := g.Wait(); err != nil {
 		return nil, err
+	}
+	if err := ctx.Err(); err != nil {
+		return nil, err // the job ended before every question was asked
 	}
 	return out, nil
 }

@@ -2,6 +2,9 @@ package jobs
 
 import (
 	"context"
+	"net/http"
+	"net/http/httptest"
+	"strings"
 	"testing"
 
 	"github.com/riverqueue/river"
@@ -9,6 +12,7 @@ import (
 
 	"github.com/colindex/colindex/internal/testrelay"
 	"github.com/colindex/colindex/rocksindex"
+	"github.com/colindex/colindex/source"
 )
 
 // deletedAccountsPosting puts n accounts in the index, a post each, that the relay holds
@@ -70,4 +74,45 @@ func TestSweepWaitsOutTheRelaysRateLimit(t *testing.T) {
 	require.Len(t, job.Jobs, 1)
 	require.Empty(t, job.Jobs[0].Errors, "waited, not failed")
 	b.requireListed(t, map[string][]string{post: nil})
+}
+
+// At a rate cap so low that questions outwait the cap's queue, each question waits its turn
+// again where it stands: the step is not thrown away and asked again for every short wait
+// (it would never end), and the sweep finishes without a failure.
+func TestSweepQuestionsWaitTheirTurnAtALowCap(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	b := setup(t, setupOpts{sourceRPS: 1})
+	b.deletedAccountsPosting(t, "lowcap", sweepAskers)
+
+	sw, err := b.backfill.StartSweep(ctx, b.stream.URL(), nil)
+	require.NoError(t, err)
+	got := b.waitSweepFinished(t, sw.ID)
+	require.Equal(t, int64(sweepAskers), got.AccountsRemoved)
+	job, err := b.backfill.River.JobList(ctx, river.NewJobListParams().Kinds(AccountSweepKind))
+	require.NoError(t, err)
+	require.Len(t, job.Jobs, 1)
+	require.Empty(t, job.Jobs[0].Errors, "waited, not failed")
+	b.requireListed(t, map[string][]string{post: nil})
+}
+
+// A relay whose firehose URL has a path answers its XRPC methods under it: the sweep asks
+// there (the sources' client takes only a bare host as a source, a relay keeps its path).
+func TestSweepAsksARelayUnderItsPath(t *testing.T) {
+	t.Parallel()
+	const did = "did:plc:aaaaaaaaaaaaaaaaaaaaaaaa"
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.URL.Path != "/relay/xrpc/com.atproto.sync.getRepoStatus" {
+			http.NotFound(w, r)
+			return
+		}
+		_, _ = w.Write([]byte(`{"did":"` + did + `","active":false,"status":"deleted"}`))
+	}))
+	t.Cleanup(srv.Close)
+	base, err := relayHTTPBase("ws" + strings.TrimPrefix(srv.URL, "http") + "/relay")
+	require.NoError(t, err)
+	got, err := fetchRepoStatus(context.Background(), source.NewClient(0), base, did)
+	require.NoError(t, err)
+	require.Equal(t, did, got.Did)
+	require.Equal(t, rocksindex.StatusDeleted, relayStatus(&got.Active, got.Status))
 }

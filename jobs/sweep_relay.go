@@ -75,17 +75,32 @@ func fetchAccounts(ctx context.Context, client *source.Client, base, cursor stri
 	return &out, nil
 }
 
-// relayGet asks the relay at base for path, through the sources' client: paced by the rate
-// cap of its host (shared with the backfill's pages when the relay is also their source) and
-// holding off after its 429s (a source.RateLimitedError: the sweep waits, it has not failed).
-// It reads at most maxAccountsPage of the answer.
+// relayWaitInline is how long one request of a sweep waits, in all, for its host's rate cap
+// and holds before it hands the wait back to the job (a source.RateLimitedError: a snooze of
+// the whole step, not a failure). A step asks up to unlistedAsks questions; snoozing it for
+// every short wait would throw its answers away again and again at a low cap, or while a
+// backfill of the same host takes the tokens first.
+const relayWaitInline = time.Minute
+
+// relayGet asks the relay at base (relayHTTPBase's form: a path is kept) for path, through
+// the sources' client: paced by the rate cap of its host, shared with the backfill's pages
+// when the relay is also their source, and holding off after its 429s. It reads at most
+// maxAccountsPage of the answer.
 func relayGet(ctx context.Context, client *source.Client, base, path string) ([]byte, int, error) {
-	src, err := source.Parse(base)
-	if err != nil {
-		return nil, 0, err
+	src := source.Source{Name: base, BaseURL: base}
+	deadline := time.Now().Add(relayWaitInline)
+	for {
+		status, body, err := client.Get(ctx, src, path, maxAccountsPage)
+		var limited *source.RateLimitedError
+		if !errors.As(err, &limited) || time.Now().Add(limited.Wait).After(deadline) {
+			return body, status, err
+		}
+		select {
+		case <-time.After(limited.Wait):
+		case <-ctx.Done():
+			return nil, 0, ctx.Err()
+		}
 	}
-	status, body, err := client.Get(ctx, src, path, maxAccountsPage)
-	return body, status, err
 }
 
 // relayStatus is the status the index keeps for an account the relay names, as the stream

@@ -73,11 +73,11 @@ func newBackfill(factory promauto.Factory) Backfill {
 		}),
 		SourceResponses: factory.NewCounterVec(prometheus.CounterOpts{
 			Name: "colindex_source_responses_total",
-			Help: "listReposByCollection responses from sources by HTTP status code; code=\"error\" when no response came.",
+			Help: "Responses from sources by HTTP status code: listReposByCollection pages, and a relay's listRepos and getRepoStatus for account sweeps; code=\"error\" when no response came.",
 		}, []string{"code"}),
 		SourceThrottled: factory.NewCounter(prometheus.CounterOpts{
 			Name: "colindex_source_throttled_total",
-			Help: "429 answers from sources; paging of that source waits as the source asks (not counted as failures).",
+			Help: "429 answers from sources (pages and account sweeps); requests to that host wait as it asks (not counted as failures).",
 		}),
 		SourceRequestSeconds: factory.NewHistogram(prometheus.HistogramOpts{
 			Name:    "colindex_source_request_duration_seconds",

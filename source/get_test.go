@@ -14,8 +14,8 @@ import (
 )
 
 // Get shares its host's hold with the pages: a 429 to a relay's getRepoStatus holds the
-// backfill's pages of the same host, and the reverse, without sending them; and it answers
-// other statuses and bodies as they came.
+// backfill's pages of the same host, and its own next requests, without sending them; and it
+// answers other statuses and bodies as they came.
 func TestGetSharesTheHostsHoldWithThePages(t *testing.T) {
 	t.Parallel()
 	var hits atomic.Int32
