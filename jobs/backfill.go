@@ -58,8 +58,8 @@ type Backfill struct {
 	// gapRepairReady is Config.GapRepairReady.
 	gapRepairReady func(ctx context.Context) error
 	// sweepSource asks relays for their account lists (sweep.go), under the sources' rate
-	// caps; sweepSlice is how long a
-	// sweep job pages before it snoozes (sweepSlice when 0; tests shorten it).
+	// caps; sweepSlice is how long a sweep job pages before it snoozes (sweepSlice when 0;
+	// tests shorten it).
 	sweepSource *source.Client
 	sweepSlice  time.Duration
 	// sweepAfterBackfill is Config.SweepAfterBackfill; sweepAfterBackfillWait the watcher's

@@ -263,12 +263,14 @@ func (w *PageWorker) commit(ctx context.Context, job *river.Job[PageArgs], row p
 		if err := closeGaps(ctx, tx); err != nil {
 			return false, err
 		}
-		client, err := river.ClientFromContextSafely[pgx.Tx](ctx)
-		if err != nil {
-			return false, err
-		}
-		if err := askSweepAfterBackfill(ctx, client, tx, w.sweepRelay); err != nil {
-			return false, err
+		if w.sweepRelay != "" {
+			client, err := river.ClientFromContextSafely[pgx.Tx](ctx)
+			if err != nil {
+				return false, err
+			}
+			if err := askSweepAfterBackfill(ctx, client, tx, w.sweepRelay); err != nil {
+				return false, err
+			}
 		}
 	}
 	if w.beforeCommit != nil {
