@@ -300,6 +300,11 @@ func (w *AccountSweepWorker) unlisted(ctx context.Context, sw *pgstore.AccountSw
 	if err != nil {
 		return false, err
 	}
+	if sw.Reason == SweepReasonBackfill {
+		if dids, err = w.notHidden(dids); err != nil {
+			return false, err
+		}
+	}
 	statuses, err := w.ask(ctx, base, slices.Values(dids))
 	if err != nil {
 		return false, err

@@ -129,6 +129,26 @@ func (w *AccountSweepWorker) applyStatuses(ctx context.Context, sw *pgstore.Acco
 	return out, nil
 }
 
+// notHidden leaves out the accounts the index already hides. A sweep after the backfill is
+// there for what pages brought in that the relay no longer lists, which the index lists; an
+// account it hides was hidden by the stream or a sweep, and whatever became of it since, the
+// stream told (a gap's sweep, or an operator's, still asks about every one). Against
+// bsky.network that spares a question for each of the accounts taken down or deactivated,
+// at every backfill.
+func (w *AccountSweepWorker) notHidden(dids []string) ([]string, error) {
+	out := dids[:0]
+	for _, did := range dids {
+		st, err := w.b.Index.AccountStatus(did)
+		if err != nil {
+			return nil, err
+		}
+		if st == "" {
+			out = append(out, did)
+		}
+	}
+	return out, nil
+}
+
 // sweepAskers is how many getRepoStatus questions a sweep has in flight at once: one at a
 // time, a relay 50 ms away would answer 20 a second, and the millions of accounts that
 // bsky.network's pages bring in and its relay no longer lists would take weeks.

@@ -7,6 +7,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/jackc/pgx/v5"
 	"github.com/riverqueue/river"
 	"github.com/stretchr/testify/require"
 
@@ -115,4 +116,32 @@ func TestSweepAsksARelayUnderItsPath(t *testing.T) {
 	require.NoError(t, err)
 	require.Equal(t, did, got.Did)
 	require.Equal(t, rocksindex.StatusDeleted, relayStatus(&got.Active, got.Status))
+}
+
+// A sweep after the backfill asks only about the accounts the index lists: one it hides was
+// hidden by the stream or a sweep, which an operator's sweep still asks about.
+func TestASweepAfterTheBackfillAsksOnlyAboutListedAccounts(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	b := setup(t, setupOpts{})
+	d := b.deletedAccountsPosting(t, "hidden", 2)
+	hidden, listed := d[0], d[1]
+	require.NoError(t, b.index.SetAccountStatus(hidden, "takendown"))
+
+	var sw Sweep
+	require.NoError(t, pgx.BeginFunc(ctx, b.pool, func(tx pgx.Tx) error {
+		var err error
+		sw, err = b.backfill.startSweepTx(ctx, tx, b.stream.URL(), nil, nil, SweepReasonBackfill)
+		return err
+	}))
+	got := b.waitSweepFinished(t, sw.ID)
+	require.Equal(t, int64(1), got.UnlistedAsked, "the listed account only")
+	require.Equal(t, rocksindex.StatusDeleted, b.status(t, listed))
+	require.Equal(t, "takendown", b.status(t, hidden), "not asked about")
+
+	op, err := b.backfill.StartSweep(ctx, b.stream.URL(), nil)
+	require.NoError(t, err)
+	got = b.waitSweepFinished(t, op.ID)
+	require.Equal(t, int64(1), got.UnlistedAsked, "the hidden account: the deleted one has left the index")
+	require.Equal(t, rocksindex.StatusDeleted, b.status(t, hidden))
 }
