@@ -31,8 +31,9 @@ type slot struct {
 }
 
 // maxTimes bounds tracker.times: a quarter second at full speed passes some 20,000 events,
-// and the first few thousand say as much about when the stream stood there.
-const maxTimes = 4096
+// and the first few hundred say as much about when the stream stood there (each is parsed at
+// the save).
+const maxTimes = 512
 
 func newTracker(mark int64) *tracker { return &tracker{mark: mark, last: mark} }
 

@@ -81,23 +81,19 @@ const (
 	sweepNotNeeded sweepAfter = iota // no page since the last finished walk of the index
 	sweepWait                        // a sweep of the relay is at work: decide after it
 	sweepStart
-	sweepPagesLive // pages began since the first look: decide after them
+	sweepPagesLive // pages, resets or runs are live: decide after them
 )
 
 func (w *SweepAfterBackfillWorker) Work(ctx context.Context, job *river.Job[SweepAfterBackfillArgs]) error {
-	live, err := anyLive(ctx, w.b.River, PageKind, ResetKind, RunKind)
-	if err != nil || live {
-		return cmp.Or(err, river.JobSnooze(cmp.Or(w.b.sweepAfterBackfillWait, sweepAfterPagesWait)))
-	}
 	relay := job.Args.Relay
 	var decided sweepAfter
 	var started Sweep
-	err = pgx.BeginFunc(ctx, w.b.Pool, func(tx pgx.Tx) error {
+	err := pgx.BeginFunc(ctx, w.b.Pool, func(tx pgx.Tx) error {
 		if err := queries.SweepAfterBackfillLock(ctx, tx, sweepAfterLockKey); err != nil {
 			return err
 		}
-		// Again under the lock: a start that asked for a watcher while this one was running
-		// had its request taken for this one, and its pages must be waited for.
+		// Under the lock: a start that asked for a watcher while this one was running had its
+		// request taken for this one, and its pages must be waited for too.
 		res, err := w.b.River.JobListTx(ctx, tx, river.NewJobListParams().Kinds(PageKind, ResetKind, RunKind).States(liveStates...).First(1))
 		if err != nil || len(res.Jobs) > 0 {
 			decided = sweepPagesLive
