@@ -144,7 +144,7 @@ func sweepAfterDecision(ctx context.Context, tx pgx.Tx, relay string, sweeping m
 		b, errB := relayHTTPBase(other)
 		return errA == nil && errB == nil && a == b
 	}
-	unfinished, err := queries.SweepsUnfinishedState(ctx, tx)
+	unfinished, err := queries.SweepsUnfinished(ctx, tx)
 	if err != nil {
 		return 0, err
 	}

@@ -80,15 +80,15 @@ func (b *Backfill) startSweepTx(ctx context.Context, tx pgx.Tx, relay string, ga
 
 // resumeSweeps enqueues the job of every unfinished sweep that has none live, and counts them.
 func (b *Backfill) resumeSweeps(ctx context.Context) (int, error) {
-	ids, err := queries.SweepsUnfinished(ctx, b.Pool)
+	unfinished, err := queries.SweepsUnfinished(ctx, b.Pool)
 	if err != nil {
 		return 0, fmt.Errorf("list unfinished account sweeps: %w", err)
 	}
 	n := 0
-	for _, id := range ids {
-		res, err := b.River.Insert(ctx, AccountSweepArgs{SweepID: id}, nil)
+	for _, sw := range unfinished {
+		res, err := b.River.Insert(ctx, AccountSweepArgs{SweepID: sw.ID}, nil)
 		if err != nil {
-			return n, fmt.Errorf("enqueue account sweep %d: %w", id, err)
+			return n, fmt.Errorf("enqueue account sweep %d: %w", sw.ID, err)
 		}
 		if !res.UniqueSkippedAsDuplicate {
 			n++

@@ -321,50 +321,26 @@ func (q *Queries) SweepsRecent(ctx context.Context, db DBTX, recent int32) ([]Ac
 }
 
 const sweepsUnfinished = `-- name: SweepsUnfinished :many
-SELECT id FROM account_sweeps WHERE finished_at IS NULL ORDER BY id
-`
-
-func (q *Queries) SweepsUnfinished(ctx context.Context, db DBTX) ([]int64, error) {
-	rows, err := db.Query(ctx, sweepsUnfinished)
-	if err != nil {
-		return nil, err
-	}
-	defer rows.Close()
-	var items []int64
-	for rows.Next() {
-		var id int64
-		if err := rows.Scan(&id); err != nil {
-			return nil, err
-		}
-		items = append(items, id)
-	}
-	if err := rows.Err(); err != nil {
-		return nil, err
-	}
-	return items, nil
-}
-
-const sweepsUnfinishedState = `-- name: SweepsUnfinishedState :many
 SELECT id, relay, unlisted_began_at FROM account_sweeps WHERE finished_at IS NULL ORDER BY id
 `
 
-type SweepsUnfinishedStateRow struct {
+type SweepsUnfinishedRow struct {
 	ID              int64
 	Relay           string
 	UnlistedBeganAt *time.Time
 }
 
-// The unfinished sweeps, for the sweep after the backfill: whether each has begun to walk the
-// index's accounts.
-func (q *Queries) SweepsUnfinishedState(ctx context.Context, db DBTX) ([]SweepsUnfinishedStateRow, error) {
-	rows, err := db.Query(ctx, sweepsUnfinishedState)
+// The unfinished sweeps: for a retry, and for the sweep after the backfill (the relay each
+// sweeps, and whether it has begun to walk the index's accounts).
+func (q *Queries) SweepsUnfinished(ctx context.Context, db DBTX) ([]SweepsUnfinishedRow, error) {
+	rows, err := db.Query(ctx, sweepsUnfinished)
 	if err != nil {
 		return nil, err
 	}
 	defer rows.Close()
-	var items []SweepsUnfinishedStateRow
+	var items []SweepsUnfinishedRow
 	for rows.Next() {
-		var i SweepsUnfinishedStateRow
+		var i SweepsUnfinishedRow
 		if err := rows.Scan(&i.ID, &i.Relay, &i.UnlistedBeganAt); err != nil {
 			return nil, err
 		}

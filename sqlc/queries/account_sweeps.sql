@@ -57,17 +57,14 @@ ORDER BY id DESC;
 -- reopen-all: a sweep's counts and checks were about the replaced index.
 DELETE FROM account_sweeps;
 
--- name: SweepsUnfinished :many
-SELECT id FROM account_sweeps WHERE finished_at IS NULL ORDER BY id;
-
 -- name: SweepUnlistedBegin :one
 -- Saved before the walk of the index's accounts first reads them (walkBegins).
 UPDATE account_sweeps SET unlisted_began_at = COALESCE(unlisted_began_at, now()) WHERE id = @id
 RETURNING unlisted_began_at::timestamptz;
 
--- name: SweepsUnfinishedState :many
--- The unfinished sweeps, for the sweep after the backfill: whether each has begun to walk the
--- index's accounts.
+-- name: SweepsUnfinished :many
+-- The unfinished sweeps: for a retry, and for the sweep after the backfill (the relay each
+-- sweeps, and whether it has begun to walk the index's accounts).
 SELECT id, relay, unlisted_began_at FROM account_sweeps WHERE finished_at IS NULL ORDER BY id;
 
 -- name: SweepsWalkedLast :many
