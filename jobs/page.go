@@ -152,7 +152,11 @@ func (w *PageWorker) Work(ctx context.Context, job *river.Job[PageArgs]) error {
 	// Work never returns while its write runs: a reset waits for the chain's running page
 	// jobs to end, and after that nothing may write the collection. A page another worker
 	// had already committed still reports its failed write.
-	if ixErr := ix.wait(); err == nil {
+	ixErr := ix.wait()
+	if ixErr == nil && len(valid) > 0 && (!committed || err != nil) {
+		w.stampUncommittedWrite(ctx, coll)
+	}
+	if err == nil {
 		err = ixErr
 	}
 	if errors.Is(err, errSourceMoved) {
@@ -282,6 +286,19 @@ func (w *PageWorker) commit(ctx context.Context, job *river.Job[PageArgs], row p
 		return false, fmt.Errorf("commit page of %s: %w", coll, err)
 	}
 	return true, nil
+}
+
+// stampUncommittedWrite marks that a page's DIDs reached the index though its transaction,
+// which stamps pages_written_at, did not commit: without it, a run cancelled during its only
+// page left DIDs no sweep after the backfill was asked to check. A crash between the write
+// and this stamp leaves the job to be retried, which writes and stamps again, unless the run
+// was cancelled meanwhile.
+func (w *PageWorker) stampUncommittedWrite(ctx context.Context, coll string) {
+	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 5*time.Second)
+	defer cancel()
+	if err := queries.ProgressStampWritten(ctx, w.Pool, coll); err != nil {
+		w.Logger.ErrorContext(ctx, "stamp a page's uncommitted index write", "collection", coll, "error", err)
+	}
 }
 
 // fail records err as the collection's last error and returns it. A shutdown or a cancel is

@@ -30,7 +30,9 @@ import (
 //
 // "Began to walk" is saved only once no page job that began before it is still running
 // (walkBegins, sweep.go): a page stamps pages_written_at when its transaction begins, before
-// its index write lands, so a page stamped before the walk began is in it.
+// its index write lands, so a page stamped before the walk began is in it. A page whose write
+// landed but whose transaction did not commit stamps it after the write
+// (stampUncommittedWrite, page.go).
 
 // SweepAfterBackfillKind is the River kind of the watcher.
 const SweepAfterBackfillKind = "account_sweep_after_backfill"

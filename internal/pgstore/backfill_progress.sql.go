@@ -389,6 +389,18 @@ func (q *Queries) ProgressSetError(ctx context.Context, db DBTX, arg ProgressSet
 	return err
 }
 
+const progressStampWritten = `-- name: ProgressStampWritten :exec
+UPDATE backfill_progress SET pages_written_at = now() WHERE collection = $1
+`
+
+// A page whose DIDs reached the index but whose transaction did not commit (a cancel asked
+// for during its commit, a lost connection, a source moved meanwhile): the sweep after the
+// backfill (jobs/sweep_after.go) must still learn that a page wrote.
+func (q *Queries) ProgressStampWritten(ctx context.Context, db DBTX, collection string) error {
+	_, err := db.Exec(ctx, progressStampWritten, collection)
+	return err
+}
+
 const progressSummary = `-- name: ProgressSummary :one
 SELECT count(*)::bigint AS collections,
        coalesce(sum(imported_count), 0)::bigint AS imported,

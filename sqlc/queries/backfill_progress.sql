@@ -41,6 +41,12 @@ WHERE collection = @collection
   AND source_generation = @source_generation
   AND completed_at IS NULL;
 
+-- name: ProgressStampWritten :exec
+-- A page whose DIDs reached the index but whose transaction did not commit (a cancel asked
+-- for during its commit, a lost connection, a source moved meanwhile): the sweep after the
+-- backfill (jobs/sweep_after.go) must still learn that a page wrote.
+UPDATE backfill_progress SET pages_written_at = now() WHERE collection = @collection;
+
 -- name: ProgressSetError :exec
 UPDATE backfill_progress
 SET last_error = @last_error, updated_at = now()
