@@ -250,12 +250,12 @@ func TestMetricsMoveDuringABackfill(t *testing.T) {
 	after := scrape()
 	// Exactly this backfill: 20 DIDs at 7 a page are 3 pages (7, 7, 6), each one request.
 	for name, want := range map[string]float64{
-		"colindex_backfill_pages_committed_total":        3,
-		"colindex_backfill_dids_imported_total":          20,
-		`colindex_source_responses_total{code="200"}`:    3,
-		"colindex_backfill_page_duration_seconds_count":  3,
-		"colindex_backfill_page_overhead_seconds_count":  3,
-		"colindex_source_request_duration_seconds_count": 3,
+		"colindex_backfill_pages_committed_total":                                                     3,
+		"colindex_backfill_dids_imported_total":                                                       20,
+		`colindex_source_responses_total{code="200",method="com.atproto.sync.listReposByCollection"}`: 3,
+		"colindex_backfill_page_duration_seconds_count":                                               3,
+		"colindex_backfill_page_overhead_seconds_count":                                               3,
+		"colindex_source_request_duration_seconds_count":                                              3,
 	} {
 		require.Equal(t, want, metricValue(t, after, name), name)
 	}

@@ -211,8 +211,8 @@ func TestFailedFetchIsRetriedWithoutDoubleCounting(t *testing.T) {
 	b.requireIndexed(t, "com.example.flaky", b.relay.Collection("com.example.flaky"))
 	// 30 DIDs at 7 a page: 5 pages answered, and the one 502 before its retry.
 	m := b.backfill.Metrics
-	require.Equal(t, 5.0, metrics.Value(m.SourceResponses.WithLabelValues("200")))
-	require.Equal(t, 1.0, metrics.Value(m.SourceResponses.WithLabelValues("502")))
+	require.Equal(t, 5.0, metrics.Value(m.SourceResponses.WithLabelValues("com.atproto.sync.listReposByCollection", "200")))
+	require.Equal(t, 1.0, metrics.Value(m.SourceResponses.WithLabelValues("com.atproto.sync.listReposByCollection", "502")))
 	require.Equal(t, 1.0, metrics.Value(m.PagesFailed))
 }
 

@@ -73,8 +73,8 @@ func newBackfill(factory promauto.Factory) Backfill {
 		}),
 		SourceResponses: factory.NewCounterVec(prometheus.CounterOpts{
 			Name: "colindex_source_responses_total",
-			Help: "Responses from sources by HTTP status code: listReposByCollection pages, and a relay's listRepos and getRepoStatus for account sweeps; code=\"error\" when no response came.",
-		}, []string{"code"}),
+			Help: "Responses from sources by XRPC method and HTTP status code: com.atproto.sync.listReposByCollection for the backfill's pages, a relay's com.atproto.sync.listRepos and getRepoStatus for account sweeps (they share the host's rate cap); code=\"error\" when no response came.",
+		}, []string{"method", "code"}),
 		SourceThrottled: factory.NewCounter(prometheus.CounterOpts{
 			Name: "colindex_source_throttled_total",
 			Help: "429 answers from sources (pages and account sweeps); requests to that host wait as it asks (not counted as failures).",

@@ -23,7 +23,7 @@ func TestRegistryServesEveryName(t *testing.T) {
 	t.Parallel()
 	m := New()
 	// A vector is exposed once it has a child.
-	m.SourceResponses.WithLabelValues("200")
+	m.SourceResponses.WithLabelValues("com.atproto.sync.listReposByCollection", "200")
 	m.FirehoseEvents.WithLabelValues("commit")
 	m.FirehoseBadEvents.WithLabelValues("nil_op")
 	m.FirehoseRemovals.WithLabelValues("proof")

@@ -159,7 +159,7 @@ func (c *Client) Fetch(ctx context.Context, src Source, req PageRequest) (Page, 
 		q.Set("cursor", req.Cursor)
 	}
 	hreq, err := http.NewRequestWithContext(ctx, http.MethodGet,
-		src.BaseURL+"/xrpc/com.atproto.sync.listReposByCollection?"+q.Encode(), nil)
+		src.BaseURL+"/xrpc/"+methodListReposByCollection+"?"+q.Encode(), nil)
 	if err != nil {
 		return Page{}, err
 	}
@@ -168,11 +168,11 @@ func (c *Client) Fetch(ctx context.Context, src Source, req PageRequest) (Page, 
 	start := time.Now()
 	resp, err := c.http.Do(hreq)
 	if err != nil {
-		c.metrics.SourceResponses.WithLabelValues("error").Inc()
+		c.metrics.SourceResponses.WithLabelValues(methodListReposByCollection, "error").Inc()
 		return Page{}, err
 	}
 	defer resp.Body.Close()
-	c.metrics.SourceResponses.WithLabelValues(strconv.Itoa(resp.StatusCode)).Inc()
+	c.metrics.SourceResponses.WithLabelValues(methodListReposByCollection, strconv.Itoa(resp.StatusCode)).Inc()
 	if hold := th.observe(resp, time.Now()); resp.StatusCode == http.StatusTooManyRequests {
 		return Page{}, &RateLimitedError{Source: src.Name, Wait: hold}
 	}

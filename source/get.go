@@ -4,6 +4,7 @@ import (
 	"context"
 	"net/http"
 	"strconv"
+	"strings"
 	"time"
 )
 
@@ -24,16 +25,34 @@ func (c *Client) Get(ctx context.Context, src Source, path string, max int64) (i
 	}
 	req.Header.Set("User-Agent", userAgent)
 	req.Header.Set("Accept", "application/json")
+	method := xrpcMethod(path)
 	resp, err := c.http.Do(req)
 	if err != nil {
-		c.metrics.SourceResponses.WithLabelValues("error").Inc()
+		c.metrics.SourceResponses.WithLabelValues(method, "error").Inc()
 		return 0, nil, err
 	}
 	defer resp.Body.Close()
-	c.metrics.SourceResponses.WithLabelValues(strconv.Itoa(resp.StatusCode)).Inc()
+	c.metrics.SourceResponses.WithLabelValues(method, strconv.Itoa(resp.StatusCode)).Inc()
 	if hold := th.observe(resp, time.Now()); resp.StatusCode == http.StatusTooManyRequests {
 		return 0, nil, &RateLimitedError{Source: src.Name, Wait: hold}
 	}
 	body, err := readCapped(resp.Body, max)
 	return resp.StatusCode, body, err
+}
+
+// methodListReposByCollection is the method of the backfill's pages.
+const methodListReposByCollection = "com.atproto.sync.listReposByCollection"
+
+// xrpcMethod is the XRPC method path asks for ("/xrpc/<method>?query"), the metrics' label
+// for a request; "other" for any other path, so callers cannot grow the label's values.
+func xrpcMethod(path string) string {
+	m, ok := strings.CutPrefix(path, "/xrpc/")
+	if !ok {
+		return "other"
+	}
+	m, _, _ = strings.Cut(m, "?")
+	if m == "" || strings.ContainsAny(m, "/#") {
+		return "other"
+	}
+	return m
 }

@@ -33,7 +33,8 @@ func TestGetSharesTheHostsHoldWithThePages(t *testing.T) {
 	t.Cleanup(srv.Close)
 	src, err := Parse(srv.URL)
 	require.NoError(t, err)
-	c := NewClient(0, WithMetrics(metrics.New()))
+	m := metrics.New()
+	c := NewClient(0, WithMetrics(m))
 	ctx := context.Background()
 
 	status, body, err := c.Get(ctx, src, "/xrpc/com.atproto.sync.getRepoStatus?did=x", 1<<10)
@@ -51,4 +52,22 @@ func TestGetSharesTheHostsHoldWithThePages(t *testing.T) {
 	_, _, err = c.Get(ctx, src, "/xrpc/com.atproto.sync.listRepos", 1<<10)
 	require.True(t, errors.As(err, &limited), "%v", err)
 	require.EqualValues(t, 2, hits.Load())
+	// The answers are counted by method: an operator sees what the sweeps take of the cap.
+	require.Equal(t, 1.0, metrics.Value(m.SourceResponses.WithLabelValues("com.atproto.sync.getRepoStatus", "200")))
+	require.Equal(t, 1.0, metrics.Value(m.SourceResponses.WithLabelValues("com.atproto.sync.getRepoStatus", "429")))
+	require.Zero(t, metrics.Value(m.SourceResponses.WithLabelValues("com.atproto.sync.listReposByCollection", "200")))
+}
+
+// A request's metrics label is its XRPC method, and nothing a path can make up.
+func TestXRPCMethodLabel(t *testing.T) {
+	t.Parallel()
+	for path, want := range map[string]string{
+		"/xrpc/com.atproto.sync.listRepos?limit=1000&cursor=x": "com.atproto.sync.listRepos",
+		"/xrpc/com.atproto.sync.getRepoStatus":                 "com.atproto.sync.getRepoStatus",
+		"/xrpc/":                                               "other",
+		"/xrpc/a/b":                                            "other",
+		"/health":                                              "other",
+	} {
+		require.Equal(t, want, xrpcMethod(path), path)
+	}
 }

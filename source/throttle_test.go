@@ -92,9 +92,9 @@ func TestTooManyRequestsHoldsTheWholeSource(t *testing.T) {
 	require.NoError(t, err)
 
 	// Two answers reached the client, a 429 and a 200; the held request is no response.
-	require.Equal(t, 1.0, metrics.Value(m.SourceResponses.WithLabelValues("429")))
-	require.Equal(t, 1.0, metrics.Value(m.SourceResponses.WithLabelValues("200")))
-	require.Zero(t, metrics.Value(m.SourceResponses.WithLabelValues("error")))
+	require.Equal(t, 1.0, metrics.Value(m.SourceResponses.WithLabelValues("com.atproto.sync.listReposByCollection", "429")))
+	require.Equal(t, 1.0, metrics.Value(m.SourceResponses.WithLabelValues("com.atproto.sync.listReposByCollection", "200")))
+	require.Zero(t, metrics.Value(m.SourceResponses.WithLabelValues("com.atproto.sync.listReposByCollection", "error")))
 	require.Equal(t, 1.0, metrics.Value(m.SourceThrottled))
 }
 
