@@ -44,6 +44,8 @@ type setupOpts struct {
 	beforeCommit func(ctx context.Context, collection string) error
 	lexiconList  bool // serve discovery's list from the relay's /llms.txt
 	maxAttempts  int
+	// verifyMaxAttempts is Config.VerifyMaxAttempts (0: its default).
+	verifyMaxAttempts int
 	// beforeResetFinish is ResetWorker.beforeFinish.
 	beforeResetFinish func(ctx context.Context, collection string) error
 	// cancelWait bounds how long Cancel waits for cancelled jobs (a page timeout when 0).
@@ -88,6 +90,7 @@ func setup(t testing.TB, opts setupOpts) *bundle {
 		Pool: pool, Index: index, Logger: logger,
 		PageLimit: opts.pageLimit, PagePause: opts.pagePause, Concurrency: cmp.Or(opts.concurrency, 4),
 		PageMaxAttempts:    opts.maxAttempts,
+		VerifyMaxAttempts:  opts.verifyMaxAttempts,
 		beforeCommit:       opts.beforeCommit,
 		beforeResetFinish:  opts.beforeResetFinish,
 		BeforeFetch:        opts.beforeFetch,

@@ -226,11 +226,15 @@ func (w *AccountSweepWorker) finish(ctx context.Context, sw pgstore.AccountSweep
 	if len(res.Jobs) > 0 {
 		return river.JobSnooze(cmp.Or(w.b.gapRepairWait, sweepCheckWait)) // tests shorten both waits
 	}
+	givenUp, err := w.checksGivenUp(ctx, sw.ID)
+	if err != nil {
+		return err
+	}
 	if err := w.b.Index.ForgetListed(sw.ID); err != nil {
 		return fmt.Errorf("account sweep %d: %w", sw.ID, err)
 	}
 	err = pgx.BeginFunc(ctx, w.b.Pool, func(tx pgx.Tx) error {
-		if _, err := queries.SweepFinish(ctx, tx, sw.ID); err != nil {
+		if _, err := queries.SweepFinish(ctx, tx, pgstore.SweepFinishParams{ID: sw.ID, ChecksGivenUp: givenUp}); err != nil {
 			return err
 		}
 		return closeGaps(ctx, tx)
@@ -239,8 +243,30 @@ func (w *AccountSweepWorker) finish(ctx context.Context, sw pgstore.AccountSweep
 		return fmt.Errorf("account sweep %d: finish: %w", sw.ID, err)
 	}
 	w.b.logger.InfoContext(ctx, "account sweep finished", "sweep", sw.ID, "repos", sw.Repos,
-		"statuses_changed", sw.StatusesChanged, "accounts_removed", sw.AccountsRemoved, "checks", sw.ChecksQueued)
+		"statuses_changed", sw.StatusesChanged, "accounts_removed", sw.AccountsRemoved, "checks", sw.ChecksQueued,
+		"checks_given_up", givenUp)
 	return nil
+}
+
+// checksGivenUp counts the sweep's checks that River gave up on: discarded once their
+// attempts were spent (a PDS down for hours), or cancelled by an operator. The index keeps
+// what it had for their accounts, which the sweep's record says instead of passing for done.
+func (w *AccountSweepWorker) checksGivenUp(ctx context.Context, id int64) (int64, error) {
+	params := river.NewJobListParams().Kinds(VerifyRepoKind).
+		States(rivertype.JobStateDiscarded, rivertype.JobStateCancelled).
+		Where("tags @> @tags", river.NamedArgs{"tags": []string{sweepTag(id)}}).First(1000)
+	var n int64
+	for {
+		res, err := w.b.River.JobList(ctx, params)
+		if err != nil {
+			return 0, fmt.Errorf("account sweep %d: list its checks given up: %w", id, err)
+		}
+		n += int64(len(res.Jobs))
+		if len(res.Jobs) < 1000 {
+			return n, nil
+		}
+		params = params.After(res.LastCursor)
+	}
 }
 
 // page fetches and applies the page after sw.Cursor, and records it; done once it was the

@@ -27,18 +27,19 @@ type Sweep struct {
 	StatusesChanged int64      `json:"statuses_changed" doc:"Accounts whose status the sweep changed (hidden, listed again or deleted)."`
 	AccountsRemoved int64      `json:"accounts_removed" doc:"Accounts the relay holds deleted that the sweep removed."`
 	ChecksQueued    int64      `json:"checks_queued" doc:"verify_repo checks asked for (accounts re-learned from their PDS)."`
+	ChecksGivenUp   int64      `json:"checks_given_up" doc:"Of its checks, those River gave up on (discarded once their attempts were spent, or cancelled), counted when the sweep finished: their accounts keep what the index had. River UI keeps them, with their errors, for a week."`
 	LastError       string     `json:"last_error,omitempty" doc:"Why the last page failed (the job retries with backoff)."`
 	StartedAt       time.Time  `json:"started_at"`
 	WalkedAt        *time.Time `json:"walked_at,omitempty" doc:"When the last page was applied; the sweep then asks the relay about each account the index holds that it did not list."`
 	UnlistedAsked   int64      `json:"unlisted_asked" doc:"Accounts the index holds that the relay did not list (a relay lists its active accounts only), asked about (getRepoStatus)."`
 	UnlistedAt      *time.Time `json:"unlisted_at,omitempty" doc:"When every such account had been asked about; the sweep then waits for its checks."`
-	FinishedAt      *time.Time `json:"finished_at,omitempty" doc:"When its checks had all run (or been given up: River UI keeps them)."`
+	FinishedAt      *time.Time `json:"finished_at,omitempty" doc:"When its checks had all run or been given up (checks_given_up)."`
 }
 
 func sweepOf(r pgstore.AccountSweep) Sweep {
 	return Sweep{ID: r.ID, Relay: r.Relay, Reason: r.Reason, GapID: r.GapID, RevsAfter: r.RevsAfter, Cursor: r.Cursor, Pages: r.Pages,
 		Repos: r.Repos, Skipped: r.Skipped, StatusesChanged: r.StatusesChanged, AccountsRemoved: r.AccountsRemoved,
-		ChecksQueued: r.ChecksQueued, LastError: r.LastError, StartedAt: r.StartedAt, WalkedAt: r.WalkedAt,
+		ChecksQueued: r.ChecksQueued, ChecksGivenUp: r.ChecksGivenUp, LastError: r.LastError, StartedAt: r.StartedAt, WalkedAt: r.WalkedAt,
 		UnlistedAsked: r.UnlistedAsked, UnlistedAt: r.UnlistedAt, FinishedAt: r.FinishedAt}
 }
 

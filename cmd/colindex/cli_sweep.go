@@ -63,11 +63,16 @@ var sweepWhy = map[goclient.SweepReason]string{
 	goclient.SweepReasonGap:      " (a stream gap's)",
 }
 
-// sweepsNote says how far the unfinished sweeps are; "" when none is.
+// sweepsNote says how far the unfinished sweeps are, and which finished ones gave up checks;
+// "" when there is nothing to say.
 func sweepsNote(sweeps []goclient.Sweep) string {
 	var parts []string
 	for _, s := range sweeps {
 		if s.FinishedAt != nil {
+			if s.ChecksGivenUp > 0 {
+				parts = append(parts, fmt.Sprintf("sweep %d%s finished with %s given up (River UI keeps them, with their errors)",
+					s.ID, sweepWhy[s.Reason], count(s.ChecksGivenUp, "check")))
+			}
 			continue
 		}
 		state := "walking the relay's accounts"

@@ -250,7 +250,8 @@ func TestGapsNoteNamesTheOpenGaps(t *testing.T) {
 	require.Contains(t, gapsNote(gaps[:1]), "repair waiting for a refresh run")
 }
 
-// colindex firehose says how far each unfinished sweep is, and says nothing of finished ones.
+// colindex firehose says how far each unfinished sweep is, and of finished ones only the
+// checks they gave up.
 func TestSweepsNoteSaysHowFarTheSweepsAre(t *testing.T) {
 	t.Parallel()
 	at := time.Date(2026, 12, 7, 12, 0, 0, 0, time.UTC)
@@ -264,6 +265,11 @@ func TestSweepsNoteSaysHowFarTheSweepsAre(t *testing.T) {
 			{ID: 4, Repos: 12000, StatusesChanged: 1, ChecksQueued: 40, LastError: &failed},
 			{ID: 3, Reason: goclient.SweepReasonBackfill, Repos: 7, StatusesChanged: 2, AccountsRemoved: 1, UnlistedAsked: 2500, WalkedAt: &at},
 			{ID: 2, Reason: goclient.SweepReasonGap, Repos: 1, ChecksQueued: 1, WalkedAt: &at, UnlistedAt: &at},
+		}))
+	require.Equal(t, "sweep 5 (after the backfill) finished with 2 checks given up (River UI keeps them, with their errors)",
+		sweepsNote([]goclient.Sweep{
+			{ID: 5, Reason: goclient.SweepReasonBackfill, ChecksQueued: 9, ChecksGivenUp: 2, WalkedAt: &at, UnlistedAt: &at, FinishedAt: &at},
+			{ID: 1, ChecksQueued: 9, WalkedAt: &at, UnlistedAt: &at, FinishedAt: &at},
 		}))
 }
 

@@ -144,11 +144,17 @@ func (q *Queries) SweepFailed(ctx context.Context, db DBTX, arg SweepFailedParam
 }
 
 const sweepFinish = `-- name: SweepFinish :execrows
-UPDATE account_sweeps SET finished_at = now() WHERE id = $1 AND unlisted_at IS NOT NULL AND finished_at IS NULL
+UPDATE account_sweeps SET finished_at = now(), checks_given_up = $1
+WHERE id = $2 AND unlisted_at IS NOT NULL AND finished_at IS NULL
 `
 
-func (q *Queries) SweepFinish(ctx context.Context, db DBTX, id int64) (int64, error) {
-	result, err := db.Exec(ctx, sweepFinish, id)
+type SweepFinishParams struct {
+	ChecksGivenUp int64
+	ID            int64
+}
+
+func (q *Queries) SweepFinish(ctx context.Context, db DBTX, arg SweepFinishParams) (int64, error) {
+	result, err := db.Exec(ctx, sweepFinish, arg.ChecksGivenUp, arg.ID)
 	if err != nil {
 		return 0, err
 	}
@@ -156,7 +162,7 @@ func (q *Queries) SweepFinish(ctx context.Context, db DBTX, id int64) (int64, er
 }
 
 const sweepGet = `-- name: SweepGet :one
-SELECT id, relay, gap_id, revs_after, cursor, pages, repos, skipped, statuses_changed, accounts_removed, checks_queued, last_error, started_at, walked_at, finished_at, unlisted_cursor, unlisted_asked, unlisted_at, failures, reason, unlisted_began_at FROM account_sweeps WHERE id = $1
+SELECT id, relay, gap_id, revs_after, cursor, pages, repos, skipped, statuses_changed, accounts_removed, checks_queued, last_error, started_at, walked_at, finished_at, unlisted_cursor, unlisted_asked, unlisted_at, failures, reason, unlisted_began_at, checks_given_up FROM account_sweeps WHERE id = $1
 `
 
 func (q *Queries) SweepGet(ctx context.Context, db DBTX, id int64) (AccountSweep, error) {
@@ -184,6 +190,7 @@ func (q *Queries) SweepGet(ctx context.Context, db DBTX, id int64) (AccountSweep
 		&i.Failures,
 		&i.Reason,
 		&i.UnlistedBeganAt,
+		&i.ChecksGivenUp,
 	)
 	return i, err
 }
@@ -216,7 +223,7 @@ func (q *Queries) SweepInsert(ctx context.Context, db DBTX, arg SweepInsertParam
 }
 
 const sweepOfGap = `-- name: SweepOfGap :one
-SELECT id, relay, gap_id, revs_after, cursor, pages, repos, skipped, statuses_changed, accounts_removed, checks_queued, last_error, started_at, walked_at, finished_at, unlisted_cursor, unlisted_asked, unlisted_at, failures, reason, unlisted_began_at FROM account_sweeps WHERE gap_id = $1
+SELECT id, relay, gap_id, revs_after, cursor, pages, repos, skipped, statuses_changed, accounts_removed, checks_queued, last_error, started_at, walked_at, finished_at, unlisted_cursor, unlisted_asked, unlisted_at, failures, reason, unlisted_began_at, checks_given_up FROM account_sweeps WHERE gap_id = $1
 `
 
 func (q *Queries) SweepOfGap(ctx context.Context, db DBTX, gapID *int64) (AccountSweep, error) {
@@ -244,6 +251,7 @@ func (q *Queries) SweepOfGap(ctx context.Context, db DBTX, gapID *int64) (Accoun
 		&i.Failures,
 		&i.Reason,
 		&i.UnlistedBeganAt,
+		&i.ChecksGivenUp,
 	)
 	return i, err
 }
@@ -272,7 +280,7 @@ func (q *Queries) SweepsDeleteAll(ctx context.Context, db DBTX) error {
 }
 
 const sweepsRecent = `-- name: SweepsRecent :many
-SELECT id, relay, gap_id, revs_after, cursor, pages, repos, skipped, statuses_changed, accounts_removed, checks_queued, last_error, started_at, walked_at, finished_at, unlisted_cursor, unlisted_asked, unlisted_at, failures, reason, unlisted_began_at FROM account_sweeps
+SELECT id, relay, gap_id, revs_after, cursor, pages, repos, skipped, statuses_changed, accounts_removed, checks_queued, last_error, started_at, walked_at, finished_at, unlisted_cursor, unlisted_asked, unlisted_at, failures, reason, unlisted_began_at, checks_given_up FROM account_sweeps
 WHERE finished_at IS NULL OR id IN (SELECT s.id FROM account_sweeps s ORDER BY s.id DESC LIMIT $1::int)
 ORDER BY id DESC
 `
@@ -309,6 +317,7 @@ func (q *Queries) SweepsRecent(ctx context.Context, db DBTX, recent int32) ([]Ac
 			&i.Failures,
 			&i.Reason,
 			&i.UnlistedBeganAt,
+			&i.ChecksGivenUp,
 		); err != nil {
 			return nil, err
 		}

@@ -30,6 +30,7 @@ type AccountSweep struct {
 	Failures        int32
 	Reason          string
 	UnlistedBeganAt *time.Time
+	ChecksGivenUp   int64
 }
 
 type BackfillProgress struct {

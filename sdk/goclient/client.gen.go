@@ -686,13 +686,16 @@ type Sweep struct {
 	// AccountsRemoved Accounts the relay holds deleted that the sweep removed.
 	AccountsRemoved int64 `json:"accounts_removed"`
 
+	// ChecksGivenUp Of its checks, those River gave up on (discarded once their attempts were spent, or cancelled), counted when the sweep finished: their accounts keep what the index had. River UI keeps them, with their errors, for a week.
+	ChecksGivenUp int64 `json:"checks_given_up"`
+
 	// ChecksQueued verify_repo checks asked for (accounts re-learned from their PDS).
 	ChecksQueued int64 `json:"checks_queued"`
 
 	// Cursor The relay's cursor of the next page.
 	Cursor *string `json:"cursor,omitempty"`
 
-	// FinishedAt When its checks had all run (or been given up: River UI keeps them).
+	// FinishedAt When its checks had all run or been given up (checks_given_up).
 	FinishedAt *time.Time `json:"finished_at,omitempty"`
 
 	// GapID The stream gap it repairs, for a gap's sweep.

@@ -45,7 +45,8 @@ WHERE id = @id AND unlisted_cursor = @cursor AND walked_at IS NOT NULL AND unlis
 UPDATE account_sweeps SET last_error = @last_error, failures = failures + 1 WHERE id = @id;
 
 -- name: SweepFinish :execrows
-UPDATE account_sweeps SET finished_at = now() WHERE id = @id AND unlisted_at IS NOT NULL AND finished_at IS NULL;
+UPDATE account_sweeps SET finished_at = now(), checks_given_up = @checks_given_up
+WHERE id = @id AND unlisted_at IS NOT NULL AND finished_at IS NULL;
 
 -- name: SweepsRecent :many
 -- Every unfinished sweep, and the latest @recent whatever their state, newest first.

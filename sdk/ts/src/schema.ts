@@ -865,6 +865,11 @@ export interface components {
             accounts_removed: number;
             /**
              * Format: int64
+             * @description Of its checks, those River gave up on (discarded once their attempts were spent, or cancelled), counted when the sweep finished: their accounts keep what the index had. River UI keeps them, with their errors, for a week.
+             */
+            checks_given_up: number;
+            /**
+             * Format: int64
              * @description verify_repo checks asked for (accounts re-learned from their PDS).
              */
             checks_queued: number;
@@ -872,7 +877,7 @@ export interface components {
             cursor?: string;
             /**
              * Format: date-time
-             * @description When its checks had all run (or been given up: River UI keeps them).
+             * @description When its checks had all run or been given up (checks_given_up).
              */
             finished_at?: string;
             /**
