@@ -153,7 +153,7 @@ func (w *PageWorker) Work(ctx context.Context, job *river.Job[PageArgs]) error {
 	// jobs to end, and after that nothing may write the collection. A page another worker
 	// had already committed still reports its failed write.
 	ixErr := ix.wait()
-	if ixErr == nil && len(valid) > 0 && (!committed || err != nil) {
+	if ixErr == nil && len(valid) > 0 && !committed {
 		w.stampUncommittedWrite(ctx, coll)
 	}
 	if err == nil {
@@ -290,13 +290,32 @@ func (w *PageWorker) commit(ctx context.Context, job *river.Job[PageArgs], row p
 
 // stampUncommittedWrite marks that a page's DIDs reached the index though its transaction,
 // which stamps pages_written_at, did not commit: without it, a run cancelled during its only
-// page left DIDs no sweep after the backfill was asked to check. A crash between the write
-// and this stamp leaves the job to be retried, which writes and stamps again, unless the run
-// was cancelled meanwhile.
+// page left DIDs no sweep after the backfill was asked to check. It asks for the watcher as
+// well, in case the one that would have seen the stamp already decided (this job rescued
+// meanwhile). Nothing is stamped when the database is bound to another index, which is not
+// the one the DIDs went to. A crash between the write and this stamp leaves the job to be
+// retried, which writes and stamps again, unless the run was cancelled meanwhile or that was
+// its last attempt.
 func (w *PageWorker) stampUncommittedWrite(ctx context.Context, coll string) {
 	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 5*time.Second)
 	defer cancel()
-	if err := queries.ProgressStampWritten(ctx, w.Pool, coll); err != nil {
+	err := pgx.BeginFunc(ctx, w.Pool, func(tx pgx.Tx) error {
+		if err := checkIndexBound(ctx, tx, w.Index); err != nil {
+			return err
+		}
+		if err := queries.ProgressStampWritten(ctx, tx, coll); err != nil {
+			return err
+		}
+		if w.sweepRelay == "" {
+			return nil
+		}
+		client, err := river.ClientFromContextSafely[pgx.Tx](ctx)
+		if err != nil {
+			return err
+		}
+		return askSweepAfterBackfill(ctx, client, tx, w.sweepRelay)
+	})
+	if err != nil {
 		w.Logger.ErrorContext(ctx, "stamp a page's uncommitted index write", "collection", coll, "error", err)
 	}
 }
