@@ -73,7 +73,7 @@ func newBackfill(factory promauto.Factory) Backfill {
 		}),
 		SourceResponses: factory.NewCounterVec(prometheus.CounterOpts{
 			Name: "colindex_source_responses_total",
-			Help: "Responses from sources by XRPC method and HTTP status code: com.atproto.sync.listReposByCollection for the backfill's pages, a relay's com.atproto.sync.listRepos and getRepoStatus for account sweeps (they share the host's rate cap); code=\"error\" when no response came.",
+			Help: "Responses from sources by XRPC method and HTTP status code: com.atproto.sync.listReposByCollection for the backfill's pages, a relay's com.atproto.sync.listRepos and com.atproto.sync.getRepoStatus for account sweeps (they share the host's rate cap); code=\"error\" when no response came; method=\"other\" for any other request.",
 		}, []string{"method", "code"}),
 		SourceThrottled: factory.NewCounter(prometheus.CounterOpts{
 			Name: "colindex_source_throttled_total",

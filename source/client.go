@@ -32,6 +32,9 @@ const (
 	userAgent = "colindex (+https://github.com/colindex/colindex)"
 )
 
+// methodListReposByCollection is the XRPC method of the backfill's pages.
+const methodListReposByCollection = "com.atproto.sync.listReposByCollection"
+
 // Page is one decoded listReposByCollection response. DIDs are as the source sent them,
 // unvalidated. Cursor is empty on the last page.
 type Page struct {

@@ -40,18 +40,22 @@ func (c *Client) Get(ctx context.Context, src Source, path string, max int64) (i
 	return resp.StatusCode, body, err
 }
 
-// methodListReposByCollection is the method of the backfill's pages.
-const methodListReposByCollection = "com.atproto.sync.listReposByCollection"
+// sourceMethods are the XRPC methods colindex asks sources for: the metrics' label values.
+var sourceMethods = map[string]bool{
+	methodListReposByCollection:     true,
+	"com.atproto.sync.listRepos":     true,
+	"com.atproto.sync.getRepoStatus": true,
+}
 
 // xrpcMethod is the XRPC method path asks for ("/xrpc/<method>?query"), the metrics' label
-// for a request; "other" for any other path, so callers cannot grow the label's values.
+// for a request: one of sourceMethods, else "other", so no path grows the label's values.
 func xrpcMethod(path string) string {
 	m, ok := strings.CutPrefix(path, "/xrpc/")
 	if !ok {
 		return "other"
 	}
 	m, _, _ = strings.Cut(m, "?")
-	if m == "" || strings.ContainsAny(m, "/#") {
+	if !sourceMethods[m] {
 		return "other"
 	}
 	return m

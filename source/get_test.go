@@ -62,11 +62,13 @@ func TestGetSharesTheHostsHoldWithThePages(t *testing.T) {
 func TestXRPCMethodLabel(t *testing.T) {
 	t.Parallel()
 	for path, want := range map[string]string{
-		"/xrpc/com.atproto.sync.listRepos?limit=1000&cursor=x": "com.atproto.sync.listRepos",
-		"/xrpc/com.atproto.sync.getRepoStatus":                 "com.atproto.sync.getRepoStatus",
-		"/xrpc/":                                               "other",
-		"/xrpc/a/b":                                            "other",
-		"/health":                                              "other",
+		"/xrpc/com.atproto.sync.listRepos?limit=1000&cursor=x":          "com.atproto.sync.listRepos",
+		"/xrpc/com.atproto.sync.getRepoStatus":                          "com.atproto.sync.getRepoStatus",
+		"/xrpc/com.atproto.sync.listReposByCollection?collection=a.b.c": "com.atproto.sync.listReposByCollection",
+		"/xrpc/":                         "other",
+		"/xrpc/a/b":                      "other",
+		"/xrpc/com.example.anything?x=1": "other",
+		"/health":                        "other",
 	} {
 		require.Equal(t, want, xrpcMethod(path), path)
 	}
