@@ -235,6 +235,9 @@ func New(cfg Config) (*Backfill, error) {
 		FetchCooldown:        2 * time.Millisecond,
 		JobTimeout:           pageTimeout,
 		RescueStuckJobsAfter: rescueAfter(pageTimeout),
+		// Cancelled jobs stay as long as discarded ones (River's default is a day): a sweep
+		// counts the checks cancelled during its hours-long walk when it finishes.
+		CancelledJobRetentionPeriod: 7 * 24 * time.Hour,
 	})
 	if err != nil {
 		return nil, fmt.Errorf("river: %w", err)

@@ -3,6 +3,7 @@ package jobs
 import (
 	"cmp"
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"slices"
@@ -216,8 +217,13 @@ func (w *AccountSweepWorker) walkBegins(ctx context.Context, sw *pgstore.Account
 var errSweepMovedOn = errors.New("the sweep moved on without this run")
 
 // finish finishes a walked sweep once none of its checks is live, and closes its gap if that
-// was all the gap waited for.
+// was all the gap waited for. The checks given up are counted first: one an operator retries
+// meanwhile is then live, and waited for.
 func (w *AccountSweepWorker) finish(ctx context.Context, sw pgstore.AccountSweep) error {
+	givenUp, err := w.checksGivenUp(ctx, sw.ID)
+	if err != nil {
+		return err
+	}
 	res, err := w.b.River.JobList(ctx, river.NewJobListParams().Kinds(VerifyRepoKind).States(liveStates...).
 		Where("tags @> @tags", river.NamedArgs{"tags": []string{sweepTag(sw.ID)}}).First(1))
 	if err != nil {
@@ -225,10 +231,6 @@ func (w *AccountSweepWorker) finish(ctx context.Context, sw pgstore.AccountSweep
 	}
 	if len(res.Jobs) > 0 {
 		return river.JobSnooze(cmp.Or(w.b.gapRepairWait, sweepCheckWait)) // tests shorten both waits
-	}
-	givenUp, err := w.checksGivenUp(ctx, sw.ID)
-	if err != nil {
-		return err
 	}
 	if err := w.b.Index.ForgetListed(sw.ID); err != nil {
 		return fmt.Errorf("account sweep %d: %w", sw.ID, err)
@@ -248,25 +250,26 @@ func (w *AccountSweepWorker) finish(ctx context.Context, sw pgstore.AccountSweep
 	return nil
 }
 
-// checksGivenUp counts the sweep's checks that River gave up on: discarded once their
-// attempts were spent (a PDS down for hours), or cancelled by an operator. The index keeps
-// what it had for their accounts, which the sweep's record says instead of passing for done.
+// checksGivenUp counts the accounts whose check of the sweep River gave up on: discarded
+// once its attempts were spent (a PDS down for hours), or cancelled by an operator. The
+// index keeps what it had for them, which the sweep's record says instead of passing for
+// done. An account asked about twice (a stretch applied again after a crash) counts once.
 func (w *AccountSweepWorker) checksGivenUp(ctx context.Context, id int64) (int64, error) {
-	params := river.NewJobListParams().Kinds(VerifyRepoKind).
+	jobs, err := listAll(ctx, w.b.River, river.NewJobListParams().Kinds(VerifyRepoKind).
 		States(rivertype.JobStateDiscarded, rivertype.JobStateCancelled).
-		Where("tags @> @tags", river.NamedArgs{"tags": []string{sweepTag(id)}}).First(1000)
-	var n int64
-	for {
-		res, err := w.b.River.JobList(ctx, params)
-		if err != nil {
-			return 0, fmt.Errorf("account sweep %d: list its checks given up: %w", id, err)
-		}
-		n += int64(len(res.Jobs))
-		if len(res.Jobs) < 1000 {
-			return n, nil
-		}
-		params = params.After(res.LastCursor)
+		Where("tags @> @tags", river.NamedArgs{"tags": []string{sweepTag(id)}}))
+	if err != nil {
+		return 0, fmt.Errorf("account sweep %d: its checks given up: %w", id, err)
 	}
+	dids := map[string]struct{}{}
+	for _, j := range jobs {
+		var args VerifyRepoArgs
+		if err := json.Unmarshal(j.EncodedArgs, &args); err != nil {
+			return 0, fmt.Errorf("account sweep %d: check %d: %w", id, j.ID, err)
+		}
+		dids[args.DID] = struct{}{}
+	}
+	return int64(len(dids)), nil
 }
 
 // page fetches and applies the page after sw.Cursor, and records it; done once it was the
