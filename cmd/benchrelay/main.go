@@ -1,14 +1,17 @@
 // Command benchrelay serves a synthetic, network-shaped source relay on its own, for trying
 // colindex locally without reaching bsky.network (the benchmark runs the same relay in its
 // driver). It answers com.atproto.sync.listReposByCollection like bsky.network's
-// collectiondir and lists its collections at /llms.txt, Lexicon Garden style:
+// collectiondir, lists its collections at /llms.txt, Lexicon Garden style, and serves a live
+// firehose of real sync-1.1 commits by the same accounts (com.atproto.sync.subscribeRepos),
+// with the relay's account list that sweeps ask (listRepos, getRepoStatus):
 //
-//	go run ./cmd/benchrelay -listen 127.0.0.1:2600 -pairs 100000
-//	COLINDEX_LEXICON_LIST_URL=http://127.0.0.1:2600/llms.txt make run
+//	go run ./cmd/benchrelay -listen 127.0.0.1:2600 -pairs 100000 -firehose-rate 100
+//	COLINDEX_FIREHOSE_URL=ws://127.0.0.1:2600 COLINDEX_LEXICON_LIST_URL=http://127.0.0.1:2600/llms.txt make run
 //	./bin/colindex start http://127.0.0.1:2600
 package main
 
 import (
+	"context"
 	"flag"
 	"fmt"
 	"log"
@@ -26,12 +29,26 @@ func main() {
 	base := flag.Duration("latency", 20*time.Millisecond, "latency per request")
 	perDID := flag.Duration("latency-per-did", 50*time.Microsecond, "added latency per DID returned")
 	prefix := flag.String("prefix", "com.bench", "collection name prefix")
+	rate := flag.Float64("firehose-rate", 100, "firehose events a second (0: no firehose)")
+	accounts := flag.Int("firehose-accounts", 2000, "accounts of the data set that write to the firehose")
 	flag.Parse()
 
 	data := benchrelay.NewDataset(benchrelay.Spec{Collections: *collections, Pairs: *pairs, LargestShare: *largest, Prefix: *prefix})
-	handler := benchrelay.Handler(data, benchrelay.Latency{Base: *base, PerDID: *perDID})
+	mux := http.NewServeMux()
+	mux.Handle("/", benchrelay.Handler(data, benchrelay.Latency{Base: *base, PerDID: *perDID}))
 	fmt.Printf("benchrelay: %d collections, %d pairs (largest %s with %d) on http://%s\n",
 		len(data.Names), data.Pairs(), data.Names[0], data.Sizes[0], *listen)
-	srv := &http.Server{Addr: *listen, Handler: handler, ReadHeaderTimeout: 10 * time.Second}
+	if *rate > 0 {
+		fh, err := benchrelay.NewFirehose(data, *accounts)
+		if err != nil {
+			log.Fatal(err)
+		}
+		for _, method := range []string{"subscribeRepos", "listRepos", "getRepoStatus"} {
+			mux.Handle("/xrpc/com.atproto.sync."+method, fh.Handler())
+		}
+		go func() { log.Fatal(fh.Run(context.Background(), *rate)) }()
+		fmt.Printf("benchrelay: firehose at ws://%s, %g events a second by %d accounts\n", *listen, *rate, *accounts)
+	}
+	srv := &http.Server{Addr: *listen, Handler: mux, ReadHeaderTimeout: 10 * time.Second}
 	log.Fatal(srv.ListenAndServe())
 }

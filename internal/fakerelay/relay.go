@@ -71,10 +71,19 @@ func New(t testing.TB) *Relay {
 
 // Start starts a relay on loopback; the caller closes it.
 func Start() *Relay {
-	r := &Relay{nextSeq: 1, changed: make(chan struct{}), conns: map[*conn]struct{}{}}
-	r.srv = httptest.NewServer(http.HandlerFunc(r.serve))
+	r := Unstarted()
+	r.srv = httptest.NewServer(r)
 	return r
 }
+
+// Unstarted returns a relay that the caller serves (ServeHTTP), on an address of its own:
+// cmd/benchrelay's live stream. URL and Close are for a started relay only.
+func Unstarted() *Relay {
+	return &Relay{nextSeq: 1, changed: make(chan struct{}), conns: map[*conn]struct{}{}}
+}
+
+// ServeHTTP serves subscribeRepos, listRepos and getRepoStatus.
+func (r *Relay) ServeHTTP(w http.ResponseWriter, req *http.Request) { r.serve(w, req) }
 
 // ReplayFromStart makes a connection without a cursor get the whole retained log (as a
 // consumer catching up from the beginning would), instead of the live tail.
