@@ -6,7 +6,8 @@
 // with the relay's account list that sweeps ask (listRepos, getRepoStatus):
 //
 //	go run ./cmd/benchrelay -listen 127.0.0.1:2600 -pairs 100000 -firehose-rate 100
-//	COLINDEX_FIREHOSE_URL=ws://127.0.0.1:2600 COLINDEX_LEXICON_LIST_URL=http://127.0.0.1:2600/llms.txt make run
+//	COLINDEX_FIREHOSE_URL=ws://127.0.0.1:2600 COLINDEX_DEFAULT_SOURCE=http://127.0.0.1:2600 \
+//	  COLINDEX_LEXICON_LIST_URL=http://127.0.0.1:2600/llms.txt make run
 //	./bin/colindex start http://127.0.0.1:2600
 package main
 
@@ -39,6 +40,9 @@ func main() {
 	fmt.Printf("benchrelay: %d collections, %d pairs (largest %s with %d) on http://%s\n",
 		len(data.Names), data.Pairs(), data.Names[0], data.Sizes[0], *listen)
 	if *rate > 0 {
+		if *accounts < 1 {
+			log.Fatalf("-firehose-accounts %d: at least one account writes to a firehose", *accounts)
+		}
 		fh, err := benchrelay.NewFirehose(data, *accounts)
 		if err != nil {
 			log.Fatal(err)
@@ -47,7 +51,7 @@ func main() {
 			mux.Handle("/xrpc/com.atproto.sync."+method, fh.Handler())
 		}
 		go func() { log.Fatal(fh.Run(context.Background(), *rate)) }()
-		fmt.Printf("benchrelay: firehose at ws://%s, %g events a second by %d accounts\n", *listen, *rate, *accounts)
+		fmt.Printf("benchrelay: firehose at ws://%s, %g events a second by %d accounts\n", *listen, *rate, fh.Accounts())
 	}
 	srv := &http.Server{Addr: *listen, Handler: mux, ReadHeaderTimeout: 10 * time.Second}
 	log.Fatal(srv.ListenAndServe())

@@ -2,7 +2,7 @@ package benchrelay
 
 import (
 	"context"
-	"fmt"
+	"errors"
 	"math/rand/v2"
 	"net/http"
 	"time"
@@ -17,7 +17,8 @@ import (
 // blocks (internal/fakerelay builds them), by accounts of the data set, at a steady rate.
 // Accounts create records across the collections, the big ones most, delete some of their
 // own (at times the last of a collection, which the follower removes on the commit's proof),
-// are taken down and come back, and now and then are deleted. The same server answers the
+// are taken down and come back, and now and then are deleted; a new account takes a deleted
+// one's place, so the stream runs for as long as it is left to. The same server answers the
 // relay's account list, which sweeps ask: it knows every account of the data set, active
 // unless the stream said otherwise; listRepos lists the active ones, getRepoStatus tells
 // each one's status.
@@ -31,18 +32,12 @@ type Firehose struct {
 	rng   *rand.Rand
 	accts []*fakerelay.Account
 	owned [][]fakerelay.Op // each account's live records
-	state []accountState
-	clock *syntax.TIDClock // record keys
-	n     int              // events so far
+	// active and takendown hold the account slots in each state; a deleted account's slot
+	// gets a new account at once.
+	active, takendown []int
+	clock             *syntax.TIDClock // record keys
+	next              uint64           // the account number of the next new account
 }
-
-type accountState int
-
-const (
-	accountActive accountState = iota
-	accountTakendown
-	accountDeleted
-)
 
 // Shares of the events that are not creates, drawn in this order.
 const (
@@ -52,23 +47,31 @@ const (
 	shareRecordDrops = 0.2
 )
 
-// firehoseRetained is how many events the relay keeps for replay (its retention window): a
-// follower stopped for longer resumes with #info OutdatedCursor and a gap, as from a relay.
-const firehoseRetained = 200_000
+const (
+	// firehoseRetained is how many events the relay keeps for replay (its retention window,
+	// 5 minutes at 100 a second): a follower stopped for longer resumes with #info
+	// OutdatedCursor and a gap, as from a relay.
+	firehoseRetained = 30_000
+	// maxRecords caps an account's records: past it, it deletes one instead of creating, so
+	// its repository, and the frames its commits carry, stay the same size however long the
+	// stream runs.
+	maxRecords = 40
+)
 
-// NewFirehose prepares the stream of the first accounts of d (at most its universe), and
-// lists every account of d as the relay's.
+// NewFirehose prepares the stream of the first accounts of d (at least one, at most its
+// universe), and lists every account of d as the relay's.
 func NewFirehose(d *Dataset, accounts int) (*Firehose, error) {
-	accounts = min(accounts, int(d.Universe))
+	accounts = max(min(accounts, int(d.Universe)), 1)
 	f := &Firehose{relay: fakerelay.Unstarted(), data: d, rng: rand.New(rand.NewPCG(7, 11)),
 		accts: make([]*fakerelay.Account, accounts), owned: make([][]fakerelay.Op, accounts),
-		state: make([]accountState, accounts), clock: syntax.NewTIDClock(0)}
+		clock: syntax.NewTIDClock(0), next: d.Universe}
 	for i := range f.accts {
 		a, err := fakerelay.NewAccount(string(d.AppendDID(nil, uint64(i))))
 		if err != nil {
 			return nil, err
 		}
 		f.accts[i] = a
+		f.active = append(f.active, i)
 	}
 	rev := syntax.NewTIDNow(0).String()
 	for acct := range d.Universe {
@@ -77,12 +80,18 @@ func NewFirehose(d *Dataset, accounts int) (*Firehose, error) {
 	return f, nil
 }
 
+// Accounts is how many accounts write to the stream.
+func (f *Firehose) Accounts() int { return len(f.accts) }
+
 // Handler serves subscribeRepos (the live tail without a cursor, a replay from one),
 // listRepos and getRepoStatus.
 func (f *Firehose) Handler() http.Handler { return f.relay }
 
-// Run appends events at perSecond until ctx ends.
+// Run appends events at perSecond (at most a million) until ctx ends.
 func (f *Firehose) Run(ctx context.Context, perSecond float64) error {
+	if !(perSecond > 0 && perSecond <= 1e6) {
+		return errors.New("benchrelay: a firehose rate is above 0 and at most 1,000,000 a second")
+	}
 	tick := time.NewTicker(time.Duration(float64(time.Second) / perSecond))
 	defer tick.Stop()
 	for {
@@ -99,42 +108,44 @@ func (f *Firehose) Run(ctx context.Context, perSecond float64) error {
 
 // Next appends one event.
 func (f *Firehose) Next() error {
-	f.n++
-	if f.n > firehoseRetained {
-		f.relay.Trim(int64(f.n - firehoseRetained))
+	if last := f.relay.LastSeq(); last > firehoseRetained {
+		f.relay.Trim(last - firehoseRetained)
 	}
 	r := f.rng.Float64()
 	switch {
+	case len(f.active) == 0: // everyone taken down: one comes back
+		return f.comeBack()
 	case r < shareTakedowns:
-		if i, ok := f.pick(accountActive); ok {
-			f.state[i] = accountTakendown
-			_, err := f.relay.AccountStatus(f.accts[i].DID, false, "takendown")
-			return err
-		}
+		i := f.take(&f.active)
+		f.takendown = append(f.takendown, i)
+		_, err := f.relay.AccountStatus(f.accts[i].DID, false, "takendown")
+		return err
 	case r < shareTakedowns+shareReturns:
-		if i, ok := f.pick(accountTakendown); ok {
-			f.state[i] = accountActive
-			_, err := f.relay.AccountStatus(f.accts[i].DID, true, "")
-			return err
-		}
+		if len(f.takendown) > 0 {
+			return f.comeBack()
+		} // else a write, below
 	case r < shareTakedowns+shareReturns+shareDeletions:
-		if i, ok := f.pick(accountActive); ok {
-			f.state[i] = accountDeleted
-			_, err := f.relay.AccountStatus(f.accts[i].DID, false, "deleted")
+		i := f.take(&f.active)
+		if _, err := f.relay.AccountStatus(f.accts[i].DID, false, "deleted"); err != nil {
 			return err
 		}
-	case r < shareTakedowns+shareReturns+shareDeletions+shareRecordDrops:
-		if i, ok := f.pick(accountActive); ok && len(f.owned[i]) > 0 {
-			j := f.rng.IntN(len(f.owned[i]))
-			op := f.owned[i][j]
-			f.owned[i] = append(f.owned[i][:j], f.owned[i][j+1:]...)
-			_, err := f.relay.Commit(f.accts[i], fakerelay.Delete(op.Collection, op.Rkey))
+		// A new account takes the slot: its DID is past the data set's, so no page lists it.
+		a, err := fakerelay.NewAccount(string(f.data.AppendDID(nil, f.next)))
+		if err != nil {
 			return err
 		}
+		f.next++
+		f.accts[i], f.owned[i] = a, nil
+		f.active = append(f.active, i)
+		return nil
 	}
-	i, ok := f.pick(accountActive)
-	if !ok {
-		return fmt.Errorf("benchrelay: no active account left to write")
+	i := f.active[f.rng.IntN(len(f.active))]
+	if n := len(f.owned[i]); n > 0 && (n >= maxRecords || r < shareTakedowns+shareReturns+shareDeletions+shareRecordDrops) {
+		j := f.rng.IntN(n)
+		op := f.owned[i][j]
+		f.owned[i] = append(f.owned[i][:j], f.owned[i][j+1:]...)
+		_, err := f.relay.Commit(f.accts[i], fakerelay.Delete(op.Collection, op.Rkey))
+		return err
 	}
 	// The big collections take most of the writes, as on the network.
 	u := f.rng.Float64()
@@ -145,12 +156,20 @@ func (f *Firehose) Next() error {
 	return err
 }
 
-// pick draws an account in state st (a few tries: the draw is uniform over all of them).
-func (f *Firehose) pick(st accountState) (int, bool) {
-	for range 64 {
-		if i := f.rng.IntN(len(f.accts)); f.state[i] == st {
-			return i, true
-		}
-	}
-	return 0, false
+// comeBack makes a taken-down account active again.
+func (f *Firehose) comeBack() error {
+	i := f.take(&f.takendown)
+	f.active = append(f.active, i)
+	_, err := f.relay.AccountStatus(f.accts[i].DID, true, "")
+	return err
+}
+
+// take removes a random slot from pool (not empty) and returns it.
+func (f *Firehose) take(pool *[]int) int {
+	p := *pool
+	k := f.rng.IntN(len(p))
+	i := p[k]
+	p[k] = p[len(p)-1]
+	*pool = p[:len(p)-1]
+	return i
 }

@@ -43,13 +43,22 @@ func TestFirehoseCarriesEveryKindOfEvent(t *testing.T) {
 	collections := map[string]bool{}
 	statuses := map[string]string{} // the last #account of each DID
 	var last int64
+	inOrder := true
+	seen := func(seq int64) error { // every event once, in order; the stream ends at the last
+		inOrder = inOrder && seq == last+1
+		last = seq
+		if seq == n {
+			cancel()
+		}
+		return nil
+	}
 	cb := &events.RepoStreamCallbacks{
 		RepoCommit: func(evt *comatproto.SyncSubscribeRepos_Commit) error {
 			for _, op := range evt.Ops {
 				kinds[op.Action]++
 				collections[strings.SplitN(op.Path, "/", 2)[0]] = true
 			}
-			return done(evt.Seq, &last, cancel)
+			return seen(evt.Seq)
 		},
 		RepoAccount: func(evt *comatproto.SyncSubscribeRepos_Account) error {
 			st := "active"
@@ -58,7 +67,7 @@ func TestFirehoseCarriesEveryKindOfEvent(t *testing.T) {
 			}
 			kinds[st]++
 			statuses[evt.Did] = st
-			return done(evt.Seq, &last, cancel)
+			return seen(evt.Seq)
 		},
 	}
 	sched := sequential.NewScheduler("test", cb.EventHandler)
@@ -67,7 +76,8 @@ func TestFirehoseCarriesEveryKindOfEvent(t *testing.T) {
 		con.Close()
 	}()
 	_ = events.HandleRepoStream(ctx, con, sched, slog.Default())
-	require.EqualValues(t, n, last, "every event, in order")
+	require.EqualValues(t, n, last)
+	require.True(t, inOrder, "every event once, in order")
 	for _, k := range []string{"create", "delete", "takendown", "active", "deleted"} {
 		require.Positive(t, kinds[k], "%s in %v", k, kinds)
 	}
@@ -103,11 +113,20 @@ func TestFirehoseCarriesEveryKindOfEvent(t *testing.T) {
 	}
 }
 
-// done records seq and ends the stream at the last event.
-func done(seq int64, last *int64, cancel context.CancelFunc) error {
-	*last = seq
-	if seq == 3000 {
-		cancel()
+// The stream runs for as long as it is left to: with a handful of accounts, deleted ones are
+// replaced by new ones, one taken down always comes back in time, and no account's
+// repository outgrows its cap.
+func TestFirehoseRunsOnWithFewAccounts(t *testing.T) {
+	t.Parallel()
+	d := NewDataset(Spec{Collections: 5, Pairs: 100, LargestShare: 0.3})
+	f, err := NewFirehose(d, 3)
+	require.NoError(t, err)
+	for i := range 20_000 {
+		require.NoError(t, f.Next(), "event %d", i+1)
 	}
-	return nil
+	require.Greater(t, f.next, d.Universe, "deleted accounts were replaced")
+	require.Equal(t, 3, len(f.active)+len(f.takendown))
+	for _, recs := range f.owned {
+		require.LessOrEqual(t, len(recs), maxRecords)
+	}
 }

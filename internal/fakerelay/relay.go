@@ -1,4 +1,5 @@
-// Package fakerelay is a synthetic atproto relay for tests and benchmarks: it serves
+// Package fakerelay is a synthetic atproto relay for tests, benchmarks and cmd/benchrelay's
+// local firehose: it serves
 // com.atproto.sync.subscribeRepos on loopback with real frames (indigo's event types,
 // serialised as a relay serialises them, with sync-1.1 commits built by Account), replays
 // from ?cursor=, and injects faults on demand: dropped connections, malformed frames, #info
@@ -77,7 +78,7 @@ func Start() *Relay {
 }
 
 // Unstarted returns a relay that the caller serves (ServeHTTP), on an address of its own:
-// cmd/benchrelay's live stream. URL and Close are for a started relay only.
+// cmd/benchrelay's live stream. URL is a started relay's only.
 func Unstarted() *Relay {
 	return &Relay{nextSeq: 1, changed: make(chan struct{}), conns: map[*conn]struct{}{}}
 }
@@ -96,10 +97,12 @@ func (r *Relay) ReplayFromStart(on bool) {
 // URL is the relay's ws:// base URL.
 func (r *Relay) URL() string { return "ws" + strings.TrimPrefix(r.srv.URL, "http") }
 
-// Close drops every connection and stops the server.
+// Close drops every connection and stops the server (a started relay's).
 func (r *Relay) Close() {
 	r.SetDown(true)
-	r.srv.Close()
+	if r.srv != nil {
+		r.srv.Close()
+	}
 }
 
 // Append adds an event to the log, giving it the next seq, and returns the seq.
