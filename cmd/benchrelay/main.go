@@ -3,11 +3,14 @@
 // driver). It answers com.atproto.sync.listReposByCollection like bsky.network's
 // collectiondir, lists its collections at /llms.txt, Lexicon Garden style, and serves a live
 // firehose of real sync-1.1 commits by the same accounts (com.atproto.sync.subscribeRepos),
-// with the relay's account list that sweeps ask (listRepos, getRepoStatus):
+// with the relay's account list that sweeps ask (listRepos, getRepoStatus), and, on a second
+// address, the writing accounts' PLC directory and PDS, which a follower's checks ask:
 //
 //	go run ./cmd/benchrelay -listen 127.0.0.1:2600 -pairs 100000 -firehose-rate 100
-//	COLINDEX_FIREHOSE_URL=ws://127.0.0.1:2600 COLINDEX_DEFAULT_SOURCE=http://127.0.0.1:2600 \
-//	  COLINDEX_LEXICON_LIST_URL=http://127.0.0.1:2600/llms.txt make run
+//	export COLINDEX_FIREHOSE_URL=ws://127.0.0.1:2600 COLINDEX_DEFAULT_SOURCE=http://127.0.0.1:2600 \
+//	  COLINDEX_LEXICON_LIST_URL=http://127.0.0.1:2600/llms.txt \
+//	  COLINDEX_PLC_URL=http://127.0.0.1:2601 COLINDEX_VERIFY_ALLOW_PRIVATE=true
+//	make run
 //	./bin/colindex start http://127.0.0.1:2600
 package main
 
@@ -32,6 +35,7 @@ func main() {
 	prefix := flag.String("prefix", "com.bench", "collection name prefix")
 	rate := flag.Float64("firehose-rate", 100, "firehose events a second (0: no firehose)")
 	accounts := flag.Int("firehose-accounts", 2000, "accounts of the data set that write to the firehose")
+	network := flag.String("network-listen", "127.0.0.1:2601", "listen address of the writing accounts' PLC directory and PDS")
 	flag.Parse()
 
 	data := benchrelay.NewDataset(benchrelay.Spec{Collections: *collections, Pairs: *pairs, LargestShare: *largest, Prefix: *prefix})
@@ -51,7 +55,12 @@ func main() {
 			mux.Handle("/xrpc/com.atproto.sync."+method, fh.Handler())
 		}
 		go func() { log.Fatal(fh.Run(context.Background(), *rate)) }()
-		fmt.Printf("benchrelay: firehose at ws://%s, %g events a second by %d accounts\n", *listen, *rate, fh.Accounts())
+		go func() {
+			srv := &http.Server{Addr: *network, Handler: fh.Network(), ReadHeaderTimeout: 10 * time.Second}
+			log.Fatal(srv.ListenAndServe())
+		}()
+		fmt.Printf("benchrelay: firehose at ws://%s, %g events a second by %d accounts; their PLC directory and PDS on http://%s\n",
+			*listen, *rate, fh.Accounts(), *network)
 	}
 	srv := &http.Server{Addr: *listen, Handler: mux, ReadHeaderTimeout: 10 * time.Second}
 	log.Fatal(srv.ListenAndServe())

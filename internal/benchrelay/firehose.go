@@ -5,10 +5,12 @@ import (
 	"errors"
 	"math/rand/v2"
 	"net/http"
+	"strings"
 	"time"
 
 	"github.com/bluesky-social/indigo/atproto/syntax"
 
+	"github.com/colindex/colindex/internal/fakepds"
 	"github.com/colindex/colindex/internal/fakerelay"
 )
 
@@ -21,13 +23,16 @@ import (
 // one's place, so the stream runs for as long as it is left to. The same server answers the
 // relay's account list, which sweeps ask: it knows every account of the data set, active
 // unless the stream said otherwise; listRepos lists the active ones, getRepoStatus tells
-// each one's status.
+// each one's status. The writing accounts have a PLC directory and a PDS of their own
+// (Network), which answers the checks a follower makes of an account (listRecords,
+// describeRepo) from the records the stream gave it.
 //
 // The accounts' repositories hold only what the stream created: the stream is their truth,
 // and a pair the data set's pages still list after its last record's delete is one the
 // follower keeps out, as it keeps out what bsky.network's pages still list.
 type Firehose struct {
 	relay *fakerelay.Relay
+	pds   *fakepds.Server // the writing accounts' PLC directory and PDS
 	data  *Dataset
 	rng   *rand.Rand
 	accts []*fakerelay.Account
@@ -62,7 +67,7 @@ const (
 // universe), and lists every account of d as the relay's.
 func NewFirehose(d *Dataset, accounts int) (*Firehose, error) {
 	accounts = max(min(accounts, int(d.Universe)), 1)
-	f := &Firehose{relay: fakerelay.Unstarted(), data: d, rng: rand.New(rand.NewPCG(7, 11)),
+	f := &Firehose{relay: fakerelay.Unstarted(), pds: fakepds.Local(), data: d, rng: rand.New(rand.NewPCG(7, 11)),
 		accts: make([]*fakerelay.Account, accounts), owned: make([][]fakerelay.Op, accounts),
 		clock: syntax.NewTIDClock(0), next: d.Universe}
 	for i := range f.accts {
@@ -72,8 +77,12 @@ func NewFirehose(d *Dataset, accounts int) (*Firehose, error) {
 		}
 		f.accts[i] = a
 		f.active = append(f.active, i)
+		f.pds.AddAccount(a.DID)
 	}
-	rev := syntax.NewTIDNow(0).String()
+	// The data set's repositories last changed long ago: a gap's sweep, which re-learns
+	// from their PDS the accounts whose repo changed since the gap, asks about the writing
+	// accounts only.
+	rev := syntax.NewTIDFromTime(time.Date(2023, 1, 1, 0, 0, 0, 0, time.UTC), 0).String()
 	for acct := range d.Universe {
 		f.relay.HoldRepo(string(d.AppendDID(nil, acct)), rev)
 	}
@@ -86,6 +95,19 @@ func (f *Firehose) Accounts() int { return len(f.accts) }
 // Handler serves subscribeRepos (the live tail without a cursor, a replay from one),
 // listRepos and getRepoStatus.
 func (f *Firehose) Handler() http.Handler { return f.relay }
+
+// Network serves the writing accounts' PLC directory (GET /{did}) and their PDS
+// (com.atproto.repo.listRecords and describeRepo), on one address, which their DID documents
+// name as their PDS.
+func (f *Firehose) Network() http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if strings.HasPrefix(r.URL.Path, "/xrpc/") {
+			f.pds.ServePDS(w, r)
+			return
+		}
+		f.pds.ServePLC(w, r)
+	})
+}
 
 // Run appends events at perSecond (at most a million) until ctx ends.
 func (f *Firehose) Run(ctx context.Context, perSecond float64) error {
@@ -118,6 +140,7 @@ func (f *Firehose) Next() error {
 	case r < shareTakedowns:
 		i := f.take(&f.active)
 		f.takendown = append(f.takendown, i)
+		f.pds.SetFault(f.accts[i].DID, fakepds.RepoTakendown)
 		_, err := f.relay.AccountStatus(f.accts[i].DID, false, "takendown")
 		return err
 	case r < shareTakedowns+shareReturns:
@@ -126,6 +149,7 @@ func (f *Firehose) Next() error {
 		} // else a write, below
 	case r < shareTakedowns+shareReturns+shareDeletions:
 		i := f.take(&f.active)
+		f.pds.SetFault(f.accts[i].DID, fakepds.RepoNotFound)
 		if _, err := f.relay.AccountStatus(f.accts[i].DID, false, "deleted"); err != nil {
 			return err
 		}
@@ -135,6 +159,7 @@ func (f *Firehose) Next() error {
 			return err
 		}
 		f.next++
+		f.pds.AddAccount(a.DID)
 		f.accts[i], f.owned[i] = a, nil
 		f.active = append(f.active, i)
 		return nil
@@ -144,6 +169,7 @@ func (f *Firehose) Next() error {
 		j := f.rng.IntN(n)
 		op := f.owned[i][j]
 		f.owned[i] = append(f.owned[i][:j], f.owned[i][j+1:]...)
+		f.pds.SetRecords(f.accts[i].DID, op.Collection, f.records(i, op.Collection))
 		_, err := f.relay.Commit(f.accts[i], fakerelay.Delete(op.Collection, op.Rkey))
 		return err
 	}
@@ -152,14 +178,27 @@ func (f *Firehose) Next() error {
 	coll := f.data.Names[min(int(float64(len(f.data.Names))*u*u), len(f.data.Names)-1)]
 	op := fakerelay.Create(coll, f.clock.Next().String())
 	f.owned[i] = append(f.owned[i], op)
+	f.pds.SetRecords(f.accts[i].DID, coll, f.records(i, coll))
 	_, err := f.relay.Commit(f.accts[i], op)
 	return err
+}
+
+// records is how many records account slot i holds in coll.
+func (f *Firehose) records(i int, coll string) int {
+	n := 0
+	for _, op := range f.owned[i] {
+		if op.Collection == coll {
+			n++
+		}
+	}
+	return n
 }
 
 // comeBack makes a taken-down account active again.
 func (f *Firehose) comeBack() error {
 	i := f.take(&f.takendown)
 	f.active = append(f.active, i)
+	f.pds.SetFault(f.accts[i].DID, fakepds.NoFault)
 	_, err := f.relay.AccountStatus(f.accts[i].DID, true, "")
 	return err
 }

@@ -6,6 +6,7 @@ import (
 	"log/slog"
 	"net/http"
 	"net/http/httptest"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -111,6 +112,51 @@ func TestFirehoseCarriesEveryKindOfEvent(t *testing.T) {
 		require.False(t, status.Active, did)
 		require.Equal(t, st, *status.Status, did)
 	}
+}
+
+// The writing accounts' PLC directory names their PDS, which answers from the records the
+// stream gave them, and as a taken-down or deleted account's PDS does.
+func TestFirehoseAccountsHaveAPDS(t *testing.T) {
+	t.Parallel()
+	d := NewDataset(Spec{Collections: 10, Pairs: 1000, LargestShare: 0.3})
+	f, err := NewFirehose(d, 20)
+	require.NoError(t, err)
+	for range 2000 {
+		require.NoError(t, f.Next())
+	}
+	srv := httptest.NewServer(f.Network())
+	t.Cleanup(srv.Close)
+	get := func(path string, out any) int {
+		resp, err := http.Get(srv.URL + path)
+		require.NoError(t, err)
+		defer resp.Body.Close()
+		require.NoError(t, json.NewDecoder(resp.Body).Decode(out))
+		return resp.StatusCode
+	}
+	i := slices.IndexFunc(f.active, func(i int) bool { return len(f.owned[i]) > 0 })
+	require.GreaterOrEqual(t, i, 0, "an active account with records")
+	i = f.active[i]
+	did := f.accts[i].DID
+	var doc struct {
+		Service []struct{ ServiceEndpoint string } `json:"service"`
+	}
+	require.Equal(t, http.StatusOK, get("/"+did, &doc))
+	require.Equal(t, srv.URL, doc.Service[0].ServiceEndpoint)
+	var repo struct{ Collections []string }
+	require.Equal(t, http.StatusOK, get("/xrpc/com.atproto.repo.describeRepo?repo="+did, &repo))
+	want := map[string]bool{}
+	for _, op := range f.owned[i] {
+		want[op.Collection] = true
+	}
+	got := map[string]bool{}
+	for _, c := range repo.Collections {
+		got[c] = true
+	}
+	require.Equal(t, want, got, "the collections the stream gave it records in")
+	require.NotEmpty(t, f.takendown, "some account is taken down")
+	var xerr struct{ Error string }
+	require.Equal(t, http.StatusBadRequest, get("/xrpc/com.atproto.repo.listRecords?repo="+f.accts[f.takendown[0]].DID+"&collection="+d.Names[0]+"&limit=1", &xerr))
+	require.Equal(t, "RepoTakendown", xerr.Error)
 }
 
 // The stream runs for as long as it is left to: with a handful of accounts, deleted ones are

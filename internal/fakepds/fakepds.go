@@ -1,6 +1,7 @@
 // Package fakepds is a stand-in for the parts of the atproto network the verify jobs ask, on
 // loopback: a PLC directory, a PDS hosting every account, and a TLS host serving did:web
-// documents. Tests set each account's records and make the PDS fail on demand.
+// documents. Tests set each account's records and make the PDS fail on demand; cmd/benchrelay
+// serves its PLC directory and PDS beside its local firehose (Local).
 package fakepds
 
 import (
@@ -65,19 +66,34 @@ type account struct {
 
 // New starts the three servers.
 func New() *Server {
-	s := &Server{accounts: map[string]*account{}, requests: map[string]int{}}
+	s := Local()
 	s.PLC = httptest.NewServer(http.HandlerFunc(s.servePLC))
 	s.PDS = httptest.NewServer(http.HandlerFunc(s.servePDS))
 	s.Web = httptest.NewTLSServer(http.HandlerFunc(s.serveWeb))
 	return s
 }
 
+// Local is a PLC directory and PDS that the caller serves (ServePLC, ServePDS) on an address
+// of its own, both on one: its DID documents name as the PDS the host they were asked of.
+// PLC, PDS and Web are nil.
+func Local() *Server {
+	return &Server{accounts: map[string]*account{}, requests: map[string]int{}}
+}
+
+// ServePLC answers GET /{did} with the account's did:plc document.
+func (s *Server) ServePLC(w http.ResponseWriter, r *http.Request) { s.servePLC(w, r) }
+
+// ServePDS answers com.atproto.repo.listRecords and describeRepo.
+func (s *Server) ServePDS(w http.ResponseWriter, r *http.Request) { s.servePDS(w, r) }
+
 // Close stops the servers, releasing any held request first.
 func (s *Server) Close() {
 	s.Release()
-	s.PLC.Close()
-	s.PDS.Close()
-	s.Web.Close()
+	for _, srv := range []*httptest.Server{s.PLC, s.PDS, s.Web} {
+		if srv != nil {
+			srv.Close()
+		}
+	}
 }
 
 // SetRecords sets how many records did has in collection (0: none), creating the account.
@@ -183,13 +199,19 @@ func (s *Server) account(did string) *account {
 }
 
 // document is did's DID document, its #atproto_pds service pointing at PDS.
-func (s *Server) document(did string) map[string]any {
+// document is did's DID document; its PDS is the PDS server's, or for a Local one the host r
+// was sent to.
+func (s *Server) document(did string, r *http.Request) map[string]any {
+	pds := "http://" + r.Host
+	if s.PDS != nil {
+		pds = s.PDS.URL
+	}
 	return map[string]any{
 		"@context":    []string{"https://www.w3.org/ns/did/v1"},
 		"id":          did,
 		"alsoKnownAs": []string{"at://" + strings.ReplaceAll(strings.TrimPrefix(did, "did:"), ":", "-") + ".test"},
 		"service": []map[string]string{{
-			"id": "#atproto_pds", "type": "AtprotoPersonalDataServer", "serviceEndpoint": s.PDS.URL,
+			"id": "#atproto_pds", "type": "AtprotoPersonalDataServer", "serviceEndpoint": pds,
 		}},
 	}
 }
@@ -207,7 +229,7 @@ func (s *Server) servePLC(w http.ResponseWriter, r *http.Request) {
 		writeJSON(w, http.StatusNotFound, map[string]string{"message": "DID not registered: " + did})
 		return
 	}
-	writeJSON(w, http.StatusOK, s.document(did))
+	writeJSON(w, http.StatusOK, s.document(did, r))
 }
 
 func (s *Server) serveWeb(w http.ResponseWriter, r *http.Request) {
@@ -220,7 +242,7 @@ func (s *Server) serveWeb(w http.ResponseWriter, r *http.Request) {
 		http.NotFound(w, r)
 		return
 	}
-	writeJSON(w, http.StatusOK, s.document(did))
+	writeJSON(w, http.StatusOK, s.document(did, r))
 }
 
 func (s *Server) servePDS(w http.ResponseWriter, r *http.Request) {
@@ -283,7 +305,7 @@ func (s *Server) servePDS(w http.ResponseWriter, r *http.Request) {
 		writeJSON(w, http.StatusOK, out)
 	case "/xrpc/com.atproto.repo.describeRepo":
 		writeJSON(w, http.StatusOK, map[string]any{
-			"handle": "handle.invalid", "did": did, "didDoc": s.document(did),
+			"handle": "handle.invalid", "did": did, "didDoc": s.document(did, r),
 			"collections": colls, "handleIsCorrect": false,
 		})
 	default:
