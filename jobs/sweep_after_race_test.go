@@ -34,10 +34,7 @@ func TestTheWatcherWaitsForAStartThatAskedWhileItRan(t *testing.T) {
 	d := testrelay.DIDs("asked", 10)
 	b.relay.Append(post, d...)
 	b.relay.SetLLMsTxt(testrelay.LexiconList(post))
-	for _, did := range d {
-		_, err := b.stream.AccountStatus(did, false, "deleted")
-		require.NoError(t, err)
-	}
+	b.deletedAtRelay(t, d...)
 	b.relay.Intercept(func(w http.ResponseWriter, _ *http.Request, n int64) bool {
 		if n < 2 {
 			return false

@@ -31,10 +31,7 @@ func TestAPageWrittenButNotCommittedCallsForASweep(t *testing.T) {
 				beforeCommit: func(context.Context, string) error { return end }})
 			b.relay.Append(post, d...)
 			b.relay.SetLLMsTxt(testrelay.LexiconList(post))
-			for _, did := range d {
-				_, err := b.stream.AccountStatus(did, false, "deleted")
-				require.NoError(t, err)
-			}
+			b.deletedAtRelay(t, d...)
 			b.watchersDone(t) // the workers' start asked: nothing paged yet
 			require.Empty(t, b.sweepsOf(t))
 

@@ -27,6 +27,16 @@ func (b *bundle) sweepsOf(t *testing.T) []Sweep {
 	return sweeps
 }
 
+// deletedAtRelay has the stream's relay hold the accounts deleted, as bsky.network's relay
+// holds the accounts its listReposByCollection still lists.
+func (b *bundle) deletedAtRelay(t *testing.T, dids ...string) {
+	t.Helper()
+	for _, did := range dids {
+		_, err := b.stream.AccountStatus(did, false, "deleted")
+		require.NoError(t, err)
+	}
+}
+
 // watchersDone waits until the backfill is over and every watcher of it has decided.
 func (b *bundle) watchersDone(t *testing.T) {
 	t.Helper()
@@ -114,10 +124,7 @@ func TestNoSweepAfterTheBackfillWhileOneWillWalkTheIndex(t *testing.T) {
 	b.relay.Append(post, alice, bob)
 	b.relay.SetLLMsTxt(testrelay.LexiconList(post))
 	b.account(t, alice, fakerelay.Create(post, "1"))
-	for _, did := range []string{bob, carol} {
-		_, err := b.stream.AccountStatus(did, false, "deleted")
-		require.NoError(t, err)
-	}
+	b.deletedAtRelay(t, bob, carol)
 	// A stopped sweep (its job gone) of the same relay, named as an operator would.
 	base, err := relayHTTPBase(b.stream.URL())
 	require.NoError(t, err)
@@ -298,10 +305,7 @@ func TestASweepFollowsPagesNoCompletedChainNames(t *testing.T) {
 		http.Error(w, "down", http.StatusBadGateway)
 		return true
 	})
-	for _, did := range d {
-		_, err := b.stream.AccountStatus(did, false, "deleted")
-		require.NoError(t, err)
-	}
+	b.deletedAtRelay(t, d...)
 	b.watchersDone(t) // the workers' start asked: nothing paged yet
 	require.Empty(t, b.sweepsOf(t))
 	_, err := b.backfill.Start(ctx, b.src)
@@ -321,10 +325,7 @@ func TestASweepFollowsPagesNoCompletedChainNames(t *testing.T) {
 	e := testrelay.DIDs("cancelled", 10)
 	cb.relay.Append(like, e...)
 	cb.relay.SetLLMsTxt(testrelay.LexiconList(like))
-	for _, did := range e {
-		_, err := cb.stream.AccountStatus(did, false, "deleted")
-		require.NoError(t, err)
-	}
+	cb.deletedAtRelay(t, e...)
 	hold := make(chan struct{})
 	cb.relay.Intercept(func(w http.ResponseWriter, r *http.Request, n int64) bool {
 		if n < 2 {

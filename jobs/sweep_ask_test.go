@@ -24,9 +24,8 @@ func (b *bundle) deletedAccountsPosting(t *testing.T, prefix string, n int) []st
 	pairs := make([]rocksindex.Pair, len(d))
 	for i, did := range d {
 		pairs[i] = rocksindex.Pair{Collection: post, DID: did}
-		_, err := b.stream.AccountStatus(did, false, "deleted")
-		require.NoError(t, err)
 	}
+	b.deletedAtRelay(t, d...)
 	_, err := b.index.AddPairs(pairs)
 	require.NoError(t, err)
 	return d
