@@ -198,7 +198,6 @@ func (s *Server) account(did string) *account {
 	return a
 }
 
-// document is did's DID document, its #atproto_pds service pointing at PDS.
 // document is did's DID document; its PDS is the PDS server's, or for a Local one the host r
 // was sent to.
 func (s *Server) document(did string, r *http.Request) map[string]any {
