@@ -42,7 +42,7 @@ func (c *Client) Get(ctx context.Context, src Source, path string, max int64) (i
 
 // sourceMethods are the XRPC methods colindex asks sources for: the metrics' label values.
 var sourceMethods = map[string]bool{
-	methodListReposByCollection:     true,
+	methodListReposByCollection:      true,
 	"com.atproto.sync.listRepos":     true,
 	"com.atproto.sync.getRepoStatus": true,
 }
