@@ -9,7 +9,7 @@
 //	go run ./cmd/benchrelay -listen 127.0.0.1:2600 -pairs 100000 -firehose-rate 100
 //	export COLINDEX_FIREHOSE_URL=ws://127.0.0.1:2600 COLINDEX_DEFAULT_SOURCE=http://127.0.0.1:2600 \
 //	  COLINDEX_LEXICON_LIST_URL=http://127.0.0.1:2600/llms.txt \
-//	  COLINDEX_PLC_URL=http://127.0.0.1:2601 COLINDEX_VERIFY_ALLOW_PRIVATE=true
+//	  COLINDEX_PLC_URL=http://127.0.0.1:2601 COLINDEX_PDS_RPS=-1
 //	make run
 //	./bin/colindex start http://127.0.0.1:2600
 package main
@@ -47,7 +47,9 @@ func main() {
 		if *accounts < 1 {
 			log.Fatalf("-firehose-accounts %d: at least one account writes to a firehose", *accounts)
 		}
-		fh, err := benchrelay.NewFirehose(data, *accounts)
+		// Seeded from the clock: a restarted relay's writing accounts are others (an account
+		// the follower saw deleted stays deleted there), and so are the new accounts it makes.
+		fh, err := benchrelay.NewFirehose(data, *accounts, uint64(time.Now().UnixNano()))
 		if err != nil {
 			log.Fatal(err)
 		}

@@ -63,15 +63,19 @@ const (
 	maxRecords = 40
 )
 
-// NewFirehose prepares the stream of the first accounts of d (at least one, at most its
-// universe), and lists every account of d as the relay's.
-func NewFirehose(d *Dataset, accounts int) (*Firehose, error) {
+// NewFirehose prepares the stream of accounts of d (at least one, at most its universe; which
+// ones, and every random draw after, depend on seed), and lists every account of d as the
+// relay's.
+func NewFirehose(d *Dataset, accounts int, seed uint64) (*Firehose, error) {
 	accounts = max(min(accounts, int(d.Universe)), 1)
-	f := &Firehose{relay: fakerelay.Unstarted(), pds: fakepds.Local(), data: d, rng: rand.New(rand.NewPCG(7, 11)),
+	rng := rand.New(rand.NewPCG(seed, 11))
+	f := &Firehose{relay: fakerelay.Unstarted(), pds: fakepds.Local(), data: d, rng: rng,
 		accts: make([]*fakerelay.Account, accounts), owned: make([][]fakerelay.Op, accounts),
-		clock: syntax.NewTIDClock(0), next: d.Universe}
+		// New accounts' numbers start past the data set's, at a place of their own per seed.
+		clock: syntax.NewTIDClock(0), next: d.Universe + rng.Uint64N(1<<40)<<16}
+	first := rng.Uint64N(d.Universe) // the writing accounts: a run of the data set's, from here
 	for i := range f.accts {
-		a, err := fakerelay.NewAccount(string(d.AppendDID(nil, uint64(i))))
+		a, err := fakerelay.NewAccount(string(d.AppendDID(nil, (first+uint64(i))%d.Universe)))
 		if err != nil {
 			return nil, err
 		}
@@ -146,7 +150,7 @@ func (f *Firehose) Next() error {
 	case r < shareTakedowns+shareReturns:
 		if len(f.takendown) > 0 {
 			return f.comeBack()
-		} // else a write, below
+		} // else a write or a record delete, below
 	case r < shareTakedowns+shareReturns+shareDeletions:
 		i := f.take(&f.active)
 		f.pds.SetFault(f.accts[i].DID, fakepds.RepoNotFound)

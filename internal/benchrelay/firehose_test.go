@@ -16,6 +16,8 @@ import (
 	"github.com/bluesky-social/indigo/events/schedulers/sequential"
 	"github.com/gorilla/websocket"
 	"github.com/stretchr/testify/require"
+
+	"github.com/colindex/colindex/internal/fakerelay"
 )
 
 // The local firehose carries what a follower must handle, as real frames read by indigo's
@@ -26,7 +28,7 @@ import (
 func TestFirehoseCarriesEveryKindOfEvent(t *testing.T) {
 	t.Parallel()
 	d := NewDataset(Spec{Collections: 20, Pairs: 2000, LargestShare: 0.3})
-	f, err := NewFirehose(d, 40)
+	f, err := NewFirehose(d, 40, 7)
 	require.NoError(t, err)
 	const n = 3000
 	for range n {
@@ -119,8 +121,12 @@ func TestFirehoseCarriesEveryKindOfEvent(t *testing.T) {
 func TestFirehoseAccountsHaveAPDS(t *testing.T) {
 	t.Parallel()
 	d := NewDataset(Spec{Collections: 10, Pairs: 1000, LargestShare: 0.3})
-	f, err := NewFirehose(d, 20)
+	f, err := NewFirehose(d, 20, 7)
 	require.NoError(t, err)
+	var initial []string
+	for _, a := range f.accts {
+		initial = append(initial, a.DID)
+	}
 	for range 2000 {
 		require.NoError(t, f.Next())
 	}
@@ -157,6 +163,17 @@ func TestFirehoseAccountsHaveAPDS(t *testing.T) {
 	var xerr struct{ Error string }
 	require.Equal(t, http.StatusBadRequest, get("/xrpc/com.atproto.repo.listRecords?repo="+f.accts[f.takendown[0]].DID+"&collection="+d.Names[0]+"&limit=1", &xerr))
 	require.Equal(t, "RepoTakendown", xerr.Error)
+	require.Greater(t, f.next, d.Universe+uint64(len(f.accts)), "some account was deleted and replaced")
+	gone := "" // a writing account of the first draw that is no longer one
+	for _, did := range initial {
+		if !slices.ContainsFunc(f.accts, func(a *fakerelay.Account) bool { return a.DID == did }) {
+			gone = did
+			break
+		}
+	}
+	require.NotEmpty(t, gone)
+	require.Equal(t, http.StatusBadRequest, get("/xrpc/com.atproto.repo.describeRepo?repo="+gone, &xerr))
+	require.Equal(t, "RepoNotFound", xerr.Error, "a deleted account")
 }
 
 // The stream runs for as long as it is left to: with a handful of accounts, deleted ones are
@@ -165,7 +182,7 @@ func TestFirehoseAccountsHaveAPDS(t *testing.T) {
 func TestFirehoseRunsOnWithFewAccounts(t *testing.T) {
 	t.Parallel()
 	d := NewDataset(Spec{Collections: 5, Pairs: 100, LargestShare: 0.3})
-	f, err := NewFirehose(d, 3)
+	f, err := NewFirehose(d, 3, 7)
 	require.NoError(t, err)
 	for i := range 20_000 {
 		require.NoError(t, f.Next(), "event %d", i+1)

@@ -45,7 +45,8 @@ var faultNames = map[Fault]string{
 // net/http/httptest covers example.com and *.example.com.
 const WebDomain = "example.com"
 
-// Server is the stand-in network. Create it with New; Close it when done.
+// Server is the stand-in network. Create it with New (its own servers) or Local (served by
+// the caller; WebTransport needs New); Close it when done.
 type Server struct {
 	PLC *httptest.Server // GET /{did} answers did:plc documents
 	PDS *httptest.Server // com.atproto.repo.listRecords and describeRepo
