@@ -217,19 +217,28 @@ func (w *AccountSweepWorker) walkBegins(ctx context.Context, sw *pgstore.Account
 var errSweepMovedOn = errors.New("the sweep moved on without this run")
 
 // finish finishes a walked sweep once none of its checks is live, and closes its gap if that
-// was all the gap waited for. The checks given up are counted first: one an operator retries
-// meanwhile is then live, and waited for.
+// was all the gap waited for. The checks given up are counted once none is live, and none
+// must be live after the count: one an operator retried meanwhile is waited for.
 func (w *AccountSweepWorker) finish(ctx context.Context, sw pgstore.AccountSweep) error {
-	givenUp, err := w.checksGivenUp(ctx, sw.ID)
+	checking := func() (bool, error) {
+		res, err := w.b.River.JobList(ctx, river.NewJobListParams().Kinds(VerifyRepoKind).States(liveStates...).
+			Where("tags @> @tags", river.NamedArgs{"tags": []string{sweepTag(sw.ID)}}).First(1))
+		if err != nil {
+			return false, fmt.Errorf("account sweep %d: list its checks: %w", sw.ID, err)
+		}
+		return len(res.Jobs) > 0, nil
+	}
+	live, err := checking()
+	var givenUp int64
+	if err == nil && !live {
+		if givenUp, err = w.checksGivenUp(ctx, sw.ID); err == nil {
+			live, err = checking()
+		}
+	}
 	if err != nil {
 		return err
 	}
-	res, err := w.b.River.JobList(ctx, river.NewJobListParams().Kinds(VerifyRepoKind).States(liveStates...).
-		Where("tags @> @tags", river.NamedArgs{"tags": []string{sweepTag(sw.ID)}}).First(1))
-	if err != nil {
-		return fmt.Errorf("account sweep %d: list its checks: %w", sw.ID, err)
-	}
-	if len(res.Jobs) > 0 {
+	if live {
 		return river.JobSnooze(cmp.Or(w.b.gapRepairWait, sweepCheckWait)) // tests shorten both waits
 	}
 	if err := w.b.Index.ForgetListed(sw.ID); err != nil {
