@@ -60,7 +60,7 @@ func adminCommands() []*cli.Command {
 		cmd("move-source", "bind every collection (or each --collection) to another source, keeping cursors or --restart", "SOURCE", moveSource, moveSourceFlags...),
 		{Name: "wait", Usage: "wait until the server answers (for scripts after `make run &`)", Action: waitCommand,
 			Flags: []cli.Flag{adminFlags[0], &cli.DurationFlag{Name: "timeout", Value: 5 * time.Minute, Usage: "give up after this"}}},
-		cmd("firehose", "where the relay's stream stands: cursor, lag, counters", "", firehoseCommand,
+		cmd("firehose", "where the relay's stream stands: cursor, lag, counters; then a line each for its open gaps, sweeps and last error", "", firehoseCommand,
 			&cli.BoolFlag{Name: "json", Usage: "print the JSON answer"}),
 		cmd("firehose-cursor", "move the stream's cursor: back to replay, or live after a relay's FutureCursor", "SEQ|live", firehoseCursorCommand,
 			&cli.BoolFlag{Name: "json", Usage: "print the JSON answer"}),

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"net/http"
 	"strconv"
+	"strings"
 	"time"
 
 	"github.com/urfave/cli/v2"
@@ -30,19 +31,16 @@ func (a *admin) firehoseStatus(ctx context.Context) (*goclient.FirehoseStatus, e
 	return r.JSON200, nil
 }
 
-// firehoseLine says in one line where the stream stands.
-func firehoseLine(fh *goclient.FirehoseStatus) string {
-	if fh == nil {
-		return "firehose: disabled (COLINDEX_FIREHOSE_URL is empty)"
-	}
-	if !fh.Enabled {
-		line := "firehose: disabled (COLINDEX_FIREHOSE_URL is empty)"
-		if sw := sweepsNote(fh.Sweeps); sw != "" {
-			line += "; " + sw // a sweep of a relay named by hand
-		}
-		return line
-	}
-	if !fh.Following {
+// firehoseText says where the stream stands: a line for the stream, then one, indented, for
+// its open gaps, for each sweep worth naming, and for its last error.
+func firehoseText(fh *goclient.FirehoseStatus) string {
+	const disabled = "firehose: disabled (COLINDEX_FIREHOSE_URL is empty)"
+	switch {
+	case fh == nil:
+		return disabled
+	case !fh.Enabled:
+		return strings.Join(append([]string{disabled}, sweepsNote(fh.Sweeps)...), "\n  ") // a sweep of a relay named by hand
+	case !fh.Following:
 		return fmt.Sprintf("firehose: %s is followed by another colindex process on this database (this one waits to take over)", fh.URL)
 	}
 	state := "connected"
@@ -57,16 +55,15 @@ func firehoseLine(fh *goclient.FirehoseStatus) string {
 		fh.URL, state, cursor, (time.Duration(fh.LagSeconds * float64(time.Second))).Round(time.Millisecond),
 		count(fh.EventsTotal, "event"), count(fh.CommitsTotal, "commit"), count(fh.AccountsRemoved, "account"),
 		count(fh.PairsRemoved, "pair"), thousands(fh.RemovalsUndecided), count(fh.Reconnects, "reconnect"))
+	lines := []string{line}
 	if g := gapsNote(fh.Gaps); g != "" {
-		line += "; " + g
+		lines = append(lines, g)
 	}
-	if sw := sweepsNote(fh.Sweeps); sw != "" {
-		line += "; " + sw
-	}
+	lines = append(lines, sweepsNote(fh.Sweeps)...)
 	if fh.LastError != "" {
-		line += "; last error: " + fh.LastError
+		lines = append(lines, "last error: "+fh.LastError)
 	}
-	return line
+	return strings.Join(lines, "\n  ")
 }
 
 // gapsNote says what the open gaps in the stream are and where their repair stands; "" when
@@ -90,7 +87,7 @@ func gapsNote(gaps []goclient.Gap) string {
 		count(int64(len(open)), "open gap"), thousands(oldest.AfterSeq), oldest.DetectedAt.UTC().Format(time.RFC3339), repair)
 }
 
-// firehoseCommand prints the stream follower's state: one line, or the JSON with --json.
+// firehoseCommand prints the stream follower's state (firehoseText), or the JSON with --json.
 func firehoseCommand(c *cli.Context) error {
 	a, err := newAdmin(c)
 	if err != nil {
@@ -107,7 +104,7 @@ func firehoseCommand(c *cli.Context) error {
 	if err != nil {
 		return err
 	}
-	_, err = fmt.Fprintln(c.App.Writer, firehoseLine(fh))
+	_, err = fmt.Fprintln(c.App.Writer, firehoseText(fh))
 	return err
 }
 

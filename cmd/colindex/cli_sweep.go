@@ -2,7 +2,6 @@ package main
 
 import (
 	"fmt"
-	"strings"
 	"time"
 
 	"github.com/urfave/cli/v2"
@@ -63,9 +62,9 @@ var sweepWhy = map[goclient.SweepReason]string{
 	goclient.SweepReasonGap:      " (a stream gap's)",
 }
 
-// sweepsNote says how far the unfinished sweeps are, and which finished ones gave up checks;
-// "" when there is nothing to say.
-func sweepsNote(sweeps []goclient.Sweep) string {
+// sweepsNote says how far each unfinished sweep is, and which finished ones gave up checks:
+// a line each.
+func sweepsNote(sweeps []goclient.Sweep) []string {
 	var parts []string
 	for _, s := range sweeps {
 		if s.FinishedAt != nil {
@@ -90,5 +89,5 @@ func sweepsNote(sweeps []goclient.Sweep) string {
 		}
 		parts = append(parts, part)
 	}
-	return strings.Join(parts, "; ")
+	return parts
 }

@@ -251,22 +251,23 @@ func TestGapsNoteNamesTheOpenGaps(t *testing.T) {
 }
 
 // colindex firehose says how far each unfinished sweep is, and of finished ones only the
-// checks they gave up.
+// checks they gave up: a line each.
 func TestSweepsNoteSaysHowFarTheSweepsAre(t *testing.T) {
 	t.Parallel()
 	at := time.Date(2026, 12, 7, 12, 0, 0, 0, time.UTC)
 	failed := "listRepos: relay answered HTTP 502"
 	require.Empty(t, sweepsNote(nil))
 	require.Empty(t, sweepsNote([]goclient.Sweep{{ID: 1, WalkedAt: &at, FinishedAt: &at}}))
-	require.Equal(t, "sweep 4 walking the relay's accounts: 12,000 accounts read, 1 status change, 0 accounts removed, 40 checks queued (last error: "+failed+"); "+
-		"sweep 3 (after the backfill) asking about the accounts the relay did not list (2,500 so far): 7 accounts read, 2 status changes, 1 account removed, 0 checks queued; "+
+	require.Equal(t, []string{
+		"sweep 4 walking the relay's accounts: 12,000 accounts read, 1 status change, 0 accounts removed, 40 checks queued (last error: " + failed + ")",
+		"sweep 3 (after the backfill) asking about the accounts the relay did not list (2,500 so far): 7 accounts read, 2 status changes, 1 account removed, 0 checks queued",
 		"sweep 2 (a stream gap's) waiting for its checks: 1 account read, 0 status changes, 0 accounts removed, 1 check queued",
-		sweepsNote([]goclient.Sweep{
-			{ID: 4, Repos: 12000, StatusesChanged: 1, ChecksQueued: 40, LastError: &failed},
-			{ID: 3, Reason: goclient.SweepReasonBackfill, Repos: 7, StatusesChanged: 2, AccountsRemoved: 1, UnlistedAsked: 2500, WalkedAt: &at},
-			{ID: 2, Reason: goclient.SweepReasonGap, Repos: 1, ChecksQueued: 1, WalkedAt: &at, UnlistedAt: &at},
-		}))
-	require.Equal(t, "sweep 5 (after the backfill) finished with 2 checks given up (River UI keeps them, with their errors)",
+	}, sweepsNote([]goclient.Sweep{
+		{ID: 4, Repos: 12000, StatusesChanged: 1, ChecksQueued: 40, LastError: &failed},
+		{ID: 3, Reason: goclient.SweepReasonBackfill, Repos: 7, StatusesChanged: 2, AccountsRemoved: 1, UnlistedAsked: 2500, WalkedAt: &at},
+		{ID: 2, Reason: goclient.SweepReasonGap, Repos: 1, ChecksQueued: 1, WalkedAt: &at, UnlistedAt: &at},
+	}))
+	require.Equal(t, []string{"sweep 5 (after the backfill) finished with 2 checks given up (River UI keeps them, with their errors)"},
 		sweepsNote([]goclient.Sweep{
 			{ID: 5, Reason: goclient.SweepReasonBackfill, ChecksQueued: 9, ChecksGivenUp: 2, WalkedAt: &at, UnlistedAt: &at, FinishedAt: &at},
 			{ID: 1, ChecksQueued: 9, WalkedAt: &at, UnlistedAt: &at, FinishedAt: &at},
@@ -290,12 +291,22 @@ func TestParseSinceTakesATimeOrADuration(t *testing.T) {
 }
 
 // colindex firehose shows an unfinished sweep even when the firehose is disabled: a sweep of a
-// relay named by hand runs without it.
-func TestFirehoseLineShowsSweepsWithoutAFirehose(t *testing.T) {
+// relay named by hand runs without it. Followed, it gives the stream a line, then one each
+// to its gaps, its sweeps and its last error.
+func TestFirehoseTextShowsSweepsWithoutAFirehose(t *testing.T) {
 	t.Parallel()
 	failed := "listRepos: http://127.0.0.1:2600 answered HTTP 404"
-	require.Equal(t, "firehose: disabled (COLINDEX_FIREHOSE_URL is empty)", firehoseLine(&goclient.FirehoseStatus{}))
-	require.Equal(t, "firehose: disabled (COLINDEX_FIREHOSE_URL is empty); sweep 1 walking the relay's accounts: 0 accounts read, "+
+	require.Equal(t, "firehose: disabled (COLINDEX_FIREHOSE_URL is empty)", firehoseText(&goclient.FirehoseStatus{}))
+	require.Equal(t, "firehose: disabled (COLINDEX_FIREHOSE_URL is empty)\n  sweep 1 walking the relay's accounts: 0 accounts read, "+
 		"0 status changes, 0 accounts removed, 0 checks queued (last error: "+failed+")",
-		firehoseLine(&goclient.FirehoseStatus{Sweeps: []goclient.Sweep{{ID: 1, LastError: &failed}}}))
+		firehoseText(&goclient.FirehoseStatus{Sweeps: []goclient.Sweep{{ID: 1, LastError: &failed}}}))
+	at := time.Date(2026, 12, 7, 12, 0, 0, 0, time.UTC)
+	require.Equal(t, "firehose: ws://relay, connected, cursor 7, lag 0s; 3 events (2 commits), 0 accounts removed, 0 pairs removed (last record deleted), 0 undecided, 0 reconnects\n"+
+		"  1 open gap in the stream (events after seq 5 missed, 2026-12-07T12:00:00Z; repair waiting for a refresh run and its account sweep): what changed then may be missing or stale\n"+
+		"  sweep 2 (a stream gap's) walking the relay's accounts: 0 accounts read, 0 status changes, 0 accounts removed, 0 checks queued\n"+
+		"  last error: relay down",
+		firehoseText(&goclient.FirehoseStatus{Enabled: true, Following: true, Connected: true, URL: "ws://relay", Cursor: 7,
+			EventsTotal: 3, CommitsTotal: 2, LastError: "relay down",
+			Gaps:   []goclient.Gap{{AfterSeq: 5, DetectedAt: at}},
+			Sweeps: []goclient.Sweep{{ID: 2, Reason: goclient.SweepReasonGap}}}))
 }
